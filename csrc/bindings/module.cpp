@@ -11,7 +11,6 @@ PYBIND11_MODULE(_core, m) {
 #ifdef CHANSIM_BIND_ENTROPY
   chansim::bind::register_entropy(m);
 #endif
-#ifdef CHANSIM_BIND_CHANNEL
   chansim::bind::register_channel(m);
-#endif
+  chansim::bind::register_grc(m);
 }

@@ -34,6 +34,16 @@ const char* prng_isa() {
   return "baseline";
 }
 
+void fill_words_serial(uint64_t seed, uint64_t stream, uint64_t start, uint32_t* out, std::size_t n) {
+  active().words(seed, stream, start, out, n);
+}
+void fill_f32_serial(Variate v, uint64_t seed, uint64_t stream, uint64_t start, float* out, std::size_t n) {
+  active().f32(static_cast<int>(v), seed, stream, start, out, n);
+}
+void fill_f64_serial(Variate v, uint64_t seed, uint64_t stream, uint64_t start, double* out, std::size_t n) {
+  active().f64(static_cast<int>(v), seed, stream, start, out, n);
+}
+
 void fill_words(uint64_t seed, uint64_t stream, uint64_t start, uint32_t* out, std::size_t n) {
   const auto& k = active();
   parallel_for(n, kGrain, 4, [&](std::size_t b, std::size_t e) { k.words(seed, stream, start + b, out + b, e - b); });

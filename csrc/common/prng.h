@@ -16,6 +16,11 @@ void fill_words(uint64_t seed, uint64_t stream, uint64_t start, uint32_t* out, s
 void fill_f32(Variate v, uint64_t seed, uint64_t stream, uint64_t start, float* out, std::size_t n);
 void fill_f64(Variate v, uint64_t seed, uint64_t stream, uint64_t start, double* out, std::size_t n);
 
+// Single-threaded variants, for callers that already run inside parallel_for.
+void fill_words_serial(uint64_t seed, uint64_t stream, uint64_t start, uint32_t* out, std::size_t n);
+void fill_f32_serial(Variate v, uint64_t seed, uint64_t stream, uint64_t start, float* out, std::size_t n);
+void fill_f64_serial(Variate v, uint64_t seed, uint64_t stream, uint64_t start, double* out, std::size_t n);
+
 // Name of the kernel set chosen at run time ("avx2" or "baseline").
 const char* prng_isa();
 

@@ -1,0 +1,244 @@
+"""Poisson functional representation (PFR) for diagonal Gaussian pairs.
+
+Sends a sample of ``q = N(mu_q, diag sigma_q²)`` to a receiver who knows only
+``p = N(mu_p, diag sigma_p²)`` and the shared randomness ``(seed, stream)``.
+
+Modes
+-----
+``"exact"``
+    Li & El Gamal's PFR with the exact stopping rule: the output is distributed
+    exactly as q. Needs a finite D∞ = log sup q/p in every chunk, i.e.
+    ``sigma_q < sigma_p`` (or ``sigma_q == sigma_p`` with ``mu_q == mu_p``) per
+    coordinate. Expected work ≈ 2^D∞ candidates per chunk.
+``"budgeted"``
+    PFR truncated to ``K = 2^(ceil(D) + pad_bits)`` candidates per chunk (or
+    ``candidates=K``). Works for equal variances (the DiffC case, D∞ = ∞) but is
+    *biased*; the returned info carries a bias diagnostic.
+``"orc"``
+    Ordered random coding (Theis & Yosri 2022): the same budget with sorted
+    exponential arrivals; the minimal-random-coding sample law, cheaper indices.
+
+High-dimensional vectors are split into chunks on the *measured*
+per-coordinate KL (or D∞ in exact mode) so that no chunk exceeds
+``chunk_bits``: coordinate ``j`` belongs to chunk ``j mod C`` with ``C`` the
+smallest count that satisfies the budget. ``C`` travels in the message.
+
+Candidates: candidate ``n`` (1-based) of chunk ``c`` with ``d_c`` coordinates is
+``eps_i = normal_f32`` word ``(n − 1)·d_c + i`` of stream ``stream + c``; the
+sample is ``mu_p + sigma_p · eps`` in float64. Arrival times are private to the
+encoder (key ``seed ^ 0x9E3779B97F4A7C15``, same streams). Decoding regenerates
+only the chosen candidates: O(d).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _core
+from ._validate import u64
+from .prng import reference as _ref
+
+__all__ = ["MODES", "Plan", "decode_gaussian", "encode_gaussian", "kl_bits", "dinf_bits", "plan"]
+
+MODES = ("exact", "budgeted", "orc")
+LOG2E = 1.0 / math.log(2.0)
+ARRIVAL_KEY = 0x9E3779B97F4A7C15
+#: Largest |eps| a float32 candidate normal can take (u = 2^-33 on the grid).
+EPS_MAX = float(np.float32(-_ref.ndtri(_ref.uniform_f64_from32(np.zeros(1, np.uint32)))[0]))
+_U64 = 1 << 64
+
+
+# ---- per-coordinate information quantities --------------------------------
+
+def kl_bits(mu_q, sigma_q, mu_p, sigma_p) -> np.ndarray:
+    """KL(q‖p) per coordinate, in bits."""
+    r = sigma_q / sigma_p
+    return LOG2E * (-np.log(r) + 0.5 * (r * r + ((mu_q - mu_p) / sigma_p) ** 2) - 0.5)
+
+
+def dinf_bits(mu_q, sigma_q, mu_p, sigma_p) -> np.ndarray:
+    """D∞ = log₂ sup q/p per coordinate: finite iff sigma_q < sigma_p, or the
+    coordinates are identical (then 0). ``inf`` elsewhere."""
+    mu_q, sigma_q, mu_p, sigma_p = np.broadcast_arrays(mu_q, sigma_q, mu_p, sigma_p)
+    out = np.full(mu_q.shape, np.inf)
+    same = (sigma_q == sigma_p) & (mu_q == mu_p)
+    out[same] = 0.0
+    ok = sigma_q < sigma_p
+    sq, sp, dm = sigma_q[ok], sigma_p[ok], (mu_q - mu_p)[ok]
+    out[ok] = LOG2E * (np.log(sp / sq) + dm * dm / (2.0 * (sp * sp - sq * sq)))
+    return out
+
+
+# ---- chunk layout ----------------------------------------------------------
+
+def _chunk_count(weights: np.ndarray, chunk_bits: float) -> int:
+    """Smallest C with every interleaved chunk (j mod C) weighing <= chunk_bits."""
+    d = weights.size
+    if d == 0:
+        return 0
+    wmax = float(weights.max())
+    if not wmax <= chunk_bits:
+        j = int(np.argmax(weights))
+        raise ValueError(
+            f"coordinate {j} alone carries {wmax:.3f} bits, beyond chunk_bits={chunk_bits}: "
+            "raise chunk_bits (or the budget) or reduce that coordinate's information")
+    total = float(weights.sum())
+    c = max(1, math.ceil(total / chunk_bits))
+    idx = np.arange(d)
+    for _ in range(64):
+        if c >= d:
+            return d
+        if np.bincount(idx % c, weights, minlength=c).max() <= chunk_bits:
+            return c
+        c += max(1, c // 16)
+    return d
+
+
+@dataclass
+class Plan:
+    """Chunk layout and standardised score coefficients of one PFR vector."""
+
+    d: int
+    chunks: int
+    order: np.ndarray  # coordinates of chunk 0, then chunk 1, ...
+    offsets: np.ndarray  # uint64[chunks + 1] into ``order``
+    lin: np.ndarray = field(repr=False)
+    quad: np.ndarray | None = field(repr=False)
+    c0: np.ndarray = field(repr=False)
+    kl: np.ndarray = field(repr=False)  # bits per chunk
+    dinf: np.ndarray = field(repr=False)  # bits per chunk
+    bound: np.ndarray = field(repr=False)  # sup log r over candidates, nats per chunk
+
+
+def _layout(d: int, chunks: int):
+    if chunks == 0:
+        return np.zeros(0, np.int64), np.zeros(1, np.uint64)
+    idx = np.arange(d)
+    order = np.argsort(idx % chunks, kind="stable")
+    sizes = np.bincount(idx % chunks, minlength=chunks)
+    offsets = np.zeros(chunks + 1, np.uint64)
+    np.cumsum(sizes, out=offsets[1:])
+    return order, offsets
+
+
+def _prepare(mu_q, sigma_q, mu_p, sigma_p):
+    arrays = [np.asarray(a, dtype=np.float64) for a in (mu_q, sigma_q, mu_p, sigma_p)]
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    except ValueError:
+        raise ValueError("mu_q, sigma_q, mu_p, sigma_p do not broadcast to one shape: "
+                         + ", ".join(str(a.shape) for a in arrays)) from None
+    out = [np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1) for a in arrays]
+    for name, a in zip(("mu_q", "sigma_q", "mu_p", "sigma_p"), out):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} contains NaN or Inf")
+    for name, a in (("sigma_q", out[1]), ("sigma_p", out[3])):
+        if a.size and not np.all(a > 0):
+            raise ValueError(f"{name} must be > 0 everywhere")
+    return shape, out
+
+
+def plan(mu_q, sigma_q, mu_p, sigma_p, *, mode="budgeted", chunk_bits=None) -> Plan:
+    """Chunk layout and score coefficients for a diagonal Gaussian pair."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    _, (mq, sq, mp, sp) = _prepare(mu_q, sigma_q, mu_p, sigma_p)
+    d = mq.size
+    kl = kl_bits(mq, sq, mp, sp)
+    dinf = dinf_bits(mq, sq, mp, sp)
+    if mode == "exact" and not np.all(np.isfinite(dinf)):
+        j = int(np.argmax(~np.isfinite(dinf)))
+        raise ValueError(
+            f"exact mode needs a finite D∞ = log sup q/p, but coordinate {j} has sigma_q={sq[j]!r} >= "
+            f"sigma_p={sp[j]!r} (with a different mean or a larger variance the ratio q/p is unbounded, "
+            "so no exact stopping rule exists). Use mode='budgeted' or mode='orc' with a candidate budget, "
+            "which reports its bias.")
+    weights = dinf if mode == "exact" else kl
+    chunks = (1 if d else 0) if chunk_bits is None else _chunk_count(weights, float(chunk_bits))
+    order, offsets = _layout(d, chunks)
+    mq, sq, mp, sp = mq[order], sq[order], mp[order], sp[order]
+    # log r(eps) = c0 + lin·eps + quad·eps², eps standardised under p.
+    b = sp / sq
+    a = (mp - mq) / sq
+    lin = -a * b
+    equal = np.array_equal(sq, sp)
+    quad = None if equal else 0.5 * (1.0 - b * b)
+    per = np.log(1.0 / b) - 0.5 * a * a
+    seg = offsets[:-1].astype(np.int64)
+    c0 = np.add.reduceat(per, seg) if d else np.zeros(0)
+    kl_c = np.add.reduceat(kl[order], seg) if d else np.zeros(0)
+    dinf_c = np.add.reduceat(dinf[order], seg) if d else np.zeros(0)
+    # sup of log r over the candidates' range |eps| <= EPS_MAX, coordinate-wise.
+    e = EPS_MAX
+    if quad is None:
+        best = np.abs(lin) * e
+    else:
+        ends = np.maximum(lin * e + quad * e * e, -lin * e + quad * e * e)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = -lin / (2 * quad)
+            inner = (quad < 0) & (np.abs(v) <= e)
+            vertex = np.where(inner, lin * v + quad * v * v, -np.inf)
+        best = np.maximum(ends, vertex)
+    bound = c0 + (np.add.reduceat(best, seg) if d else np.zeros(0))
+    if mode == "exact":
+        bound = np.minimum(bound, dinf_c / LOG2E)  # the analytic D∞ is the tighter rule
+    return Plan(d, chunks, order, offsets, np.ascontiguousarray(lin), None if quad is None else np.ascontiguousarray(quad),
+                np.ascontiguousarray(c0, np.float64), kl_c, dinf_c, np.ascontiguousarray(bound, np.float64))
+
+
+def _streams(stream: int, chunks: int) -> np.ndarray:
+    return ((stream + np.arange(chunks, dtype=object)) % _U64).astype(np.uint64)
+
+
+def _budgets(p: Plan, mode: str, pad_bits: float, candidates, max_candidates: int) -> np.ndarray:
+    if mode == "exact":
+        return np.full(p.chunks, max_candidates, np.uint64)
+    if candidates is not None:
+        k = int(candidates)
+        if not 1 <= k <= max_candidates:
+            raise ValueError(f"candidates must be in [1, {max_candidates}], got {candidates}")
+        return np.full(p.chunks, k, np.uint64)
+    if not pad_bits >= 0:
+        raise ValueError("pad_bits must be >= 0")
+    bits = np.ceil(p.kl) + pad_bits
+    k = np.minimum(np.exp2(np.minimum(bits, 62)), max_candidates)
+    return np.maximum(k, 1).astype(np.uint64)
+
+
+def search(mu_q, sigma_q, mu_p, sigma_p, seed, stream, *, mode="exact", chunk_bits=None, pad_bits=4.0,
+           candidates=None, max_candidates=1 << 30):
+    """Run the encoder's search. Returns ``(plan, indices, info)`` (no bytes)."""
+    seed, stream = u64(seed, "seed"), u64(stream, "stream")
+    p = plan(mu_q, sigma_q, mu_p, sigma_p, mode=mode, chunk_bits=chunk_bits)
+    budgets = _budgets(p, mode, pad_bits, candidates, int(max_candidates))
+    streams = _streams(stream, p.chunks)
+    arrival = 1 if mode == "orc" else 0
+    idx, examined, stopped = _core.pfr_search(p.lin, p.quad, p.c0, p.offsets, seed, streams, streams,
+                                              budgets, p.bound, arrival) if p.chunks else (
+        np.zeros(0, np.uint64), np.zeros(0, np.uint64), np.zeros(0, bool))
+    # The arrivals use a different key than the candidates: same streams, key seed ^ ARRIVAL_KEY.
+    if mode == "exact" and p.chunks and not np.all(stopped):
+        c = int(np.argmin(stopped))
+        raise ValueError(
+            f"exact search of chunk {c} (D∞ = {p.dinf[c]:.2f} bits) did not stop within max_candidates="
+            f"{max_candidates}; lower chunk_bits or raise max_candidates")
+    info = {"kl_bits": p.kl, "dinf_bits": p.dinf, "budgets": budgets, "examined": examined, "stopped": stopped}
+    return p, idx, info
+
+
+def candidates_of(p: Plan, indices, seed, stream) -> np.ndarray:
+    """The standardised candidates eps (float32, in chunk order) chosen by ``indices``."""
+    idx = np.ascontiguousarray(indices, dtype=np.uint64)
+    if idx.size != p.chunks:
+        raise ValueError(f"expected {p.chunks} indices, got {idx.size}")
+    return _core.pfr_candidates(u64(seed, "seed"), _streams(u64(stream, "stream"), p.chunks), idx, p.offsets)
+
+
+def sample_of(eps_in_chunk_order: np.ndarray, order: np.ndarray, mu_p: np.ndarray, sigma_p: np.ndarray) -> np.ndarray:
+    """z = mu_p + sigma_p · eps in float64, scattered back to coordinate order."""
+    eps = np.empty(order.size, np.float64)
+    eps[order] = eps_in_chunk_order
+    return mu_p + sigma_p * eps
