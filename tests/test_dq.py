@@ -1,0 +1,103 @@
+"""Dithered quantization: the simulated channel is exactly x̂ = x + U(−Δ/2, Δ/2),
+independent of x; identical results for identical addresses; bad input."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+import chansim
+from chansim import dq, prng
+
+
+def test_error_is_uniform_and_independent_of_x():
+    """KS of (x̂ − x)/Δ against U(−½, ½) on 10^6 elements (α = 1e-3); Pearson correlation
+    of the error with x and with x mod Δ below 5/√n."""
+    n = 1_000_000
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 3, n)
+    step = 0.37
+    k = dq.quantize(x, step, 11, 12)
+    xh = dq.dequantize(k, step, 11, 12, dtype=np.float64)
+    e = (xh - x) / step
+    assert np.all(np.abs(e) <= 0.5 + 1e-12)
+    assert stats.kstest(e, stats.uniform(-0.5, 1).cdf).pvalue > 1e-3
+    bound = 5 / np.sqrt(n)
+    assert abs(np.corrcoef(e, x)[0, 1]) < bound
+    assert abs(np.corrcoef(e, np.mod(x, step))[0, 1]) < bound
+
+
+def test_error_uniform_for_a_constant_input():
+    """Even for one repeated value (worst case for plain rounding) the error is U(−Δ/2, Δ/2): KS, α = 1e-3."""
+    x = np.full(200_000, 0.123456, np.float64)
+    k = dq.quantize(x, 1.0, 3, 4)
+    e = dq.dequantize(k, 1.0, 3, 4, dtype=np.float64) - x
+    assert stats.kstest(e, stats.uniform(-0.5, 1).cdf).pvalue > 1e-3
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**64 - 1), stream=st.integers(0, 2**64 - 1), start=st.integers(0, 2**60),
+       n=st.integers(0, 3000), log_step=st.floats(-6, 6), mu=st.floats(-1e4, 1e4))
+def test_relative_form_and_random_access(seed, stream, start, n, log_step, mu):
+    step = 10.0**log_step
+    rng = np.random.default_rng(n)
+    x = (mu + rng.normal(0, 5 * step, n)).astype(np.float32)
+    k = dq.quantize(x, step, seed, stream, mu=mu, start=start)
+    xh = dq.dequantize(k, step, seed, stream, mu=mu, start=start, dtype=np.float64)
+    assert np.all(np.abs(xh - x.astype(np.float64)) <= step / 2 * (1 + 1e-9) + 1e-9 * abs(mu))
+    # Definition, element by element, from the documented dither.
+    u = dq.dither(seed, stream, start, n)
+    expected = np.rint((x.astype(np.float64) - mu) / step + u).astype(np.int32)
+    np.testing.assert_array_equal(k, expected)
+    np.testing.assert_array_equal(xh, mu + step * (k - u))
+    if n > 10:  # any element alone, by its address
+        j = n // 3
+        assert dq.quantize(x[j:j + 1], step, seed, stream, mu=mu, start=start + j)[0] == k[j]
+
+
+def test_dither_is_the_documented_uniform():
+    u = dq.dither(9, 8, 100, 1000)
+    np.testing.assert_array_equal(u, prng.uniform(9, 8, 100, 1000, np.float32).astype(np.float64) - 0.5)
+    assert np.all(np.abs(u) < 0.5)
+
+
+def test_per_element_steps_and_means_and_threads():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(64, 64)).astype(np.float32)
+    step = rng.uniform(0.1, 2.0, size=(64, 64))
+    mu = rng.normal(size=(64, 1))
+    try:
+        chansim.set_num_threads(1)
+        k1 = dq.quantize(x, step, 1, 2, mu=mu)
+        chansim.set_num_threads(2)
+        k2 = dq.quantize(x, step, 1, 2, mu=mu)
+    finally:
+        chansim.set_num_threads(0)
+    np.testing.assert_array_equal(k1, k2)
+    assert k1.shape == x.shape and k1.dtype == np.int32
+    xh = dq.dequantize(k1, step, 1, 2, mu=mu)
+    assert xh.dtype == np.float32 and xh.shape == x.shape
+    assert np.all(np.abs(xh - x) <= step / 2 + 1e-5)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: dq.quantize([1.0, np.nan], 1.0, 0, 0), "NaN"),
+        (lambda: dq.quantize([1.0, 2.0], 0.0, 0, 0), "step"),
+        (lambda: dq.quantize([1.0, 2.0], [1.0, -1.0], 0, 0), "step"),
+        (lambda: dq.quantize([1.0, 2.0], [1.0, 1.0, 1.0], 0, 0), "broadcast"),
+        (lambda: dq.quantize([1.0, 2.0], 1.0, 0, 0, mu=np.inf), "NaN or Inf"),
+        (lambda: dq.quantize([1e30], 1e-3, 0, 0), "int32"),
+        (lambda: dq.quantize(["a"], 1.0, 0, 0), "numeric"),
+        (lambda: dq.quantize([1.0], 1.0, -1, 0), "seed"),
+        (lambda: dq.dequantize([1.5], 1.0, 0, 0), "integer"),
+        (lambda: dq.dequantize([2**40], 1.0, 0, 0), "int32"),
+        (lambda: dq.dequantize([1], 1.0, 0, 0, dtype=np.int8), "dtype"),
+        (lambda: dq.quantize([1.0, 2.0], 1.0, 0, 0, start=2**64 - 1), "2\\*\\*64"),
+    ],
+)
+def test_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
