@@ -1,4 +1,5 @@
 #include "channel/pfr.h"
+#include "channel/pfr_math.h"
 
 #include <algorithm>
 #include <cmath>
@@ -27,12 +28,6 @@ struct Best {
   }
 };
 
-// Arrival increment for candidate n (1-based) given its Exp(1) draw.
-inline double increment(PfrArrivals a, double e, uint64_t n, uint64_t k) {
-  if (a == PfrArrivals::Poisson) return e;
-  return e * (static_cast<double>(k) / static_cast<double>(k - n + 1));
-}
-
 // Scores candidates [first, last] (1-based) starting from T_{first-1} = t and
 // the best of all earlier candidates; returns as soon as the stopping rule
 // proves that no later candidate can win.
@@ -51,18 +46,10 @@ Best score_range(const PfrChunk& c, const PfrSearch& s, uint64_t first, uint64_t
     fill_f64_serial(Variate::Exponential, s.seed ^ kArrivalKey, c.arrival_stream, n - 1, expo.data(), m);
     for (std::size_t j = 0; j < m; ++j, ++n) {
       const float* e = eps.data() + j * d;
-      double acc = 0.0;
-      if (c.quad) {
-        for (std::size_t i = 0; i < d; ++i) {
-          const double x = e[i];
-          acc += c.lin[i] * x + c.quad[i] * (x * x);
-        }
-      } else {
-        for (std::size_t i = 0; i < d; ++i) acc += c.lin[i] * static_cast<double>(e[i]);
-      }
-      t += increment(s.arrivals, expo[j], n, s.max_candidates);
+      const double log_r = pfr_log_ratio(c.lin, c.quad, c.c0, d, [e](std::size_t i) { return e[i]; });
+      t += pfr_increment(static_cast<int>(s.arrivals), expo[j], n, s.max_candidates);
       const double log_t = det_log(t);
-      best.offer(log_t - (c.c0 + acc), n);
+      best.offer(log_t - log_r, n);
       ++*scored;
       if (log_t - s.log_r_bound >= best.score) {
         *stopped = true;
@@ -87,7 +74,7 @@ double arrival_prefix(const PfrChunk& c, const PfrSearch& s, uint64_t first, uin
     fill_f64_serial(Variate::Exponential, s.seed ^ kArrivalKey, c.arrival_stream, n - 1, expo.data(), m);
     for (std::size_t j = 0; j < m; ++j, ++n) {
       while (p < part_lo.size() && part_lo[p] == n) (*t_before)[p++] = t;
-      t += increment(s.arrivals, expo[j], n, s.max_candidates);
+      t += pfr_increment(static_cast<int>(s.arrivals), expo[j], n, s.max_candidates);
     }
   }
   return t;
