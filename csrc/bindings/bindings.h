@@ -14,6 +14,7 @@ namespace py = pybind11;
 void register_common(py::module_& m);
 void register_entropy(py::module_& m);
 void register_channel(py::module_& m);
+void register_grc(py::module_& m);
 
 // Argument checks shared by every binding: a clear ValueError naming the
 // argument, never a crash on a wrong dtype, layout or size.

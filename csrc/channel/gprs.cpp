@@ -1,0 +1,385 @@
+#include "channel/gprs.h"
+
+#include <cmath>
+#include <limits>
+#include <queue>
+#include <stdexcept>
+
+#include "channel/grc_math.h"
+#include "common/philox.h"
+#include "common/transforms.h"
+
+namespace chansim {
+namespace grc {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// 12-point Gauss-Legendre on [-1, 1], symmetric half (numpy.polynomial.legendre.leggauss).
+constexpr double kGlX[6] = {0.1252334085114689, 0.3678314989981802, 0.5873179542866175,
+                            0.7699026741943047, 0.9041172563704748, 0.9815606342467192};
+constexpr double kGlW[6] = {0.2491470458134027, 0.2334925365383546, 0.20316742672306573,
+                            0.16007832854334642, 0.10693932599531907, 0.04717533638651141};
+
+// Panel ratio sqrt(2): the nearest singularity of the integrand (u = 0) is then
+// 5.8 half-widths away, and 12 nodes leave a relative error far below 1e-20.
+constexpr double kRho = 1.4142135623730951;
+constexpr int kMaxPanels = 320;  // u up to u_min * 2^160; beyond, F is its constant limit
+
+struct NodeWords {
+  double u;  // uniform for the node's sample
+  double e;  // exponential for the node's arrival increment
+};
+
+NodeWords node_words(uint64_t key, u128 index) {
+  uint32_t w[4];
+  philox_block(key, static_cast<uint64_t>(index >> 64), static_cast<uint64_t>(index), w);
+  const uint64_t a = static_cast<uint64_t>(w[0]) | (static_cast<uint64_t>(w[1]) << 32);
+  const uint64_t b = static_cast<uint64_t>(w[2]) | (static_cast<uint64_t>(w[3]) << 32);
+  return {uniform_f64(a), exponential_f64(b)};
+}
+
+double split_point(double a, double b, double sample, Split split) {
+  return split == Split::Sample ? sample : det_median(a, b);
+}
+
+}  // namespace
+
+std::string gprs_check(double mu_q, double sigma_q, double mu_p, double sigma_p) {
+  if (!std::isfinite(mu_q) || !std::isfinite(mu_p)) return "means must be finite";
+  if (!std::isfinite(sigma_q) || !std::isfinite(sigma_p)) return "scales must be finite";
+  if (!(sigma_q > 0.0) || !(sigma_p > 0.0)) return "scales must be > 0";
+  if (sigma_q > sigma_p)
+    return "sigma_q > sigma_p: dq/dp is unbounded (D_inf = inf) and GPRS needs D_inf < inf; "
+           "use sigma_q < sigma_p, or sigma_q == sigma_p with mu_q == mu_p";
+  if (sigma_q == sigma_p) {
+    if (mu_q != mu_p)
+      return "sigma_q == sigma_p with mu_q != mu_p: dq/dp is unbounded (D_inf = inf) and GPRS needs "
+             "D_inf < inf; use a proposal scale sigma_p > sigma_q (or an exact scheme for equal variances)";
+    return "";
+  }
+  const double s = sigma_q / sigma_p;
+  const double m = (mu_q - mu_p) / sigma_p;
+  const double one_m_s2 = (1.0 - s) * (1.0 + s);
+  const double xstar = m / one_m_s2;
+  if (!(std::fabs(xstar) <= 30.0))
+    return "the mode of dq/dp lies more than 30 prior standard deviations from mu_p "
+           "(|mu_q - mu_p| / sigma_p / (1 - sigma_q^2/sigma_p^2) > 30; D_inf > 450 nats)";
+  const double log_rstar = (0.0 - det_log(s)) + 0.5 * m * xstar;
+  if (!(log_rstar <= 700.0)) return "D_inf > 700 nats is beyond double-precision arrival times";
+  if (!(s >= 1e-150)) return "sigma_q / sigma_p < 1e-150 is beyond double precision";
+  return "";
+}
+
+GprsTarget gprs_target(double mu_q, double sigma_q, double mu_p, double sigma_p) {
+  GprsTarget t;
+  if (sigma_q == sigma_p && mu_q == mu_p) {
+    t.trivial = true;
+    return t;
+  }
+  t.s = sigma_q / sigma_p;
+  t.m = (mu_q - mu_p) / sigma_p;
+  const double one_m_s2 = (1.0 - t.s) * (1.0 + t.s);
+  t.c = one_m_s2 / (t.s * t.s);
+  t.xstar = t.m / one_m_s2;
+  // log r(x*) = -log s + m^2 / (2 (1 - s^2)) = -log s + m x* / 2.
+  t.log_rstar = (0.0 - det_log(t.s)) + 0.5 * t.m * t.xstar;
+  const double zq = t.m * t.s / one_m_s2;  // (x* - m) / s
+  t.qstar = det_phi(zq) / t.s;
+  // Beyond delta_max the level h is below e^-40 and the superlevel set holds
+  // all but a negligible part of Q, so S < e^-40 there.
+  const double lr = t.log_rstar > 0.0 ? t.log_rstar : 0.0;
+  const double d1 = std::sqrt(2.0 * (40.0 + lr) / t.c);
+  const double d2 = std::fabs(t.xstar - t.m) + 12.0 * t.s;
+  t.delta_max = d1 > d2 ? d1 : d2;
+  return t;
+}
+
+// ---- the stretch function ----------------------------------------------------
+
+Stretch::Stretch(const GprsTarget& t) : t_(t) {
+  u_min_ = 1.0 / t.delta_max;
+  // F(u) -> 3 r* / (2 q*) = 3 / (2 phi(x*)) as u -> inf (g ~ (2/3) c q* d^3).
+  f_inf_ = 1.5 / det_phi(t.xstar);
+  cum_.push_back(0.0);
+}
+
+double Stretch::level(double delta) const {
+  return det_exp(t_.log_rstar - 0.5 * t_.c * delta * delta);
+}
+
+double Stretch::w_p(double delta) const { return det_mass(t_.xstar - delta, t_.xstar + delta); }
+
+double Stretch::w_q(double delta) const {
+  const double lo = (t_.xstar - delta - t_.m) / t_.s, hi = (t_.xstar + delta - t_.m) / t_.s;
+  return det_mass(lo, hi);
+}
+
+double Stretch::g(double delta) const {
+  const double scale = std::fabs(t_.xstar) + 1.0 / t_.s;
+  if (delta * scale <= 1.0) {
+    // Near the mode w_Q and h w_P agree to O(d^2): use
+    //   g = q* d int_{-1}^{1} exp(-x* d t - d^2 t^2 / (2 s^2)) (1 - exp(-c d^2 (1 - t^2) / 2)) dt,
+    // whose integrand is smooth and free of cancellation.
+    const double inv2s2 = 0.5 / (t_.s * t_.s);
+    double acc = 0.0;
+    for (int j = 0; j < 6; ++j) {
+      const double tt = kGlX[j];
+      const double quad = delta * delta * tt * tt * inv2s2;
+      const double lin = t_.xstar * delta * tt;
+      const double gap = det_one_minus_exp_neg(0.5 * t_.c * delta * delta * (1.0 - tt * tt));
+      acc = acc + kGlW[j] * gap * (det_exp(0.0 - quad - lin) + det_exp(0.0 - quad + lin));
+    }
+    return t_.qstar * delta * acc;
+  }
+  return w_q(delta) - level(delta) * w_p(delta);
+}
+
+// F(u) = c h(d) d^3 / g(d) at d = 1/u, so that S(D) = int_0^{1/D} F(u) du.
+double Stretch::integrand(double u) const {
+  const double d = 1.0 / u;
+  const double h = level(d);
+  if (h == 0.0) return 0.0;
+  return t_.c * h * d * d * d / g(d);
+}
+
+double Stretch::panel(double u0, double u1) const {
+  const double mid = 0.5 * (u0 + u1), half = 0.5 * (u1 - u0);
+  double acc = 0.0;
+  for (int j = 0; j < 6; ++j)
+    acc = acc + kGlW[j] * (integrand(mid - half * kGlX[j]) + integrand(mid + half * kGlX[j]));
+  return half * acc;
+}
+
+double Stretch::operator()(double delta) {
+  if (!(delta > 0.0)) return kInf;
+  if (delta >= t_.delta_max) return 0.0;
+  const double u = 1.0 / delta;
+  // Panel k spans [u_min rho^k, u_min rho^(k+1)].
+  double lo = u_min_;
+  std::size_t k = 0;
+  while (k < static_cast<std::size_t>(kMaxPanels)) {
+    const double hi = lo * kRho;
+    if (u <= hi) break;
+    if (k + 1 >= cum_.size()) cum_.push_back(cum_[k] + panel(lo, hi));
+    lo = hi;
+    ++k;
+  }
+  if (k == static_cast<std::size_t>(kMaxPanels)) return cum_[k] + f_inf_ * (u - lo);
+  return cum_[k] + panel(lo, u);
+}
+
+// ---- encoder and decoder -------------------------------------------------------
+
+uint64_t gprs_channel_key(uint64_t seed, uint64_t stream, uint64_t channel) {
+  return philox_u64(seed, stream, channel);
+}
+
+namespace {
+struct Node {
+  double a, b, t;
+  u128 index;
+  int depth;
+};
+struct Later {
+  bool operator()(const Node& x, const Node& y) const {
+    if (x.t != y.t) return x.t > y.t;
+    return x.index > y.index;
+  }
+};
+}  // namespace
+
+GprsResult gprs_encode_one(const GprsTarget& t, uint64_t key, Split split, uint64_t max_steps) {
+  GprsResult res;
+  if (t.trivial) {
+    // r = 1: sigma(h) = -log(1 - h) is infinite at r, so the root is accepted.
+    res.x = det_truncated_normal(-kInf, kInf, node_words(key, 1).u);
+    res.steps = 1;
+    return res;
+  }
+  Stretch S(t);
+  const double xs = t.xstar;
+  std::priority_queue<Node, std::vector<Node>, Later> frontier;
+  frontier.push({-kInf, kInf, node_words(key, 1).e, 1, 0});
+  while (!frontier.empty()) {
+    const Node nd = frontier.top();
+    frontier.pop();
+    if (++res.steps > max_steps) {
+      res.status = Status::StepLimit;
+      return res;
+    }
+    const double x = det_truncated_normal(nd.a, nd.b, node_words(key, nd.index).u);
+    const double dx = std::fabs(x - xs);
+    const double sx = S(dx);
+    if (nd.t <= sx) {
+      res.x = x;
+      res.index = nd.index;
+      res.depth = nd.depth;
+      return res;
+    }
+    // Every point of a child's subtree arrives after the child's first
+    // arrival, and r on the child is at most r at its point nearest x*: the
+    // child is kept only if that bound still allows an acceptance. For
+    // split-on-sample the far child is always dropped (its bound is r(x),
+    // already rejected at an earlier time), so the search is a single path.
+    const double c = split_point(nd.a, nd.b, x, split);
+    const double bounds[2][2] = {{nd.a, c}, {c, nd.b}};
+    for (int side = 0; side < 2; ++side) {
+      const double a = bounds[side][0], b = bounds[side][1];
+      const double mass = det_mass(a, b);
+      if (!(mass > 0.0)) continue;
+      const u128 child = nd.index * 2 + static_cast<unsigned>(side);
+      const double tc = nd.t + node_words(key, child).e / mass;
+      const double dist = xs < a ? a - xs : (xs > b ? xs - b : 0.0);
+      if (dist > 0.0) {
+        const double bound = dist == dx ? sx : S(dist);
+        if (!(tc <= bound)) continue;
+      }
+      if (nd.depth + 1 > kMaxDepth) {
+        res.status = Status::DepthLimit;
+        return res;
+      }
+      frontier.push({a, b, tc, child, nd.depth + 1});
+    }
+  }
+  // Unreachable: the child holding x* always has an infinite bound.
+  res.status = Status::StepLimit;
+  return res;
+}
+
+double gprs_decode_one(u128 index, uint64_t key, Split split) {
+  int depth = 0;
+  for (u128 h = index; h > 1; h >>= 1) ++depth;
+  double a = -kInf, b = kInf;
+  for (int k = 0; k < depth; ++k) {
+    const u128 node = index >> (depth - k);
+    const double x = split == Split::Sample ? det_truncated_normal(a, b, node_words(key, node).u) : 0.0;
+    const double c = split_point(a, b, x, split);
+    if ((index >> (depth - k - 1)) & 1) a = c;
+    else b = c;
+  }
+  return det_truncated_normal(a, b, node_words(key, index).u);
+}
+
+// ---- message format ---------------------------------------------------------------
+
+namespace {
+constexpr uint8_t kMagic[4] = {'C', 'S', 'G', 'P'};
+constexpr uint8_t kVersion = 1;
+constexpr std::size_t kHeader = 16, kTrailer = 4;
+
+int floor_log2(u128 v) {
+  int l = -1;
+  while (v) {
+    v >>= 1;
+    ++l;
+  }
+  return l;
+}
+
+struct BitWriter {
+  std::vector<uint8_t>& out;
+  uint64_t nbits = 0;
+  void put(unsigned bit) {
+    if ((nbits & 7) == 0) out.push_back(0);
+    if (bit) out.back() |= static_cast<uint8_t>(0x80u >> (nbits & 7));
+    ++nbits;
+  }
+  void put_bits(u128 v, int count) {  // MSB first
+    for (int i = count - 1; i >= 0; --i) put(static_cast<unsigned>((v >> i) & 1));
+  }
+};
+
+struct BitReader {
+  const uint8_t* p;
+  uint64_t size_bits, pos = 0;
+  int get() {
+    if (pos >= size_bits) throw std::invalid_argument("GPRS message truncated inside the index bitstream");
+    const int b = (p[pos >> 3] >> (7 - (pos & 7))) & 1;
+    ++pos;
+    return b;
+  }
+};
+}  // namespace
+
+int elias_delta_bits(u128 index) {
+  const int l = floor_log2(index);  // depth
+  const int ll = floor_log2(static_cast<u128>(l + 1));
+  return l + 2 * ll + 1;
+}
+
+uint32_t crc32(const uint8_t* data, std::size_t size) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (std::size_t i = 0; i < size; ++i) {
+    crc ^= data[i];
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return crc ^ 0xFFFFFFFFu;
+}
+
+std::vector<uint8_t> gprs_pack(const u128* index, std::size_t n, Split split) {
+  std::vector<uint8_t> out(kMagic, kMagic + 4);
+  out.push_back(kVersion);
+  out.push_back(static_cast<uint8_t>(split));
+  out.push_back(0);
+  out.push_back(0);
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(static_cast<uint64_t>(n) >> (8 * i)));
+  BitWriter w{out};
+  for (std::size_t i = 0; i < n; ++i) {
+    // Elias delta: gamma code of (depth + 1), then the depth path bits of H.
+    const int l = floor_log2(index[i]);
+    const int ll = floor_log2(static_cast<u128>(l + 1));
+    for (int k = 0; k < ll; ++k) w.put(0);
+    w.put_bits(static_cast<u128>(l + 1), ll + 1);
+    w.put_bits(index[i], l);
+  }
+  const uint32_t crc = crc32(out.data(), out.size());
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(crc >> (8 * i)));
+  return out;
+}
+
+Unpacked gprs_unpack(const uint8_t* data, std::size_t size, std::size_t expected_n) {
+  if (size < kHeader + kTrailer) throw std::invalid_argument("GPRS message too short for its header");
+  for (int i = 0; i < 4; ++i)
+    if (data[i] != kMagic[i]) throw std::invalid_argument("not a GPRS message (bad magic)");
+  if (data[4] != kVersion)
+    throw std::invalid_argument("GPRS message version " + std::to_string(data[4]) + " is not supported (expected 1)");
+  if (data[5] > 1) throw std::invalid_argument("GPRS message names unknown split rule " + std::to_string(data[5]));
+  if (data[6] != 0 || data[7] != 0) throw std::invalid_argument("GPRS message has nonzero reserved bytes");
+  uint32_t stored = 0;
+  for (int i = 0; i < 4; ++i) stored |= static_cast<uint32_t>(data[size - 4 + i]) << (8 * i);
+  if (crc32(data, size - 4) != stored) throw std::invalid_argument("GPRS message checksum mismatch (corrupted)");
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(data[8 + i]) << (8 * i);
+  if (n != expected_n)
+    throw std::invalid_argument("GPRS message holds " + std::to_string(n) + " channels, but " +
+                                std::to_string(expected_n) + " prior parameters were given");
+  const std::size_t payload = size - kHeader - kTrailer;
+  // Every code takes at least one bit: a count beyond the payload is corrupt,
+  // and checking it first keeps the allocation bounded by the input size.
+  if (n > static_cast<uint64_t>(payload) * 8) throw std::invalid_argument("GPRS message truncated (too few bits)");
+  Unpacked u;
+  u.split = static_cast<Split>(data[5]);
+  u.index.resize(static_cast<std::size_t>(n));
+  BitReader r{data + kHeader, static_cast<uint64_t>(payload) * 8};
+  for (std::size_t i = 0; i < n; ++i) {
+    int ll = 0;
+    while (r.get() == 0) {
+      if (++ll > 6) throw std::invalid_argument("GPRS message names a node deeper than 126 (corrupted)");
+    }
+    int lp1 = 1;
+    for (int k = 0; k < ll; ++k) lp1 = (lp1 << 1) | r.get();
+    const int l = lp1 - 1;
+    if (l > kMaxDepth) throw std::invalid_argument("GPRS message names a node deeper than 126 (corrupted)");
+    u128 h = 1;
+    for (int k = 0; k < l; ++k) h = (h << 1) | static_cast<unsigned>(r.get());
+    u.index[i] = h;
+  }
+  if ((r.pos + 7) / 8 != payload) throw std::invalid_argument("GPRS message has trailing bytes after the last index");
+  while (r.pos < r.size_bits)
+    if (r.get() != 0) throw std::invalid_argument("GPRS message has nonzero padding bits");
+  return u;
+}
+
+}  // namespace grc
+}  // namespace chansim

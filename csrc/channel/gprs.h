@@ -1,0 +1,105 @@
+// Branch-and-bound greedy Poisson rejection sampling (GPRS; Flamich, NeurIPS
+// 2023) for 1-D Gaussian pairs, one independent channel per element.
+//
+// Standardised coordinates: x = (z - mu_p) / sigma_p, so P = N(0, 1) and
+// Q = N(m, s^2) with m = (mu_q - mu_p) / sigma_p, s = sigma_q / sigma_p < 1.
+// r = dQ/dP is a concave-quadratic exponential with mode x* = m / (1 - s^2),
+// so every superlevel set {r >= h} is the interval [x* - D, x* + D] with
+// h = r* exp(-c D^2 / 2), c = 1/s^2 - 1. The stretch function sigma(h) of GPRS
+// is therefore a function S(D) of the half-width D = |x - x*|, and the
+// acceptance test T <= sigma(r(x)) is T <= S(|x - x*|): no log-ratio is ever
+// differenced.
+//
+// Randomness (docs/format.md §4): channel i has the key
+//   k_i = philox_u64(seed, stream, i)
+// and heap node H (root 1, children 2H left / 2H + 1 right, H < 2^127) draws
+// the Philox block with key k_i and counter (H mod 2^64, H >> 64):
+//   words 0,1 -> U = uniform_f64, the node's sample X = P truncated to its
+//                interval by inversion of U;
+//   words 2,3 -> E = exponential_f64, its arrival T = T_parent + E / P(interval).
+// The decoder replays the splits from H alone, so it never needs S or T.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace chansim {
+namespace grc {
+
+using u128 = unsigned __int128;
+
+enum class Split : int { Sample = 0, Dyadic = 1 };
+
+// Deepest node a message can name: H < 2^127.
+constexpr int kMaxDepth = 126;
+
+// The target of one channel in standardised coordinates, with the constants
+// of r and of the stretch function. `trivial` marks Q == P (D = 0).
+struct GprsTarget {
+  bool trivial = false;
+  double m = 0, s = 1, c = 0;
+  double xstar = 0;      // mode of r
+  double log_rstar = 0;  // D_inf in nats
+  double qstar = 0;      // density of Q at x*
+  double delta_max = 0;  // S(D) = 0 (to < e^-40) for D >= delta_max
+};
+
+// Empty string if (mu_q, sigma_q, mu_p, sigma_p) is a valid GPRS channel, else
+// the reason (GPRS needs D_inf < inf).
+std::string gprs_check(double mu_q, double sigma_q, double mu_p, double sigma_p);
+GprsTarget gprs_target(double mu_q, double sigma_q, double mu_p, double sigma_p);
+
+// S(D) = sigma(h(D)) = int_D^inf c d h(d) / g(h(d)) dd with g(h) = w_Q(h) - h w_P(h),
+// integrated in u = 1/d on geometric panels (ratio sqrt 2) by 12-point
+// Gauss-Legendre; panel sums are cached, so a channel pays for each panel once.
+class Stretch {
+ public:
+  explicit Stretch(const GprsTarget& t);
+  double operator()(double delta);
+  // g = E_P[(r - h)_+] at the level h(D) (for tests).
+  double g(double delta) const;
+  double w_p(double delta) const;
+  double w_q(double delta) const;
+  double level(double delta) const;  // h(D)
+
+ private:
+  double integrand(double u) const;
+  double panel(double u0, double u1) const;
+  GprsTarget t_;
+  double u_min_, f_inf_;
+  std::vector<double> cum_;  // cum_[k] = int_{u_min}^{u_min * rho^k} F
+};
+
+enum class Status : int { Ok = 0, StepLimit = 1, DepthLimit = 2 };
+
+struct GprsResult {
+  double x = 0;     // standardised sample
+  u128 index = 1;   // heap index of the accepted node
+  int depth = 0;
+  uint64_t steps = 0;  // nodes examined (popped from the search frontier)
+  Status status = Status::Ok;
+};
+
+uint64_t gprs_channel_key(uint64_t seed, uint64_t stream, uint64_t channel);
+
+// Encodes one channel (already validated).
+GprsResult gprs_encode_one(const GprsTarget& t, uint64_t key, Split split, uint64_t max_steps);
+
+// The standardised sample of heap node `index` (depth = floor(log2 index)).
+double gprs_decode_one(u128 index, uint64_t key, Split split);
+
+// ---- messages: header, Elias-delta heap indices, CRC32 (docs/format.md §4) --
+int elias_delta_bits(u128 index);
+std::vector<uint8_t> gprs_pack(const u128* index, std::size_t n, Split split);
+// Throws std::invalid_argument with the reason on any malformed message.
+struct Unpacked {
+  Split split;
+  std::vector<u128> index;
+};
+Unpacked gprs_unpack(const uint8_t* data, std::size_t size, std::size_t expected_n);
+
+uint32_t crc32(const uint8_t* data, std::size_t size);
+
+}  // namespace grc
+}  // namespace chansim

@@ -1,0 +1,173 @@
+// GPRS core math: deterministic exp / normal tails against libm, w_P and w_Q
+// against direct numerical integration, the stretch function against an
+// independent integration in h, sampler determinism and the message format.
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+#include <vector>
+
+#include "channel/gprs.h"
+#include "channel/grc_math.h"
+#include "check.h"
+
+using namespace chansim::grc;
+
+namespace {
+
+double rel(double a, double b) { return std::fabs(a - b) / std::fabs(b); }
+
+// Composite Simpson on [a, b] with n (even) panels.
+template <class F>
+double simpson(F f, double a, double b, int n) {
+  const double h = (b - a) / n;
+  double s = f(a) + f(b);
+  for (int i = 1; i < n; ++i) s += f(a + i * h) * (i % 2 ? 4.0 : 2.0);
+  return s * h / 3.0;
+}
+
+void test_exp_and_tails() {
+  double worst = 0;
+  for (double x = -700; x <= 700; x += 0.37) worst = std::fmax(worst, rel(det_exp(x), std::exp(x)));
+  std::printf("det_exp max rel err %.3g\n", worst);
+  CHECK(worst < 4e-16);
+  worst = 0;
+  for (double x = -8; x <= 37; x += 0.01) worst = std::fmax(worst, rel(det_qt(x), static_cast<double>(0.5L * std::erfc(static_cast<long double>(x) / std::sqrt(2.0L)))));
+  std::printf("det_qt max rel err %.3g\n", worst);
+  CHECK(worst < 5e-14);
+  worst = 0;
+  for (double x = -30; x <= 30; x += 0.01) worst = std::fmax(worst, rel(det_phi(x), static_cast<double>(std::exp(-0.5L * x * x) / std::sqrt(2.0L * M_PIl))));
+  std::printf("det_phi max rel err %.3g\n", worst);
+  CHECK(worst < 2e-15);
+  // 1 - exp(-y) at small y, where the naive form loses everything.
+  CHECK(rel(det_one_minus_exp_neg(1e-12), -std::expm1(-1e-12)) < 1e-15);
+  CHECK(rel(det_one_minus_exp_neg(0.3), -std::expm1(-0.3)) < 1e-15);
+  // Masses of narrow intervals in the tails and across zero.
+  CHECK(rel(det_mass(5.0, 5.000001), simpson([](double t) { return std::exp(-0.5 * t * t) / std::sqrt(2 * M_PI); }, 5.0, 5.000001, 8)) < 1e-8);
+  CHECK(rel(det_mass(-1e-9, 2e-9), 3e-9 / std::sqrt(2 * M_PI)) < 1e-9);
+  CHECK(det_mass(-INFINITY, INFINITY) == 1.0);
+}
+
+void test_truncated_and_median() {
+  const double iv[][2] = {{-INFINITY, INFINITY}, {0.3, 0.31}, {-7.0, -6.5}, {6.0, INFINITY}, {-0.2, 3.0},
+                          {-1e-6, 1e-6}, {-2.0, -1.0}, {-INFINITY, -9.0}, {1.0, 4.0}};
+  for (auto& ab : iv) {
+    double prev = -INFINITY;
+    for (int k = 1; k < 64; ++k) {
+      const double v = k / 64.0;
+      const double x = det_truncated_normal(ab[0], ab[1], v);
+      CHECK(x >= ab[0] && x <= ab[1]);
+      CHECK(x >= prev);  // monotone in the uniform
+      prev = x;
+      // Inversion: the mass to the left of x is v of the interval's mass.
+      const double left = det_mass(ab[0], x) / det_mass(ab[0], ab[1]);
+      CHECK(std::fabs(left - v) < 1e-9);
+    }
+    const double med = det_median(ab[0], ab[1]);
+    CHECK(std::fabs(det_mass(ab[0], med) / det_mass(ab[0], ab[1]) - 0.5) < 1e-9);
+  }
+}
+
+void test_wp_wq_and_stretch() {
+  const double cases[][4] = {{0.7, 0.3, 0.0, 1.0}, {2.5, 0.05, -0.3, 1.2}, {0.0, 0.9, 0.0, 1.0}, {-4.0, 0.5, 0.0, 1.0}};
+  for (auto& cs : cases) {
+    const GprsTarget t = gprs_target(cs[0], cs[1], cs[2], cs[3]);
+    Stretch S(t);
+    auto r = [&](double x) {
+      const double z = (x - t.m) / t.s;
+      return std::exp(-0.5 * z * z + 0.5 * x * x) / t.s;
+    };
+    auto phi = [](double x) { return std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI); };
+    for (double d : {1e-4, 0.01, 0.1 * t.s, t.s, 3 * t.s}) {
+      const double a = t.xstar - d, b = t.xstar + d;
+      const double wp = simpson(phi, a, b, 2000);
+      const double wq = simpson([&](double x) { return r(x) * phi(x); }, a, b, 2000);
+      CHECK(rel(S.w_p(d), wp) < 1e-9);
+      CHECK(rel(S.w_q(d), wq) < 1e-9);
+      // g = E_P[(r - h)_+], integrated directly (the small-d branch avoids w_Q - h w_P).
+      const double h = S.level(d);
+      const double g = simpson([&](double x) { return (r(x) - h) * phi(x); }, a, b, 4000);
+      CHECK(rel(S.g(d), g) < 1e-7);
+    }
+    // S decreasing in D; S'(D) = -h'(D) / g = c D h / g.
+    double prev = INFINITY;
+    for (double d = 1e-6; d < t.delta_max; d *= 1.3) {
+      const double s = S(d);
+      CHECK(s <= prev);
+      prev = s;
+      if (s > 1e-3 && d > 1e-5) {
+        const double eps = d * 1e-5;
+        const double num = (S(d - eps) - S(d + eps)) / (2 * eps);
+        const double ana = t.c * d * S.level(d) / S.g(d);
+        CHECK(rel(num, ana) < 1e-4);
+      }
+    }
+    // Independent check in h: sigma(h) = int_0^h dn / g(n), with g written as
+    // w_Q - n w_P in h, integrated by Simpson in n on a sub-range.
+    const double d0 = 0.5 * t.s;
+    const double h0 = S.level(d0);
+    const double sig = simpson(
+        [&](double eta) {
+          const double dd = std::sqrt(2.0 * (t.log_rstar - std::log(eta)) / t.c);
+          return 1.0 / (S.w_q(dd) - eta * S.w_p(dd));
+        },
+        1e-300 + h0 * 1e-12, h0, 20000);
+    std::printf("case mu_q=%g s_q=%g: S(%.3g)=%.12g  direct=%.12g\n", cs[0], cs[1], d0, S(d0), sig);
+    CHECK(rel(S(d0), sig) < 1e-5);
+  }
+}
+
+void test_encode_decode() {
+  for (int split = 0; split < 2; ++split) {
+    const GprsTarget t = gprs_target(1.3, 0.02, 0.0, 1.0);
+    for (uint64_t ch = 0; ch < 200; ++ch) {
+      const uint64_t key = gprs_channel_key(7, 9, ch);
+      const GprsResult r = gprs_encode_one(t, key, static_cast<Split>(split), 100000);
+      CHECK(r.status == Status::Ok);
+      const double x = gprs_decode_one(r.index, key, static_cast<Split>(split));
+      CHECK(x == r.x);
+    }
+  }
+}
+
+void test_format() {
+  std::vector<u128> idx = {1, 2, 3, 1000, (static_cast<u128>(1) << 100) + 12345};
+  auto msg = gprs_pack(idx.data(), idx.size(), Split::Dyadic);
+  Unpacked u = gprs_unpack(msg.data(), msg.size(), idx.size());
+  CHECK(u.split == Split::Dyadic);
+  for (std::size_t i = 0; i < idx.size(); ++i) CHECK(u.index[i] == idx[i]);
+  int bits = 0;
+  for (auto h : idx) bits += elias_delta_bits(h);
+  CHECK(msg.size() == 16 + static_cast<std::size_t>((bits + 7) / 8) + 4);
+  // Every truncation and every single-bit flip is rejected.
+  int rejected = 0, total = 0;
+  for (std::size_t len = 0; len < msg.size(); ++len) {
+    ++total;
+    try {
+      gprs_unpack(msg.data(), len, idx.size());
+    } catch (const std::invalid_argument&) {
+      ++rejected;
+    }
+  }
+  for (std::size_t bit = 0; bit < msg.size() * 8; ++bit) {
+    auto bad = msg;
+    bad[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    ++total;
+    try {
+      gprs_unpack(bad.data(), bad.size(), idx.size());
+    } catch (const std::invalid_argument&) {
+      ++rejected;
+    }
+  }
+  CHECK(rejected == total);
+}
+
+}  // namespace
+
+int main() {
+  test_exp_and_tails();
+  test_truncated_and_median();
+  test_wp_wq_and_stretch();
+  test_encode_decode();
+  test_format();
+  return chansim_test::finish("test_grc");
+}
