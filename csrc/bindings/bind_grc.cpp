@@ -57,13 +57,14 @@ py::tuple gprs_encode(const py::array& mu_q, const py::array& sigma_q, const py:
   py::array_t<double> samples(static_cast<py::ssize_t>(n));
   py::array_t<uint64_t> index_lo(static_cast<py::ssize_t>(n)), index_hi(static_cast<py::ssize_t>(n));
   py::array_t<uint64_t> steps(static_cast<py::ssize_t>(n));
-  py::array_t<int32_t> bits(static_cast<py::ssize_t>(n));
+  py::array_t<double> bits(static_cast<py::ssize_t>(n));
   double* xs = samples.mutable_data();
   uint64_t* lo = index_lo.mutable_data();
   uint64_t* hi = index_hi.mutable_data();
   uint64_t* st = steps.mutable_data();
-  int32_t* bt = bits.mutable_data();
+  double* bt = bits.mutable_data();
   std::vector<u128> index(n);
+  std::vector<uint64_t> keys(n);
   std::vector<uint8_t> data;
   std::atomic<std::size_t> first_fail{n};
   std::vector<int> status(n, 0);
@@ -73,6 +74,7 @@ py::tuple gprs_encode(const py::array& mu_q, const py::array& sigma_q, const py:
       for (std::size_t i = b; i < e; ++i) {
         const grc::GprsTarget t = grc::gprs_target(mq[i], sq[i], mp[i], sp[i]);
         const uint64_t key = grc::gprs_channel_key(seed, stream, i);
+        keys[i] = key;
         const grc::GprsResult r = grc::gprs_encode_one(t, key, split, max_steps);
         status[i] = static_cast<int>(r.status);
         st[i] = r.steps;
@@ -87,10 +89,9 @@ py::tuple gprs_encode(const py::array& mu_q, const py::array& sigma_q, const py:
         index[i] = r.index;
         lo[i] = static_cast<uint64_t>(r.index);
         hi[i] = static_cast<uint64_t>(r.index >> 64);
-        bt[i] = grc::elias_delta_bits(r.index);
       }
     });
-    if (first_fail.load() == n) data = grc::gprs_pack(index.data(), n, split);
+    if (first_fail.load() == n) data = grc::gprs_pack(index.data(), keys.data(), n, split, bt);
   }
   const std::size_t f = first_fail.load();
   if (f != n) {
@@ -130,9 +131,12 @@ py::array_t<double> gprs_decode(const py::bytes& data, const py::array& mu_p, co
   const std::size_t n = check_vec(mu_p, "mu_p", static_cast<std::size_t>(-1));
   check_vec(sigma_p, "sigma_p", n);
   const std::string buf = data;
+  std::vector<uint64_t> keys(n);
+  for (std::size_t i = 0; i < n; ++i) keys[i] = grc::gprs_channel_key(seed, stream, i);
   grc::Unpacked u;
   try {
-    u = grc::gprs_unpack(reinterpret_cast<const uint8_t*>(buf.data()), buf.size(), n);
+    py::gil_scoped_release nogil;
+    u = grc::gprs_unpack(reinterpret_cast<const uint8_t*>(buf.data()), buf.size(), keys.data(), n);
   } catch (const std::invalid_argument& e) {
     raise_format_error(e.what());
   }

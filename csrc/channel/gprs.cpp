@@ -15,16 +15,18 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// 12-point Gauss-Legendre on [-1, 1], symmetric half (numpy.polynomial.legendre.leggauss).
-constexpr double kGlX[6] = {0.1252334085114689, 0.3678314989981802, 0.5873179542866175,
-                            0.7699026741943047, 0.9041172563704748, 0.9815606342467192};
-constexpr double kGlW[6] = {0.2491470458134027, 0.2334925365383546, 0.20316742672306573,
-                            0.16007832854334642, 0.10693932599531907, 0.04717533638651141};
+// 10-point Gauss-Legendre on [-1, 1], symmetric half (numpy.polynomial.legendre.leggauss).
+constexpr int kGlHalf = 5;
+constexpr double kGlX[kGlHalf] = {0.14887433898163122, 0.4333953941292472, 0.6794095682990244,
+                                  0.8650633666889845, 0.9739065285171717};
+constexpr double kGlW[kGlHalf] = {0.2955242247147528, 0.2692667193099965, 0.219086362515982,
+                                  0.1494513491505804, 0.06667134430868814};
 
-// Panel ratio sqrt(2): the nearest singularity of the integrand (u = 0) is then
-// 5.8 half-widths away, and 12 nodes leave a relative error far below 1e-20.
-constexpr double kRho = 1.4142135623730951;
-constexpr int kMaxPanels = 320;  // u up to u_min * 2^160; beyond, F is its constant limit
+// Panel ratio 2: the nearest singularity of the integrand (u = 0) is then 3
+// half-widths from the panel centre, and 10 nodes leave a relative error of
+// about (3 + sqrt 8)^-20 ~ 1e-15 per panel.
+constexpr double kRho = 2.0;
+constexpr int kMaxPanels = 160;  // u up to u_min * 2^160; beyond, F is its constant limit
 
 struct NodeWords {
   double u;  // uniform for the node's sample
@@ -123,7 +125,7 @@ double Stretch::g(double delta) const {
     // whose integrand is smooth and free of cancellation.
     const double inv2s2 = 0.5 / (t_.s * t_.s);
     double acc = 0.0;
-    for (int j = 0; j < 6; ++j) {
+    for (int j = 0; j < kGlHalf; ++j) {
       const double tt = kGlX[j];
       const double quad = delta * delta * tt * tt * inv2s2;
       const double lin = t_.xstar * delta * tt;
@@ -146,7 +148,7 @@ double Stretch::integrand(double u) const {
 double Stretch::panel(double u0, double u1) const {
   const double mid = 0.5 * (u0 + u1), half = 0.5 * (u1 - u0);
   double acc = 0.0;
-  for (int j = 0; j < 6; ++j)
+  for (int j = 0; j < kGlHalf; ++j)
     acc = acc + kGlW[j] * (integrand(mid - half * kGlX[j]) + integrand(mid + half * kGlX[j]));
   return half * acc;
 }
@@ -317,7 +319,103 @@ uint32_t crc32(const uint8_t* data, std::size_t size) {
   return crc ^ 0xFFFFFFFFu;
 }
 
-std::vector<uint8_t> gprs_pack(const u128* index, std::size_t n, Split split) {
+uint32_t gprs_left_prob16(double a, double c, double b) {
+  const double ratio = det_mass(a, c) / det_mass(a, b);
+  const double scaled = ratio * 65536.0 + 0.5;
+  if (!(scaled >= 1.0)) return 1;
+  if (scaled >= 65535.0) return 65535;
+  return static_cast<uint32_t>(scaled);
+}
+
+namespace {
+
+// Binary arithmetic coder with 32-bit low/high and deferred ("pending") bits
+// (Witten, Neal & Cleary 1987). After renormalisation the range exceeds 2^30,
+// so both sub-ranges of a 16-bit probability are non-empty.
+constexpr uint64_t kTop = 0xFFFFFFFFull, kHalf = 0x80000000ull, kQuarter = 0x40000000ull;
+
+struct ArithEncoder {
+  BitWriter& w;
+  uint64_t low = 0, high = kTop, pending = 0;
+  void emit(unsigned bit) {
+    w.put(bit);
+    for (; pending; --pending) w.put(bit ^ 1u);
+  }
+  void encode(unsigned bit, uint32_t p0) {  // p0 = P(bit == 0) * 2^16
+    const uint64_t range = high - low + 1;
+    const uint64_t split = low + ((range * p0) >> 16) - 1;
+    if (bit) low = split + 1;
+    else high = split;
+    for (;;) {
+      if (high < kHalf) {
+        emit(0);
+      } else if (low >= kHalf) {
+        emit(1);
+        low -= kHalf;
+        high -= kHalf;
+      } else if (low >= kQuarter && high < kHalf + kQuarter) {
+        ++pending;
+        low -= kQuarter;
+        high -= kQuarter;
+      } else {
+        break;
+      }
+      low <<= 1;
+      high = (high << 1) | 1;
+    }
+  }
+  void finish() {
+    ++pending;
+    emit(low < kQuarter ? 0 : 1);
+  }
+};
+
+struct ArithDecoder {
+  BitReader& r;
+  uint64_t low = 0, high = kTop, value = 0;
+  // Past the end the stream reads as zeros (the encoder's flush leaves the
+  // value determined by the bits it wrote); the CRC has vouched for them.
+  unsigned next() { return r.pos < r.size_bits ? static_cast<unsigned>(r.get()) : 0u; }
+  explicit ArithDecoder(BitReader& rd) : r(rd) {
+    for (int i = 0; i < 32; ++i) value = (value << 1) | next();
+  }
+  unsigned decode(uint32_t p0) {
+    const uint64_t range = high - low + 1;
+    const uint64_t split = low + ((range * p0) >> 16) - 1;
+    unsigned bit;
+    if (value <= split) {
+      bit = 0;
+      high = split;
+    } else {
+      bit = 1;
+      low = split + 1;
+    }
+    for (;;) {
+      if (high < kHalf) {
+      } else if (low >= kHalf) {
+        low -= kHalf;
+        high -= kHalf;
+        value -= kHalf;
+      } else if (low >= kQuarter && high < kHalf + kQuarter) {
+        low -= kQuarter;
+        high -= kQuarter;
+        value -= kQuarter;
+      } else {
+        break;
+      }
+      low <<= 1;
+      high = (high << 1) | 1;
+      value = (value << 1) | next();
+    }
+    return bit;
+  }
+};
+
+double log2_prob16(uint32_t p) { return std::log2(static_cast<double>(p) / 65536.0); }
+
+}  // namespace
+
+std::vector<uint8_t> gprs_pack(const u128* index, const uint64_t* keys, std::size_t n, Split split, double* bits) {
   std::vector<uint8_t> out(kMagic, kMagic + 4);
   out.push_back(kVersion);
   out.push_back(static_cast<uint8_t>(split));
@@ -325,20 +423,46 @@ std::vector<uint8_t> gprs_pack(const u128* index, std::size_t n, Split split) {
   out.push_back(0);
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(static_cast<uint64_t>(n) >> (8 * i)));
   BitWriter w{out};
-  for (std::size_t i = 0; i < n; ++i) {
-    // Elias delta: gamma code of (depth + 1), then the depth path bits of H.
-    const int l = floor_log2(index[i]);
-    const int ll = floor_log2(static_cast<u128>(l + 1));
-    for (int k = 0; k < ll; ++k) w.put(0);
-    w.put_bits(static_cast<u128>(l + 1), ll + 1);
-    w.put_bits(index[i], l);
+  if (split == Split::Dyadic) {
+    for (std::size_t i = 0; i < n; ++i) {
+      // Elias delta: gamma code of (depth + 1), then the depth path bits of H.
+      const int l = floor_log2(index[i]);
+      const int ll = floor_log2(static_cast<u128>(l + 1));
+      for (int k = 0; k < ll; ++k) w.put(0);
+      w.put_bits(static_cast<u128>(l + 1), ll + 1);
+      w.put_bits(index[i], l);
+      if (bits) bits[i] = l + 2 * ll + 1;
+    }
+  } else {
+    ArithEncoder enc{w};
+    for (std::size_t i = 0; i < n; ++i) {
+      const int l = floor_log2(index[i]);
+      const int ll = floor_log2(static_cast<u128>(l + 1));
+      for (int k = 0; k < ll; ++k) enc.encode(0, 32768);
+      for (int k = ll; k >= 0; --k) enc.encode(static_cast<unsigned>(((l + 1) >> k) & 1), 32768);
+      double cost = 2 * ll + 1;
+      // Replay the splits exactly as the decoder will.
+      double a = -kInf, b = kInf;
+      for (int k = 0; k < l; ++k) {
+        const u128 node = index[i] >> (l - k);
+        const double c = det_truncated_normal(a, b, node_words(keys[i], node).u);
+        const uint32_t p0 = gprs_left_prob16(a, c, b);
+        const unsigned bit = static_cast<unsigned>((index[i] >> (l - k - 1)) & 1);
+        enc.encode(bit, p0);
+        cost -= bit ? log2_prob16(65536 - p0) : log2_prob16(p0);
+        if (bit) a = c;
+        else b = c;
+      }
+      if (bits) bits[i] = cost;
+    }
+    enc.finish();
   }
   const uint32_t crc = crc32(out.data(), out.size());
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(crc >> (8 * i)));
   return out;
 }
 
-Unpacked gprs_unpack(const uint8_t* data, std::size_t size, std::size_t expected_n) {
+Unpacked gprs_unpack(const uint8_t* data, std::size_t size, const uint64_t* keys, std::size_t expected_n) {
   if (size < kHeader + kTrailer) throw std::invalid_argument("GPRS message too short for its header");
   for (int i = 0; i < 4; ++i)
     if (data[i] != kMagic[i]) throw std::invalid_argument("not a GPRS message (bad magic)");
@@ -355,29 +479,58 @@ Unpacked gprs_unpack(const uint8_t* data, std::size_t size, std::size_t expected
     throw std::invalid_argument("GPRS message holds " + std::to_string(n) + " channels, but " +
                                 std::to_string(expected_n) + " prior parameters were given");
   const std::size_t payload = size - kHeader - kTrailer;
-  // Every code takes at least one bit: a count beyond the payload is corrupt,
-  // and checking it first keeps the allocation bounded by the input size.
+  // Every channel costs at least one whole bit (the gamma code's last bit is a
+  // fair coin in both layouts): a larger count is corrupt, and checking it
+  // first keeps the allocation bounded by the input size.
   if (n > static_cast<uint64_t>(payload) * 8) throw std::invalid_argument("GPRS message truncated (too few bits)");
   Unpacked u;
   u.split = static_cast<Split>(data[5]);
   u.index.resize(static_cast<std::size_t>(n));
   BitReader r{data + kHeader, static_cast<uint64_t>(payload) * 8};
+  const char* too_deep = "GPRS message names a node deeper than 126 (corrupted)";
+  if (u.split == Split::Dyadic) {
+    for (std::size_t i = 0; i < n; ++i) {
+      int ll = 0;
+      while (r.get() == 0) {
+        if (++ll > 6) throw std::invalid_argument(too_deep);
+      }
+      int lp1 = 1;
+      for (int k = 0; k < ll; ++k) lp1 = (lp1 << 1) | r.get();
+      const int l = lp1 - 1;
+      if (l > kMaxDepth) throw std::invalid_argument(too_deep);
+      u128 h = 1;
+      for (int k = 0; k < l; ++k) h = (h << 1) | static_cast<unsigned>(r.get());
+      u.index[i] = h;
+    }
+    if ((r.pos + 7) / 8 != payload) throw std::invalid_argument("GPRS message has trailing bytes after the last index");
+    while (r.pos < r.size_bits)
+      if (r.get() != 0) throw std::invalid_argument("GPRS message has nonzero padding bits");
+    return u;
+  }
+  ArithDecoder dec(r);
   for (std::size_t i = 0; i < n; ++i) {
     int ll = 0;
-    while (r.get() == 0) {
-      if (++ll > 6) throw std::invalid_argument("GPRS message names a node deeper than 126 (corrupted)");
+    while (dec.decode(32768) == 0) {
+      if (++ll > 6) throw std::invalid_argument(too_deep);
     }
     int lp1 = 1;
-    for (int k = 0; k < ll; ++k) lp1 = (lp1 << 1) | r.get();
+    for (int k = 0; k < ll; ++k) lp1 = (lp1 << 1) | static_cast<int>(dec.decode(32768));
     const int l = lp1 - 1;
-    if (l > kMaxDepth) throw std::invalid_argument("GPRS message names a node deeper than 126 (corrupted)");
+    if (l > kMaxDepth) throw std::invalid_argument(too_deep);
     u128 h = 1;
-    for (int k = 0; k < l; ++k) h = (h << 1) | static_cast<unsigned>(r.get());
+    double a = -kInf, b = kInf;
+    for (int k = 0; k < l; ++k) {
+      const double c = det_truncated_normal(a, b, node_words(keys[i], h).u);
+      const unsigned bit = dec.decode(gprs_left_prob16(a, c, b));
+      h = (h << 1) | bit;
+      if (bit) a = c;
+      else b = c;
+    }
     u.index[i] = h;
   }
-  if ((r.pos + 7) / 8 != payload) throw std::invalid_argument("GPRS message has trailing bytes after the last index");
-  while (r.pos < r.size_bits)
-    if (r.get() != 0) throw std::invalid_argument("GPRS message has nonzero padding bits");
+  // The encoder's flush ends at most 32 bits past the decoder's read position.
+  if (r.pos + 8 < r.size_bits && r.pos + 8 < payload * 8)
+    throw std::invalid_argument("GPRS message has trailing bytes after the last index");
   return u;
 }
 

@@ -51,7 +51,7 @@ std::string gprs_check(double mu_q, double sigma_q, double mu_p, double sigma_p)
 GprsTarget gprs_target(double mu_q, double sigma_q, double mu_p, double sigma_p);
 
 // S(D) = sigma(h(D)) = int_D^inf c d h(d) / g(h(d)) dd with g(h) = w_Q(h) - h w_P(h),
-// integrated in u = 1/d on geometric panels (ratio sqrt 2) by 12-point
+// integrated in u = 1/d on geometric panels (ratio 2) by 10-point
 // Gauss-Legendre; panel sums are cached, so a channel pays for each panel once.
 class Stretch {
  public:
@@ -89,15 +89,27 @@ GprsResult gprs_encode_one(const GprsTarget& t, uint64_t key, Split split, uint6
 // The standardised sample of heap node `index` (depth = floor(log2 index)).
 double gprs_decode_one(u128 index, uint64_t key, Split split);
 
-// ---- messages: header, Elias-delta heap indices, CRC32 (docs/format.md §4) --
+// ---- messages (docs/format.md §4) ---------------------------------------------
+// Header (magic, version, split rule, n), a bitstream, CRC32. Dyadic: the heap
+// index of each channel Elias-delta coded (its path bits are fair coins, as
+// every dyadic split halves the prior mass). Split on sample: one binary
+// arithmetic code over all channels: gamma(depth + 1) in fair bits, then each
+// path bit with P(left) = P(left child) / P(node), quantised to 16 bits;
+// the decoder recomputes these masses while replaying the splits, so the path
+// costs about -log2 P(final interval) instead of one bit per level.
 int elias_delta_bits(u128 index);
-std::vector<uint8_t> gprs_pack(const u128* index, std::size_t n, Split split);
+// bits[i] (may be null) receives channel i's code length in bits (fractional
+// for the arithmetic code: the sum of -log2 of the coded probabilities).
+std::vector<uint8_t> gprs_pack(const u128* index, const uint64_t* keys, std::size_t n, Split split, double* bits);
 // Throws std::invalid_argument with the reason on any malformed message.
 struct Unpacked {
   Split split;
   std::vector<u128> index;
 };
-Unpacked gprs_unpack(const uint8_t* data, std::size_t size, std::size_t expected_n);
+Unpacked gprs_unpack(const uint8_t* data, std::size_t size, const uint64_t* keys, std::size_t expected_n);
+
+// P(left child) / P(node) of a split at c, quantised to [1, 65535] / 65536.
+uint32_t gprs_left_prob16(double a, double c, double b);
 
 uint32_t crc32(const uint8_t* data, std::size_t size);
 

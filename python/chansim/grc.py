@@ -15,8 +15,10 @@ and bound on the real line):
 
 Both are exact; GPRS needs ``D_inf = log sup q/p < inf``: ``sigma_q < sigma_p``
 (or ``q == p``). The message is the heap index of the accepted node of each
-channel, Elias-delta coded behind a 16-byte header and a CRC32 (``docs/format.md``
-section 4).
+channel behind a 16-byte header and a CRC32 (``docs/format.md`` section 4):
+Elias-delta coded for the dyadic rule; for split-on-sample, the depth in fair
+bits and each path bit arithmetic coded with P(left) = P(left part) / P(node),
+which the decoder recomputes while replaying the splits.
 
 Greedy rejection coding (GRC, Flamich, Markou & Hernandez-Lobato 2023) is not
 implemented: ``method="grc-sample"`` / ``"grc-dyadic"`` raise ``ValueError``.
@@ -86,7 +88,8 @@ def encode_gaussian(mu_q, sigma_q, mu_p, sigma_p, seed, stream, method="gprs-dya
     Returns ``(samples, data)``, or ``(samples, data, info)`` with ``return_info``:
     ``info["indices"]`` (heap indices as Python ints, object array), ``info["steps"]``
     (nodes examined per channel), ``info["bits"]`` (code bits per channel, without
-    the 160 bits of header and checksum shared by the message), ``info["kl_bits"]``
+    the 160 bits of header and checksum shared by the message; fractional for
+    split-on-sample, whose path is arithmetic coded), ``info["kl_bits"]``
     (KL(q||p) per channel in bits).
 
     Raises ``ValueError`` for bad parameters (NaN/Inf, scales <= 0, shapes that do

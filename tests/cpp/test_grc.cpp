@@ -129,21 +129,29 @@ void test_encode_decode() {
   }
 }
 
-void test_format() {
-  std::vector<u128> idx = {1, 2, 3, 1000, (static_cast<u128>(1) << 100) + 12345};
-  auto msg = gprs_pack(idx.data(), idx.size(), Split::Dyadic);
-  Unpacked u = gprs_unpack(msg.data(), msg.size(), idx.size());
-  CHECK(u.split == Split::Dyadic);
+void check_message(const std::vector<u128>& idx, const std::vector<uint64_t>& keys, Split split) {
+  std::vector<double> bits(idx.size());
+  auto msg = gprs_pack(idx.data(), keys.data(), idx.size(), split, bits.data());
+  Unpacked u = gprs_unpack(msg.data(), msg.size(), keys.data(), idx.size());
+  CHECK(u.split == split);
   for (std::size_t i = 0; i < idx.size(); ++i) CHECK(u.index[i] == idx[i]);
-  int bits = 0;
-  for (auto h : idx) bits += elias_delta_bits(h);
-  CHECK(msg.size() == 16 + static_cast<std::size_t>((bits + 7) / 8) + 4);
+  double total = 0;
+  for (double b : bits) total += b;
+  if (split == Split::Dyadic) {
+    int exact = 0;
+    for (auto h : idx) exact += elias_delta_bits(h);
+    CHECK(total == exact);
+    CHECK(msg.size() == 16 + static_cast<std::size_t>((exact + 7) / 8) + 4);
+  } else {
+    // Arithmetic code: within 2 bits of the ideal length, plus byte padding.
+    CHECK(msg.size() * 8 <= 160 + std::ceil(total) + 2 + 7);
+  }
   // Every truncation and every single-bit flip is rejected.
-  int rejected = 0, total = 0;
+  int rejected = 0, total_cases = 0;
   for (std::size_t len = 0; len < msg.size(); ++len) {
-    ++total;
+    ++total_cases;
     try {
-      gprs_unpack(msg.data(), len, idx.size());
+      gprs_unpack(msg.data(), len, keys.data(), idx.size());
     } catch (const std::invalid_argument&) {
       ++rejected;
     }
@@ -151,14 +159,33 @@ void test_format() {
   for (std::size_t bit = 0; bit < msg.size() * 8; ++bit) {
     auto bad = msg;
     bad[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
-    ++total;
+    ++total_cases;
     try {
-      gprs_unpack(bad.data(), bad.size(), idx.size());
+      gprs_unpack(bad.data(), bad.size(), keys.data(), idx.size());
     } catch (const std::invalid_argument&) {
       ++rejected;
     }
   }
-  CHECK(rejected == total);
+  CHECK(rejected == total_cases);
+}
+
+void test_format() {
+  std::vector<u128> idx = {1, 2, 3, 1000, (static_cast<u128>(1) << 100) + 12345};
+  std::vector<uint64_t> keys = {1, 2, 3, 4, 5};
+  check_message(idx, keys, Split::Dyadic);
+  check_message(idx, keys, Split::Sample);
+  // Real split-on-sample indices: the arithmetic code round-trips them.
+  const GprsTarget t = gprs_target(-0.4, 1e-4, 0.0, 1.0);
+  std::vector<u128> real;
+  std::vector<uint64_t> rkeys;
+  for (uint64_t ch = 0; ch < 300; ++ch) {
+    rkeys.push_back(gprs_channel_key(3, 4, ch));
+    real.push_back(gprs_encode_one(t, rkeys.back(), Split::Sample, 100000).index);
+  }
+  std::vector<double> bits(real.size());
+  auto msg = gprs_pack(real.data(), rkeys.data(), real.size(), Split::Sample, bits.data());
+  Unpacked u = gprs_unpack(msg.data(), msg.size(), rkeys.data(), real.size());
+  for (std::size_t i = 0; i < real.size(); ++i) CHECK(u.index[i] == real[i]);
 }
 
 }  // namespace
