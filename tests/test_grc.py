@@ -197,6 +197,7 @@ def _args(**over):
     (dict(sigma_q=np.full(4, 1.5)), "sigma_q > sigma_p.*D_inf"),
     (dict(sigma_q=np.ones(4), mu_q=np.full(4, 0.1)), "sigma_q == sigma_p with mu_q != mu_p"),
     (dict(mu_q=np.full(4, 40.0)), "30 prior standard deviations"),
+    (dict(mu_q=np.full(4, 2.0), sigma_q=np.full(4, 1e-12)), "narrower than float64"),
     (dict(seed=-1), "seed"),
     (dict(stream=2**64), "stream"),
     (dict(mu_q=np.array(["a"] * 4)), "real numeric"),

@@ -67,9 +67,15 @@ std::string gprs_check(double mu_q, double sigma_q, double mu_p, double sigma_p)
   if (!(std::fabs(xstar) <= 30.0))
     return "the mode of dq/dp lies more than 30 prior standard deviations from mu_p "
            "(|mu_q - mu_p| / sigma_p / (1 - sigma_q^2/sigma_p^2) > 30; D_inf > 450 nats)";
+  // Samples are float64 in prior units: below this width the grid of doubles
+  // near the mode (spacing ~1e-16 max(1, |x*|)) would resolve q with fewer
+  // than ~1e6 levels per standard deviation, and exactness would be lost.
+  const double ax = std::fabs(xstar);
+  if (!(s >= 1e-9 * (ax > 1.0 ? ax : 1.0)))
+    return "sigma_q / sigma_p < 1e-9 * max(1, |x*|): the posterior is narrower than float64 samples "
+           "in prior units can represent exactly; rescale the prior (smaller sigma_p)";
   const double log_rstar = (0.0 - det_log(s)) + 0.5 * m * xstar;
   if (!(log_rstar <= 700.0)) return "D_inf > 700 nats is beyond double-precision arrival times";
-  if (!(s >= 1e-150)) return "sigma_q / sigma_p < 1e-150 is beyond double precision";
   return "";
 }
 

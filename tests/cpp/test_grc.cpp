@@ -1,6 +1,7 @@
 // GPRS core math: deterministic exp / normal tails against libm, w_P and w_Q
 // against direct numerical integration, the stretch function against an
 // independent integration in h, sampler determinism and the message format.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -116,6 +117,29 @@ void test_wp_wq_and_stretch() {
   }
 }
 
+// Kolmogorov-Smirnov distance of the encoder's samples from q, n = 4000 per
+// case: the 0.1 % critical value is 1.949 / sqrt(n) = 0.0308.
+void test_exactness() {
+  const double cases[][2] = {{0.4, 0.5}, {3.0, 0.05}, {-1.0, 1e-4}};
+  for (int split = 0; split < 2; ++split) {
+    for (auto& cs : cases) {
+      const GprsTarget t = gprs_target(cs[0], cs[1], 0.0, 1.0);
+      const int n = 4000;
+      std::vector<double> u(n);
+      for (int i = 0; i < n; ++i) {
+        const GprsResult r = gprs_encode_one(t, gprs_channel_key(99, 5, i), static_cast<Split>(split), 100000);
+        CHECK(r.status == Status::Ok);
+        u[i] = 0.5 * std::erfc(-(r.x - cs[0]) / cs[1] / std::sqrt(2.0));
+      }
+      std::sort(u.begin(), u.end());
+      double dn = 0;
+      for (int i = 0; i < n; ++i) dn = std::fmax(dn, std::fmax((i + 1.0) / n - u[i], u[i] - static_cast<double>(i) / n));
+      std::printf("split %d q=N(%g, %g^2): KS D_n = %.4f (critical 0.0308)\n", split, cs[0], cs[1], dn);
+      CHECK(dn < 1.949 / std::sqrt(static_cast<double>(n)));
+    }
+  }
+}
+
 void test_encode_decode() {
   for (int split = 0; split < 2; ++split) {
     const GprsTarget t = gprs_target(1.3, 0.02, 0.0, 1.0);
@@ -194,6 +218,7 @@ int main() {
   test_exp_and_tails();
   test_truncated_and_median();
   test_wp_wq_and_stretch();
+  test_exactness();
   test_encode_decode();
   test_format();
   return chansim_test::finish("test_grc");
