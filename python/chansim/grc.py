@@ -14,7 +14,11 @@ and bound on the real line):
 ``"gprs-dyadic"``  split it at its prior median (best-first search).
 
 Both are exact; GPRS needs ``D_inf = log sup q/p < inf``: ``sigma_q < sigma_p``
-(or ``q == p``). The message is the heap index of the accepted node of each
+(or ``q == p``). Supported range (float64 samples in prior units): the mode
+``x* = (mu_q - mu_p) / sigma_p / (1 - s^2)`` of dq/dp within 30 prior standard
+deviations, ``s = sigma_q / sigma_p >= 1e-9 * max(1, |x*|)``, and a search depth
+of at most 126 levels (about D <= 100 bits); outside it ``ValueError`` or
+``RuntimeError`` is raised, never an inexact sample. The message is the heap index of the accepted node of each
 channel behind a 16-byte header and a CRC32 (``docs/format.md`` section 4):
 Elias-delta coded for the dyadic rule; for split-on-sample, the depth in fair
 bits and each path bit arithmetic coded with P(left) = P(left part) / P(node),
