@@ -1,0 +1,76 @@
+// Categorical family: a shared probability row (one table, bucket-indexed for
+// decoding) or one row per symbol (quantized on the fly).
+#include <vector>
+
+#include "coder_impl.h"
+#include "table_family.h"
+#include "validate.h"
+
+namespace chansim {
+namespace rans {
+namespace {
+
+struct SharedTableModel {
+  const CategoricalTable& table;
+  void lookup(std::size_t, int n, const uint32_t* slots, Lookup* out) const {
+    for (int j = 0; j < n; ++j) out[j] = table.lookup(slots[j]);
+  }
+};
+
+struct RowTableModel {
+  const TableArgs& a;
+  int precision;
+  void lookup(std::size_t i, int n, const uint32_t* slots, Lookup* out) const {
+    thread_local std::vector<uint32_t> cum;
+    cum.resize(a.K + 1);
+    for (int j = 0; j < n; ++j) {
+      categorical_cum(a.probs, (i + j) * a.K, a.K, precision, cum.data());
+      out[j] = categorical_lookup(cum.data(), a.K, slots[j], precision, 0, a.K - 1);
+    }
+  }
+};
+
+}  // namespace
+
+void Encoder::encode(const int32_t* symbols, std::size_t n, const TableArgs& a) {
+  check_args(n, a, p_.precision);
+  const int p = p_.precision;
+  const auto escaped = [symbols](std::size_t i, bool escape, uint32_t* raw_bits, uint32_t* raw_value) {
+    if (escape) {
+      *raw_bits = 32;
+      *raw_value = static_cast<uint32_t>(symbols[i]);
+    }
+  };
+  if (a.shared) {
+    const CategoricalTable table(a.probs, a.K, p);
+    append(n, [&](std::size_t i, uint32_t* raw_bits, uint32_t* raw_value) {
+      bool escape;
+      const uint64_t step = table.step(symbols[i], &escape);
+      escaped(i, escape, raw_bits, raw_value);
+      return step;
+    });
+  } else {
+    append(n, [&](std::size_t i, uint32_t* raw_bits, uint32_t* raw_value) {
+      bool escape;
+      const uint64_t step = categorical_step_row(a.probs, i * a.K, a.K, symbols[i], p, &escape);
+      escaped(i, escape, raw_bits, raw_value);
+      return step;
+    });
+  }
+}
+
+void Decoder::decode(int32_t* out, std::size_t n, const TableArgs& a) {
+  begin_call(n);
+  const int p = header_.params.precision;
+  check_args(n, a, p);
+  if (a.shared) {
+    if (n == 0) return;
+    const CategoricalTable table(a.probs, a.K, p);
+    run(SharedTableModel{table}, n, out);
+  } else {
+    run(RowTableModel{a, p}, n, out);
+  }
+}
+
+}  // namespace rans
+}  // namespace chansim

@@ -1,0 +1,56 @@
+// Truncated Zipf family; a shared lambda builds its head table once.
+#include "coder_impl.h"
+#include "validate.h"
+#include "zipf_family.h"
+
+namespace chansim {
+namespace rans {
+namespace {
+
+struct ZipfModel {
+  const ZipfArgs& a;
+  const ZipfCanon* shared;  // null when lambda varies per symbol
+  int precision;
+  void lookup(std::size_t i, int n, const uint32_t* slots, Lookup* out) const {
+    for (int j = 0; j < n; ++j) {
+      if (shared) {
+        out[j] = zipf_lookup(*shared, slots[j], precision);
+      } else {
+        out[j] = zipf_lookup(zipf_canon(a.lam.at(i + j), static_cast<double>(a.n_max), precision), slots[j],
+                             precision);
+      }
+    }
+  }
+};
+
+}  // namespace
+
+void Encoder::encode(const int32_t* symbols, std::size_t n, const ZipfArgs& a) {
+  check_args(n, a);
+  const int p = p_.precision;
+  const bool shared = a.lam.kind == RealArg::kScalar;
+  const ZipfCanon c0 = zipf_canon(shared ? a.lam.value : 1.0, static_cast<double>(a.n_max), p);
+  append(n, [&](std::size_t i, uint32_t* raw_bits, uint32_t* raw_value) {
+    bool escape;
+    const uint64_t step =
+        shared ? zipf_step(c0, symbols[i], p, &escape)
+               : zipf_step(zipf_canon(a.lam.at(i), static_cast<double>(a.n_max), p), symbols[i], p, &escape);
+    if (escape) {
+      *raw_bits = 32;
+      *raw_value = static_cast<uint32_t>(symbols[i]);
+    }
+    return step;
+  });
+}
+
+void Decoder::decode(int32_t* out, std::size_t n, const ZipfArgs& a) {
+  begin_call(n);
+  check_args(n, a);
+  const int p = header_.params.precision;
+  const bool shared = a.lam.kind == RealArg::kScalar;
+  const ZipfCanon c0 = zipf_canon(shared ? a.lam.value : 1.0, static_cast<double>(a.n_max), p);
+  run(ZipfModel{a, shared ? &c0 : nullptr, p}, n, out);
+}
+
+}  // namespace rans
+}  // namespace chansim
