@@ -8,9 +8,7 @@
 PYBIND11_MODULE(_core, m) {
   m.doc() = "chansim native core (channel simulation, entropy coding, common randomness)";
   chansim::bind::register_common(m);
-#ifdef CHANSIM_BIND_ENTROPY
   chansim::bind::register_entropy(m);
-#endif
   chansim::bind::register_channel(m);
   chansim::bind::register_grc(m);
 }
