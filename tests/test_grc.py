@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
@@ -96,7 +96,9 @@ def test_random_pairs(case, seed, method):
     d = _kl_bits(*case)
     s = case[1] / case[3]
     if d > 24 or abs((case[0] - case[2]) / case[3]) / (1 - s * s) > 30:
+        event("skipped: D > 24 bits or |x*| > 30")
         return  # D too large for a short run, or D_inf beyond the supported range (tested below)
+    event("ran")
     x, data, info, (mq, sq, mp, sp), stream = _encode_case(case, method, seed=seed)
     y = grc.decode_gaussian(data, mp, sp, seed, stream, method)
     assert np.array_equal(x.view(np.uint64), y.view(np.uint64))
