@@ -19,17 +19,19 @@ def shared_data_dir() -> Optional[Path]:
     """The shared data directory, or None.
 
     Looks at ``$CHANSIM_SHARED_DATA``, then for ``shared/data`` beside the current
-    directory or any of its parents (CI clones the repository next to ``shared/``).
+    directory or any of its parents (CI clones the repository next to ``shared/``),
+    then beside the source tree this module lives in (a checkout or editable install
+    run from elsewhere).
     """
     env = os.environ.get(ENV_VAR)
     if env:
         p = Path(env).expanduser()
         return p if p.is_dir() else None
-    here = Path.cwd().resolve()
-    for d in (here, *here.parents):
-        cand = d / "shared" / "data"
-        if cand.is_dir():
-            return cand
+    for start in (Path.cwd().resolve(), Path(__file__).resolve().parent):
+        for d in (start, *start.parents):
+            cand = d / "shared" / "data"
+            if cand.is_dir():
+                return cand
     return None
 
 

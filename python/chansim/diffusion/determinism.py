@@ -1,0 +1,51 @@
+"""Bit-stable CPU inference.
+
+Codecs need the sender's and the receiver's network outputs to agree bit for bit.
+On CPU the chansim U-Net gives identical float32 bits at 1, 2, 3 and 4 threads
+(tested in ``tests/test_diffusion_determinism.py``; the one thread-dependent op,
+PyTorch's 1×1 convolution, is routed around in :class:`~chansim.diffusion.unet.Conv1x1`).
+That is an observation about today's CPU kernels, not a promise PyTorch makes, and
+third-party networks (the diffusers adapter) still contain plain 1×1 convolutions.
+:func:`deterministic_inference` therefore also pins the thread count (default
+:data:`CODEC_THREADS` = 2, the core count of the speed budget) for the duration of a
+codec call and, when CUDA is in use, turns on ``torch.use_deterministic_algorithms``
+(the CPU ops of these networks are deterministic already, and switching the flag
+costs a 3-second import of ``torch._inductor`` the first time); the previous
+settings are restored after. Bits still depend on the instruction set oneDNN picks
+(AVX2 vs AVX-512), which is why containers carry a checksum.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Optional
+
+import torch
+
+#: Thread count the codecs pin during inference (results then cannot depend on the machine's core count).
+CODEC_THREADS = 2
+
+
+@contextlib.contextmanager
+def deterministic_inference(threads: Optional[int] = CODEC_THREADS,
+                            deterministic_algorithms: Optional[bool] = None) -> Iterator[None]:
+    """``torch.inference_mode`` + a fixed thread count (None: leave it) + deterministic algorithms.
+
+    ``deterministic_algorithms=None`` means "if CUDA is available".
+    """
+    if deterministic_algorithms is None:
+        deterministic_algorithms = torch.cuda.is_available()
+    prev_threads = torch.get_num_threads()
+    prev_det = torch.are_deterministic_algorithms_enabled()
+    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        if deterministic_algorithms and not prev_det:
+            torch.use_deterministic_algorithms(True)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        with torch.inference_mode():
+            yield
+    finally:
+        if torch.are_deterministic_algorithms_enabled() != prev_det:
+            torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
+        torch.set_num_threads(prev_threads)

@@ -1,0 +1,205 @@
+"""The two trainable diffusion models: a Gaussian one for DiffC and UQDM.
+
+Both expose the denoiser interface the samplers and codecs use::
+
+    model.schedule                     # γ(t)
+    model.denoise(z, gamma) -> (x̂, ε̂)
+
+and a ``loss(x_raw)`` returning the NELBO terms in nats per example (their sum is
+the code length an ideal coder would reach; divided by the dimension and ln 2 it
+is bits per dimension).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import torch
+from torch import nn
+
+from . import likelihood, uqdm
+from .gaussian import Parameterisation, alpha_sigma, posterior, transition
+from .schedules import LearnedLinearSchedule, Schedule, schedule_from_config
+from .unet import UNet
+
+
+class GaussianDiffusion(nn.Module):
+    """Gaussian diffusion with a U-Net denoiser, trained with the continuous-time VDM loss.
+
+    For ε-prediction the network output is added to z (ε̂ = net + z): at high noise
+    ε ≈ z, and at low noise that makes x̂ ≈ z/α from the first step, so a
+    zero-initialised network starts near the right answer at both ends.
+    """
+
+    kind = "gaussian"
+
+    def __init__(self, net: UNet, schedule: Schedule, parameterisation: str = "eps", clip_denoised: bool = False):
+        super().__init__()
+        self.net, self.schedule = net, schedule
+        self.parameterisation = Parameterisation(parameterisation)
+        self.clip_denoised = bool(clip_denoised)
+
+    def config(self) -> Dict[str, Any]:
+        return {"kind": self.kind, "net": self.net.config(), "schedule": self.schedule.config(),
+                "parameterisation": self.parameterisation.value, "clip_denoised": self.clip_denoised}
+
+    def denoise(self, z: torch.Tensor, gamma, clip: Optional[bool] = None):
+        """(x̂, ε̂) at noise level γ (scalar or one per batch element)."""
+        gamma = torch.as_tensor(gamma, dtype=z.dtype)
+        out = self.net(z, gamma)
+        if self.parameterisation is Parameterisation.EPS:
+            out = out + z
+        g = gamma.reshape(-1, 1, 1, 1) if gamma.dim() else gamma
+        x_hat, eps_hat = self.parameterisation.to_x_eps(out, z, g)
+        if self.clip_denoised if clip is None else clip:
+            x_hat = x_hat.clamp(-1.0, 1.0)
+            eps_hat = _eps_from(z, x_hat, g)
+        return x_hat, eps_hat
+
+    def diffusion_term(self, x: torch.Tensor, generator: Optional[torch.Generator] = None,
+                       time_samples: int = 1) -> torch.Tensor:
+        """½ ∫ γ'(t) E‖ε − ε̂(z_t)‖² dt per example (nats), Monte Carlo over t and ε; x in data space."""
+        B, n = x.shape[0], int(time_samples)
+        dev = x.device
+        xr = x.repeat_interleave(n, dim=0) if n > 1 else x
+        u0 = torch.rand((), generator=generator, device=dev)
+        t = torch.remainder(u0 + torch.arange(B * n, device=dev) / (B * n), 1.0)
+        if n > 1:  # spread each example's t values over [0, 1), not only the batch's
+            t = t.view(n, B).t().reshape(-1)
+        g_t = self.schedule(t)
+        eps = torch.randn(xr.shape, generator=generator, device=dev)
+        a_t, s_t = alpha_sigma(g_t.view(-1, 1, 1, 1))
+        z_t = a_t * xr + s_t * eps
+        _, eps_hat = self.denoise(z_t, g_t, clip=False)
+        diffusion = 0.5 * self.schedule.dgamma_dt(t) * (eps - eps_hat).square().flatten(1).sum(1)
+        return diffusion.view(B, n).mean(1)
+
+    def loss(self, x_raw: torch.Tensor, generator: Optional[torch.Generator] = None,
+             time_samples: int = 1) -> Dict[str, torch.Tensor]:
+        """VDM NELBO terms (nats per example): prior, diffusion (continuous time), reconstruction.
+
+        The diffusion term is a Monte Carlo estimate over ``time_samples`` values of t
+        per example, drawn with VDM's low-discrepancy sampler (t_i = (u + i/n) mod 1
+        over the whole batch), which lowers the variance of the mean without biasing it.
+        """
+        x = likelihood.to_unit(x_raw)
+        dev = x.device
+        diffusion = self.diffusion_term(x, generator, time_samples)
+        g0, g1 = self.schedule(torch.zeros((), device=dev)), self.schedule(torch.ones((), device=dev))
+        a0, s0 = alpha_sigma(g0)
+        z_0 = a0 * x + s0 * torch.randn(x.shape, generator=generator, device=dev)
+        return {"prior": likelihood.prior_kl(x, g1), "diffusion": diffusion,
+                "reconstruction": likelihood.reconstruction_nll(z_0, x_raw, g0)}
+
+
+def _eps_from(z, x_hat, g):
+    a, s = alpha_sigma(g)
+    return (z - a.to(z.dtype) * x_hat) / s.to(z.dtype)
+
+
+class UQDMModel(nn.Module):
+    """Universally quantized diffusion model with T uniform steps (papers.md §6).
+
+    The network predicts ε (plus z, as above) and a per-coordinate raw scale; the
+    reverse step t → s is logistic(μ_p, f·σ_{t|s}·√3/π) ⋆ U(±Δ/2) with μ_p = μ_Q(z_t, x̂).
+    Step i goes from t_i = 1 − i/T to s_i = 1 − (i + 1)/T.
+    """
+
+    kind = "uqdm"
+
+    def __init__(self, net: UNet, schedule: Schedule, steps: int = 4, clip_denoised: bool = True):
+        super().__init__()
+        if net.out_channels != 2 * net.in_channels:
+            raise ValueError("a UQDM net outputs ε and a raw scale per channel (out_channels = 2 × in_channels)")
+        if steps < 1:
+            raise ValueError("UQDM needs at least one step")
+        self.net, self.schedule, self.steps = net, schedule, int(steps)
+        self.clip_denoised = bool(clip_denoised)
+
+    def config(self) -> Dict[str, Any]:
+        return {"kind": self.kind, "net": self.net.config(), "schedule": self.schedule.config(),
+                "steps": self.steps, "clip_denoised": self.clip_denoised}
+
+    def times(self) -> torch.Tensor:
+        """t_0 = 1 > t_1 > … > t_T = 0 (float64)."""
+        return torch.linspace(1.0, 0.0, self.steps + 1, dtype=torch.float64)
+
+    def gammas(self) -> torch.Tensor:
+        """γ(t_i) for the step grid, float64 (one value per time, T + 1 values)."""
+        return self.schedule(self.times().to(self._pdtype())).to(torch.float64)
+
+    def _pdtype(self):
+        return next(self.parameters()).dtype
+
+    def predict(self, z_t: torch.Tensor, gamma_t, clip: Optional[bool] = None):
+        """(x̂, ε̂, f): denoised estimate, noise estimate and the positive scale factor."""
+        gamma_t = torch.as_tensor(gamma_t, dtype=z_t.dtype)
+        out = self.net(z_t, gamma_t)
+        c = z_t.shape[1]
+        eps_hat, raw = out[:, :c] + z_t, out[:, c:]
+        g = gamma_t.reshape(-1, 1, 1, 1) if gamma_t.dim() else gamma_t
+        a, s = alpha_sigma(g)
+        x_hat = (z_t - s.to(z_t.dtype) * eps_hat) / a.to(z_t.dtype)
+        if self.clip_denoised if clip is None else clip:
+            x_hat = x_hat.clamp(-1.0, 1.0)
+            eps_hat = _eps_from(z_t, x_hat, g)
+        return x_hat, eps_hat, uqdm.scale_factor(raw)
+
+    def denoise(self, z: torch.Tensor, gamma, clip: Optional[bool] = None):
+        x_hat, eps_hat, _ = self.predict(z, gamma, clip)
+        return x_hat, eps_hat
+
+    def reverse(self, z_t: torch.Tensor, gamma_t, gamma_s):
+        """Parameters of p(z_s | z_t): (μ_p, logistic scale s, Δ, x̂)."""
+        x_hat, _, f = self.predict(z_t, gamma_t)
+        a, b, _ = posterior(gamma_s, gamma_t)
+        mu_p = a.to(z_t.dtype) * z_t + b.to(z_t.dtype) * x_hat
+        return mu_p, uqdm.logistic_scale(f, gamma_s, gamma_t), uqdm.delta(gamma_s, gamma_t).to(z_t.dtype), x_hat
+
+    def loss(self, x_raw: torch.Tensor, generator: Optional[torch.Generator] = None) -> Dict[str, torch.Tensor]:
+        """Full NELBO in nats per example: prior + Σ_i step_i + reconstruction (T network evaluations).
+
+        Step i's term is −log P(bin of z_s) under p, with z_s ~ q drawn by
+        reparameterisation (z_s = μ_Q + Δ(u − ½)) so gradients reach the schedule
+        and every earlier step; its expectation is KL(q ‖ p) = the DQ code length.
+        """
+        x = likelihood.to_unit(x_raw)
+        dev = x.device
+        g = self.schedule(self.times().to(device=dev, dtype=x.dtype))
+        a1, s1 = alpha_sigma(g[0])
+        z = a1 * x + s1 * torch.randn(x.shape, generator=generator, device=dev)
+        terms = {"prior": likelihood.prior_kl(x, g[0])}
+        for i in range(self.steps):
+            g_t, g_s = g[i], g[i + 1]
+            mu_p, scale, width, _ = self.reverse(z, g_t, g_s)
+            a, b, _ = posterior(g_s, g_t)
+            mu_q = a * z + b * x
+            z = mu_q + width * (torch.rand(x.shape, generator=generator, device=dev) - 0.5)
+            terms[f"step{i}"] = -uqdm.log_bin_mass(z - mu_p, width, scale).flatten(1).sum(1)
+        terms["reconstruction"] = likelihood.reconstruction_nll(z, x_raw, g[-1])
+        return terms
+
+
+def build_model(config: Dict[str, Any]) -> nn.Module:
+    """A model from :meth:`config` (weights are loaded separately)."""
+    cfg = dict(config)
+    kind = cfg.pop("kind")
+    net = UNet(**cfg.pop("net"))
+    schedule = schedule_from_config(cfg.pop("schedule"))
+    if kind == GaussianDiffusion.kind:
+        return GaussianDiffusion(net, schedule, **cfg)
+    if kind == UQDMModel.kind:
+        return UQDMModel(net, schedule, **cfg)
+    raise ValueError(f"unknown model kind {kind!r}")
+
+
+def default_uqdm(steps: int = 4, widths=(32, 48, 64, 96)) -> UQDMModel:
+    """UQDM as released: learned-linear γ from −12.3 to 6.0 with γ(1) fixed, T = 4."""
+    sched = LearnedLinearSchedule(-12.3, 6.0, fix_gamma_max=True)
+    return UQDMModel(UNet(out_channels=6, widths=widths, gamma_range=(-12.3, 6.0)), sched, steps=steps)
+
+
+def default_diffc(widths=(32, 48, 64, 96)) -> GaussianDiffusion:
+    """DiffC's Gaussian model: learned-linear γ (VDM's −13.3 … 5.0), ε-prediction."""
+    sched = LearnedLinearSchedule(-13.3, 5.0)
+    return GaussianDiffusion(UNet(out_channels=3, widths=widths, gamma_range=(-13.3, 5.0)), sched)

@@ -1,0 +1,119 @@
+"""Command line: train a default model, resume it, or export a checkpoint as a shipped model.
+
+Examples::
+
+    python -m chansim.train uqdm --out runs/uqdm --steps 2400 --export-dir python/chansim/models
+    python -m chansim.train uqdm --out runs/uqdm --resume           # continue after an interruption
+    python -m chansim.train export runs/uqdm --dest python/chansim/models --name uqdm_default
+
+Training uses ``--threads`` CPU threads (default 1, so a two-core machine keeps a
+core free) and stops at ``--steps`` or ``--time-limit`` minutes, whichever is first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+DEFAULT_NAMES = {"uqdm": "uqdm_default", "diffc": "diffc_default"}
+
+# Defaults sized so each default model trains in about an hour on one CPU thread.
+DEFAULTS = {
+    "uqdm": dict(steps=2400, batch=8, crop=64),
+    "diffc": dict(steps=6000, batch=12, crop=64),
+}
+
+
+def _train_parser(kind: str, sub) -> None:
+    p = sub.add_parser(kind, help=f"train the {kind} model")
+    p.add_argument("--out", required=True, type=Path, help="run directory (checkpoint, log, exported model)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    p.add_argument("--steps", type=int, default=None, help=f"optimizer steps (default {DEFAULTS[kind]['steps']})")
+    p.add_argument("--batch", type=int, default=DEFAULTS[kind]["batch"])
+    p.add_argument("--crop", type=int, default=DEFAULTS[kind]["crop"])
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--lr-final", type=float, default=0.1, help="final LR as a fraction of --lr (cosine decay)")
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--ema", type=float, default=0.999, help="EMA decay")
+    p.add_argument("--widths", type=int, nargs="+", default=[32, 48, 64, 96])
+    p.add_argument("--schedule", choices=["learned_linear", "fixed_linear"], default="learned_linear")
+    if kind == "uqdm":
+        p.add_argument("--uqdm-steps", type=int, default=4, help="number of diffusion steps T")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1)")
+    p.add_argument("--time-limit", type=float, default=None, help="stop after this many minutes of this session")
+    p.add_argument("--session-steps", type=int, default=None,
+                   help="stop after this many steps of this session (resume later with --resume)")
+    p.add_argument("--checkpoint-minutes", type=float, default=3.0)
+    p.add_argument("--eval-minutes", type=float, default=10.0)
+    p.add_argument("--log-every", type=int, default=20)
+    p.add_argument("--data-dir", type=Path, default=None, help="shared data directory (default: shared_data_dir())")
+    p.add_argument("--export-dir", type=Path, default=None, help="when done, write the model + card here")
+    p.add_argument("--name", default=DEFAULT_NAMES[kind], help="file stem of the exported model")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chansim.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for kind in ("uqdm", "diffc"):
+        _train_parser(kind, sub)
+    e = sub.add_parser("export", help="export a run's EMA weights + model card")
+    e.add_argument("run", type=Path)
+    e.add_argument("--dest", type=Path, required=True)
+    e.add_argument("--name", required=True)
+    e.add_argument("--data-dir", type=Path, default=None)
+    e.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    command = "python -m chansim.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+
+    import torch
+
+    torch.set_num_threads(args.threads or 1)
+    from .data import CropSampler, kodak_heldout
+    from .export import export
+
+    if args.command == "export":
+        heldout = kodak_heldout(root=args.data_dir)
+        path = export(args.run, args.dest, args.name, heldout, command)
+        print(f"wrote {path} and {path.with_suffix('.json')}")
+        return 0
+
+    from .loop import Trainer
+
+    resume_over = {k: getattr(args, k) for k in ("steps", "threads", "time_limit", "session_steps", "export_dir")
+                   if getattr(args, k)}
+    if args.resume:
+        blob = torch.load(args.out / "checkpoint.pt", map_location="cpu", weights_only=False)
+        saved = dict(blob["args"])
+        saved.update({"time_limit": None, "session_steps": None})  # per-session limits do not carry over
+        saved.update(resume_over)
+        saved["resume"] = True
+        for k in ("out", "data_dir", "export_dir"):
+            if saved.get(k) is not None:
+                saved[k] = Path(saved[k])
+        args = argparse.Namespace(**saved)
+    else:
+        args.kind = args.command
+        args.steps = args.steps or DEFAULTS[args.kind]["steps"]
+        args.threads = args.threads or 1
+        if args.kind != "uqdm":
+            args.uqdm_steps = 4
+    sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir)
+    heldout = kodak_heldout(root=args.data_dir)
+    trainer = Trainer(args, sampler, heldout)
+    if args.resume:
+        trainer.load_checkpoint()
+        print(f"resumed {args.out} at step {trainer.step} ({trainer.elapsed / 60:.1f} min trained)", file=sys.stderr)
+    trainer.run()
+    if trainer.step >= args.steps and args.export_dir is not None:
+        path = export(args.out, args.export_dir, args.name, heldout, command)
+        print(f"exported {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

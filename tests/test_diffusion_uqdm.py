@@ -1,0 +1,131 @@
+"""UQDM quantities and the NELBO end terms against direct float64 computations."""
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from chansim.diffusion import gaussian as G  # noqa: E402
+from chansim.diffusion import likelihood as L  # noqa: E402
+from chansim.diffusion import uqdm as U  # noqa: E402
+
+
+def test_delta_is_sqrt12_beta_and_matches_released_levels():
+    # Released UQDM grid: linear γ from −12.3 to 6.0, T = 4; the last three widths in 8-bit levels
+    # are ≈ 91, 9.3, 0.94 (papers.md §6).
+    g = torch.linspace(6.0, -12.3, 5, dtype=torch.float64)
+    widths = [float(U.delta(g[i + 1], g[i])) * 127.5 for i in range(4)]
+    assert [round(w, 2) for w in widths[1:]] == [89.07, 9.23, 0.94]
+    _, _, beta2 = G.posterior(g[2], g[1])
+    assert math.isclose(float(U.delta(g[2], g[1])), math.sqrt(12 * float(beta2)), rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("scale,width", [(0.3, 1.0), (2.0, 0.05), (0.01, 3.0), (1.0, 1.0)])
+def test_log_bin_mass_matches_cdf_difference(scale, width):
+    # Reference: the CDF difference in 60-digit arithmetic (in float64 it cancels to 0 or garbage).
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 60
+    v = torch.linspace(-6, 6, 121, dtype=torch.float64) * max(scale, width)
+    got = U.log_bin_mass(v, width, torch.tensor(scale, dtype=torch.float64))
+    G_ = lambda y: 1 / (1 + mpmath.exp(-y))  # noqa: E731
+
+    def ref_one(vi):
+        a = (mpmath.mpf(float(vi)) + mpmath.mpf(width) / 2) / mpmath.mpf(scale)
+        b = (mpmath.mpf(float(vi)) - mpmath.mpf(width) / 2) / mpmath.mpf(scale)
+        # Right of the mode use survival functions, so neither difference is of two numbers near 1.
+        return float(mpmath.log(G_(-b) - G_(-a) if vi > 0 else G_(a) - G_(b)))
+
+    ref = [ref_one(vi) for vi in v]
+    assert torch.allclose(got, torch.tensor(ref, dtype=torch.float64), rtol=1e-10, atol=1e-12)
+
+
+def test_log_bin_mass_far_tail_is_linear_not_minus_inf():
+    # For |v| ≫ s the mass is ≈ e^{−|v|/s}·(e^{h} − e^{−h}): the log must stay finite and exact.
+    v = torch.tensor([200.0, -200.0], dtype=torch.float32)
+    got = U.log_bin_mass(v, 1.0, torch.tensor(1.0))
+    expect = -200.0 + math.log(math.exp(0.5) - math.exp(-0.5))
+    assert torch.allclose(got, torch.full_like(got, expect), atol=1e-3)
+
+
+def test_density_integrates_to_one_and_has_the_convolved_variance():
+    mean, scale, width = 0.3, 0.4, 1.7
+    z = torch.linspace(-25, 25, 200_001, dtype=torch.float64)
+    p = U.log_density(z, torch.tensor(mean, dtype=torch.float64), torch.tensor(scale, dtype=torch.float64),
+                      width).exp()
+    dz = float(z[1] - z[0])
+    assert math.isclose(float(p.sum() * dz), 1.0, abs_tol=1e-6)
+    var = float(((z - mean) ** 2 * p).sum() * dz)
+    assert math.isclose(var, scale ** 2 * math.pi ** 2 / 3 + width ** 2 / 12, rel_tol=1e-5)
+
+
+def test_symbol_probabilities_sum_to_one_for_any_dither():
+    k = torch.arange(-60, 61, dtype=torch.float64)
+    for u in (-0.49, 0.0, 0.31):
+        lp = U.symbol_log_prob(k, torch.tensor(u, dtype=torch.float64), 0.7, torch.tensor(1.3, dtype=torch.float64))
+        assert math.isclose(float(lp.exp().sum()), 1.0, abs_tol=1e-12)
+
+
+def test_dithered_quantisation_error_is_uniform_and_independent():
+    # z − value ~ U(−Δ/2, Δ/2) for any value (Kolmogorov–Smirnov, n = 20 000, false-alarm level 1e−3).
+    from scipy import stats
+
+    g = torch.Generator().manual_seed(3)
+    n, width = 20_000, 0.37
+    value = torch.randn(n, generator=g, dtype=torch.float64) * 5
+    mean = torch.randn(n, generator=g, dtype=torch.float64)
+    u = torch.rand(n, generator=g, dtype=torch.float64) - 0.5
+    k = U.dither_index(value, mean, width, u)
+    assert torch.equal(k, torch.round(k))
+    err = (U.dither_reconstruct(k, mean, width, u) - value) / width
+    assert float(err.abs().max()) <= 0.5 + 1e-12
+    assert stats.kstest(err.numpy(), stats.uniform(loc=-0.5, scale=1).cdf).pvalue > 1e-3
+    assert abs(np.corrcoef(err.numpy(), value.numpy())[0, 1]) < 4 / math.sqrt(n)
+
+
+def test_scale_index_table():
+    tab = torch.from_numpy(U.SCALE_TABLE)
+    assert len(U.SCALE_TABLE) == U.SCALE_TABLE_LEVELS and len(U.SCALE_BOUNDARIES) == U.SCALE_TABLE_LEVELS - 1
+    # Each table value maps to itself; values just inside a boundary map to the nearer level.
+    assert torch.equal(U.scale_index(tab, 1.0), torch.arange(64, dtype=torch.int32))
+    b = torch.from_numpy(U.SCALE_BOUNDARIES)
+    assert torch.equal(U.scale_index(b, 1.0), torch.arange(1, 64, dtype=torch.int32))
+    assert torch.equal(U.scale_index(torch.nextafter(b, torch.zeros_like(b)), 1.0), torch.arange(63, dtype=torch.int32))
+    extremes = torch.tensor([0.0, 1e-9, 1e9, float("inf"), float("nan")])
+    assert U.scale_index(extremes, 1.0).tolist() == [0, 0, 63, 63, 0]
+    # The index depends on s/Δ only.
+    s = torch.tensor([0.02, 0.5, 3.0])
+    assert torch.equal(U.scale_index(s * 0.25, 0.25), U.scale_index(s, 1.0))
+
+
+def test_scale_factor_starts_at_one():
+    assert torch.allclose(U.scale_factor(torch.zeros(3)), torch.ones(3), atol=1e-7)
+
+
+def test_pixel_maps_and_reconstruction_terms():
+    k = torch.arange(256)
+    x = L.to_unit(k)
+    assert float(x[0]) == -1 + 1 / 256 and float(x[-1]) == 1 - 1 / 256
+    assert torch.equal(L.to_pixels(x), k.to(torch.uint8))
+    torch.manual_seed(0)
+    x_raw = torch.randint(0, 256, (2, 3, 6, 6))
+    x_raw[0, 0, 0, :2] = torch.tensor([0, 255])
+    for g0 in (-12.3, -9.0, -4.0, 1.0):
+        a, s = G.alpha_sigma(torch.tensor(g0))
+        z0 = a * L.to_unit(x_raw) + s * torch.randn(x_raw.shape)
+        lp = L.reconstruction_log_probs(z0, g0)
+        assert torch.allclose(lp.exp().sum(-1), torch.ones(z0.shape), atol=1e-5)
+        full = -lp.gather(-1, x_raw.long().unsqueeze(-1)).squeeze(-1).flatten(1).sum(1)
+        assert torch.allclose(L.reconstruction_nll(z0, x_raw, g0), full, rtol=1e-5, atol=1e-4), g0
+
+
+def test_prior_kl_matches_torch_distributions():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 4, 4, dtype=torch.float64) * 2 - 1
+    g1 = torch.tensor(5.0, dtype=torch.float64)
+    a, s = G.alpha_sigma(g1)
+    q = torch.distributions.Normal(a * x, s.expand_as(x))
+    p = torch.distributions.Normal(torch.zeros_like(x), torch.ones_like(x))
+    ref = torch.distributions.kl_divergence(q, p).flatten(1).sum(1)
+    assert torch.allclose(L.prior_kl(x, g1), ref, rtol=1e-10)
