@@ -44,7 +44,8 @@ from ._validate import u64
 from .errors import FormatError
 from .prng import reference as _ref
 
-__all__ = ["MODES", "Plan", "decode_gaussian", "encode_gaussian", "kl_bits", "dinf_bits", "plan"]
+__all__ = ["MODES", "Plan", "decode_callback", "decode_gaussian", "dinf_bits", "encode_callback", "encode_gaussian",
+           "kl_bits", "plan"]
 
 MODES = ("exact", "budgeted", "orc")
 LOG2E = 1.0 / math.log(2.0)
@@ -464,3 +465,71 @@ def _diagnostics(p: Plan, eps: np.ndarray) -> dict:
     if p.quad is None and nz.any():
         out["shift_fraction"] = float(proj[nz].sum() / tmean[nz].sum())
     return out
+
+
+# ---- research interface: any low-dimensional target through its log ratio -----
+
+def encode_callback(log_ratio, d, seed, stream, *, log_r_bound=None, candidates=None, ordered=False,
+                    max_candidates=1 << 24, batch=4096):
+    """PFR for any target q given ``log_ratio(eps) = log dq/dp`` with p = N(0, I_d).
+
+    ``log_ratio`` maps a float64 array of shape (B, d) to shape (B,). With
+    ``log_r_bound`` = sup log r (nats) the search stops by the exact rule and the
+    sample follows q exactly (up to the candidates' range |eps| <= EPS_MAX); with
+    ``candidates = K`` instead it is truncated (``ordered=True`` gives ORC). The
+    candidates are the same as :func:`encode_gaussian`'s single chunk on
+    ``stream``. Returns ``(eps, index)``: code ``index`` (1-based) as you like, e.g.
+    with ``chansim.rans`` under the Zipf family; :func:`decode_callback` rebuilds eps.
+    """
+    from . import prng
+
+    seed, stream = u64(seed, "seed"), u64(stream, "stream")
+    if not callable(log_ratio):
+        raise ValueError("log_ratio must be callable")
+    d = int(d)
+    if d < 1:
+        raise ValueError("d must be >= 1")
+    if log_r_bound is None and candidates is None:
+        raise ValueError("give log_r_bound (exact stopping rule) or candidates (a budget)")
+    if log_r_bound is not None and not math.isfinite(float(log_r_bound)) and candidates is None:
+        raise ValueError("an infinite log_r_bound has no stopping rule: give candidates")
+    k = int(candidates) if candidates is not None else int(max_candidates)
+    if not 1 <= k <= max_candidates:
+        raise ValueError(f"candidates must be in [1, {max_candidates}]")
+    if ordered and candidates is None:
+        raise ValueError("ORC (ordered=True) needs a candidate budget")
+    bound = math.inf if log_r_bound is None else float(log_r_bound)
+    best, best_n, t = math.inf, 0, 0.0
+    n = 1
+    while n <= k:
+        b = min(batch, k - n + 1)
+        eps = prng.normal(seed, stream, (n - 1) * d, b * d).astype(np.float64).reshape(b, d)
+        lr = np.asarray(log_ratio(eps), dtype=np.float64).reshape(-1)
+        if lr.shape != (b,) or np.any(np.isnan(lr)):
+            raise ValueError("log_ratio must return one non-NaN value per candidate")
+        e = prng.exponential(seed ^ ARRIVAL_KEY, stream, n - 1, b, np.float64)
+        if ordered:
+            e = e * (k / (k - np.arange(n, n + b, dtype=np.float64) + 1))
+        tt = t + np.cumsum(e)
+        score = _ref.det_log(tt) - lr
+        j = int(np.argmin(score))
+        if score[j] < best:
+            best, best_n = float(score[j]), n + j
+        t = float(tt[-1])
+        n += b
+        if _ref.det_log(np.array([t]))[0] - bound >= best:
+            break
+    else:
+        if candidates is None:
+            raise ValueError(f"exact search did not stop within {max_candidates} candidates")
+    return decode_callback(best_n, d, seed, stream), best_n
+
+
+def decode_callback(index, d, seed, stream) -> np.ndarray:
+    """Candidate ``index`` (1-based) of :func:`encode_callback`: float64 eps of length d."""
+    from . import prng
+
+    index, d = int(index), int(d)
+    if index < 1 or d < 1:
+        raise ValueError("index and d must be >= 1")
+    return prng.normal(u64(seed, "seed"), u64(stream, "stream"), (index - 1) * d, d).astype(np.float64)
