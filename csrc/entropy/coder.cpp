@@ -16,10 +16,10 @@ std::vector<uint8_t> Encoder::finish() const {
   parallel_for(static_cast<std::size_t>(nseg), 1, 1, [&](std::size_t k0, std::size_t k1) {
     for (std::size_t k = k0; k < k1; ++k) {
       const uint64_t b = segment_begin(k, n, nseg), e = segment_begin(k + 1, n, nseg);
-      const auto by_index = [](const RawPayload& r, uint64_t i) { return r.index < i; };
-      const auto r0 = std::lower_bound(raw_.begin(), raw_.end(), b, by_index);
-      const auto r1 = std::lower_bound(r0, raw_.end(), e, by_index);
-      std::vector<RawPayload> local(r0, r1);
+      const auto by_index = [](const Payload& r, uint64_t i) { return r.index < i; };
+      const auto r0 = std::lower_bound(pay_.begin(), pay_.end(), b, by_index);
+      const auto r1 = std::lower_bound(r0, pay_.end(), e, by_index);
+      std::vector<Payload> local(r0, r1);
       for (auto& r : local) r.index -= b;
       segs[k] = encode_segment(steps_.data() + b, e - b, local.data(), local.size(), p_);
     }

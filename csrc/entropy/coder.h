@@ -64,18 +64,20 @@ class Encoder {
   std::vector<uint8_t> finish() const;
 
  private:
-  // Appends n steps computed by block_fn(i0, i1, steps, raws) over threads:
-  // it writes the steps of symbols [i0, i1) of the call to steps[0, i1 - i0)
-  // and pushes their raw payloads (indices relative to the call) in order.
+  // Appends n steps computed by block_fn(i0, i1, steps, payloads) over
+  // threads: it writes the steps of symbols [i0, i1) of the call to
+  // steps[0, i1 - i0) and pushes their payloads (indices relative to the call)
+  // in order.
   template <class BlockFn>
   void append_blocks(std::size_t n, const BlockFn& block_fn);
-  // The same with step_fn(i, &raw_bits, &raw_value) -> packed step per symbol.
+  // The same with step_fn(i, &payload) -> packed step per symbol; a payload
+  // with bits or next_freq set is kept.
   template <class StepFn>
   void append(std::size_t n, const StepFn& step_fn);
 
   StreamParams p_;
   std::vector<uint64_t> steps_;
-  std::vector<RawPayload> raw_;
+  std::vector<Payload> pay_;
 };
 
 class Decoder {

@@ -18,34 +18,34 @@ void Encoder::append_blocks(std::size_t n, const BlockFn& block_fn) {
   const std::size_t base = steps_.size();
   constexpr std::size_t kBlock = std::size_t(1) << 14;
   const std::size_t nblocks = (n + kBlock - 1) / kBlock;
-  std::vector<std::vector<RawPayload>> raws(nblocks);
+  std::vector<std::vector<Payload>> pays(nblocks);
   try {
     steps_.resize(base + n);
     parallel_for(nblocks, 1, 1, [&](std::size_t b0, std::size_t b1) {
       for (std::size_t blk = b0; blk < b1; ++blk) {
         const std::size_t i0 = blk * kBlock, i1 = std::min(n, i0 + kBlock);
-        block_fn(i0, i1, steps_.data() + base + i0, raws[blk]);
-        for (auto& r : raws[blk]) {
+        block_fn(i0, i1, steps_.data() + base + i0, pays[blk]);
+        for (auto& r : pays[blk]) {
           r.index += base;
-          steps_[r.index] |= kRawFlag;
+          steps_[r.index] |= kPayloadFlag;
         }
       }
     });
-    for (const auto& r : raws) raw_.insert(raw_.end(), r.begin(), r.end());
+    for (const auto& r : pays) pay_.insert(pay_.end(), r.begin(), r.end());
   } catch (...) {
     steps_.resize(base);
-    while (!raw_.empty() && raw_.back().index >= base) raw_.pop_back();
+    while (!pay_.empty() && pay_.back().index >= base) pay_.pop_back();
     throw;
   }
 }
 
 template <class StepFn>
 void Encoder::append(std::size_t n, const StepFn& step_fn) {
-  append_blocks(n, [&](std::size_t i0, std::size_t i1, uint64_t* steps, std::vector<RawPayload>& raws) {
+  append_blocks(n, [&](std::size_t i0, std::size_t i1, uint64_t* steps, std::vector<Payload>& pays) {
     for (std::size_t i = i0; i < i1; ++i) {
-      uint32_t raw_bits = 0, raw_value = 0;
-      steps[i - i0] = step_fn(i, &raw_bits, &raw_value);
-      if (raw_bits) raws.push_back({i, raw_value, raw_bits});
+      Payload pay{i};
+      steps[i - i0] = step_fn(i, &pay);
+      if (pay.bits || pay.next_freq) pays.push_back(pay);
     }
   });
 }

@@ -40,7 +40,7 @@ void Encoder::encode(const int32_t* symbols, std::size_t n, const ParamArgs& a) 
   check_args(n, a);
   const int p = p_.precision;
   const auto kernel = param_kernels().encode[static_cast<int>(a.shape)];
-  append_blocks(n, [&](std::size_t i0, std::size_t i1, uint64_t* steps, std::vector<RawPayload>& raws) {
+  append_blocks(n, [&](std::size_t i0, std::size_t i1, uint64_t* steps, std::vector<Payload>& pays) {
     alignas(64) double mean[kParamBatch], scale[kParamBatch];
     alignas(64) uint8_t raw[kParamBatch];
     for (std::size_t c = i0; c < i1; c += kParamBatch) {
@@ -48,7 +48,7 @@ void Encoder::encode(const int32_t* symbols, std::size_t n, const ParamArgs& a) 
       load_params(a, c, m, mean, scale);
       kernel(mean, scale, symbols + c, m, p, steps + (c - i0), raw);
       for (int j = 0; j < m; ++j)
-        if (raw[j]) raws.push_back({c + j, static_cast<uint32_t>(symbols[c + j]), 32});
+        if (raw[j]) pays.push_back({c + j, static_cast<uint32_t>(symbols[c + j]), 32});
     }
   });
 }

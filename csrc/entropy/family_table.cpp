@@ -35,25 +35,25 @@ struct RowTableModel {
 void Encoder::encode(const int32_t* symbols, std::size_t n, const TableArgs& a) {
   check_args(n, a, p_.precision);
   const int p = p_.precision;
-  const auto escaped = [symbols](std::size_t i, bool escape, uint32_t* raw_bits, uint32_t* raw_value) {
+  const auto escaped = [symbols](std::size_t i, bool escape, Payload* pay) {
     if (escape) {
-      *raw_bits = 32;
-      *raw_value = static_cast<uint32_t>(symbols[i]);
+      pay->bits = 32;
+      pay->value = static_cast<uint32_t>(symbols[i]);
     }
   };
   if (a.shared) {
     const CategoricalTable table(a.probs, a.K, p);
-    append(n, [&](std::size_t i, uint32_t* raw_bits, uint32_t* raw_value) {
+    append(n, [&](std::size_t i, Payload* pay) {
       bool escape;
       const uint64_t step = table.step(symbols[i], &escape);
-      escaped(i, escape, raw_bits, raw_value);
+      escaped(i, escape, pay);
       return step;
     });
   } else {
-    append(n, [&](std::size_t i, uint32_t* raw_bits, uint32_t* raw_value) {
+    append(n, [&](std::size_t i, Payload* pay) {
       bool escape;
       const uint64_t step = categorical_step_row(a.probs, i * a.K, a.K, symbols[i], p, &escape);
-      escaped(i, escape, raw_bits, raw_value);
+      escaped(i, escape, pay);
       return step;
     });
   }

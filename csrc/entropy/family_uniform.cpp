@@ -21,9 +21,9 @@ struct UniformModel {
 void Encoder::encode(const int32_t* symbols, std::size_t n, const UniformArgs& a) {
   check_args(n, a);
   const int p = p_.precision;
-  append(n, [&](std::size_t i, uint32_t* raw_bits, uint32_t* raw_value) {
+  append(n, [&](std::size_t i, Payload* pay) {
     bool escape;
-    return uniform_step(uniform_canon(a.low.at(i), a.high.at(i), p), symbols[i], p, &escape, raw_bits, raw_value);
+    return uniform_step(uniform_canon(a.low.at(i), a.high.at(i), p), symbols[i], p, &escape, &pay->bits, &pay->value);
   });
 }
 

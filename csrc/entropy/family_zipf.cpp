@@ -11,16 +11,13 @@ struct ZipfModel {
   const ZipfArgs& a;
   const ZipfCanon* shared;  // null when lambda varies per symbol
   int precision;
-  void lookup(std::size_t i, int n, const uint32_t* slots, Lookup* out) const {
-    for (int j = 0; j < n; ++j) {
-      if (shared) {
-        out[j] = zipf_lookup(*shared, slots[j], precision);
-      } else {
-        out[j] = zipf_lookup(zipf_canon(a.lam.at(i + j), static_cast<double>(a.n_max), precision), slots[j],
-                             precision);
-      }
-    }
+  ZipfCanon canon(std::size_t i) const {
+    return shared ? *shared : zipf_canon(a.lam.at(i), static_cast<double>(a.n_max), precision);
   }
+  void lookup(std::size_t i, int n, const uint32_t* slots, Lookup* out) const {
+    for (int j = 0; j < n; ++j) out[j] = zipf_lookup(canon(i + j), slots[j], precision);
+  }
+  Lookup next(std::size_t i, int32_t e, uint32_t slot) const { return zipf_next(canon(i), e, slot, precision); }
 };
 
 }  // namespace
@@ -30,16 +27,9 @@ void Encoder::encode(const int32_t* symbols, std::size_t n, const ZipfArgs& a) {
   const int p = p_.precision;
   const bool shared = a.lam.kind == RealArg::kScalar;
   const ZipfCanon c0 = zipf_canon(shared ? a.lam.value : 1.0, static_cast<double>(a.n_max), p);
-  append(n, [&](std::size_t i, uint32_t* raw_bits, uint32_t* raw_value) {
-    bool escape;
-    const uint64_t step =
-        shared ? zipf_step(c0, symbols[i], p, &escape)
-               : zipf_step(zipf_canon(a.lam.at(i), static_cast<double>(a.n_max), p), symbols[i], p, &escape);
-    if (escape) {
-      *raw_bits = 32;
-      *raw_value = static_cast<uint32_t>(symbols[i]);
-    }
-    return step;
+  append(n, [&](std::size_t i, Payload* pay) {
+    return shared ? zipf_step(c0, symbols[i], p, pay)
+                  : zipf_step(zipf_canon(a.lam.at(i), static_cast<double>(a.n_max), p), symbols[i], p, pay);
   });
 }
 

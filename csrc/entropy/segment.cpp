@@ -49,8 +49,8 @@ int bit_length(uint64_t x) { return 64 - __builtin_clzll(x); }
 
 class SegmentEncoder {
  public:
-  SegmentEncoder(const uint64_t* steps, const RawPayload* raw, std::size_t nraw, int precision)
-      : steps_(steps), raw_(raw), nraw_(nraw), precision_(precision) {}
+  SegmentEncoder(const uint64_t* steps, const Payload* pay, std::size_t npay, int precision)
+      : steps_(steps), pay_(pay), npay_(npay), precision_(precision) {}
 
   // Codes symbols [begin, end) backwards; lane_of(i) picks the state.
   template <class LaneOf>
@@ -58,10 +58,11 @@ class SegmentEncoder {
     for (uint64_t i = end; i-- > begin;) {
       uint64_t& s = x[lane_of(i)];
       const uint64_t step = steps_[i];
-      if (step & kRawFlag) {
-        while (raw_next_ > 0 && raw_[raw_next_ - 1].index > i) --raw_next_;
-        const RawPayload& r = raw_[raw_next_ - 1];
-        // Chunks go on in reverse so that the decoder reads the low chunk first.
+      if (step & kPayloadFlag) {
+        while (pay_next_ > 0 && pay_[pay_next_ - 1].index > i) --pay_next_;
+        const Payload& r = pay_[pay_next_ - 1];
+        // In reverse of the decoding order: raw chunks high to low, the second
+        // interval, then (below) the first.
         const int nchunks = (static_cast<int>(r.bits) + kRawChunkBits - 1) / kRawChunkBits;
         for (int c = nchunks - 1; c >= 0; --c) {
           const int shift = c * kRawChunkBits;
@@ -70,13 +71,14 @@ class SegmentEncoder {
           const uint32_t chunk = (r.value >> shift) & ((uint32_t(1) << bits) - 1);
           put(s, {chunk << (precision_ - bits), uint32_t(1) << (precision_ - bits)});
         }
+        if (r.next_freq) put(s, {r.next_start, r.next_freq});
       }
       put(s, {static_cast<uint32_t>(step), static_cast<uint32_t>((step >> 32) & 0x7fffffffu)});
     }
   }
   void restart() {
     words.clear();
-    raw_next_ = nraw_;
+    pay_next_ = npay_;
   }
   std::vector<uint32_t> words;  // in emission order
 
@@ -85,18 +87,18 @@ class SegmentEncoder {
     encode_step(x, iv, precision_, [this](uint32_t w) { words.push_back(w); });
   }
   const uint64_t* steps_;
-  const RawPayload* raw_;
-  std::size_t nraw_;
-  std::size_t raw_next_ = nraw_;
+  const Payload* pay_;
+  std::size_t npay_;
+  std::size_t pay_next_ = npay_;
   int precision_;
 };
 
 }  // namespace
 
-std::vector<uint8_t> encode_segment(const uint64_t* steps, uint64_t m, const RawPayload* raw, std::size_t nraw,
+std::vector<uint8_t> encode_segment(const uint64_t* steps, uint64_t m, const Payload* pay, std::size_t npay,
                                     const StreamParams& p) {
   const SegmentShape shape = segment_shape(m, p.lanes);
-  SegmentEncoder enc(steps, raw, nraw, p.precision);
+  SegmentEncoder enc(steps, pay, npay, p.precision);
   uint64_t x[kMaxLanes];
   const auto lane0 = [](uint64_t) { return 0; };
 

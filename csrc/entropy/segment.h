@@ -14,6 +14,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "format.h"
@@ -23,23 +25,30 @@ namespace chansim {
 namespace rans {
 
 // Encoder input: one packed interval per symbol (start | freq << 32, bit 63 set
-// when a raw payload follows on the same lane) and the payloads, by index.
-struct RawPayload {
+// when a payload follows on the same lane) and the payloads, by index. A
+// payload is an optional second modelled interval, then raw bits (low chunk
+// first, in kRawChunkBits pieces): escaped values, wide uniform ranges and
+// Zipf offsets.
+struct Payload {
   uint64_t index;
-  uint32_t value;
-  uint32_t bits;  // 1..32, sent low chunk first in kRawChunkBits pieces
+  uint32_t value = 0;
+  uint32_t bits = 0;  // 0..32 raw bits
+  uint32_t next_start = 0;
+  uint32_t next_freq = 0;  // 0: no second interval
 };
-constexpr uint64_t kRawFlag = uint64_t(1) << 63;
+constexpr uint64_t kPayloadFlag = uint64_t(1) << 63;
 inline uint64_t pack_step(uint32_t start, uint32_t freq) { return start | (static_cast<uint64_t>(freq) << 32); }
 
-// Encodes symbols [0, m) of a segment; raw[0, nraw) are its payloads (indices
+// Encodes symbols [0, m) of a segment; pay[0, npay) are its payloads (indices
 // relative to the segment). Returns the segment's bytes.
-std::vector<uint8_t> encode_segment(const uint64_t* steps, uint64_t m, const RawPayload* raw, std::size_t nraw,
+std::vector<uint8_t> encode_segment(const uint64_t* steps, uint64_t m, const Payload* pay, std::size_t npay,
                                     const StreamParams& p);
 
 // Decoder output of a model lookup: the interval holding the slot and the
-// symbol; kind says how a raw payload of raw_bits completes the value.
-enum : uint8_t { kPlain = 0, kEscape = 1, kAddRaw = 2 };
+// symbol; kind says how the symbol is completed: kEscape and kAddRaw read
+// raw_bits raw bits (the value itself, or added to value), kNext asks the
+// model's next() for a second interval.
+enum : uint8_t { kPlain = 0, kEscape = 1, kAddRaw = 2, kNext = 3 };
 struct Lookup {
   uint32_t start;
   uint32_t freq;
@@ -50,7 +59,15 @@ struct Lookup {
 
 // A model for SegmentDecoder::decode provides
 //   void lookup(std::size_t i, int n, const uint32_t* slots, Lookup* out) const;
-// resolving the slots of symbols i, i+1, ..., i+n-1 of the current call.
+// resolving the slots of symbols i, i+1, ..., i+n-1 of the current call, and,
+// if it returns kNext, also
+//   Lookup next(std::size_t i, int32_t value, uint32_t slot) const;
+template <class M, class = void>
+struct HasNext : std::false_type {};
+template <class M>
+struct HasNext<M, std::void_t<decltype(std::declval<const M&>().next(std::size_t(), int32_t(), uint32_t()))>>
+    : std::true_type {};
+
 class SegmentDecoder {
  public:
   // data/size: the segment's bytes; m: its symbol count. Throws FormatError.
@@ -107,6 +124,20 @@ class SegmentDecoder {
       }
     }
   }
+  // The rest of a symbol whose first lookup was not kPlain: a second interval
+  // (kNext), then raw bits.
+  template <bool kTail, class Model>
+  int32_t complete(const Model& model, std::size_t i, uint64_t& x, Lookup r) {
+    if constexpr (HasNext<Model>::value) {
+      if (r.kind == kNext) {
+        r = model.next(i, r.value, decode_slot(x, precision_));
+        decode_advance(x, {r.start, r.freq}, precision_);
+        kTail ? refill_tail(x) : refill(x);
+      }
+    }
+    return r.raw_bits ? finish_raw<kTail>(x, r) : r.value;
+  }
+
   template <bool kTail>
   int32_t finish_raw(uint64_t& x, const Lookup& r) {
     uint32_t raw = 0;
@@ -134,7 +165,7 @@ class SegmentDecoder {
         uint64_t& x = x_[lane + j];
         decode_advance(x, {res[j].start, res[j].freq}, precision_);
         refill(x);
-        out[j] = res[j].raw_bits ? finish_raw<false>(x, res[j]) : res[j].value;
+        out[j] = res[j].kind == kPlain ? res[j].value : complete<false>(model, i + j, x, res[j]);
       }
       i += cnt;
       out += cnt;
@@ -153,7 +184,7 @@ class SegmentDecoder {
       model.lookup(i + j, 1, &slot, &r);
       decode_advance(x, {r.start, r.freq}, precision_);
       refill_tail(x);
-      out[j] = r.raw_bits ? finish_raw<true>(x, r) : r.value;
+      out[j] = r.kind == kPlain ? r.value : complete<true>(model, i + j, x, r);
     }
     pos_ += n;
   }

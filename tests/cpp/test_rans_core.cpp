@@ -66,7 +66,7 @@ struct TableModel {
 int segment_round_trip(std::mt19937_64& g, const TableSet& t, uint64_t m, int lanes, bool tail_heavy) {
   const int K = static_cast<int>(t.cum[0].size()) - 1;
   std::vector<uint64_t> steps(m);
-  std::vector<RawPayload> raw;
+  std::vector<Payload> raw;
   std::vector<int32_t> expect(m);
   for (uint64_t i = 0; i < m; ++i) {
     const auto& cum = t.cum[i % t.cum.size()];
@@ -78,8 +78,8 @@ int segment_round_trip(std::mt19937_64& g, const TableSet& t, uint64_t m, int la
     expect[i] = k;
     if (k == K - 1) {
       const uint32_t v = static_cast<uint32_t>(g());
-      steps[i] |= kRawFlag;
-      raw.push_back({i, v, 32});
+      steps[i] |= kPayloadFlag;
+      raw.push_back({i, v, 32, 0, 0});
       expect[i] = static_cast<int32_t>(v);
     }
   }

@@ -123,39 +123,63 @@ void check_param_family(const char* name) {
   CHECK(bad_lookup == 0);
 }
 
+// Decodes one Zipf index from a slot inside its first interval: first lookup,
+// then (classes) the sub-band from a slot inside the second interval.
+int32_t zipf_decode(const ZipfCanon& c, uint64_t step, const Payload& pay, int p, int* bad) {
+  const uint32_t slot = static_cast<uint32_t>(step) + static_cast<uint32_t>(g() % (step >> 32));
+  Lookup r = zipf_lookup(c, slot, p);
+  *bad += r.start != static_cast<uint32_t>(step) || r.freq != static_cast<uint32_t>(step >> 32);
+  if (r.kind == kNext) {
+    *bad += pay.next_freq == 0;
+    if (pay.next_freq == 0) return 0;
+    r = zipf_next(c, r.value, pay.next_start + static_cast<uint32_t>(g() % pay.next_freq), p);
+    *bad += r.start != pay.next_start || r.freq != pay.next_freq;
+  }
+  *bad += r.raw_bits != pay.bits;
+  if (r.kind == kEscape) return static_cast<int32_t>(pay.value);
+  return static_cast<int32_t>(static_cast<uint32_t>(r.value) + (r.kind == kAddRaw ? pay.value : 0));
+}
+
 void check_zipf() {
   int bad = 0;
   for (int p : {16, 24, 30}) {
+    const uint32_t M = uint32_t(1) << p;
     for (double lam : {0.2, 0.999, 1.0, 1.0000001, 1.3, 2.5, 7.0, 60.0, 1000.0}) {
-      for (double N : {1.0, 2.0, 8.0, 9.0, 1000.0, 1e6, 2147483647.0}) {
+      for (double N : {1.0, 2.0, 8.0, 9.0, 1000.0, 4096.0, 4097.0, 1e6, 2147483647.0}) {
         const ZipfCanon c = zipf_canon(lam, N, p);
-        const uint32_t M = uint32_t(1) << p;
-        // Monotone over the head and at spread-out points of the tail.
-        uint32_t prev = zipf_cum(c, 1.0);
+        // First-step CDF strictly increasing, escape last.
+        const int64_t top = c.E < 0 ? static_cast<int64_t>(N) + 1 : c.E + 1;
+        uint32_t prev = zipf_cum(c, c.E < 0 ? 1.0 : 0.0);
         bad += prev != 0;
-        double k = 2.0;
-        while (k <= c.hi + 1.0) {
-          const uint32_t cur = zipf_cum(c, k);
-          bad += cur <= prev;
-          // Consecutive pairs everywhere, every 1.37x further out.
-          const uint32_t next = k + 1.0 <= c.hi + 1.0 ? zipf_cum(c, k + 1.0) : cur + 1;
-          bad += next <= cur;
-          prev = next;
-          k = k < 64 ? k + 2.0 : std::floor(k * 1.37) + 1.0;
+        for (int64_t k = (c.E < 0 ? 2 : 1); k <= top; k = k < 300 ? k + 1 : k * 13 / 10) {
+          const uint32_t cur = zipf_cum(c, static_cast<double>(k)), before = zipf_cum(c, static_cast<double>(k - 1));
+          bad += cur <= before;
+          prev = cur;
         }
-        bad += zipf_cum(c, c.hi + 1.0) >= M;
-        // Encoder step and decoder lookup agree.
-        for (int t = 0; t < 200; ++t) {
-          const int32_t v = static_cast<int32_t>(t < 100 ? 1 + g() % 20 : 1 + g() % static_cast<uint64_t>(N));
-          bool esc;
-          const uint64_t st = zipf_step(c, v, p, &esc);
-          const uint32_t slot = static_cast<uint32_t>(st) + static_cast<uint32_t>(g() % (st >> 32));
-          const Lookup r = zipf_lookup(c, slot, p);
-          bad += r.start != static_cast<uint32_t>(st) || (esc ? r.kind != kEscape : r.value != v);
+        bad += zipf_cum(c, static_cast<double>(top)) != M - 1;
+        // Sub-band CDFs strictly increasing for every class.
+        for (int e = 1; e <= c.E; ++e) {
+          const ZipfClass z = zipf_class(c, e);
+          for (uint32_t h = 0; h < z.H; h = h < 64 ? h + 1 : h * 5 / 4 + 1)
+            bad += zipf_sub_cum(c, z, h + 1, p) <= zipf_sub_cum(c, z, h, p);
+          bad += zipf_sub_cum(c, z, z.H, p) != M;
+        }
+        // Encoder steps and decoder lookups agree, inside and outside [1, N].
+        for (int t = 0; t < 300; ++t) {
+          int32_t v;
+          if (t < 100) v = static_cast<int32_t>(1 + g() % 20);
+          else if (t < 280) v = static_cast<int32_t>(1 + g() % static_cast<uint64_t>(N));
+          else v = static_cast<int32_t>(g());
+          Payload pay{0};
+          const uint64_t st = zipf_step(c, v, p, &pay);
+          bad += zipf_decode(c, st, pay, p, &bad) != v;
         }
         // P(1) / P(2) = 2^lam where both are resolvable at this precision.
         if (N >= 2 && lam <= 7) {
-          const double f1 = zipf_cum(c, 2.0) - zipf_cum(c, 1.0), f2 = zipf_cum(c, 3.0) - zipf_cum(c, 2.0);
+          Payload p1{0}, p2{0};
+          const double f1 = static_cast<double>(zipf_step(c, 1, p, &p1) >> 32);
+          const uint64_t s2 = zipf_step(c, 2, p, &p2);
+          const double f2 = static_cast<double>(s2 >> 32) * (p2.next_freq ? p2.next_freq / double(M) : 1.0);
           if (f2 > 1000) bad += std::fabs(std::log2(f1 / f2) - lam) > 1e-2;
         }
       }
