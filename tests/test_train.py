@@ -114,3 +114,40 @@ def test_partial_run_exports_an_honest_card(tmp_path, data_root, keep_threads):
     card = json.loads((tmp_path / "m" / "d.json").read_text())
     assert card["status"].startswith("partial: stopped at step 1 of 10")
     assert load_model(tmp_path / "m" / "d.pt")[0].kind == "gaussian"
+
+
+def test_uqdm_initialised_from_a_gaussian_model(tmp_path, data_root, keep_threads):
+    from chansim.diffusion.models import GaussianDiffusion, UQDMModel
+    from chansim.diffusion.schedules import LearnedLinearSchedule
+    from chansim.diffusion.unet import UNet
+    from chansim.train.loop import init_from
+
+    torch.manual_seed(0)
+    src = GaussianDiffusion(UNet(widths=(8, 16), groups=4), LearnedLinearSchedule(-13.3, 5.0))
+    with torch.no_grad():
+        for p in src.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    dst = UQDMModel(UNet(out_channels=6, widths=(8, 16), groups=4), LearnedLinearSchedule(-12.3, 6.0, True))
+    w_before = dst.schedule.w.clone()
+    done = init_from(dst, src)
+    assert done["conv_out.weight"] == "partial" and done["conv_in.weight"] == "copied"
+    z = torch.randn(1, 3, 12, 12)
+    with torch.no_grad():
+        out_dst, out_src = dst.net(z, -2.0), src.net(z, -2.0)
+    assert torch.equal(out_dst[:, :3], out_src)  # ε channels: the source network exactly
+    assert torch.equal(out_dst[:, 3:], torch.zeros_like(out_src))  # scale channels: factor 1
+    assert torch.equal(dst.schedule.w, w_before)  # the schedule is the run's own
+    with pytest.raises(ValueError):
+        init_from(UQDMModel(UNet(out_channels=6, widths=(8, 24), groups=4), LearnedLinearSchedule(-12.3, 6.0)), src)
+
+    # Through the command line: export a Gaussian run, start UQDM from it; the card records the source.
+    dest = tmp_path / "models"
+    assert main(["diffc", "--out", str(tmp_path / "g"), "--steps", "1", "--data-dir", str(data_root), *TINY,
+                 "--export-dir", str(dest)]) == 0
+    assert main(["uqdm", "--out", str(tmp_path / "u"), "--steps", "1", "--uqdm-steps", "2", "--data-dir",
+                 str(data_root), *TINY, "--init-from", str(dest / "diffc_default.pt"), "--export-dir", str(dest)]) == 0
+    card = json.loads((dest / "uqdm_default.json").read_text())
+    src_card = json.loads((dest / "diffc_default.json").read_text())
+    assert card["initialised_from"]["model_id"] == src_card["model_id"]
+    assert card["initialised_from"]["steps"] == 1
+    assert card["config"]["net"]["gamma_range"] == src_card["config"]["net"]["gamma_range"]

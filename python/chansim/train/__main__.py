@@ -42,6 +42,8 @@ def _train_parser(kind: str, sub) -> None:
     p.add_argument("--schedule", choices=["learned_linear", "fixed_linear"], default="learned_linear")
     if kind == "uqdm":
         p.add_argument("--uqdm-steps", type=int, default=4, help="number of diffusion steps T")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="start from the network of an exported model file (same widths; e.g. UQDM from the DiffC model)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1)")
     p.add_argument("--time-limit", type=float, default=None, help="stop after this many minutes of this session")
@@ -102,6 +104,14 @@ def main(argv=None) -> int:
         args.threads = args.threads or 1
         if args.kind != "uqdm":
             args.uqdm_steps = 4
+        args.net_gamma_range = None
+        if args.init_from is not None:
+            from ..diffusion.io import load_model
+
+            src_model, src_id = load_model(args.init_from)
+            src = src_model.net.config()
+            args.widths, args.net_gamma_range = src["widths"], src["gamma_range"]
+            args.init_from_id = src_id
     sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir)
     heldout = kodak_heldout(root=args.data_dir)
     trainer = Trainer(args, sampler, heldout)

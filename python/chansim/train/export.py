@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -25,6 +26,19 @@ _SUMMARIES = {
             "T uniform-noise steps, logistic reverse densities with a learned per-coordinate scale.",
     "gaussian": "Gaussian diffusion model (VDM continuous-time loss, ε-prediction) for chansim's DiffC codec.",
 }
+
+
+def _source_summary(args) -> Optional[dict]:
+    """What a run initialised from (its card's steps and wall time count towards this model's training)."""
+    if not args.get("init_from"):
+        return None
+    src = Path(args["init_from"])
+    out = {"file": src.name, "model_id": args.get("init_from_id")}
+    card = src.with_suffix(".json")
+    if card.is_file():
+        c = json.loads(card.read_text())
+        out.update({k: c.get(k) for k in ("name", "steps", "wall_time_s", "heldout_bits_per_dim")})
+    return out
 
 
 def export(run_dir: Path, dest: Path, name: str, heldout: Optional[torch.Tensor], command: str = "") -> Path:
@@ -71,6 +85,7 @@ def export(run_dir: Path, dest: Path, name: str, heldout: Optional[torch.Tensor]
         "heldout_bits_per_dim": None if res is None else {k: round(v, 5) for k, v in res.items()},
         "heldout_bits_per_dim_per_image": None if per_image is None else [round(float(v), 5)
                                                                           for v in per_image["total"]],
+        "initialised_from": _source_summary(args),
         "steps": blob["step"],
         "planned_steps": args["steps"],
         "batch": args["batch"],

@@ -22,6 +22,7 @@ import torch
 from ..diffusion import likelihood
 from ..diffusion.models import GaussianDiffusion, default_diffc, default_uqdm
 from ..diffusion.schedules import LinearSchedule
+from ..diffusion.unet import UNet
 
 
 class EMA:
@@ -59,9 +60,43 @@ def make_model(args) -> torch.nn.Module:
         m = default_uqdm(steps=args.uqdm_steps, widths=widths)
     else:
         m = default_diffc(widths=widths)
+    net_range = getattr(args, "net_gamma_range", None)
+    if net_range:  # conditioning range of a network this run was initialised from
+        cfg = m.net.config()
+        cfg["gamma_range"] = list(net_range)
+        m.net = UNet(**cfg)
     if args.schedule == "fixed_linear":
         m.schedule = LinearSchedule(m.schedule.gamma_min, m.schedule.gamma_max)
     return m
+
+
+@torch.no_grad()
+def init_from(model: torch.nn.Module, source: torch.nn.Module) -> Dict[str, str]:
+    """Copy a trained network into ``model``'s network (the schedule stays the run's own).
+
+    Tensors of equal shape are copied. The output convolution may have more channels
+    than the source (UQDM's extra scale outputs): the source's channels are copied
+    into the leading ones (pixel-shuffle keeps channel c in rows 4c … 4c + 3) and the
+    rest keep their zero initialisation, i.e. scale factor 1. Returns what was done
+    per tensor ("copied" / "partial").
+    """
+    dst, src = model.net.state_dict(), source.net.state_dict()
+    done = {}
+    for k, v in dst.items():
+        if k not in src:
+            continue
+        w = src[k]
+        if w.shape == v.shape:
+            v.copy_(w)
+            done[k] = "copied"
+        elif k.startswith("conv_out.") and w.shape[1:] == v.shape[1:] and w.shape[0] < v.shape[0]:
+            v[: w.shape[0]].copy_(w)
+            done[k] = "partial"
+    model.net.load_state_dict(dst)
+    missing = sorted(set(dst) - set(done))
+    if missing:
+        raise ValueError(f"cannot initialise {missing[:5]}… from the source network (architectures differ)")
+    return done
 
 
 @torch.no_grad()
@@ -109,6 +144,10 @@ class Trainer:
         self.sampler, self.heldout = sampler, heldout
         torch.manual_seed(args.seed)
         self.model = make_model(args)
+        if getattr(args, "init_from", None) and not getattr(args, "resume", False):
+            from ..diffusion.io import load_model
+
+            init_from(self.model, load_model(args.init_from)[0])
         self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr, betas=(0.9, 0.99), eps=1e-8)
         self.ema = EMA(self.model, args.ema)
         self.step = 0
