@@ -1,5 +1,6 @@
 #include "segment.h"
 
+#include <memory>
 #include <string>
 
 namespace chansim {
@@ -49,14 +50,20 @@ int bit_length(uint64_t x) { return 64 - __builtin_clzll(x); }
 
 class SegmentEncoder {
  public:
-  SegmentEncoder(const uint64_t* steps, const Payload* pay, std::size_t npay, int precision)
-      : steps_(steps), pay_(pay), npay_(npay), precision_(precision) {}
+  SegmentEncoder(const uint64_t* steps, uint64_t m, const Payload* pay, std::size_t npay, int precision)
+      : steps_(steps), pay_(pay), npay_(npay), precision_(precision) {
+    // Each coding step emits at most one word: the symbols' steps, a second
+    // interval and up to two raw chunks per payload.
+    words_.reset(new uint32_t[m + 3 * npay + 1]);
+  }
 
-  // Codes symbols [begin, end) backwards; lane_of(i) picks the state.
-  template <class LaneOf>
-  void encode(uint64_t begin, uint64_t end, uint64_t* x, LaneOf lane_of) {
+  // Codes symbols [begin, end) backwards over `lanes` interleaved states,
+  // symbol i on lane i mod lanes.
+  void encode(uint64_t begin, uint64_t end, uint64_t* x, int lanes) {
+    int lane = static_cast<int>((end - 1) % static_cast<uint64_t>(lanes));
     for (uint64_t i = end; i-- > begin;) {
-      uint64_t& s = x[lane_of(i)];
+      uint64_t& s = x[lane];
+      lane = lane == 0 ? lanes - 1 : lane - 1;
       const uint64_t step = steps_[i];
       if (step & kPayloadFlag) {
         while (pay_next_ > 0 && pay_[pay_next_ - 1].index > i) --pay_next_;
@@ -77,20 +84,24 @@ class SegmentEncoder {
     }
   }
   void restart() {
-    words.clear();
+    nwords_ = 0;
     pay_next_ = npay_;
   }
-  std::vector<uint32_t> words;  // in emission order
+  std::size_t size() const { return nwords_; }
+  uint32_t pop() { return words_[--nwords_]; }
+  const uint32_t* words() const { return words_.get(); }
 
  private:
   void put(uint64_t& x, Interval iv) {
-    encode_step(x, iv, precision_, [this](uint32_t w) { words.push_back(w); });
+    encode_step(x, iv, precision_, [this](uint32_t w) { words_[nwords_++] = w; });
   }
   const uint64_t* steps_;
   const Payload* pay_;
   std::size_t npay_;
   std::size_t pay_next_ = npay_;
   int precision_;
+  std::unique_ptr<uint32_t[]> words_;  // in emission order (uninitialised: every word read is written first)
+  std::size_t nwords_ = 0;
 };
 
 }  // namespace
@@ -98,34 +109,25 @@ class SegmentEncoder {
 std::vector<uint8_t> encode_segment(const uint64_t* steps, uint64_t m, const Payload* pay, std::size_t npay,
                                     const StreamParams& p) {
   const SegmentShape shape = segment_shape(m, p.lanes);
-  SegmentEncoder enc(steps, pay, npay, p.precision);
+  SegmentEncoder enc(steps, m, pay, npay, p.precision);
   uint64_t x[kMaxLanes];
-  const auto lane0 = [](uint64_t) { return 0; };
 
   bool mode_a = true;
   x[0] = 1;
-  enc.encode(shape.tail_begin, m, x, lane0);
+  enc.encode(shape.tail_begin, m, x, 1);
   if (shape.tail_begin > 0 && x[0] < kLower) {
     mode_a = false;
     enc.restart();
     x[0] = kLower;
-    enc.encode(shape.tail_begin, m, x, lane0);
+    enc.encode(shape.tail_begin, m, x, 1);
   }
   if (shape.tail_begin > 0) {
-    for (int j = 1; j < shape.lanes; ++j) {
-      if (enc.words.empty()) {
-        x[j] = kLower;
-      } else {
-        x[j] = (uint64_t(1) << 32) + enc.words.back();
-        enc.words.pop_back();
-      }
-    }
-    const uint64_t lanes = static_cast<uint64_t>(shape.lanes);
-    enc.encode(0, shape.tail_begin, x, [lanes](uint64_t i) { return i % lanes; });
+    for (int j = 1; j < shape.lanes; ++j) x[j] = enc.size() ? (uint64_t(1) << 32) + enc.pop() : kLower;
+    enc.encode(0, shape.tail_begin, x, shape.lanes);
   }
 
   std::vector<uint8_t> out;
-  out.reserve(16 + 8 * shape.lanes + 4 * enc.words.size());
+  out.reserve(16 + 8 * shape.lanes + 4 * enc.size());
   BitWriter bits(out);
   bits.put(mode_a ? 0 : 1, 1);
   const bool normal = shape.tail_begin > 0;
@@ -134,12 +136,15 @@ std::vector<uint8_t> encode_segment(const uint64_t* steps, uint64_t m, const Pay
     bits.put(static_cast<uint64_t>(normal ? b - 32 : b), normal ? 5 : 6);
     bits.put(x[j], b - 1);
   }
-  for (std::size_t k = enc.words.size(); k-- > 0;) {
-    const uint32_t w = enc.words[k];
-    out.push_back(static_cast<uint8_t>(w));
-    out.push_back(static_cast<uint8_t>(w >> 8));
-    out.push_back(static_cast<uint8_t>(w >> 16));
-    out.push_back(static_cast<uint8_t>(w >> 24));
+  const std::size_t head = out.size();
+  out.resize(head + 4 * enc.size());
+  uint8_t* o = out.data() + head;
+  for (std::size_t k = enc.size(); k-- > 0; o += 4) {
+    const uint32_t w = enc.words()[k];
+    o[0] = static_cast<uint8_t>(w);
+    o[1] = static_cast<uint8_t>(w >> 8);
+    o[2] = static_cast<uint8_t>(w >> 16);
+    o[3] = static_cast<uint8_t>(w >> 24);
   }
   return out;
 }
