@@ -41,10 +41,14 @@ template <class X>
 std::size_t quantize_typed(const py::array& x, Param<double> mu, Param<double> step, uint64_t seed, uint64_t stream,
                            uint64_t start, int32_t* k, std::size_t n) {
   const X* xp = static_cast<const X*>(x.data());
-  for (std::size_t i = 0; i < n; ++i)
-    if (!std::isfinite(static_cast<double>(xp[i]))) throw py::value_error("x contains NaN or Inf");
-  py::gil_scoped_release nogil;
-  return dq_quantize<X>(xp, mu, step, seed, stream, start, k, n);
+  std::size_t bad;
+  {
+    py::gil_scoped_release nogil;
+    bad = dq_quantize<X>(xp, mu, step, seed, stream, start, k, n);
+  }
+  if (bad < n && !std::isfinite(static_cast<double>(xp[bad])))
+    throw py::value_error("x contains NaN or Inf (element " + std::to_string(bad) + ")");
+  return bad;
 }
 
 py::array_t<int32_t> dq_quantize_py(const py::array& x, const py::array& mu, const py::array& step, uint64_t seed,

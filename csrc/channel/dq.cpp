@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 
 #include "common/parallel.h"
 #include "common/prng.h"
@@ -27,17 +28,44 @@ void for_each_dither_tile(uint64_t seed, uint64_t stream, uint64_t start, std::s
 
 }  // namespace
 
+// The element loop is branch-free and specialised on whether mu and step are
+// arrays or broadcast scalars, so the compiler vectorises it.
+template <bool MuArr, bool StepArr, class X>
+inline int quantize_tile(const X* x, const double* mu, const double* step, const uint32_t* w, int32_t* k,
+                         std::size_t m) {
+  int64_t bad = 0;
+  for (std::size_t j = 0; j < m; ++j) {
+    const double v = (static_cast<double>(x[j]) - mu[MuArr ? j : 0]) / step[StepArr ? j : 0] + dq_dither(w[j]);
+    // Clamp (NaN and out-of-range values are flagged, their index never used).
+    double c = v < -2147483647.0 ? -2147483647.0 : v;
+    c = c > 2147483647.0 ? 2147483647.0 : c;
+    bad += (v != c);  // true for NaN too
+    c = (v == v) ? c : 0.0;
+    k[j] = static_cast<int32_t>(dq_rint(c));
+  }
+  return bad != 0;
+}
+
 template <class X>
 std::size_t dq_quantize(const X* x, Param<double> mu, Param<double> step, uint64_t seed, uint64_t stream,
                         uint64_t start, int32_t* k, std::size_t n) {
   std::atomic<std::size_t> first_bad{n};
+  const bool ma = mu.size != 1, sa = step.size != 1;
   for_each_dither_tile(seed, stream, start, n, [&](std::size_t t, std::size_t m, const uint32_t* w) {
-    for (std::size_t j = 0; j < m; ++j) {
-      const std::size_t i = t + j;
-      if (!dq_index(static_cast<double>(x[i]), mu[i], step[i], dq_dither(w[j]), &k[i])) {
-        k[i] = 0;
-        std::size_t cur = first_bad.load();
-        while (i < cur && !first_bad.compare_exchange_weak(cur, i)) {
+    const double* mp = mu.data + (ma ? t : 0);
+    const double* sp = step.data + (sa ? t : 0);
+    const int bad = ma ? (sa ? quantize_tile<true, true>(x + t, mp, sp, w, k + t, m)
+                             : quantize_tile<true, false>(x + t, mp, sp, w, k + t, m))
+                       : (sa ? quantize_tile<false, true>(x + t, mp, sp, w, k + t, m)
+                             : quantize_tile<false, false>(x + t, mp, sp, w, k + t, m));
+    if (bad) {
+      for (std::size_t j = 0; j < m; ++j) {
+        int32_t tmp;
+        if (!dq_index(static_cast<double>(x[t + j]), mu[t + j], step[t + j], dq_dither(w[j]), &tmp)) {
+          std::size_t cur = first_bad.load();
+          while (t + j < cur && !first_bad.compare_exchange_weak(cur, t + j)) {
+          }
+          break;
         }
       }
     }
@@ -49,9 +77,10 @@ template <class Y>
 void dq_dequantize(const int32_t* k, Param<double> mu, Param<double> step, uint64_t seed, uint64_t stream,
                    uint64_t start, Y* out, std::size_t n) {
   for_each_dither_tile(seed, stream, start, n, [&](std::size_t t, std::size_t m, const uint32_t* w) {
+    const std::size_t ms = mu.size == 1 ? 0 : 1, ss = step.size == 1 ? 0 : 1;
     for (std::size_t j = 0; j < m; ++j) {
       const std::size_t i = t + j;
-      out[i] = static_cast<Y>(dq_value(k[i], mu[i], step[i], dq_dither(w[j])));
+      out[i] = static_cast<Y>(dq_value(k[i], mu.data[i * ms], step.data[i * ss], dq_dither(w[j])));
     }
   });
 }

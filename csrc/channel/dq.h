@@ -20,11 +20,16 @@ namespace chansim {
 
 CHANSIM_HD double dq_dither(uint32_t word) { return static_cast<double>(uniform_f32(word)) - 0.5; }
 
-// False when the index does not fit in int32 (the caller reports it).
+// rint (round half to even) for |v| < 2^51 by the 1.5·2^52 shift: exact in
+// round-to-nearest arithmetic, needs no SSE4.1 and vectorises. Larger |v| are
+// rejected by dq_index before the result is used.
+CHANSIM_HD double dq_rint(double v) { return (v + 6755399441055744.0) - 6755399441055744.0; }
+
+// False when the index does not fit in int32 or the input is not finite.
 CHANSIM_HD bool dq_index(double x, double mu, double step, double u, int32_t* k) {
-  const double r = rint((x - mu) / step + u);
-  if (!(r >= -2147483647.0 && r <= 2147483647.0)) return false;
-  *k = static_cast<int32_t>(r);
+  const double v = (x - mu) / step + u;
+  if (!(v >= -2147483647.0 && v <= 2147483647.0)) return false;
+  *k = static_cast<int32_t>(dq_rint(v));
   return true;
 }
 
