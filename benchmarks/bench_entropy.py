@@ -256,26 +256,41 @@ def test_compressai_gaussian(benchmark, size, op):
 
 
 def report(path: str) -> str:
-    """Markdown rows: Msym/s, ratio against constriction, size over the ideal."""
+    """Markdown rows per workload and implementation: encode and decode Msym/s,
+    ratios against constriction, size over the ideal."""
     with open(path) as f:
         data = json.load(f)
     sys.path.insert(0, __file__.rsplit("/", 1)[0])
     from report import machine_line
 
-    groups: dict = {}
+    rows: dict = {}  # (workload, peer) -> {op: (median, extra)}
+    base: dict = {}  # (workload, op) -> constriction median
     for b in data["benchmarks"]:
-        groups.setdefault(b["group"], []).append(b)
+        op = b["group"].split(", ")[0].rsplit(" ", 1)[1]
+        workload = b["group"].replace(f" {op}", "")
+        e = b["extra_info"]
+        rows.setdefault((workload, e["peer"]), {})[op] = (b["stats"]["median"], e)
+        if e.get("baseline"):
+            base[(workload, op)] = b["stats"]["median"]
     lines = [f"Machine: {machine_line(data.get('machine_info', {}))}", ""]
-    lines.append("| workload | implementation | Msym/s | × constriction | size over ideal |")
-    lines.append("|---|---|---:|---:|---:|")
-    for group in sorted(groups):
-        items = groups[group]
-        base = next((b for b in items if b["extra_info"].get("baseline")), None)
-        for b in sorted(items, key=lambda b: b["stats"]["median"]):
-            e = b["extra_info"]
-            rate = e["items"] / b["stats"]["median"] / 1e6
-            ratio = f"{base['stats']['median'] / b['stats']['median']:.2f}×" if base else ""
-            lines.append(f"| {group} | {e['peer']} | {rate:,.1f} | {ratio} | {e['over_ideal_pct']:+.4f} % |")
+    lines.append("| workload | implementation | encode Msym/s | × constriction | decode Msym/s | × constriction "
+                 "| size over ideal |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|")
+    def order(kv):  # by workload, then fastest decoder first
+        (workload, _), ops = kv
+        return workload, -(ops["decode"][1]["items"] / ops["decode"][0] if "decode" in ops else 0.0)
+
+    for (workload, peer), ops in sorted(rows.items(), key=order):
+        cells = []
+        for op in ("encode", "decode"):
+            if op not in ops:
+                cells += ["", ""]
+                continue
+            median, e = ops[op]
+            ratio = base.get((workload, op))
+            cells += [f"{e['items'] / median / 1e6:,.1f}", f"{ratio / median:.2f}×" if ratio else ""]
+        over = next(iter(ops.values()))[1]["over_ideal_pct"]
+        lines.append(f"| {workload} | {peer} | " + " | ".join(cells) + f" | {over:+.4f} % |")
     return "\n".join(lines)
 
 
