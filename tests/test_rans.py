@@ -266,3 +266,10 @@ def test_bad_options(kwargs, match):
 def test_categorical_table_larger_than_precision_allows():
     with pytest.raises(ValueError, match="exceed"):
         rans.Encoder(precision=16).encode_categorical([0], np.full(2**15 + 1, 1.0 / (2**15 + 1)))
+
+
+def test_shared_table_is_checked_even_without_symbols():
+    with pytest.raises(ValueError, match="probabilities"):
+        rans.Encoder().encode_categorical(np.zeros(0, np.int32), [0.5, np.nan, 0.5])
+    with pytest.raises(ValueError, match="probabilities"):
+        rans.Decoder(rans.Encoder().finish()).decode_categorical([0.5, -0.5, 1.0], shape=0)

@@ -101,8 +101,7 @@ void check_args(std::size_t n, const TableArgs& a, int precision) {
   if (a.K > kmax)
     throw std::invalid_argument("probabilities: " + std::to_string(a.K) + " entries exceed 2**(precision - 1) = " +
                                 std::to_string(kmax) + " at precision " + std::to_string(precision));
-  const std::size_t rows = a.shared ? (n > 0 ? 1 : 0) : n;
-  std::size_t bad_entry = 0;
+  const std::size_t rows = a.shared ? 1 : n;  // a shared table is checked even for no symbols
   const std::size_t r = first_bad(rows, 64, [&](std::size_t r) {
     double s = 0.0;
     for (std::size_t j = 0; j < a.K; ++j) {
@@ -117,10 +116,9 @@ void check_args(std::size_t n, const TableArgs& a, int precision) {
   for (std::size_t j = 0; j < a.K; ++j) {
     const double p = a.probs.at(r * a.K + j);
     if (!(std::isfinite(p) && p >= 0.0)) {
-      bad_entry = r * a.K + j;
       const std::string at = a.shared ? "probabilities[" + std::to_string(j) + "]"
                                       : "probabilities[" + std::to_string(r) + ", " + std::to_string(j) + "]";
-      bad_value(at, a.probs.at(bad_entry), "probabilities must be finite and >= 0");
+      bad_value(at, p, "probabilities must be finite and >= 0");
     }
     s += p;
   }
