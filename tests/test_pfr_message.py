@@ -88,12 +88,12 @@ def test_damaged_messages_raise_format_error():
         bad[bit // 8] ^= 1 << (bit % 8)
         with pytest.raises((chansim.FormatError, ValueError)):
             pfr.decode_gaussian(bytes(bad), 0.0, np.ones(100), 9, 10)
-    for junk in (b"", b"CSPF", rng.bytes(64), b"XXXX" + data[4:]):
+    for junk in (b"", b"PF", rng.bytes(64), b"XX" + data[2:]):
         with pytest.raises(chansim.FormatError):
             pfr.decode_gaussian(junk, 0.0, np.ones(100), 9, 10)
     # A future version is refused with a clear message.
     future = bytearray(data)
-    future[4] = 99
+    future[2] = 99
     with pytest.raises(chansim.FormatError, match="version"):
         pfr.decode_gaussian(bytes(future), 0.0, np.ones(100), 9, 10)
 

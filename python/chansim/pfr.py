@@ -250,9 +250,9 @@ def sample_of(eps_in_chunk_order: np.ndarray, order: np.ndarray, mu_p: np.ndarra
 
 # ---- the message --------------------------------------------------------------
 
-_MAGIC = b"CSPF"
+_MAGIC = b"PF"
 _VERSION = 1
-_HEADER = struct.Struct("<4sBBHQIIBBH")  # magic, version, mode, flags, d, chunks, lam_q16, nmax_log2, 0, 0
+_LAM_ONE = 4096  # the Zipf exponent travels in units of 1/4096
 _MODE_CODE = {"exact": 0, "budgeted": 1, "orc": 2}
 _MAX_NMAX_LOG2 = 31  # the Zipf family's support ends at 2^31 - 1
 
@@ -278,7 +278,7 @@ def fit_zipf_lambda(indices: np.ndarray, n_max: int, prior_bits: float) -> float
 
     The encoder knows every index of the message, so it fits λ (convex negative
     log-likelihood, golden-section search) instead of trusting the a-priori
-    1 + 1/(D + 1.53), and sends it in the header. Quantized to 1/65536.
+    1 + 1/(D + 1.53), and sends it in the header. Quantized to 1/4096.
     """
     if indices.size == 0:
         return zipf_lambda(prior_bits)
@@ -302,7 +302,7 @@ def fit_zipf_lambda(indices: np.ndarray, n_max: int, prior_bits: float) -> float
             x2 = lo + g * (hi - lo)
             f2 = cost(x2)
     lam = (lo + hi) / 2
-    return round(lam * 65536) / 65536
+    return round(lam * _LAM_ONE) / _LAM_ONE
 
 
 def _nmax_log2(budgets: np.ndarray) -> int:
@@ -330,10 +330,10 @@ def encode_gaussian(mu_q, sigma_q, mu_p, sigma_p, seed, stream, *, mode="exact",
                          "(lower max_candidates, candidates or pad_bits)")
     n_max = _zipf_n(nmax_log2)
     lam = fit_zipf_lambda(idx, n_max, float(p.kl.mean()) if p.chunks else 0.0)
-    lam_q16 = int(round(lam * 65536))
-    payload = _code_indices(idx, lam_q16 / 65536, n_max)
-    head = _HEADER.pack(_MAGIC, _VERSION, _MODE_CODE[mode], 0, p.d, p.chunks, lam_q16, nmax_log2, 0, 0)
-    body = head + struct.pack("<I", len(payload)) + payload
+    lam_q = min(int(round(lam * _LAM_ONE)), 2**16 - 1)
+    payload = _code_indices(idx, lam_q / _LAM_ONE, n_max)
+    body = (_MAGIC + bytes([_VERSION, _MODE_CODE[mode]]) + _varint(p.d) + _varint(p.chunks)
+            + struct.pack("<HB", lam_q, nmax_log2) + payload)
     data = body + struct.pack("<I", zlib.crc32(body))
     if not return_info:
         return sample, data
@@ -366,18 +366,25 @@ def decode_gaussian(data, mu_p, sigma_p, seed, stream, *, shape=None, **options)
         raise ValueError("sigma_p must be > 0 everywhere")
     seed, stream = u64(seed, "seed"), u64(stream, "stream")
     buf = bytes(data)
-    if len(buf) < _HEADER.size + 8:
+    if len(buf) < 13:
         raise FormatError(f"PFR message truncated: {len(buf)} bytes")
     body, (crc,) = buf[:-4], struct.unpack("<I", buf[-4:])
-    magic, version, mode, flags, d, chunks, lam_q16, nmax_log2, _, _ = _HEADER.unpack_from(body)
-    if magic != _MAGIC:
+    if body[:2] != _MAGIC:
         raise FormatError("not a chansim PFR message (bad magic)")
-    if version != _VERSION:
-        raise FormatError(f"PFR message version {version} is not supported (this chansim reads {_VERSION})")
+    if body[2] != _VERSION:
+        raise FormatError(f"PFR message version {body[2]} is not supported (this chansim reads {_VERSION})")
     if zlib.crc32(body) != crc:
         raise FormatError("PFR message corrupted (CRC mismatch)")
-    if mode not in _MODE_CODE.values() or flags != 0:
-        raise FormatError("PFR message has an unknown mode or flags")
+    if body[3] not in _MODE_CODE.values():
+        raise FormatError("PFR message has an unknown mode")
+    d, pos = _read_varint(body, 4)
+    chunks, pos = _read_varint(body, pos)
+    if pos + 3 > len(body):
+        raise FormatError("PFR message truncated in its header")
+    lam_q, nmax_log2 = struct.unpack_from("<HB", body, pos)
+    payload = body[pos + 3:]
+    if chunks > d or (d > 0 and chunks == 0) or not 1 <= nmax_log2 <= _MAX_NMAX_LOG2 or lam_q == 0:
+        raise FormatError("PFR message header is inconsistent")
     if shape is not None:
         shape = tuple(int(x) for x in np.atleast_1d(shape))
     elif int(np.prod(pshape, dtype=np.int64)) == 1 and pshape != ():
@@ -394,18 +401,35 @@ def decode_gaussian(data, mu_p, sigma_p, seed, stream, *, shape=None, **options)
         sp = np.ascontiguousarray(np.broadcast_to(d_sp, shape)).reshape(-1)
     except ValueError:
         raise ValueError(f"mu_p/sigma_p of shape {pshape} do not broadcast to {shape}") from None
-    if chunks > d or (d > 0 and chunks == 0) or not 1 <= nmax_log2 <= _MAX_NMAX_LOG2 \
-            or not 0 < lam_q16 <= 1000 * 65536:
-        raise FormatError("PFR message header is inconsistent")
-    (plen,) = struct.unpack_from("<I", body, _HEADER.size)
-    payload = body[_HEADER.size + 4:]
-    if plen != len(payload):
-        raise FormatError("PFR message payload length mismatch")
-    idx = _decode_indices(payload, lam_q16 / 65536, _zipf_n(nmax_log2), chunks)
+    idx = _decode_indices(payload, lam_q / _LAM_ONE, _zipf_n(nmax_log2), chunks)
     order, offsets = _layout(d, chunks)
     plan_ = Plan(d, chunks, order, offsets, np.zeros(0), None, np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
     eps = candidates_of(plan_, idx, seed, stream)
     return sample_of(eps, order, mp, sp).reshape(shape)
+
+
+def _varint(v: int) -> bytes:
+    """Unsigned LEB128."""
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    v, shift = 0, 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise FormatError("PFR message header is truncated or malformed")
+        b = buf[pos]
+        pos += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, pos
 
 
 def _zipf_n(nmax_log2: int) -> int:
