@@ -30,8 +30,6 @@ only for CUDA tensors when Triton is installed; otherwise the reference runs.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
-
 import torch
 
 try:  # Triton is optional: the references below are the CPU implementation.

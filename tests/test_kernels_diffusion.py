@@ -108,6 +108,7 @@ def test_diffc_reference_matches_unfused_formulas(gs, gt):
     assert torch.allclose(x_hat.double(), xh64, rtol=1e-5, atol=1e-5 * float(xh64.abs().max()))
     mp64, mq64 = G.posterior_mean(zd, xh64, gs, gt), G.posterior_mean(zd, xd, gs, gt)
     assert torch.allclose(mu_q.double(), mq64, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(mu_p.double(), mp64, rtol=1e-5, atol=1e-6)
     # KL per coordinate: Σ ½ m² equals ½ (SNR(s) − SNR(t)) ‖x − x̂‖².
     kl64 = G.kl_step(xd, x_hat.double(), gs, gt)
     assert torch.allclose(kl.double().flatten(1).sum(1), kl64, rtol=1e-3)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from . import likelihood, uqdm
-from .gaussian import Parameterisation, alpha_sigma, posterior, transition
+from .gaussian import Parameterisation, alpha_sigma, eps_from_x, posterior
 from .schedules import LearnedLinearSchedule, Schedule, schedule_from_config
 from .unet import UNet
 
@@ -53,7 +53,7 @@ class GaussianDiffusion(nn.Module):
         x_hat, eps_hat = self.parameterisation.to_x_eps(out, z, g)
         if self.clip_denoised if clip is None else clip:
             x_hat = x_hat.clamp(-1.0, 1.0)
-            eps_hat = _eps_from(z, x_hat, g)
+            eps_hat = eps_from_x(z, x_hat, g)
         return x_hat, eps_hat
 
     def diffusion_term(self, x: torch.Tensor, generator: Optional[torch.Generator] = None,
@@ -90,11 +90,6 @@ class GaussianDiffusion(nn.Module):
         z_0 = a0 * x + s0 * torch.randn(x.shape, generator=generator, device=dev)
         return {"prior": likelihood.prior_kl(x, g1), "diffusion": diffusion,
                 "reconstruction": likelihood.reconstruction_nll(z_0, x_raw, g0)}
-
-
-def _eps_from(z, x_hat, g):
-    a, s = alpha_sigma(g)
-    return (z - a.to(z.dtype) * x_hat) / s.to(z.dtype)
 
 
 class UQDMModel(nn.Module):
@@ -142,7 +137,7 @@ class UQDMModel(nn.Module):
         x_hat = (z_t - s.to(z_t.dtype) * eps_hat) / a.to(z_t.dtype)
         if self.clip_denoised if clip is None else clip:
             x_hat = x_hat.clamp(-1.0, 1.0)
-            eps_hat = _eps_from(z_t, x_hat, g)
+            eps_hat = eps_from_x(z_t, x_hat, g)
         return x_hat, eps_hat, uqdm.scale_factor(raw)
 
     def denoise(self, z: torch.Tensor, gamma, clip: Optional[bool] = None):

@@ -19,7 +19,7 @@ is cropped back, so any H, W ≥ 1 works.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Sequence
 
 import torch
 import torch.nn.functional as F

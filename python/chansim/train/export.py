@@ -92,6 +92,8 @@ def export(run_dir: Path, dest: Path, name: str, heldout: Optional[torch.Tensor]
         "optimizer": {"adam_lr": args["lr"], "warmup": args["warmup"], "lr_final_fraction": args["lr_final"],
                       "grad_clip": args["grad_clip"], "ema_decay": args["ema"]},
         "wall_time_s": round(blob["elapsed"], 1),
+        "wall_time_note": "seconds inside optimisation steps on the given number of threads (a machine shared "
+                          "with other jobs); data loading and held-out evaluations excluded",
         "threads": args["threads"],
         "machine": describe_machine(),
         "eval_history": [{"step": h["step"], "elapsed_s": h["elapsed_s"],
