@@ -1,8 +1,6 @@
 #include "prng.h"
 
-#include <cstdlib>
-#include <cstring>
-
+#include "isa.h"
 #include "parallel.h"
 
 namespace chansim {
@@ -13,9 +11,7 @@ constexpr std::size_t kGrain = 1 << 16;
 
 const kernels::PrngKernels& select_kernels() {
 #if defined(CHANSIM_HAVE_AVX2_TU)
-  const char* force = std::getenv("CHANSIM_ISA");
-  const bool want_baseline = force && std::strcmp(force, "baseline") == 0;
-  if (!want_baseline && __builtin_cpu_supports("avx2")) return kernels::prng_avx2();
+  if (use_avx2()) return kernels::prng_avx2();
 #endif
   return kernels::prng_baseline();
 }
