@@ -28,6 +28,11 @@ struct ParamModel {
   int precision;
   void (*kernel)(const double*, const double*, const uint32_t*, int, int, Lookup*);
   void lookup(std::size_t i, int n, const uint32_t* slots, Lookup* out) const {
+    if (!a.dithered && a.mean.kind == RealArg::kF64 && a.scale.kind == RealArg::kF64) {  // in place
+      kernel(static_cast<const double*>(a.mean.data) + i, static_cast<const double*>(a.scale.data) + i, slots, n,
+             precision, out);
+      return;
+    }
     alignas(64) double mean[kMaxLanes], scale[kMaxLanes];
     load_params(a, i, n, mean, scale);
     kernel(mean, scale, slots, n, precision, out);
