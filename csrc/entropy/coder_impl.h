@@ -42,10 +42,14 @@ void Encoder::append_blocks(std::size_t n, const BlockFn& block_fn) {
 template <class StepFn>
 void Encoder::append(std::size_t n, const StepFn& step_fn) {
   append_blocks(n, [&](std::size_t i0, std::size_t i1, uint64_t* steps, std::vector<Payload>& pays) {
+    Payload pay{0};  // step_fn writes it only for the (rare) symbols that need one
     for (std::size_t i = i0; i < i1; ++i) {
-      Payload pay{i};
       steps[i - i0] = step_fn(i, &pay);
-      if (pay.bits || pay.next_freq) pays.push_back(pay);
+      if (pay.bits | pay.next_freq) {
+        pay.index = i;
+        pays.push_back(pay);
+        pay = Payload{0};
+      }
     }
   });
 }
