@@ -51,9 +51,10 @@ class Gaussians:
         self.mu = rng.uniform(-5, 5, n)
         self.sigma = np.exp(rng.uniform(np.log(0.2), np.log(10), n))
         self.x = np.round(rng.normal(self.mu, self.sigma)).astype(np.int32)
-        upper = self.x > self.mu  # difference on the survival side in the upper tail
-        p = np.where(upper, st.norm.sf(self.x - 0.5, self.mu, self.sigma) - st.norm.sf(self.x + 0.5, self.mu, self.sigma),
-                     st.norm.cdf(self.x + 0.5, self.mu, self.sigma) - st.norm.cdf(self.x - 0.5, self.mu, self.sigma))
+        a, b = self.x - 0.5, self.x + 0.5
+        upper = self.x > self.mu  # difference on the survival side above the mode
+        p = np.where(upper, st.norm.sf(a, self.mu, self.sigma) - st.norm.sf(b, self.mu, self.sigma),
+                     st.norm.cdf(b, self.mu, self.sigma) - st.norm.cdf(a, self.mu, self.sigma))
         self.ideal_bits = float(-np.log2(p).sum())
 
 
@@ -248,7 +249,8 @@ def test_compressai_gaussian(benchmark, size, op):
     if op == "encode":
         _run(benchmark, size, encode)
     else:
-        out = _run(benchmark, size, lambda: ans.RansDecoder().decode_with_indexes(data, indexes, cdfs, lengths, offsets))
+        decoder = ans.RansDecoder()
+        out = _run(benchmark, size, lambda: decoder.decode_with_indexes(data, indexes, cdfs, lengths, offsets))
         assert out == symbols
 
 

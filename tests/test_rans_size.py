@@ -17,12 +17,11 @@ CONST = 64  # bytes: header + segment table + final states of up to 4 segments
 
 
 def _ideal_bits(dist, x, loc, scale, width=1.0, offset=0.0):
-    hi = dist.cdf(width * (x - offset + 0.5), loc, scale)
-    lo = dist.cdf(width * (x - offset - 0.5), loc, scale)
-    # Far in the tails, take the difference on the survival side to keep precision.
+    a, b = width * (x - offset - 0.5), width * (x - offset + 0.5)
+    # Above the mode, take the difference on the survival side to keep precision.
     upper = width * (x - offset) > loc
-    p = np.where(upper, dist.sf(width * (x - offset - 0.5), loc, scale) - dist.sf(width * (x - offset + 0.5), loc, scale),
-                 hi - lo)
+    p = np.where(upper, dist.sf(a, loc, scale) - dist.sf(b, loc, scale),
+                 dist.cdf(b, loc, scale) - dist.cdf(a, loc, scale))
     return -np.log2(p).sum()
 
 

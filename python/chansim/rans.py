@@ -158,7 +158,8 @@ def _table(probabilities, shape: tuple | None):
     return np.ascontiguousarray(p).reshape(-1, p.shape[-1]), False, shape
 
 
-def _check_lanes(precision, lanes, segment_size) -> tuple[int, int, int]:
+def _options(precision, lanes, segment_size) -> tuple[int, int, int]:
+    """(precision, lanes, log2 segment_size); the native core checks the ranges."""
     try:
         precision, lanes, segment_size = (operator.index(v) for v in (precision, lanes, segment_size))
     except TypeError:
@@ -185,7 +186,7 @@ class Encoder:
     """
 
     def __init__(self, precision: int = 24, lanes: int = 8, segment_size: int = 2**19):
-        self._core = _core.RansEncoder(*_check_lanes(precision, lanes, segment_size))
+        self._core = _core.RansEncoder(*_options(precision, lanes, segment_size))
         self._finished = False
 
     @property
@@ -327,41 +328,42 @@ class Decoder:
         return out.reshape(dims)
 
     def decode_gaussian(self, means, scales, shape=None) -> np.ndarray:
+        """Symbols of an :meth:`Encoder.encode_gaussian` call."""
         return self._param(_GAUSSIAN, means, scales, shape)
 
     def decode_logistic(self, means, scales, shape=None) -> np.ndarray:
+        """Symbols of an :meth:`Encoder.encode_logistic` call."""
         return self._param(_LOGISTIC, means, scales, shape)
 
     def decode_laplace(self, means, scales, shape=None) -> np.ndarray:
+        """Symbols of an :meth:`Encoder.encode_laplace` call."""
         return self._param(_LAPLACE, means, scales, shape)
 
     def decode_gaussian_uniform(self, means, scales, width, offset, shape=None) -> np.ndarray:
+        """Symbols of an :meth:`Encoder.encode_gaussian_uniform` call."""
         return self._param(_GAUSSIAN, means, scales, shape, width, offset)
 
     def decode_logistic_uniform(self, means, scales, width, offset, shape=None) -> np.ndarray:
+        """Symbols of an :meth:`Encoder.encode_logistic_uniform` call."""
         return self._param(_LOGISTIC, means, scales, shape, width, offset)
 
     def decode_laplace_uniform(self, means, scales, width, offset, shape=None) -> np.ndarray:
+        """Symbols of an :meth:`Encoder.encode_laplace_uniform` call."""
         return self._param(_LAPLACE, means, scales, shape, width, offset)
 
     def decode_categorical(self, probabilities, shape=None) -> np.ndarray:
-        """``shape`` is required with a shared (1-D) table; per-symbol tables imply it."""
+        """Symbols of an :meth:`Encoder.encode_categorical` call; ``shape`` is
+        required with a shared (1-D) table, per-symbol tables imply it."""
         dims = None if shape is None else _shape(shape)
         p, shared, dims = _table(probabilities, dims)
         return self._core.categorical(_size(dims), p, shared).reshape(dims)
 
     def decode_zipf(self, lam, n_max: int, shape=None) -> np.ndarray:
+        """Indices of an :meth:`Encoder.encode_zipf` call."""
         dims = _shape(shape, lam)
         return self._core.zipf(_size(dims), _real(lam, dims, "lam"), _index(n_max, "n_max")).reshape(dims)
 
     def decode_uniform(self, low, high, shape=None) -> np.ndarray:
+        """Symbols of an :meth:`Encoder.encode_uniform` call."""
         dims = _shape(shape, low, high)
-        n = _size(dims)
-        return self._core.uniform(n, _integer(low, dims, "low"), _integer(high, dims, "high")).reshape(dims)
-
-
-for _name in ("decode_gaussian", "decode_logistic", "decode_laplace", "decode_gaussian_uniform",
-              "decode_logistic_uniform", "decode_laplace_uniform", "decode_zipf", "decode_uniform"):
-    getattr(Decoder, _name).__doc__ = (f"Symbols of the matching ``{_name.replace('decode', 'encode')}`` call; "
-                                       "see :class:`Encoder`.")
-del _name
+        return self._core.uniform(_size(dims), _integer(low, dims, "low"), _integer(high, dims, "high")).reshape(dims)
