@@ -25,7 +25,7 @@ struct RowTableModel {
     cum.resize(a.K + 1);
     for (int j = 0; j < n; ++j) {
       categorical_cum(a.probs, (i + j) * a.K, a.K, precision, cum.data());
-      out[j] = categorical_lookup(cum.data(), a.K, slots[j], precision, 0, a.K - 1);
+      out[j] = categorical_lookup(cum.data(), slots[j], precision, 0, a.K - 1);
     }
   }
 };

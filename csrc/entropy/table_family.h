@@ -66,7 +66,7 @@ inline uint64_t categorical_step_row(const RealArg& probs, std::size_t offset, s
 
 // Symbol lookup in a cum row: binary search in [first, last] (a bucket hint or
 // the whole row).
-inline Lookup categorical_lookup(const uint32_t* cum, std::size_t K, uint32_t slot, int precision,
+inline Lookup categorical_lookup(const uint32_t* cum, uint32_t slot, int precision,
                                  std::size_t first, std::size_t last) {
   if (slot >= (uint32_t(1) << precision) - 1) return {slot, 1, 0, 32, kEscape};
   while (first < last) {
@@ -100,7 +100,7 @@ class CategoricalTable {
   Lookup lookup(uint32_t slot) const {
     const std::size_t b = slot >> shift_;
     const std::size_t last = first_[b + 1] < K_ ? first_[b + 1] : K_ - 1;
-    return categorical_lookup(cum_.data(), K_, slot, precision_, first_[b], last);
+    return categorical_lookup(cum_.data(), slot, precision_, first_[b], last);
   }
 
  private:
