@@ -2,7 +2,6 @@
 alone; the code length sits near the bound; damaged messages raise FormatError."""
 
 import math
-import struct
 
 import numpy as np
 import pytest
