@@ -1,4 +1,4 @@
-"""GPRS for 1-D Gaussian channels: exactness, bit-identical decoding, code length, bad input.
+"""GPRS and GRC for 1-D Gaussian channels: exactness, bit-identical decoding, code length, bad input.
 
 Statistical tests: one-sample Kolmogorov-Smirnov of the probability-integral
 transform u_i = Phi((x_i - mu_q_i) / sigma_q_i) against U(0, 1), with n = 2,000
@@ -18,7 +18,7 @@ import chansim
 from chansim import grc
 
 N = 2000
-METHODS = ["gprs-sample", "gprs-dyadic"]
+METHODS = ["gprs-sample", "gprs-dyadic", "grc-sample", "grc-dyadic"]
 
 # (mu_q, sigma_q, mu_p, sigma_p): easy, narrow posterior, large shift, both,
 # near-equal scales, a non-standard prior.
@@ -71,9 +71,12 @@ def test_exact_and_bit_identical(case, method):
         assert len(data) * 8 == 160 + 8 * ((int(total) + 7) // 8)
     else:  # one arithmetic code: within 2 bits of the ideal length, byte padding
         assert len(data) * 8 <= 160 + np.ceil(total) + 2 + 7
-    # Steps grow like D (branch and bound), not like 2^D. (Dyadic with the mode
-    # of r on a split point, as for mu_q = mu_p, explores both sides: ~1.9 D.)
+    # Steps grow like D (branch and bound), not like 2^D. (GPRS-dyadic with the
+    # mode of r on a split point, as for mu_q = mu_p, explores both sides: ~1.9 D;
+    # GRC on samples is bounded by 4.82 D + O(1) in the GRC paper, ~1.35 D here.)
     assert info["steps"].mean() <= 2 * d + 6, (d, info["steps"].mean())
+    if method.startswith("grc"):  # one node per level
+        assert np.array_equal(info["steps"], np.array([int(h).bit_length() for h in info["indices"]]))
 
 
 finite = st.floats(-3.0, 3.0, allow_nan=False)
@@ -210,15 +213,51 @@ def test_bad_parameters(over, match):
 
 
 def test_bad_methods():
-    with pytest.raises(ValueError, match="not implemented"):
-        grc.encode_gaussian(**_args(), method="grc-sample")
-    with pytest.raises(ValueError, match="unknown method"):
-        grc.encode_gaussian(**_args(), method="pfr")
+    for bad in ["pfr", "grc", 3, None]:
+        with pytest.raises(ValueError, match="unknown method"):
+            grc.encode_gaussian(**_args(), method=bad)
+        with pytest.raises(ValueError, match="unknown method"):
+            grc.decode_gaussian(b"", np.zeros(4), np.ones(4), 1, 2, method=bad)
 
 
-def test_step_cap_raises():
-    with pytest.raises(RuntimeError, match="max_steps"):
-        grc.encode_gaussian(np.full(8, 3.0), np.full(8, 1e-4), np.zeros(8), np.ones(8), 1, 2, "gprs-dyadic",
+def test_method_is_in_the_message():
+    """GPRS and GRC with one split rule share the tree, so only the header tells them apart; it must."""
+    a = _args()
+    for enc, dec in [("grc-sample", "gprs-sample"), ("grc-dyadic", "gprs-dyadic"), ("gprs-dyadic", "grc-dyadic")]:
+        _, data = grc.encode_gaussian(**a, method=enc)
+        assert data[5] == grc.METHODS[enc]
+        with pytest.raises(chansim.FormatError, match=f"'{enc}', not the requested '{dec}'"):
+            grc.decode_gaussian(data, a["mu_p"], a["sigma_p"], 1, 2, dec)
+
+
+@pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")
+@pytest.mark.parametrize("mq, sq", [(0.7, 0.3), (2.0, 0.05), (-1.0, 0.95)])
+def test_grc_excess_mass_matches_scipy(mq, sq):
+    """int_(a, b) (r - h)_+ dP against scipy quad, for levels up to 1 - 1e-6 of sup r (cancellation)."""
+    s, m = sq, mq
+    xs, c = m / (1 - s * s), 1 / s**2 - 1
+    log_rstar = -np.log(s) + m * xs / 2
+
+    def r(x):
+        return np.exp(log_rstar - 0.5 * c * (x - xs) ** 2)
+
+    for frac in [0.0, 0.3, 0.9, 1 - 1e-6]:
+        h = frac * np.exp(log_rstar)
+        w = np.sqrt(2 * (log_rstar - np.log(h)) / c) if h > 0 else 40.0
+        for a, b in [(xs - 2 * w, xs + 2 * w), (xs - 0.2 * w, xs + 0.7 * w), (-np.inf, xs - 0.5 * w)]:
+            got = grc.excess_mass(mq, sq, 0.0, 1.0, a, b, h)[0]
+            lo, hi = max(a, xs - w), min(b, xs + w)
+            ref, err = integrate.quad(lambda x: max(r(x) - h, 0.0) * stats.norm.pdf(x), lo, hi, epsabs=0,
+                                      epsrel=1e-12, limit=200)
+            # r - h inherits the rounding of log r* (a few ulp) amplified by 1 / (1 - h / r*).
+            tol = 1e-9 + 1e-14 / (1 - frac)
+            assert abs(got - ref) <= tol * ref + 2 * err, (frac, a, b, got, ref)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_step_cap_raises(method):
+    with pytest.raises(RuntimeError, match=f"{method} examined max_steps"):
+        grc.encode_gaussian(np.full(8, 3.0), np.full(8, 1e-4), np.zeros(8), np.ones(8), 1, 2, method,
                             max_steps=3)
     with pytest.raises(ValueError, match="max_steps"):
         grc.encode_gaussian(**_args(), max_steps=0)

@@ -22,9 +22,10 @@ using grc::u128;
   throw py::error_already_set();
 }
 
-grc::Split split_of(int method) {
-  if (method != 0 && method != 1) throw py::value_error("split must be 0 (sample) or 1 (dyadic)");
-  return static_cast<grc::Split>(method);
+grc::Method method_of(int method) {
+  if (method < 0 || method > 3)
+    throw py::value_error("method must be 0 (gprs-sample), 1 (gprs-dyadic), 2 (grc-sample) or 3 (grc-dyadic)");
+  return static_cast<grc::Method>(method);
 }
 
 std::size_t check_vec(const py::array& a, const char* name, std::size_t n) {
@@ -40,7 +41,9 @@ std::size_t check_vec(const py::array& a, const char* name, std::size_t n) {
 py::tuple gprs_encode(const py::array& mu_q, const py::array& sigma_q, const py::array& mu_p,
                       const py::array& sigma_p, uint64_t seed, uint64_t stream, int method,
                       uint64_t max_steps) {
-  const grc::Split split = split_of(method);
+  const grc::Method meth = method_of(method);
+  const grc::Split split = grc::split_of(meth);
+  const bool use_grc = grc::is_grc(meth);
   const std::size_t n = check_vec(mu_q, "mu_q", static_cast<std::size_t>(-1));
   check_vec(sigma_q, "sigma_q", n);
   check_vec(mu_p, "mu_p", n);
@@ -75,7 +78,8 @@ py::tuple gprs_encode(const py::array& mu_q, const py::array& sigma_q, const py:
         const grc::GprsTarget t = grc::gprs_target(mq[i], sq[i], mp[i], sp[i]);
         const uint64_t key = grc::gprs_channel_key(seed, stream, i);
         keys[i] = key;
-        const grc::GprsResult r = grc::gprs_encode_one(t, key, split, max_steps);
+        const grc::GprsResult r =
+            use_grc ? grc::grc_encode_one(t, key, split, max_steps) : grc::gprs_encode_one(t, key, split, max_steps);
         status[i] = static_cast<int>(r.status);
         st[i] = r.steps;
         if (r.status != grc::Status::Ok) {
@@ -91,14 +95,16 @@ py::tuple gprs_encode(const py::array& mu_q, const py::array& sigma_q, const py:
         hi[i] = static_cast<uint64_t>(r.index >> 64);
       }
     });
-    if (first_fail.load() == n) data = grc::gprs_pack(index.data(), keys.data(), n, split, bt);
+    if (first_fail.load() == n) data = grc::gprs_pack(index.data(), keys.data(), n, meth, bt);
   }
   const std::size_t f = first_fail.load();
   if (f != n) {
     if (status[f] == static_cast<int>(grc::Status::StepLimit))
-      throw std::runtime_error("channel " + std::to_string(f) + ": GPRS examined max_steps = " +
+      throw std::runtime_error("channel " + std::to_string(f) + ": " + grc::method_name(meth) +
+                               " examined max_steps = " +
                                std::to_string(max_steps) + " nodes without accepting; raise max_steps");
-    throw std::runtime_error("channel " + std::to_string(f) + ": GPRS search went deeper than " +
+    throw std::runtime_error("channel " + std::to_string(f) + ": " + grc::method_name(meth) +
+                             " search went deeper than " +
                              std::to_string(grc::kMaxDepth) + " levels (D too large for one channel)");
   }
   py::bytes msg(reinterpret_cast<const char*>(data.data()), data.size());
@@ -127,7 +133,7 @@ py::array_t<double> decode_from(const std::vector<u128>& index, const py::array&
 
 py::array_t<double> gprs_decode(const py::bytes& data, const py::array& mu_p, const py::array& sigma_p,
                                 uint64_t seed, uint64_t stream, int method) {
-  const grc::Split split = split_of(method);
+  const grc::Method meth = method_of(method);
   const std::size_t n = check_vec(mu_p, "mu_p", static_cast<std::size_t>(-1));
   check_vec(sigma_p, "sigma_p", n);
   const std::string buf = data;
@@ -140,15 +146,15 @@ py::array_t<double> gprs_decode(const py::bytes& data, const py::array& mu_p, co
   } catch (const std::invalid_argument& e) {
     raise_format_error(e.what());
   }
-  if (u.split != split)
-    raise_format_error(std::string("GPRS message was encoded with split rule ") +
-                       (u.split == grc::Split::Sample ? "'sample'" : "'dyadic'") + ", not the one requested");
-  return decode_from(u.index, mu_p, sigma_p, seed, stream, split);
+  if (u.method != meth)
+    raise_format_error(std::string("message was encoded with method (split rule) '") + grc::method_name(u.method) +
+                       "', not the requested '" + grc::method_name(meth) + "'");
+  return decode_from(u.index, mu_p, sigma_p, seed, stream, u.split);
 }
 
 py::array_t<double> gprs_decode_indices(const py::array& index_lo, const py::array& index_hi, const py::array& mu_p,
                                         const py::array& sigma_p, uint64_t seed, uint64_t stream, int method) {
-  const grc::Split split = split_of(method);
+  const grc::Split split = grc::split_of(method_of(method));
   const std::size_t n = check_vec(mu_p, "mu_p", static_cast<std::size_t>(-1));
   check_vec(sigma_p, "sigma_p", n);
   for (const auto* a : {&index_lo, &index_hi}) {
@@ -189,6 +195,24 @@ py::tuple gprs_stretch(double mu_q, double sigma_q, double mu_p, double sigma_p,
   return py::make_tuple(s, g, h, info);
 }
 
+// int_(a, b) (r - h)_+ dP of one channel (standardised coordinates), for tests.
+py::array_t<double> grc_excess(double mu_q, double sigma_q, double mu_p, double sigma_p, const py::array& a,
+                               const py::array& b, const py::array& h) {
+  const std::string why = grc::gprs_check(mu_q, sigma_q, mu_p, sigma_p);
+  if (!why.empty()) throw py::value_error(why);
+  const std::size_t n = check_vec(a, "a", static_cast<std::size_t>(-1));
+  check_vec(b, "b", n);
+  check_vec(h, "h", n);
+  const grc::GprsTarget t = grc::gprs_target(mu_q, sigma_q, mu_p, sigma_p);
+  if (t.trivial) throw py::value_error("q == p: no excess mass function");
+  const double* pa = static_cast<const double*>(a.data());
+  const double* pb = static_cast<const double*>(b.data());
+  const double* ph = static_cast<const double*>(h.data());
+  py::array_t<double> out(static_cast<py::ssize_t>(n));
+  for (std::size_t i = 0; i < n; ++i) out.mutable_data()[i] = grc::grc_excess_mass(t, pa[i], pb[i], ph[i]);
+  return out;
+}
+
 // The deterministic normal-tail functions, for accuracy tests.
 py::array_t<double> grc_math(int which, const py::array& x, const py::array& y) {
   const std::size_t n = check_vec(x, "x", static_cast<std::size_t>(-1));
@@ -199,7 +223,7 @@ py::array_t<double> grc_math(int which, const py::array& x, const py::array& y) 
   double* o = out.mutable_data();
   for (std::size_t i = 0; i < n; ++i) {
     switch (which) {
-      case 0: o[i] = grc::det_exp(a[i]); break;
+      case 0: o[i] = det_exp(a[i]); break;
       case 1: o[i] = grc::det_qt(a[i]); break;
       case 2: o[i] = grc::det_mass(a[i], b[i]); break;
       case 3: o[i] = grc::det_median(a[i], b[i]); break;
@@ -213,15 +237,17 @@ py::array_t<double> grc_math(int which, const py::array& x, const py::array& y) 
 
 void register_grc(py::module_& m) {
   m.def("gprs_encode", &gprs_encode, py::arg("mu_q"), py::arg("sigma_q"), py::arg("mu_p"), py::arg("sigma_p"),
-        py::arg("seed"), py::arg("stream"), py::arg("split"), py::arg("max_steps"),
-        "Branch-and-bound GPRS over independent 1-D Gaussian channels -> (samples, message, index_lo, "
+        py::arg("seed"), py::arg("stream"), py::arg("method"), py::arg("max_steps"),
+        "Branch-and-bound GPRS or GRC over independent 1-D Gaussian channels -> (samples, message, index_lo, "
         "index_hi, steps, bits).");
   m.def("gprs_decode", &gprs_decode, py::arg("data"), py::arg("mu_p"), py::arg("sigma_p"), py::arg("seed"),
-        py::arg("stream"), py::arg("split"));
+        py::arg("stream"), py::arg("method"));
   m.def("gprs_decode_indices", &gprs_decode_indices, py::arg("index_lo"), py::arg("index_hi"), py::arg("mu_p"),
-        py::arg("sigma_p"), py::arg("seed"), py::arg("stream"), py::arg("split"));
+        py::arg("sigma_p"), py::arg("seed"), py::arg("stream"), py::arg("method"));
   m.def("gprs_stretch", &gprs_stretch, py::arg("mu_q"), py::arg("sigma_q"), py::arg("mu_p"), py::arg("sigma_p"),
         py::arg("delta"));
+  m.def("grc_excess", &grc_excess, py::arg("mu_q"), py::arg("sigma_q"), py::arg("mu_p"), py::arg("sigma_p"),
+        py::arg("a"), py::arg("b"), py::arg("h"));
   m.def("grc_math", &grc_math, py::arg("which"), py::arg("x"), py::arg("y"));
 }
 

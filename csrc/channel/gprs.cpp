@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "channel/grc_math.h"
+#include "channel/tree.h"
 #include "common/philox.h"
 #include "common/transforms.h"
 
@@ -15,35 +16,11 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// 10-point Gauss-Legendre on [-1, 1], symmetric half (numpy.polynomial.legendre.leggauss).
-constexpr int kGlHalf = 5;
-constexpr double kGlX[kGlHalf] = {0.14887433898163122, 0.4333953941292472, 0.6794095682990244,
-                                  0.8650633666889845, 0.9739065285171717};
-constexpr double kGlW[kGlHalf] = {0.2955242247147528, 0.2692667193099965, 0.219086362515982,
-                                  0.1494513491505804, 0.06667134430868814};
-
 // Panel ratio 2: the nearest singularity of the integrand (u = 0) is then 3
 // half-widths from the panel centre, and 10 nodes leave a relative error of
 // about (3 + sqrt 8)^-20 ~ 1e-15 per panel.
 constexpr double kRho = 2.0;
 constexpr int kMaxPanels = 160;  // u up to u_min * 2^160; beyond, F is its constant limit
-
-struct NodeWords {
-  double u;  // uniform for the node's sample
-  double e;  // exponential for the node's arrival increment
-};
-
-NodeWords node_words(uint64_t key, u128 index) {
-  uint32_t w[4];
-  philox_block(key, static_cast<uint64_t>(index >> 64), static_cast<uint64_t>(index), w);
-  const uint64_t a = static_cast<uint64_t>(w[0]) | (static_cast<uint64_t>(w[1]) << 32);
-  const uint64_t b = static_cast<uint64_t>(w[2]) | (static_cast<uint64_t>(w[3]) << 32);
-  return {uniform_f64(a), exponential_f64(b)};
-}
-
-double split_point(double a, double b, double sample, Split split) {
-  return split == Split::Sample ? sample : det_median(a, b);
-}
 
 }  // namespace
 
@@ -208,7 +185,7 @@ GprsResult gprs_encode_one(const GprsTarget& t, uint64_t key, Split split, uint6
   Stretch S(t);
   const double xs = t.xstar;
   std::priority_queue<Node, std::vector<Node>, Later> frontier;
-  frontier.push({-kInf, kInf, node_words(key, 1).e, 1, 0});
+  frontier.push({-kInf, kInf, exponential_f64(node_words(key, 1).w23), 1, 0});
   while (!frontier.empty()) {
     const Node nd = frontier.top();
     frontier.pop();
@@ -237,7 +214,7 @@ GprsResult gprs_encode_one(const GprsTarget& t, uint64_t key, Split split, uint6
       const double mass = det_mass(a, b);
       if (!(mass > 0.0)) continue;
       const u128 child = nd.index * 2 + static_cast<unsigned>(side);
-      const double tc = nd.t + node_words(key, child).e / mass;
+      const double tc = nd.t + exponential_f64(node_words(key, child).w23) / mass;
       const double dist = xs < a ? a - xs : (xs > b ? xs - b : 0.0);
       if (dist > 0.0) {
         const double bound = dist == dx ? sx : S(dist);
@@ -421,10 +398,11 @@ double log2_prob16(uint32_t p) { return std::log2(static_cast<double>(p) / 65536
 
 }  // namespace
 
-std::vector<uint8_t> gprs_pack(const u128* index, const uint64_t* keys, std::size_t n, Split split, double* bits) {
+std::vector<uint8_t> gprs_pack(const u128* index, const uint64_t* keys, std::size_t n, Method method, double* bits) {
+  const Split split = split_of(method);
   std::vector<uint8_t> out(kMagic, kMagic + 4);
   out.push_back(kVersion);
-  out.push_back(static_cast<uint8_t>(split));
+  out.push_back(static_cast<uint8_t>(method));
   out.push_back(0);
   out.push_back(0);
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(static_cast<uint64_t>(n) >> (8 * i)));
@@ -474,7 +452,7 @@ Unpacked gprs_unpack(const uint8_t* data, std::size_t size, const uint64_t* keys
     if (data[i] != kMagic[i]) throw std::invalid_argument("not a GPRS message (bad magic)");
   if (data[4] != kVersion)
     throw std::invalid_argument("GPRS message version " + std::to_string(data[4]) + " is not supported (expected 1)");
-  if (data[5] > 1) throw std::invalid_argument("GPRS message names unknown split rule " + std::to_string(data[5]));
+  if (data[5] > 3) throw std::invalid_argument("GPRS message names unknown method " + std::to_string(data[5]));
   if (data[6] != 0 || data[7] != 0) throw std::invalid_argument("GPRS message has nonzero reserved bytes");
   uint32_t stored = 0;
   for (int i = 0; i < 4; ++i) stored |= static_cast<uint32_t>(data[size - 4 + i]) << (8 * i);
@@ -490,7 +468,8 @@ Unpacked gprs_unpack(const uint8_t* data, std::size_t size, const uint64_t* keys
   // first keeps the allocation bounded by the input size.
   if (n > static_cast<uint64_t>(payload) * 8) throw std::invalid_argument("GPRS message truncated (too few bits)");
   Unpacked u;
-  u.split = static_cast<Split>(data[5]);
+  u.method = static_cast<Method>(data[5]);
+  u.split = split_of(u.method);
   u.index.resize(static_cast<std::size_t>(n));
   BitReader r{data + kHeader, static_cast<uint64_t>(payload) * 8};
   const char* too_deep = "GPRS message names a node deeper than 126 (corrupted)";

@@ -1,5 +1,6 @@
 // Branch-and-bound greedy Poisson rejection sampling (GPRS; Flamich, NeurIPS
-// 2023) for 1-D Gaussian pairs, one independent channel per element.
+// 2023) and greedy rejection coding (GRC; Flamich, Markou & Hernandez-Lobato,
+// NeurIPS 2023) for 1-D Gaussian pairs, one independent channel per element.
 //
 // Standardised coordinates: x = (z - mu_p) / sigma_p, so P = N(0, 1) and
 // Q = N(m, s^2) with m = (mu_q - mu_p) / sigma_p, s = sigma_q / sigma_p < 1.
@@ -30,6 +31,16 @@ namespace grc {
 using u128 = unsigned __int128;
 
 enum class Split : int { Sample = 0, Dyadic = 1 };
+
+// The method byte of a message: bit 0 is the split rule, bit 1 the sampler
+// (the decoder's replay is the same for both samplers).
+enum class Method : uint8_t { GprsSample = 0, GprsDyadic = 1, GrcSample = 2, GrcDyadic = 3 };
+inline Split split_of(Method m) { return (static_cast<uint8_t>(m) & 1) ? Split::Dyadic : Split::Sample; }
+inline bool is_grc(Method m) { return static_cast<uint8_t>(m) >= 2; }
+inline const char* method_name(Method m) {
+  static const char* const names[4] = {"gprs-sample", "gprs-dyadic", "grc-sample", "grc-dyadic"};
+  return names[static_cast<uint8_t>(m) & 3];
+}
 
 // Deepest node a message can name: H < 2^127.
 constexpr int kMaxDepth = 126;
@@ -89,8 +100,20 @@ GprsResult gprs_encode_one(const GprsTarget& t, uint64_t key, Split split, uint6
 // The standardised sample of heap node `index` (depth = floor(log2 index)).
 double gprs_decode_one(u128 index, uint64_t key, Split split);
 
+// ---- greedy rejection coding (GRC) on the same tree ------------------------------
+// Node v with interval B, cumulative level H (the sum of its ancestors' L) and
+// reach probability pi = int_B (r - H)_+ dP proposes x = TN(B, U), accepts iff
+// V L < r(x) - H with L = pi / P(B) (probability min(r(x) - H, L)_+ / L), and
+// otherwise descends to a child C with probability pi_C / (pi_left + pi_right),
+// pi_C = int_C (r - H - L)_+ dP: the remaining Q-mass of C (docs/format.md §4.1).
+// Every node is one step; the index is the accepted node.
+GprsResult grc_encode_one(const GprsTarget& t, uint64_t key, Split split, uint64_t max_steps);
+
+// int_(a, b) (r - h)_+ dP for the target's r (standardised coordinates).
+double grc_excess_mass(const GprsTarget& t, double a, double b, double h);
+
 // ---- messages (docs/format.md §4) ---------------------------------------------
-// Header (magic, version, split rule, n), a bitstream, CRC32. Dyadic: the heap
+// Header (magic, version, method, n), a bitstream, CRC32. Dyadic: the heap
 // index of each channel Elias-delta coded (its path bits are fair coins, as
 // every dyadic split halves the prior mass). Split on sample: one binary
 // arithmetic code over all channels: gamma(depth + 1) in fair bits, then each
@@ -100,9 +123,14 @@ double gprs_decode_one(u128 index, uint64_t key, Split split);
 int elias_delta_bits(u128 index);
 // bits[i] (may be null) receives channel i's code length in bits (fractional
 // for the arithmetic code: the sum of -log2 of the coded probabilities).
-std::vector<uint8_t> gprs_pack(const u128* index, const uint64_t* keys, std::size_t n, Split split, double* bits);
+std::vector<uint8_t> gprs_pack(const u128* index, const uint64_t* keys, std::size_t n, Method method, double* bits);
+inline std::vector<uint8_t> gprs_pack(const u128* index, const uint64_t* keys, std::size_t n, Split split,
+                                      double* bits) {
+  return gprs_pack(index, keys, n, static_cast<Method>(split), bits);
+}
 // Throws std::invalid_argument with the reason on any malformed message.
 struct Unpacked {
+  Method method;
   Split split;
   std::vector<u128> index;
 };

@@ -1,7 +1,9 @@
 // Deterministic special functions for GPRS on Gaussian pairs.
 //
 // Everything here uses only IEEE basic operations (+ - * / sqrt), exact bit
-// manipulation and chansim's det_log / ndtri, in a fixed order, so the sample
+// manipulation and chansim's det_log / ndtri / det_exp / det_normal_sf /
+// det_expm1_ratio (common/detmath.h, the one implementation of each), in a
+// fixed order, so the sample
 // an encoder draws is reproduced bit for bit by any decoder on any machine
 // (the core is compiled with -ffp-contract=off, never -ffast-math). libm's exp
 // and erfc are not used: their last bit differs between C libraries.
@@ -14,6 +16,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "common/detmath.h"
 #include "common/hd.h"
 #include "common/transforms.h"
 
@@ -22,50 +25,9 @@ namespace grc {
 
 constexpr double kInvSqrt2Pi = 0.398942280401432677939946059934;
 
-// exp(x): FreeBSD-style reduction x = k ln2 + r, |r| <= ln2/2, the Remez
-// rational for exp(r), then an exact scaling by 2^k built from bits. < 1 ulp.
-CHANSIM_HD double det_exp(double x) {
-  if (!(x == x)) return x;
-  if (x > 709.78) return std::numeric_limits<double>::infinity();
-  if (x < -745.2) return 0.0;
-  const double ln2_hi = 6.93147180369123816490e-01;
-  const double ln2_lo = 1.90821492927058770002e-10;
-  const double inv_ln2 = 1.44269504088896338700e+00;
-  const double P1 = 1.66666666666666019037e-01;
-  const double P2 = -2.77777777770155933842e-03;
-  const double P3 = 6.61375632143793436117e-05;
-  const double P4 = -1.65339022054652515390e-06;
-  const double P5 = 4.13813679705723846039e-08;
-  // Round-half-away of x/ln2 by truncation after adding +-1/2 (k fits an int).
-  const double kf = inv_ln2 * x + (x < 0.0 ? -0.5 : 0.5);
-  const int k = static_cast<int>(kf);
-  const double dk = static_cast<double>(k);
-  const double hi = x - dk * ln2_hi;  // exact: dk * ln2_hi has 11 spare bits
-  const double lo = dk * ln2_lo;
-  const double r = hi - lo;
-  const double rr = r * r;
-  const double c = r - rr * (P1 + rr * (P2 + rr * (P3 + rr * (P4 + rr * P5))));
-  const double y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
-  // y * 2^k, split in two exact power-of-two factors so subnormal results
-  // round once, the same way everywhere.
-  int k1 = k / 2, k2 = k - k1;
-  const double s1 = detail::double_of(static_cast<uint64_t>(0x3ff + k1) << 52);
-  const double s2 = detail::double_of(static_cast<uint64_t>(0x3ff + k2) << 52);
-  return (y * s1) * s2;
-}
-
-// 1 - exp(-y) for y >= 0 without cancellation at small y (Taylor series to
-// double precision below 1/2, direct above).
-CHANSIM_HD double det_one_minus_exp_neg(double y) {
-  if (y >= 0.5) return 1.0 - det_exp(0.0 - y);
-  // y - y^2/2 + y^3/6 - ...: 20 terms reach 0.5^20/20! << 2^-53.
-  double term = y, sum = y;
-  for (int k = 2; k <= 20; ++k) {
-    term = term * (0.0 - y) / static_cast<double>(k);
-    sum = sum + term;
-  }
-  return sum;
-}
+// 1 - exp(-y) for y >= 0 without cancellation at small y: y E(-y) with
+// E(v) = (e^v - 1) / v from detmath.h.
+CHANSIM_HD double det_one_minus_exp_neg(double y) { return y * det_expm1_ratio(0.0 - y); }
 
 // Standard normal density. x^2 / 2 is split as xh^2 / 2 + (x - xh)(x + xh) / 2
 // with xh = x cut to 21 mantissa bits (xh^2 exact), so the rounding of x^2
@@ -74,6 +36,8 @@ CHANSIM_HD double det_phi(double x) {
   const double xh = detail::double_of(detail::bits_of(x) & 0xFFFFFFFF00000000ull);
   const double a = -0.5 * (xh * xh);
   const double b = -0.5 * ((x - xh) * (x + xh));
+  // det_exp clamps below -708; phi is 0 to double precision there (|x| > 37.6).
+  if (a < -708.0) return 0.0;
   return kInvSqrt2Pi * det_exp(a) * det_exp(b);
 }
 
@@ -102,26 +66,16 @@ CHANSIM_HD double det_phalf_series(double x) {
   return det_phi(x) * sum;
 }
 
-// Qt(x) = P(X > x) for x >= 2.5 by Laplace's continued fraction for the Mills
-// ratio, evaluated bottom-up; the depth shrinks as the fraction converges
-// faster for larger x (relative error < 2e-15 at each break point, measured).
-CHANSIM_HD double det_qtail_cf(double x) {
-  const int depth = x < 3.5 ? 60 : (x < 5.0 ? 40 : (x < 8.0 ? 25 : 15));
-  double t = x;
-  for (int k = depth; k >= 1; --k) t = x + static_cast<double>(k) / t;
-  return det_phi(x) / t;
-}
-
 // Upper tail P(X > x) for any x (+inf -> 0, -inf -> 1).
 CHANSIM_HD double det_qt(double x) {
   if (x >= 0.0) {
     if (x == std::numeric_limits<double>::infinity()) return 0.0;
-    if (x >= 38.5) return 0.0;
-    return x < 2.5 ? 0.5 - det_phalf_series(x) : det_qtail_cf(x);
+    if (x >= 37.0) return 0.0;  // Q(37) ~ 6e-300: det_normal_sf's fitted range ends here
+    return x < 2.5 ? 0.5 - det_phalf_series(x) : det_normal_sf(x);
   }
   if (x == -std::numeric_limits<double>::infinity()) return 1.0;
   const double ax = 0.0 - x;
-  return ax < 2.5 ? 0.5 + det_phalf_series(ax) : 1.0 - det_qtail_cf(ax);
+  return ax < 2.5 ? 0.5 + det_phalf_series(ax) : 1.0 - det_normal_sf(ax);
 }
 
 // Ph(x) = P(0 < X < x) for x >= 0 (+inf -> 1/2).

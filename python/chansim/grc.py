@@ -1,4 +1,4 @@
-"""Greedy Poisson rejection sampling (GPRS) for independent 1-D Gaussian channels.
+"""Greedy Poisson rejection sampling (GPRS) and greedy rejection coding (GRC) for 1-D Gaussian channels.
 
 Each element ``i`` of the inputs is its own channel: the encoder draws an exact
 sample of ``q_i = N(mu_q[i], sigma_q[i]**2)`` using randomness shared with the
@@ -7,25 +7,30 @@ decoder, which knows only ``p_i = N(mu_p[i], sigma_p[i]**2)``, ``seed``,
 ``philox_u64(seed, stream, i)``, so channels decode independently and in
 parallel. Use ``stream = chansim.prng.stream_id("grc", step, chunk)``.
 
-Methods (Flamich, "Greedy Poisson rejection sampling", NeurIPS 2023, branch
-and bound on the real line):
+Methods, all exact, on one binary search tree over the real line (the node
+samples, split points and message code are shared; the decoder replays the
+splits along the node index whichever sampler chose it):
 
-``"gprs-sample"``  split the search interval at each rejected sample.
-``"gprs-dyadic"``  split it at its prior median (best-first search).
+``"gprs-sample"``  GPRS (Flamich, NeurIPS 2023), branch and bound, split the
+                   search interval at each rejected sample.
+``"gprs-dyadic"``  GPRS, split at the interval's prior median (best-first search).
+``"grc-sample"``   greedy rejection coding (Flamich, Markou & Hernandez-Lobato,
+                   NeurIPS 2023), split on sample: one node per level, each with
+                   the acceptance level L = int_B (r - H)_+ dP / P(B); after a
+                   rejection the child is chosen by its remaining Q-mass.
+``"grc-dyadic"``   GRC with prior-median splits.
 
-Both are exact; GPRS needs ``D_inf = log sup q/p < inf``: ``sigma_q < sigma_p``
+Both samplers need ``D_inf = log sup q/p < inf``: ``sigma_q < sigma_p``
 (or ``q == p``). Supported range (float64 samples in prior units): the mode
 ``x* = (mu_q - mu_p) / sigma_p / (1 - s^2)`` of dq/dp within 30 prior standard
 deviations, ``s = sigma_q / sigma_p >= 1e-9 * max(1, |x*|)``, and a search depth
 of at most 126 levels (about D <= 100 bits); outside it ``ValueError`` or
 ``RuntimeError`` is raised, never an inexact sample. The message is the heap index of the accepted node of each
-channel behind a 16-byte header and a CRC32 (``docs/format.md`` section 4):
-Elias-delta coded for the dyadic rule; for split-on-sample, the depth in fair
-bits and each path bit arithmetic coded with P(left) = P(left part) / P(node),
-which the decoder recomputes while replaying the splits.
-
-Greedy rejection coding (GRC, Flamich, Markou & Hernandez-Lobato 2023) is not
-implemented: ``method="grc-sample"`` / ``"grc-dyadic"`` raise ``ValueError``.
+channel behind a 16-byte header (its method byte names one of the four methods)
+and a CRC32 (``docs/format.md`` section 4): Elias-delta coded for the dyadic
+rule; for split-on-sample, the depth in fair bits and each path bit arithmetic
+coded with P(left) = P(left part) / P(node), which the decoder recomputes while
+replaying the splits.
 """
 
 from __future__ import annotations
@@ -36,22 +41,16 @@ from . import _core
 from ._validate import count, u64
 from .errors import FormatError
 
-__all__ = ["METHODS", "FormatError", "decode_gaussian", "decode_indices", "encode_gaussian", "stretch"]
+__all__ = ["METHODS", "FormatError", "decode_gaussian", "decode_indices", "encode_gaussian", "excess_mass", "stretch"]
 
-#: Implemented methods and their split-rule code in the message header.
-METHODS = {"gprs-sample": 0, "gprs-dyadic": 1}
-_UNIMPLEMENTED = {"grc-sample", "grc-dyadic"}
+#: Methods and their code in the message header (bit 0: dyadic split, bit 1: GRC).
+METHODS = {"gprs-sample": 0, "gprs-dyadic": 1, "grc-sample": 2, "grc-dyadic": 3}
 
 DEFAULT_MAX_STEPS = 1_000_000
 
 
 def _method(method) -> int:
-    if method in _UNIMPLEMENTED:
-        raise ValueError(
-            f"method {method!r}: greedy rejection coding is not implemented in this version; "
-            f"use one of {sorted(METHODS)} (GPRS, also exact)"
-        )
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
     return METHODS[method]
 
@@ -178,3 +177,12 @@ def stretch(mu_q, sigma_q, mu_p, sigma_p, delta):
     """
     d = np.ascontiguousarray(np.asarray(delta, dtype=np.float64).reshape(-1))
     return _core.gprs_stretch(float(mu_q), float(sigma_q), float(mu_p), float(sigma_p), d)
+
+
+def excess_mass(mu_q, sigma_q, mu_p, sigma_p, a, b, h):
+    """GRC's remaining target mass ``int_(a, b) (r - h)_+ dP`` of one channel (standardised units).
+
+    ``a``, ``b``, ``h`` broadcast; ``r = dq/dp``, ``P = N(0, 1)`` after standardising by the prior.
+    """
+    a, b, h = (np.ascontiguousarray(v, dtype=np.float64).reshape(-1) for v in np.broadcast_arrays(a, b, h))
+    return _core.grc_excess(float(mu_q), float(sigma_q), float(mu_p), float(sigma_p), a, b, h)
