@@ -1,6 +1,11 @@
 """Dithered quantization: the simulated channel is exactly x̂ = x + U(−Δ/2, Δ/2),
 independent of x; identical results for identical addresses; bad input."""
 
+import hashlib
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -139,3 +144,54 @@ def test_decode_rejects_damaged_or_mismatched_streams():
         dq.encode(x, 0.5, 1, 2, prior="cauchy")
     with pytest.raises(ValueError, match="scale"):
         dq.encode(x, 0.5, 1, 2, scale=0.0)
+
+
+def _isa_workload() -> bytes:
+    """Quantize / dequantize over every tile-loop variant (float32 / float64 input, scalar or per-element mu and
+    step, lengths and starts off the 4-lane grid, exact half-integer ties) as one byte string."""
+    rng = np.random.default_rng(17)
+    parts = []
+    for n, start in [(1, 0), (7, 3), (1023, 1), (5000, 12345), (70_001, 2**40 + 1)]:
+        x64 = rng.normal(0, 4, n)
+        for x in (x64.astype(np.float32), x64):
+            for mu in (0.25, rng.normal(size=n)):
+                for step in (0.3, rng.uniform(0.05, 2, n)):
+                    k = dq.quantize(x, step, 5, 6, mu=mu, start=start)
+                    parts += [k.tobytes(), dq.dequantize(k, step, 5, 6, mu=mu, start=start).tobytes(),
+                              dq.dequantize(k, step, 5, 6, mu=mu, start=start, dtype=np.float64).tobytes()]
+    # Ties: x = j + 1/2 - u makes (x - 0) / 1 + u exactly j + 1/2, rounded half to even.
+    u = dq.dither(8, 9, 0, 4099)
+    x = (np.arange(4099) - 2000) + 0.5 - u
+    parts.append(dq.quantize(x, 1.0, 8, 9).tobytes())
+    return b"".join(parts)
+
+
+def test_ties_round_half_to_even():
+    u = dq.dither(8, 9, 0, 4099)
+    j = np.arange(4099) - 2000
+    k = dq.quantize(j + 0.5 - u, 1.0, 8, 9)
+    np.testing.assert_array_equal(k, np.where(j % 2 == 0, j, j + 1))
+
+
+def test_baseline_and_simd_kernels_agree_bit_for_bit():
+    """The AVX2 tile loops (chosen at run time) against the portable loop, forced by CHANSIM_ISA=baseline
+    in a fresh process (the choice is made once per process)."""
+    here = hashlib.sha256(_isa_workload()).hexdigest()
+    code = ("import hashlib, sys; sys.path.insert(0, sys.argv[1]); import test_dq as t; "
+            "print(hashlib.sha256(t._isa_workload()).hexdigest())")
+    env = dict(os.environ, CHANSIM_ISA="baseline")
+    out = subprocess.run([sys.executable, "-c", code, os.path.dirname(__file__)], env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == here
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bad_element_reported_at_its_position_in_the_simd_body(dtype):
+    for pos in [0, 3, 4, 1021, 1024, 4097]:
+        x = np.zeros(5000, dtype)
+        x[pos] = np.nan
+        with pytest.raises(ValueError, match=f"NaN or Inf \\(element {pos}\\)"):
+            dq.quantize(x, 1.0, 1, 2)
+        x[pos] = 1e30 if dtype == np.float32 else 1e300
+        with pytest.raises(ValueError, match=f"element {pos} does not fit in int32"):
+            dq.quantize(x, 1e-3, 1, 2)

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cmath>
 
+#include "channel/dq_kernels.h"
+#include "common/isa.h"
 #include "common/parallel.h"
 #include "common/prng.h"
 
@@ -12,6 +14,15 @@ namespace {
 
 constexpr std::size_t kTile = 1024;
 constexpr std::size_t kGrain = 1 << 15;
+
+bool avx2_tiles() {
+#if defined(CHANSIM_HAVE_AVX2_TU)
+  static const bool on = use_avx2();
+  return on;
+#else
+  return false;
+#endif
+}
 
 // Visits [0, n) in tiles with the tile's dither words generated in one batch.
 template <class Body>
@@ -34,7 +45,15 @@ template <bool MuArr, bool StepArr, class X>
 inline int quantize_tile(const X* x, const double* mu, const double* step, const uint32_t* w, int32_t* k,
                          std::size_t m) {
   int64_t bad = 0;
-  for (std::size_t j = 0; j < m; ++j) {
+  std::size_t j = 0;
+#if defined(CHANSIM_HAVE_AVX2_TU)
+  if (avx2_tiles()) {
+    int body_bad = 0;
+    j = dq_avx2::quantize(x, mu, MuArr, step, StepArr, w, k, m, &body_bad);
+    bad = body_bad;
+  }
+#endif
+  for (; j < m; ++j) {
     const double v = (static_cast<double>(x[j]) - mu[MuArr ? j : 0]) / step[StepArr ? j : 0] + dq_dither(w[j]);
     // Clamp (NaN and out-of-range values are flagged, their index never used).
     double c = v < -2147483647.0 ? -2147483647.0 : v;
@@ -78,7 +97,12 @@ void dq_dequantize(const int32_t* k, Param<double> mu, Param<double> step, uint6
                    uint64_t start, Y* out, std::size_t n) {
   for_each_dither_tile(seed, stream, start, n, [&](std::size_t t, std::size_t m, const uint32_t* w) {
     const std::size_t ms = mu.size == 1 ? 0 : 1, ss = step.size == 1 ? 0 : 1;
-    for (std::size_t j = 0; j < m; ++j) {
+    std::size_t j = 0;
+#if defined(CHANSIM_HAVE_AVX2_TU)
+    if (avx2_tiles())
+      j = dq_avx2::dequantize(k + t, mu.data + t * ms, ms != 0, step.data + t * ss, ss != 0, w, out + t, m);
+#endif
+    for (; j < m; ++j) {
       const std::size_t i = t + j;
       out[i] = static_cast<Y>(dq_value(k[i], mu.data[i * ms], step.data[i * ss], dq_dither(w[j])));
     }
