@@ -19,7 +19,8 @@ Kernels:
 - ``diffc_encode``: x̂ = (z − σ_t ε̂)/α_t (optionally clipped to [−1, 1]), μ_p = a z + b x̂,
   μ_q = a z + b x, m = (μ_q − μ_p)/β, kl = ½ m² (nats per coordinate).
 - ``diffc_decode``: x̂, μ_p and z_s = μ_p + β ξ for the received standardised sample ξ.
-- ``uqdm_encode``: x̂, μ_p, k = ⌊(μ_q − μ_p)/Δ + u + ½⌋ (int32), the scale index
+- ``uqdm_encode``: x̂, μ_p, k = rint((μ_q − μ_p)/Δ + u) (int32; round half to even, the rule of
+  :mod:`chansim.dq`, docs/format.md §3), the scale index
   #{b_j ≤ f c/Δ} into the entropy-table grid (int32), z_s = μ_p + Δ(k − u).
 - ``uqdm_decode``: μ_p, the scale index and z_s from a received k.
 
@@ -88,13 +89,18 @@ def scale_index_ref(s_hat: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isnan(s_hat), torch.zeros_like(idx), idx)
 
 
+def rint_ref(y: torch.Tensor) -> torch.Tensor:
+    """Round half to even (float32 in, float32 out): exact, as :func:`_rint_tl`."""
+    return torch.round(y)
+
+
 def uqdm_encode_ref(z, eps, f, x, u, coefs, bounds, clip: bool = True):
     """(x̂, μ_p, k, scale index, z_s) — see the module docstring."""
     alpha_t, sigma_t, a, b, delta, c = _coef(coefs, 6)
     x_hat = _x_hat(z, eps, alpha_t, sigma_t, clip)
     mu_p = a * z + b * x_hat
     mu_q = a * z + b * x
-    kf = torch.floor((mu_q - mu_p) / delta + u + 0.5)
+    kf = rint_ref((mu_q - mu_p) / delta + u)
     idx = scale_index_ref((f * c) / delta, bounds)
     z_s = mu_p + delta * (kf - u)
     return x_hat, mu_p, kf.to(torch.int32), idx, z_s
@@ -124,6 +130,17 @@ if HAVE_TRITON:
             x_hat = tl.minimum(tl.maximum(x_hat, -1.0, propagate_nan=tl.PropagateNan.ALL), 1.0,
                                propagate_nan=tl.PropagateNan.ALL)
         return x_hat
+
+    @triton.jit
+    def _rint_tl(y):
+        # Round half to even without libdevice: for 0 ≤ a < 2^23, a + 2^23 lies where the float32
+        # spacing is 1, so the addition itself rounds a to the nearest integer, ties to even
+        # (2^23 is even); the subtraction is exact. |y| ≥ 2^23 is already an integer. Needs
+        # enable_fp_fusion=False and no reassociation, both of which hold for these launches.
+        a = tl.abs(y)
+        r = (a + 8388608.0) - 8388608.0
+        r = tl.where(a < 8388608.0, r, a)
+        return tl.where(y < 0.0, -r, r)
 
     @triton.jit
     def _scale_index_tl(s_hat, bounds_ptr, n_bounds, BLOCK_: tl.constexpr):
@@ -197,7 +214,7 @@ if HAVE_TRITON:
         if ENCODE:
             x = tl.load(x_ptr + offs, mask=mask, other=0.0)
             mu_q = a * z + b * x
-            kf = tl.floor(tl.div_rn(mu_q - mu_p, delta) + u + 0.5)
+            kf = _rint_tl(tl.div_rn(mu_q - mu_p, delta) + u)
             tl.store(k_ptr + offs, kf.to(tl.int32), mask=mask)
         else:
             kf = tl.load(k_in_ptr + offs, mask=mask, other=0).to(tl.float32)

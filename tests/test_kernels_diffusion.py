@@ -174,3 +174,26 @@ def test_kernel_module_works_without_triton():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+# Values whose dithered index (y = (μ_q − μ_p)/Δ + u) is a tie, next to a tie, or beyond 2^22.
+TIES = [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 0.49999997, -0.49999997, 1.4999999, 4194304.5, 4194305.5,
+        8388609.0, -8388609.0, 0.0, 1e-30]
+
+
+@pytest.mark.parametrize("backend", ["torch", pytest.param("triton", marks=needs_triton)])
+def test_uqdm_index_rounds_half_to_even_like_dq(backend):
+    # Coefficients [α_t, σ_t, a, b, Δ, c] = [1, 0, 0, 1, 1, 1] make x̂ = z = 0, μ_p = 0, μ_q = x, so
+    # with u = 0 the kernel rounds x itself: it must agree with np.rint (the rule of chansim.dq,
+    # docs/format.md §3) and with chansim.diffusion.uqdm.dither_index, ties included.
+    import numpy as np
+
+    x = torch.tensor(TIES, dtype=torch.float32).reshape(1, 1, 1, -1)
+    zero = torch.zeros_like(x)
+    coefs = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 1.0], dtype=torch.float32)
+    _, mu_p, k, _, z_s = K.uqdm_encode(zero, zero, torch.ones_like(x), x, zero, coefs, steps.scale_boundaries(),
+                                       clip=False, backend=backend)
+    expect = np.rint(x.numpy().astype(np.float64)).astype(np.int32)
+    assert k.numpy().tolist() == expect.tolist()
+    assert torch.equal(U.dither_index(x, mu_p, 1.0, zero).to(torch.int32), k)
+    assert torch.equal(z_s, k.to(torch.float32))

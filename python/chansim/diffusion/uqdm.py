@@ -66,8 +66,12 @@ def log_density(z: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor, width)
 
 
 def dither_index(value: torch.Tensor, mean: torch.Tensor, width, u: torch.Tensor) -> torch.Tensor:
-    """k = ⌊(value − μ_p)/Δ + u + ½⌋: dithered quantisation relative to the prior mean (round half up)."""
-    return torch.floor((value - mean) / width + u + 0.5)
+    """k = rint((value − μ_p)/Δ + u): dithered quantisation relative to the prior mean.
+
+    Ties round to even, the one rule of :mod:`chansim.dq` (docs/format.md §3) and of the
+    fused kernels, so a value exactly between two grid points gets the same index everywhere.
+    """
+    return torch.round((value - mean) / width + u)
 
 
 def dither_reconstruct(k: torch.Tensor, mean: torch.Tensor, width, u: torch.Tensor) -> torch.Tensor:
