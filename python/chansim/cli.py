@@ -1,111 +1,350 @@
-"""The ``chansim`` command line."""
+"""The ``chansim`` command line: compress, decompress, eval, bench, demo.
+
+Bad input (a missing file, an unreadable image, a file that is not a valid chansim
+file) prints one line on stderr and exits with status 2; ``--debug`` shows the
+traceback instead. See docs/cli.md.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
 import sys
+import threading
 import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+#: Codec names on the command line → the class whose ``pretrained()`` gives the default model.
+CODECS = {"uqdm": "chansim.codecs:UQDM", "diffc": "chansim.codecs:DiffC"}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".pnm", ".bmp", ".webp")
+
+_codec_cache: Dict[str, Any] = {}
 
 
-def _demo(args) -> int:
-    """End to end through every layer that exists: common randomness, dithered
-    quantization with rANS coding, exact PFR and GPRS channel simulation. Each step
-    checks that the receiver reproduces the sender's result bit for bit and reports
-    the rate against the information-theoretic quantity it should sit at."""
-    import json
-    from pathlib import Path
+class UsageError(ValueError):
+    """Bad command-line input (reported in one line, exit status 2)."""
 
+
+# ---- codecs --------------------------------------------------------------------------
+
+
+def load_codec(spec: str):
+    """A codec object from a name (``uqdm``, ``diffc``) or ``package.module:Attribute``.
+
+    The attribute is either a codec object or a class/factory; a class with a
+    ``pretrained()`` classmethod is built with it (the model shipped in the package),
+    anything else is called without arguments. Loaded codecs are cached per process.
+    """
+    if spec in _codec_cache:
+        return _codec_cache[spec]
+    target = CODECS.get(spec.lower(), spec)
+    if ":" not in target:
+        raise UsageError(f"unknown codec {spec!r}; choose one of {', '.join(CODECS)} or give package.module:Class")
+    module_name, attr = target.split(":", 1)
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"cannot load codec {spec!r}: {exc}") from None
+    if inspect.isclass(obj) and hasattr(obj, "pretrained"):
+        obj = obj.pretrained()
+    elif inspect.isclass(obj) or (callable(obj) and not hasattr(obj, "compress")):
+        obj = obj()
+    for name in ("qualities", "compress", "decompress", "decompress_progressive"):
+        if not hasattr(obj, name):
+            raise UsageError(f"codec {spec!r} has no {name!r}: it does not implement the codec API")
+    _codec_cache[spec] = obj
+    return obj
+
+
+def codec_name_of(data: bytes) -> str:
+    """The codec that wrote a chansim file (FormatError if it is not a valid one)."""
+    from .codecs.container import unpack
+
+    return unpack(data).codec
+
+
+def parse_quality(codec, text: Optional[str]):
+    """``--quality`` as the codec's own value type; the middle of ``codec.qualities`` by default."""
+    qualities = list(codec.qualities)
+    if text is None:
+        return qualities[len(qualities) // 2]
+    for q in qualities:
+        if str(q) == text:
+            return q
+        try:
+            if isinstance(q, (int, float)) and not isinstance(q, bool) and float(text) == float(q):
+                return q
+        except ValueError:
+            pass
+    raise UsageError(f"quality {text!r} is not one of this codec's qualities: {', '.join(map(str, qualities))}")
+
+
+def accepts(func, name: str) -> bool:
+    """Whether ``func`` takes a keyword argument ``name`` (or **kwargs)."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
+
+
+def decode_kwargs(codec, reconstruction: Optional[str]) -> Dict[str, Any]:
+    if reconstruction is None:
+        return {}
+    if not accepts(codec.decompress, "reconstruction"):
+        raise UsageError(f"{type(codec).__name__} has no choice of reconstruction")
+    return {"reconstruction": reconstruction}
+
+
+# ---- images --------------------------------------------------------------------------
+
+
+def read_image(path) -> "Any":
+    """uint8[H, W, 3] from PNG / JPEG / TIFF / PPM / … (EXIF orientation applied, alpha dropped)."""
+    import numpy as np
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not an image")
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                # 16-bit greyscale: keep the top 8 bits rather than let convert() clip.
+                arr = np.asarray(img, dtype=np.uint32) >> (8 if img.mode != "I" else 0)
+                arr = np.clip(arr, 0, 255).astype(np.uint8)
+                return np.ascontiguousarray(np.repeat(arr[..., None], 3, axis=2))
+            return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+    except UnidentifiedImageError:
+        raise UsageError(f"{path}: not an image Pillow can read (PNG, JPEG, TIFF, PPM, …)") from None
+    except Image.DecompressionBombError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    except (OSError, SyntaxError) as exc:  # Pillow reports broken image data as either
+        raise UsageError(f"{path}: cannot decode image ({exc})") from None
+
+
+def write_png(path, image) -> None:
+    from PIL import Image
+
+    path = Path(path)
+    if path.parent != Path("."):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path, format="PNG")
+
+
+class Ticker:
+    """An elapsed-time progress line (tqdm) for one long call that reports no progress itself.
+
+    Appears only when the call has run for more than ``after`` seconds, so fast calls
+    print nothing.
+    """
+
+    def __init__(self, desc: str, after: float = 1.0, enabled: bool = True):
+        self.desc, self.after, self.enabled = desc, after, enabled
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _run(self):
+        if self._stop.wait(self.after):
+            return
+        from tqdm.auto import tqdm
+
+        with tqdm(desc=self.desc, bar_format="{desc}: {elapsed}", leave=False, file=sys.stderr) as bar:
+            while not self._stop.wait(0.2):
+                bar.refresh()
+
+    def __enter__(self):
+        if self.enabled:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return False
+
+
+# ---- compress / decompress --------------------------------------------------------------
+
+
+def _compress(args) -> int:
     import numpy as np
 
-    from . import dq, grc, pfr, prng
+    from .codecs.image import bpp, psnr
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    report = {}
-    ok = True
-    seed = 2026
-
-    # 1. Common randomness.
-    n = args.n
-    stream = prng.stream_id("user", 0, 0)
+    image = read_image(args.input)
+    codec = load_codec(args.codec)
+    quality = parse_quality(codec, args.quality)
+    kwargs = {"quality": quality}
+    if args.seed is not None:
+        if not accepts(codec.compress, "seed"):
+            raise UsageError(f"{type(codec).__name__}.compress takes no seed")
+        kwargs["seed"] = args.seed
+    dkw = decode_kwargs(codec, args.reconstruction)
     t0 = time.perf_counter()
-    z = prng.normal(seed, stream, 0, n)
-    dt = time.perf_counter() - t0
-    ref = prng.reference.normal(seed, stream, 0, min(n, 100_000))
-    same = bool(np.array_equal(ref.view(np.uint32), z[: ref.size].view(np.uint32)))
-    ok &= same
-    report["prng"] = dict(normals=n, mnormals_per_s=n / dt / 1e6, isa=prng.isa(), reference_identical=same)
-    print(f"[1] common randomness : {n:,} addressed normals at {n / dt / 1e6:.0f} M/s ({prng.isa()}), "
-          f"NumPy reference bit-identical: {same}")
+    with Ticker(f"compressing {Path(args.input).name} ({args.codec}, quality {quality})", enabled=not args.quiet):
+        data = codec.compress(image, **kwargs)
+    seconds = time.perf_counter() - t0
+    out = Path(args.output)
+    if out.parent != Path("."):
+        out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    h, w = image.shape[:2]
+    line = (f"{args.input} ({w}×{h}) -> {args.output}: {len(data):,} bytes, {bpp(data, h, w):.4f} bpp, "
+            f"{args.codec} quality {quality}, {seconds:.2f} s")
+    if args.check:
+        # Decoding here is what the receiver will do; its PSNR is the one the rate buys.
+        t0 = time.perf_counter()
+        with Ticker("decoding to check", enabled=not args.quiet):
+            back = codec.decompress(data, **dkw)
+        if back.shape != image.shape:
+            raise RuntimeError(f"decoded shape {back.shape} differs from the input {image.shape}")
+        line += f"; decoded in {time.perf_counter() - t0:.2f} s, PSNR {psnr(image, np.asarray(back)):.2f} dB"
+    if not args.quiet:
+        print(line)
+    return 0
 
-    # 2. Dithered quantization: a Laplace source through the uniform-noise channel, coded under g * U.
-    rng = np.random.default_rng(0)
-    x = rng.laplace(0.0, 2.0, 1_000_000).astype(np.float32)
-    rows = []
-    for step in (4.0, 1.0, 0.25):
-        x_hat, data = dq.encode(x, step, seed, prng.stream_id("dither", 0, 0), scale=2.0, prior="laplace")
-        back = dq.decode(data, x.shape, step, seed, prng.stream_id("dither", 0, 0), scale=2.0, prior="laplace")
-        exact = bool(np.array_equal(back.view(np.uint32), x_hat.view(np.uint32)))
-        ok &= exact
-        err = (x_hat - x) / step
-        rows.append(dict(step=step, bits_per_sample=8 * len(data) / x.size, mse=float(np.mean((x_hat - x) ** 2)),
-                         noise_var_over_step2=float(err.var()), decoder_identical=exact))
-        print(f"[2] dithered quant.   : step {step:5.2f}  {8 * len(data) / x.size:6.3f} bits/sample, "
-              f"noise var/Δ² {err.var():.4f} (exact channel: 1/12 = 0.0833), decoder identical: {exact}")
-    report["dq"] = rows
 
-    # 3. Exact PFR: a 4,096-dimensional Gaussian posterior sent in chunks of at most 16 bits of D∞.
-    d = 4096
-    mu_q = rng.normal(0.0, 0.5, d)
-    sigma_q = 0.5
+def _read_file(path) -> bytes:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not a chansim file")
+    return path.read_bytes()
+
+
+def _decompress(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .codecs.container import unpack
+
+    from .errors import FormatError
+
+    data = _read_file(args.input)
+    try:
+        container = unpack(data)  # anything that is not a whole, valid chansim file stops here
+    except FormatError as exc:
+        raise FormatError(f"{args.input}: {exc}") from None
+    codec = load_codec(args.codec or container.codec)
+    dkw = decode_kwargs(codec, args.reconstruction)
+    n_sections = len(container.sections)
     t0 = time.perf_counter()
-    sample, data, info = pfr.encode_gaussian(mu_q, sigma_q, 0.0, 1.0, seed, prng.stream_id("pfr_candidates", 0, 0),
-                                             mode="exact", chunk_bits=16.0, return_info=True)
-    dt = time.perf_counter() - t0
-    back = pfr.decode_gaussian(data, 0.0, np.ones(d), seed, prng.stream_id("pfr_candidates", 0, 0))
-    exact = bool(np.array_equal(back, sample))
-    ok &= exact
-    report["pfr"] = dict(d=d, kl_bits=info["kl_total_bits"], message_bits=info["bits"], chunks=info["chunks"],
-                         seconds=dt, decoder_identical=exact, bias_z_mean=info["bias_z_mean"])
-    print(f"[3] exact PFR         : d={d}, KL {info['kl_total_bits']:.0f} bits -> {info['bits']} bits in "
-          f"{info['chunks']} chunks ({dt:.2f} s), decoder identical: {exact}")
+    if args.preview_steps is None:
+        with Ticker(f"decoding {Path(args.input).name}", enabled=not args.quiet):
+            image = codec.decompress(data, **dkw)
+        bits, what = 8 * len(data), "full"
+    else:
+        if args.preview_steps < 1:
+            raise UsageError("--preview-steps must be at least 1")
+        k = min(args.preview_steps, n_sections)
+        bits, image = None, None
+        progress = tqdm(total=k, desc="decoding steps", unit="step", disable=args.quiet, leave=False,
+                        file=sys.stderr)
+        with progress:
+            for i, (bits, image) in enumerate(codec.decompress_progressive(data, **dkw), 1):
+                progress.update(1)
+                if i >= k:
+                    break
+        if image is None:
+            raise UsageError(f"{args.input} holds no decodable step")
+        what = f"preview after {k} of {n_sections} steps"
+    write_png(args.output, image)
+    if not args.quiet:
+        h, w = image.shape[:2]
+        print(f"{args.input} -> {args.output} ({w}×{h}, {what}, {bits / (h * w):.4f} bpp used, "
+              f"{time.perf_counter() - t0:.2f} s)")
+    return 0
 
-    # 4. GPRS: 10,000 independent 1-D channels at 6 bits each.
-    m = 10_000
-    mu = np.full(m, 1.5)
-    s = 0.25
-    samples, data, ginfo = grc.encode_gaussian(mu, s, 0.0, 1.0, seed, prng.stream_id("grc", 0, 0),
-                                               method="gprs-dyadic", return_info=True)
-    back = grc.decode_gaussian(data, 0.0, np.ones(m), seed, prng.stream_id("grc", 0, 0), method="gprs-dyadic")
-    exact = bool(np.array_equal(back, samples))
-    ok &= exact
-    kl = float(np.mean(grc.kl_bits(mu, s, 0.0, 1.0)))
-    report["gprs"] = dict(channels=m, kl_bits_per_channel=kl, bits_per_channel=8 * len(data) / m,
-                          decoder_identical=exact)
-    print(f"[4] GPRS              : {m:,} channels, KL {kl:.2f} bits -> {8 * len(data) / m:.2f} bits each, "
-          f"decoder identical: {exact}")
 
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    print(f"report written to {out / 'report.json'}; all decoders bit-identical: {ok}")
-    return 0 if ok else 1
+# ---- parser -------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS keeps a --debug given before the command from being reset by the subparser default.
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the full traceback on errors")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="print nothing but errors")
+
+    parser = argparse.ArgumentParser(
+        prog="chansim", description="Exact channel simulation and diffusion image codecs (UQDM, DiffC).",
+        epilog="Run 'chansim COMMAND --help' for a command's options. Documentation: docs/cli.md.")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument("--version", action="version", version=f"chansim {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("compress", parents=[common], help="compress an image into a chansim file",
+                       description="Compress a PNG / JPEG / TIFF / PPM image with a diffusion codec.")
+    p.add_argument("input", metavar="IN", help="input image")
+    p.add_argument("output", metavar="OUT", help="output chansim file (e.g. image.chsm)")
+    p.add_argument("--codec", default="uqdm",
+                   help="uqdm (default), diffc, or package.module:Class for a codec of your own")
+    p.add_argument("--quality", default=None,
+                   help="one of the codec's qualities (lowest rate first); default: the middle one")
+    p.add_argument("--reconstruction", default=None,
+                   help="reconstruction used by --check (codec-specific, e.g. DiffC: flow, ancestral, mmse)")
+    p.add_argument("--seed", type=int, default=None, help="shared-randomness seed (default: derived from the image)")
+    p.add_argument("--check", action="store_true", help="decode the file again and report its PSNR")
+    p.set_defaults(func=_compress)
+
+    p = sub.add_parser("decompress", parents=[common], help="decode a chansim file to PNG",
+                       description="Decode a chansim file (any codec; the file names it) into a PNG.")
+    p.add_argument("input", metavar="IN", help="chansim file")
+    p.add_argument("output", metavar="OUT", help="output PNG")
+    p.add_argument("--preview-steps", type=int, default=None, metavar="K",
+                   help="decode only the first K steps: a coarser preview from a prefix of the file")
+    p.add_argument("--reconstruction", default=None,
+                   help="how to reconstruct (codec-specific, e.g. flow, ancestral, mmse, denoise)")
+    p.add_argument("--codec", default=None,
+                   help="codec override (package.module:Class); by default the one named in the file")
+    p.set_defaults(func=_decompress)
+
+    from . import cli_bench, cli_demo, cli_eval
+
+    cli_eval.add_parser(sub, common)
+    cli_bench.add_parser(sub, common)
+    cli_demo.add_parser(sub, common)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="chansim", description=__doc__)
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the end-to-end demo on embedded defaults")
-    demo.add_argument("--n", type=int, default=10_000_000, help="number of normals in step 1 (default 10M)")
-    demo.add_argument("--out", default="chansim-demo", help="output directory (default ./chansim-demo)")
-    demo.set_defaults(func=_demo)
+    parser = build_parser()
     args = parser.parse_args(argv)
+    args.debug = getattr(args, "debug", False)
+    args.quiet = getattr(args, "quiet", False)
     try:
         return args.func(args)
-    except Exception as exc:  # one line on stderr, exit status 2; --debug shows the traceback
+    except KeyboardInterrupt:
+        print(f"chansim {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError) as exc:  # bad input: missing files, unreadable images, FormatError, bad options
         if args.debug:
             raise
-        print(f"chansim {args.command}: error: {exc}", file=sys.stderr)
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"chansim {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug, not bad input: still one line, but say how to see more
+        if args.debug:
+            raise
+        print(f"chansim {args.command}: internal error: {type(exc).__name__}: {exc} (run with --debug for the "
+              f"traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,331 @@
+"""The ``chansim`` command line: compress / decompress / eval / bench / demo plumbing.
+
+``PlaneCodec`` below is a real (if simple) progressive codec used to test the plumbing
+independently of the diffusion codecs: section k of its chansim container holds the
+image's top 2k bit planes as PNG, so every prefix decodes to a coarser preview and the
+full file is lossless. The diffusion codecs themselves go through the same commands in
+tests/test_cli_codecs.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chansim import FormatError, cli
+from chansim.codecs.container import Container, unpack
+
+pytest.importorskip("PIL")
+from PIL import Image  # noqa: E402
+
+SPEC = "test_cli:PlaneCodec"
+
+
+class PlaneCodec:
+    """Lossless progressive bit-plane codec in the chansim container (test double)."""
+
+    qualities = (1, 2, 3, 4)  # number of 2-bit plane groups sent; 4 = lossless
+    model_id = "00" * 32
+
+    def compress(self, image, quality=4):
+        from chansim.codecs.image import check_image
+
+        image = check_image(image)
+        if quality not in self.qualities:
+            raise ValueError(f"quality must be one of {self.qualities}")
+        sections = []
+        for k in range(1, quality + 1):
+            buf = io.BytesIO()
+            Image.fromarray(((image >> (8 - 2 * k)) << (8 - 2 * k)).astype(np.uint8)).save(buf, format="PNG")
+            sections.append(buf.getvalue())
+        h, w = image.shape[:2]
+        return Container("uqdm", bytes(8), h, w, 0, b"plane", sections).pack()
+
+    def _decode(self, section, h, w):
+        from chansim.errors import FormatError
+
+        try:
+            with Image.open(io.BytesIO(section)) as img:
+                arr = np.asarray(img.convert("RGB"))
+        except Exception as exc:
+            raise FormatError(f"bad plane section: {exc}") from None
+        if arr.shape != (h, w, 3):
+            raise FormatError("plane section has the wrong shape")
+        return arr
+
+    def decompress(self, data, reconstruction=None):
+        c = unpack(data)
+        if c.settings != b"plane":
+            raise FormatError("not a PlaneCodec file")
+        if reconstruction not in (None, "plain", "midpoint"):
+            raise ValueError(f"unknown reconstruction {reconstruction!r}")
+        if not c.sections:
+            raise FormatError("no sections")
+        out = self._decode(c.sections[-1], c.height, c.width)
+        if reconstruction == "midpoint" and len(c.sections) < 4:
+            out = out + np.uint8(1 << (7 - 2 * len(c.sections)))
+        return out
+
+    def decompress_progressive(self, data, reconstruction=None):
+        c = unpack(data)
+        end = 0
+        from chansim.codecs.container import section_offsets
+
+        for (start, end), section in zip(section_offsets(data), c.sections):
+            yield 8 * end, self._decode(section, c.height, c.width)
+
+
+def run(*argv):
+    """The console script in a subprocess: exit status, stdout, stderr."""
+    p = subprocess.run([sys.executable, "-m", "chansim", *map(str, argv)], capture_output=True, text=True,
+                       cwd=Path(__file__).parent, timeout=600)
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.fixture
+def cli_run(capsys):
+    """The command line in this process (fast: imports are paid once): status, stdout, stderr."""
+
+    def call(*argv):
+        capsys.readouterr()
+        status = cli.main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return call
+
+
+def photo(h=48, w=40, seed=0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([x * 5, y * 4, (x + y) * 3], axis=-1) + rng.integers(0, 20, (h, w, 3))
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def image_file(tmp_path):
+    img = photo()
+    path = tmp_path / "in.png"
+    Image.fromarray(img).save(path)
+    return img, path
+
+
+def test_every_command_has_help():
+    for cmd in ([], ["compress"], ["decompress"], ["eval"], ["bench"], ["demo"]):
+        status, out, err = run(*cmd, "--help")
+        assert status == 0, err
+        assert "usage: chansim" in out
+
+
+@pytest.mark.parametrize("fmt,suffix", [("PNG", ".png"), ("TIFF", ".tif"), ("PPM", ".ppm"), ("JPEG", ".jpg")])
+def test_read_image_formats(tmp_path, fmt, suffix):
+    img = photo()
+    path = tmp_path / f"x{suffix}"
+    Image.fromarray(img).save(path, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    back = cli.read_image(path)
+    assert back.shape == img.shape and back.dtype == np.uint8
+    if fmt != "JPEG":
+        assert np.array_equal(back, img)
+    else:  # lossy: what Pillow decodes, and close to the original
+        assert np.array_equal(back, np.asarray(Image.open(path).convert("RGB")))
+        assert np.abs(back.astype(int) - img).mean() < 8
+
+
+def test_read_image_16_bit_and_alpha(tmp_path):
+    g = (np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 61)
+    Image.fromarray(g).save(tmp_path / "g16.png")
+    back = cli.read_image(tmp_path / "g16.png")
+    assert back.shape == (32, 32, 3) and np.array_equal(back[..., 0], (g >> 8).astype(np.uint8))
+    rgba = np.dstack([photo(), np.full((48, 40), 7, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    assert np.array_equal(cli.read_image(tmp_path / "a.png"), photo())
+
+
+def test_compress_decompress_round_trip_and_previews(image_file, tmp_path, cli_run):
+    img, path = image_file
+    status, out, err = cli_run("compress", path, tmp_path / "x.chsm", "--codec", SPEC, "--quality", "4", "--check")
+    assert status == 0, err
+    assert "bpp" in out and "PSNR inf dB" in out
+    status, out, err = cli_run("decompress", tmp_path / "x.chsm", tmp_path / "y.png", "--codec", SPEC)
+    assert status == 0, err
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "y.png")), img)
+    # A prefix of two steps: the top four bit planes only.
+    status, out, err = cli_run("decompress", tmp_path / "x.chsm", tmp_path / "p.png", "--codec", SPEC,
+                           "--preview-steps", "2")
+    assert status == 0, err
+    assert "preview after 2 of 4 steps" in out
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "p.png")), (img >> 4) << 4)
+    status, out, err = cli_run("decompress", tmp_path / "x.chsm", tmp_path / "m.png", "--codec", SPEC,
+                           "--reconstruction", "midpoint")
+    assert status == 0, err
+
+
+def test_quality_is_validated(image_file, tmp_path, cli_run):
+    _, path = image_file
+    status, out, err = cli_run("compress", path, tmp_path / "x.chsm", "--codec", SPEC, "--quality", "9")
+    assert status == 2 and "not one of this codec's qualities: 1, 2, 3, 4" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def _one_line_error(status, err, *needles):
+    assert status == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_bad_input_is_one_line_exit_2(image_file, tmp_path, cli_run):
+    img, path = image_file
+    _one_line_error(*cli_run("compress", tmp_path / "missing.png", tmp_path / "x.chsm")[::2], "no such file")
+    (tmp_path / "text.png").write_text("not an image")
+    _one_line_error(*cli_run("compress", tmp_path / "text.png", tmp_path / "x.chsm")[::2], "not an image")
+    Image.fromarray(img[:8, :8]).save(tmp_path / "tiny.png")
+    _one_line_error(*cli_run("compress", tmp_path / "tiny.png", tmp_path / "x.chsm", "--codec", SPEC)[::2],
+                    "at least 16")
+    _one_line_error(*cli_run("compress", path, tmp_path / "x.chsm", "--codec", "nosuch")[::2], "unknown codec")
+    _one_line_error(*cli_run("decompress", tmp_path / "missing.chsm", tmp_path / "y.png")[::2], "no such file")
+    _one_line_error(*cli_run("decompress", path, tmp_path / "y.png")[::2], "not a chansim file")
+    # A valid file cut short, and one with a flipped bit: the container's length and CRC checks.
+    assert cli_run("compress", path, tmp_path / "x.chsm", "--codec", SPEC)[0] == 0
+    data = (tmp_path / "x.chsm").read_bytes()
+    (tmp_path / "cut.chsm").write_bytes(data[: len(data) // 2])
+    _one_line_error(*cli_run("decompress", tmp_path / "cut.chsm", tmp_path / "y.png", "--codec", SPEC)[::2],
+                    "cut.chsm", "chansim file")
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x10
+    (tmp_path / "flip.chsm").write_bytes(bytes(flipped))
+    _one_line_error(*cli_run("decompress", tmp_path / "flip.chsm", tmp_path / "y.png", "--codec", SPEC)[::2],
+                    "CRC32")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    (tmp_path / "junk.chsm").write_bytes(b"CHSM\x07rest")
+    status, _, err = run("--debug", "decompress", tmp_path / "junk.chsm", tmp_path / "y.png")
+    assert status != 0 and "Traceback" in err and "FormatError" in err and "version 7" in err
+
+
+def test_main_in_process_reports_format_error(tmp_path, capsys):
+    (tmp_path / "junk.chsm").write_bytes(b"CHSM")
+    assert cli.main(["decompress", str(tmp_path / "junk.chsm"), str(tmp_path / "y.png")]) == 2
+    assert "truncated" in capsys.readouterr().err
+    for argv in (["--debug", "decompress", "J", "Y"], ["decompress", "J", "Y", "--debug"]):
+        argv = [str(tmp_path / "junk.chsm") if a == "J" else str(tmp_path / "y.png") if a == "Y" else a for a in argv]
+        with pytest.raises(FormatError):
+            cli.main(argv)
+
+
+def test_parse_quality_and_pick():
+    from chansim.cli_demo import pick
+
+    codec = PlaneCodec()
+    assert cli.parse_quality(codec, None) == 3 and cli.parse_quality(codec, "2.0") == 2
+    with pytest.raises(ValueError):
+        cli.parse_quality(codec, "x")
+    assert pick(range(10)) == [0, 4, 9] and pick([1, 2]) == [1, 2]
+
+
+def test_bd_psnr_of_a_shifted_curve():
+    from chansim.cli_eval import bd_psnr
+
+    r = np.array([0.1, 0.2, 0.4, 0.8, 1.6])
+    p = 30 + 4 * np.log2(r)
+    assert bd_psnr(r, p, r, p + 1.5) == pytest.approx(1.5, abs=1e-9)
+    # Same curve sampled at other rates: no gain.
+    r2 = np.array([0.15, 0.3, 0.6, 1.2])
+    assert bd_psnr(r, p, r2, 30 + 4 * np.log2(r2)) == pytest.approx(0.0, abs=1e-6)
+    assert bd_psnr(r, p, r[:3], p[:3]) is None
+
+
+def test_eval_on_a_local_dask_cluster_with_two_workers(tmp_path, cli_run):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    imgs = {}
+    for i in range(3):
+        imgs[f"im{i}.png"] = photo(40 + 8 * i, 48, seed=i)
+        Image.fromarray(imgs[f"im{i}.png"]).save(d / f"im{i}.png")
+    (d / "notes.txt").write_text("ignored")
+    out = tmp_path / "out"
+    status, stdout, err = cli_run("eval", d, "--codec", SPEC, "--out", out, "--qualities", "1,4",
+                              "--reconstruction", "plain,midpoint", "--baselines", "jpeg,webp",
+                              "--scheduler", "processes", "--workers", "2", "--crops", "1")
+    assert status == 0, err
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["meta"]["workers"] == 2 and doc["meta"]["scheduler"] == "processes"
+    rows = doc["images"]
+    codec_rows = [r for r in rows if r["codec"] == "PlaneCodec"]
+    assert len(codec_rows) == 3 * 2 * 2  # images × qualities × reconstructions
+    for r in codec_rows:
+        img = imgs[r["image"]]
+        assert (r["height"], r["width"]) == img.shape[:2]
+        data = PlaneCodec().compress(img, int(r["quality"]))
+        assert r["bytes"] == len(data) and r["bpp"] == pytest.approx(8 * len(data) / img[..., 0].size)
+        if r["quality"] == "4":
+            assert r["psnr"] is None  # lossless: infinite PSNR is written as null in JSON
+        else:
+            dec = PlaneCodec().decompress(data, r["reconstruction"])
+            from chansim.metrics import psnr
+
+            assert r["psnr"] == pytest.approx(psnr(img, dec))
+        assert r["ms_ssim"] is None  # images below 176 pixels a side
+    assert {r["method"] for r in rows} >= {"JPEG", "WebP"}
+    summary = {(e["method"], e["quality"]): e for e in doc["summary"]}
+    e = summary[("PlaneCodec (plain)", "1")]
+    assert e["images"] == 3
+    assert e["bpp"] == pytest.approx(np.mean([r["bpp"] for r in codec_rows if r["quality"] == "1"]))
+    with open(out / "results.csv") as f:
+        assert len(f.read().strip().splitlines()) == 1 + len(rows)
+    assert (out / "summary.csv").exists() and (out / "rd_psnr.png").exists()
+    assert not (out / "rd_ms_ssim.png").exists()  # no image large enough for MS-SSIM
+    crops = list((out / "crops").glob("*.png"))
+    assert [c.name for c in crops] == ["im0.png"]
+    assert Image.open(crops[0]).size[0] == 5 * (40 + 4)  # original, two reconstructions, JPEG, WebP
+
+
+def test_eval_rejects_bad_arguments_before_starting_workers(tmp_path, cli_run):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    _one_line_error(*cli_run("eval", d, "--codec", SPEC, "--out", tmp_path / "o")[::2], "no images")
+    Image.fromarray(photo()).save(d / "a.png")
+    _one_line_error(*cli_run("eval", d, "--codec", SPEC, "--out", tmp_path / "o", "--qualities", "7")[::2], "quality")
+    _one_line_error(*cli_run("eval", d, "--codec", SPEC, "--out", tmp_path / "o", "--baselines", "gif")[::2],
+                    "unknown baseline")
+    _one_line_error(*cli_run("eval", tmp_path / "nodir", "--out", tmp_path / "o")[::2], "no such directory")
+
+
+def test_bench_prints_the_table(cli_run):
+    status, out, err = cli_run("bench", "--scale", "0.05", "--repeats", "1")
+    assert status == 0, err
+    for row in ("Philox normals", "dithered quantization", "rANS encode", "rANS decode", "PFR encode", "GPRS decode"):
+        assert row in out
+    assert "NumPy reference" in out
+
+
+def test_bench_suite_needs_a_directory(tmp_path, cli_run):
+    _one_line_error(*cli_run("bench", "--suite", tmp_path / "nope")[::2], "no such benchmark directory")
+
+
+def test_demo_layers_only(tmp_path, cli_run):
+    status, out, err = cli_run("demo", "--codecs", "", "--n", "200000", "--out", tmp_path / "demo")
+    assert status == 0, err
+    report = json.loads((tmp_path / "demo" / "report.json").read_text())
+    assert report["layers"]["gprs"]["decoder_identical"] and report["layers"]["pfr"]["decoder_identical"]
+    assert "bit-identical: True" in out
+
+
+def test_demo_with_a_codec(tmp_path, cli_run):
+    status, out, err = cli_run("demo", "--codecs", SPEC, "--size", "64", "--skip-layers", "--out", tmp_path / "demo")
+    assert status == 0, err
+    d = tmp_path / "demo"
+    report = json.loads((d / "report.json").read_text())["codecs"]
+    assert [r["quality"] for r in report["rows"]] == [1, 3, 4]  # three rates spread over the four qualities
+    assert (d / "rd.png").exists() and (d / "original.png").exists()
+    assert np.array_equal(np.asarray(Image.open(d / f"{SPEC}_q4.png")), np.asarray(Image.open(d / "original.png")))
+    assert len(report["previews"][SPEC]) == 3 + 1  # quality 3: three step previews and the strip
