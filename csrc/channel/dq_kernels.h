@@ -1,23 +1,30 @@
-// The AVX2 tile bodies of dithered quantization (dq_avx2.cpp). Each handles
-// the first floor(m / 4) * 4 elements of a tile (w = the tile's dither words,
-// mu / step per element when *_arr, else mu[0] / step[0]) and returns that
-// count; the caller finishes the rest with the scalar code of dq.h.
+// One instruction set's tile loops of dithered quantization (dq_kernels.inc).
+// A tile is m consecutive elements with their dither words w; mu and step are
+// per element when *_arr, else mu[0] and step[0]. quantize returns 1 if an
+// element is NaN or its index does not fit in int32.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
 namespace chansim {
-namespace dq_avx2 {
+namespace dq_kernels {
 
-// *bad = 1 if an element of the body is NaN or its index outside int32.
-std::size_t quantize(const float* x, const double* mu, bool mu_arr, const double* step, bool step_arr,
-                     const uint32_t* w, int32_t* k, std::size_t m, int* bad);
-std::size_t quantize(const double* x, const double* mu, bool mu_arr, const double* step, bool step_arr,
-                     const uint32_t* w, int32_t* k, std::size_t m, int* bad);
-std::size_t dequantize(const int32_t* k, const double* mu, bool mu_arr, const double* step, bool step_arr,
-                       const uint32_t* w, float* out, std::size_t m);
-std::size_t dequantize(const int32_t* k, const double* mu, bool mu_arr, const double* step, bool step_arr,
-                       const uint32_t* w, double* out, std::size_t m);
+struct DqKernels {
+  int (*quantize_f32)(const float*, const double*, bool, const double*, bool, const uint32_t*, int32_t*, std::size_t);
+  int (*quantize_f64)(const double*, const double*, bool, const double*, bool, const uint32_t*, int32_t*, std::size_t);
+  void (*dequantize_f32)(const int32_t*, const double*, bool, const double*, bool, const uint32_t*, float*, std::size_t);
+  void (*dequantize_f64)(const int32_t*, const double*, bool, const double*, bool, const uint32_t*, double*,
+                         std::size_t);
+};
 
-}  // namespace dq_avx2
+namespace baseline {
+const DqKernels& table();
+}
+#if defined(CHANSIM_HAVE_AVX2_TU)
+namespace avx2 {
+const DqKernels& table();
+}
+#endif
+
+}  // namespace dq_kernels
 }  // namespace chansim
