@@ -1,0 +1,182 @@
+"""One DiffC step's Gaussian channel: q(z_s | z_t, x) sent against p(z_s | z_t) by chunked PFR.
+
+Both distributions have the posterior standard deviation β, so the channel is
+equal-variance and needs a candidate budget (``chansim.pfr`` modes ``budgeted`` / ``orc``;
+exact PFR has no stopping rule here). The settings (:class:`ChannelSettings`) travel in
+the file's settings blob; the presets in :data:`PRESETS` are the measured operating points
+(BENCHMARKS.md, "DiffC codec").
+
+Chunking: ``chansim.pfr`` puts coordinate j in chunk j mod C. DiffC's per-coordinate KL
+is heavy-tailed (edges carry most of it), so the coordinates are first shuffled by a
+permutation both sides draw from Philox (``stream_id("diffusion_init", 0, 1)``), which
+breaks the image's spatial structure, and C is the count ⌈KL / chunk_bits⌉: chunks carry
+chunk_bits on average and every chunk's budget follows its own KL,
+K_c = min(2^(⌈KL_c⌉ + pad_bits), 2^(chunk_bits + pad_bits + cap_bits)). The cap bounds the
+encoder's work on the rare over-full chunk; a capped chunk is more biased, which the
+per-step diagnostics report (``capped``). The section is the PFR message
+(``docs/format.md`` §5.2) without the fields the container already provides: magic,
+version, mode (in the settings), the coordinate count (from the image shape) and the
+CRC (the file's CRC32 covers it).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Dict, Tuple
+
+import numpy as np
+
+from .. import pfr, prng
+from ..errors import FormatError
+
+LN2 = math.log(2.0)
+_MODES = {"budgeted": 1, "orc": 2}  # the pfr message's own mode codes (docs/format.md §5.2)
+_MODE_NAMES = {v: k for k, v in _MODES.items()}
+_PFR_MAGIC, _PFR_VERSION = b"PF", 1
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """How each step's channel is simulated.
+
+    mode: ``"budgeted"`` (truncated PFR) or ``"orc"`` (ordered random coding).
+    chunk_bits: largest KL (bits) of one PFR chunk.
+    pad_bits: a chunk with KL D gets K = 2^(⌈D⌉ + pad_bits) candidates.
+    cap_bits: no chunk gets more than 2^(chunk_bits + pad_bits + cap_bits) candidates.
+    """
+
+    mode: str = "budgeted"
+    chunk_bits: int = 2
+    pad_bits: int = 6
+    cap_bits: int = 4
+
+    def __post_init__(self):
+        if self.mode not in _MODES:
+            raise ValueError(f"channel mode must be one of {sorted(_MODES)}, got {self.mode!r}")
+        for name, lo, hi in (("chunk_bits", 1, 24), ("pad_bits", 0, 16), ("cap_bits", 0, 8)):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+                raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
+        if self.chunk_bits + self.pad_bits + self.cap_bits > 30:
+            raise ValueError("chunk_bits + pad_bits + cap_bits must be ≤ 30 (PFR indices are below 2^31)")
+
+    @property
+    def max_candidates(self) -> int:
+        return 1 << (self.chunk_bits + self.pad_bits + self.cap_bits)
+
+    def to_bytes(self) -> bytes:
+        return bytes([_MODES[self.mode], self.chunk_bits, self.pad_bits, self.cap_bits])
+
+    @classmethod
+    def from_bytes(cls, b: bytes) -> "ChannelSettings":
+        if len(b) != 4 or b[0] not in _MODE_NAMES:
+            raise FormatError("DiffC settings: bad channel settings")
+        try:
+            return cls(_MODE_NAMES[b[0]], b[1], b[2], b[3])
+        except ValueError as exc:
+            raise FormatError(f"DiffC settings: {exc}") from None
+
+
+#: Named operating points (see BENCHMARKS.md "DiffC codec" for their measured bias, rate and time).
+PRESETS: Dict[str, ChannelSettings] = {
+    # ≤ 2 % bias along the mean shift (1-D law: shift fraction 0.99, variance 0.94 at D = 2, K = 2^8).
+    "unbiased": ChannelSettings("budgeted", 2, 6, 4),
+    # D = 4, K ≤ 2^10: shift fraction ≈ 0.97 (3 % bias), fewer bits per unit of KL.
+    "balanced": ChannelSettings("budgeted", 4, 6, 4),
+    # D = 8, K ≤ 2^10 ORC: rate close to the KL, strongly biased (shift fraction ≈ 0.82).
+    "compact": ChannelSettings("orc", 8, 2, 4),
+}
+DEFAULT_PRESET = "unbiased"
+
+
+def _varint(v: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def candidate_stream(step: int) -> int:
+    """PFR candidate stream of ``step`` (chunk c uses this + c, docs/format.md §5.1)."""
+    return prng.stream_id("pfr_candidates", step, 0)
+
+
+def permutation(seed: int, d: int) -> np.ndarray:
+    """The coordinate shuffle of a file (argsort of Philox words; ties by position)."""
+    w = prng.words(seed, prng.stream_id("diffusion_init", 0, 1), 0, d)
+    return np.argsort(w, kind="stable")
+
+
+def chunk_bound(kl: np.ndarray, chunk_bits: int) -> float:
+    """The ``chunk_bits`` to hand ``pfr``: the largest chunk KL at C = ⌈KL / chunk_bits⌉.
+
+    ``pfr`` picks the smallest C whose chunks all fit a bound; bounding by the fullest
+    chunk of the count we want makes it pick (about) that count instead of splitting
+    until the heaviest coordinate sits alone.
+    """
+    d = kl.size
+    c = min(d, max(1, math.ceil(float(kl.sum()) / chunk_bits)))
+    top = float(np.bincount(np.arange(d) % c, kl, minlength=c).max())
+    return max(top, float(kl.max()), 1e-9) * (1.0 + 1e-9)
+
+
+def encode_step(mu_p: np.ndarray, mu_q: np.ndarray, beta: float, seed: int, step: int,
+                cs: ChannelSettings, perm: np.ndarray) -> Tuple[np.ndarray, bytes, dict]:
+    """Sample of q = N(mu_q, β²) given p = N(mu_p, β²), sent by PFR.
+
+    ``mu_p``, ``mu_q`` are float64 arrays (any shape), ``beta`` the float64 step std,
+    ``perm`` the file's :func:`permutation`. Returns ``(z_s float64 of mu_p's shape,
+    section bytes, info)``.
+    """
+    t0 = time.perf_counter()
+    mp, mq = mu_p.reshape(-1)[perm], mu_q.reshape(-1)[perm]
+    kl = pfr.kl_bits(mq, beta, mp, beta)
+    bound = chunk_bound(kl, cs.chunk_bits)
+    sample, msg, info = pfr.encode_gaussian(mq, beta, mp, beta, seed, candidate_stream(step), mode=cs.mode,
+                                            chunk_bits=bound, pad_bits=cs.pad_bits,
+                                            max_candidates=cs.max_candidates, return_info=True)
+    if msg[:3] != _PFR_MAGIC + bytes([_PFR_VERSION]):
+        raise RuntimeError("chansim.pfr's message layout changed; DiffC sections depend on docs/format.md §5.2")
+    head = 4 + len(_varint(mp.size))
+    section = msg[head:-4]
+    z = np.empty(mp.size, np.float64)
+    z[perm] = sample
+    budgets = info["budgets"]
+    out = {"kl_bits": float(kl.sum()), "bits": 8 * len(section), "chunks": info["chunks"],
+           "max_chunk_kl_bits": float(info["kl_bits"].max()) if info["chunks"] else 0.0,
+           "capped": int(np.count_nonzero(np.exp2(np.ceil(info["kl_bits"]) + cs.pad_bits) > cs.max_candidates)),
+           "shift_fraction": info.get("shift_fraction", 1.0),
+           "bias_z_mean": info.get("bias_z_mean", 0.0), "bias_z_var": info.get("bias_z_var", 1.0),
+           "work": _work(budgets, mp.size, info["chunks"]), "seconds": time.perf_counter() - t0}
+    return z.reshape(mu_p.shape), section, out
+
+
+def _work(budgets: np.ndarray, d: int, chunks: int) -> float:
+    """Candidate coordinates the encoder may generate: Σ_c K_c · d_c (its cost model)."""
+    if chunks == 0:
+        return 0.0
+    sizes = np.full(chunks, d // chunks, np.float64)
+    sizes[: d % chunks] += 1  # chunk c holds coordinates j ≡ c (mod C)
+    return float(np.dot(budgets.astype(np.float64), sizes))
+
+
+def decode_step(section: bytes, mu_p: np.ndarray, beta: float, seed: int, step: int, cs: ChannelSettings,
+                perm: np.ndarray) -> np.ndarray:
+    """The z_s :func:`encode_step` produced, bit for bit, from its section and p."""
+    mp = mu_p.reshape(-1)[perm]
+    msg = _PFR_MAGIC + bytes([_PFR_VERSION, _MODES[cs.mode]]) + _varint(mp.size) + bytes(section)
+    msg += struct.pack("<I", zlib.crc32(msg))
+    try:
+        sample = pfr.decode_gaussian(msg, mp, beta, seed, candidate_stream(step), shape=mp.shape)
+    except FormatError as exc:
+        raise FormatError(f"DiffC section {step}: {exc}") from None
+    z = np.empty(mp.size, np.float64)
+    z[perm] = sample
+    return z.reshape(mu_p.shape)

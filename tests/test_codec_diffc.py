@@ -1,0 +1,197 @@
+"""DiffC codec: bit-exact decoding, prefixes, bad files, model mismatch, channel statistics."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from chansim import FormatError
+from chansim.codecs import DiffC, container
+from chansim.codecs.diffc import RECONSTRUCTIONS
+from chansim.codecs.diffc_channel import PRESETS, ChannelSettings, encode_step, permutation
+
+QUALITY = 8  # γ: 6.2 → 4, 3, 2.5, 2, 1.5, 1, 0.5, 0 — every kind of step, a few seconds on 32×48
+
+
+def _image(h=32, w=48, seed=0):
+    """Smooth gradients, a disc and mild noise: structure the model can predict, edges it cannot."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    img = np.stack([40 + 3 * xx, 60 + 4 * yy, 128 + 60 * np.sin(xx / 5.0)], axis=-1)
+    img[(yy - h / 2) ** 2 + (xx - w / 3) ** 2 < (h / 4) ** 2] = (220, 40, 30)
+    img += rng.normal(0, 4, img.shape)
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def codec():
+    torch.set_num_threads(2)
+    return DiffC.pretrained()
+
+
+@pytest.fixture(scope="module")
+def encoded(codec):
+    return codec.encode(_image(), QUALITY, seed=12345)
+
+
+def test_decoder_reproduces_the_encoders_trajectory_and_reconstructions(codec, encoded):
+    data = encoded.data
+    assert container.unpack(data).sections.__len__() == QUALITY
+    last = list(codec.trajectory(data))[-1]
+    assert last[0] == QUALITY and last[2] == encoded.gamma
+    assert torch.equal(last[1], encoded.z)  # bit-identical z_t
+    for kind in RECONSTRUCTIONS:
+        mine = codec.reconstruct(encoded.z, encoded.gamma, 32, 48, 12345, kind, lam=0.3)
+        theirs = codec.decompress(data, kind, lam=0.3)
+        assert theirs.shape == (32, 48, 3) and theirs.dtype == np.uint8
+        assert np.array_equal(mine, theirs), kind
+
+
+def test_rate_is_the_file_size_and_quality_orders_rates(codec, encoded):
+    data = encoded.data
+    sizes = [len(container.truncate(data, k)) for k in range(QUALITY + 1)]
+    assert sizes == sorted(sizes) and sizes[-1] == len(data)
+    # the message bits the channel reports are exactly the section bytes
+    assert sum(s["bits"] for s in encoded.steps) == 8 * sum(len(s) for s in container.unpack(data).sections)
+
+
+def test_every_prefix_decodes_and_progressive_matches(codec, encoded):
+    data = encoded.data
+    prog = list(codec.decompress_progressive(data))
+    assert len(prog) == QUALITY
+    for k, (bits, img) in enumerate(prog, start=1):
+        prefix = container.truncate(data, k)
+        assert bits == 8 * len(prefix)
+        assert np.array_equal(img, codec.decompress(prefix, "mmse"))
+    assert codec.decompress(container.truncate(data, 0), "mmse").shape == (32, 48, 3)
+    # a prefix of the full file is the file a lower quality produces
+    assert codec.compress(_image(), 3, seed=12345) == container.truncate(data, 3)
+
+
+def test_previews_improve_with_rate(codec, encoded):
+    from chansim.codecs.image import psnr
+
+    prog = list(codec.decompress_progressive(encoded.data))
+    first, last = psnr(prog[0][1], _image()), psnr(prog[-1][1], _image())
+    assert last > first + 3.0
+
+
+def test_odd_sizes_are_padded_and_cropped(codec):
+    img = _image(17, 21, seed=3)
+    data = codec.compress(img, 2)
+    assert codec.decompress(data).shape == (17, 21, 3)
+
+
+def test_bad_inputs(codec):
+    with pytest.raises(ValueError):
+        codec.compress(_image(15, 40))
+    with pytest.raises(ValueError):
+        codec.compress(_image(), 0)
+    with pytest.raises(ValueError):
+        codec.compress(_image(), codec.qualities[-1] + 1)
+    with pytest.raises(ValueError):
+        codec.compress(_image().astype(np.float32))
+    with pytest.raises(ValueError):
+        DiffC.pretrained(channel="nope")
+    with pytest.raises(ValueError):
+        ChannelSettings("exact", 2, 6, 4)  # equal variances: no exact stopping rule
+    with pytest.raises(ValueError):
+        codec.decompress(b"", reconstruction="nope")
+
+
+def test_truncated_corrupted_and_foreign_files(codec, encoded):
+    data = encoded.data
+    for cut in (0, 3, 10, len(data) // 2, len(data) - 1):
+        with pytest.raises(FormatError):
+            codec.decompress(data[:cut])
+    rng = np.random.default_rng(1)
+    for pos in rng.choice(len(data), 12, replace=False):
+        bad = bytearray(data)
+        bad[pos] ^= 1 << int(rng.integers(8))
+        with pytest.raises(FormatError):
+            codec.decompress(bytes(bad))
+    with pytest.raises(FormatError):
+        codec.decompress(data + b"\0")
+    with pytest.raises(FormatError):
+        codec.decompress(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    other = container.Container("uqdm", container.model_tag(codec.model_id), 32, 48, 1, b"", []).pack()
+    with pytest.raises(FormatError, match="uqdm"):
+        codec.decompress(other)
+    # a well-formed container whose settings or sections are not DiffC's
+    c = container.unpack(data)
+    for settings in (b"", bytes([9]) + c.settings[1:], c.settings[:1] + bytes([7, 2, 6, 4])):
+        bad = container.Container("diffc", c.model_tag, 32, 48, c.seed, settings, c.sections).pack()
+        with pytest.raises(FormatError):
+            codec.decompress(bad)
+    bad = container.Container("diffc", c.model_tag, 32, 48, c.seed, c.settings,
+                              c.sections[:2] + [c.sections[2][:-1]]).pack()
+    with pytest.raises(FormatError):
+        codec.decompress(bad)
+    too_many = container.Container("diffc", c.model_tag, 32, 48, c.seed, c.settings, c.sections * 3).pack()
+    with pytest.raises(FormatError, match="sections"):
+        codec.decompress(too_many)
+
+
+def test_file_from_another_model_names_the_mismatch(codec, encoded):
+    from chansim.diffusion import default_diffc, model_id
+
+    torch.manual_seed(0)
+    other = default_diffc().eval()
+    other_codec = DiffC(other, model_id(other.config(), other.state_dict()))
+    with pytest.raises(FormatError, match="model mismatch"):
+        other_codec.decompress(encoded.data)
+
+
+def test_channel_settings_travel_in_the_file(codec):
+    compact = DiffC(codec.model, codec.model_id, channel="compact")
+    data = compact.compress(_image(), 4, seed=7)
+    assert container.unpack(data).settings == bytes([1]) + PRESETS["compact"].to_bytes()
+    # the default-settings codec decodes it (the settings come from the file)
+    enc = compact.encode(_image(), 4, seed=7)
+    assert np.array_equal(codec.decompress(data, "mmse"),
+                          compact.reconstruct(enc.z, enc.gamma, 32, 48, 7, "mmse"))
+
+
+def test_step_samples_follow_q_within_the_default_bias(codec):
+    """Statistic: the realised fraction of the mean shift, f = Σ m·ξ / Σ m² with
+    ξ = (z_s − μ_p)/β and m = (μ_q − μ_p)/β, pooled over 24 seeds of one real step on a
+    32×48 image (γ 0 → −0.5). Under q exactly, E f = 1 and sd(f) = 1/√Σm². The default
+    preset's 1-D law (BENCHMARKS.md) is f ≈ 0.99; we accept |f − 1| ≤ 0.02 + 4 sd
+    (false alarm ≈ 6e-5 for an exact channel). The residual ξ − m must be N(0, 1)
+    coordinate-wise: mean within 4 SE, variance within 1 ± (4·√(2/n) + 0.01).
+    """
+    from chansim.diffusion.gaussian import step_coefficients
+    from chansim.diffusion.likelihood import to_unit
+    from chansim.diffusion.steps import diffc_coefficients
+    from chansim.codecs.image import to_batch
+    from chansim.kernels import diffusion_steps as K
+
+    g_t, g_s = 0.0, -0.5
+    x = to_unit(to_batch(_image()))
+    gen = torch.Generator().manual_seed(0)
+    from chansim.diffusion.gaussian import alpha_sigma
+
+    a, s = alpha_sigma(torch.tensor(g_t))
+    with torch.inference_mode():
+        z = (a * x + s * torch.randn(x.shape, generator=gen)).float()
+        _, eps = codec.model.denoise(z, g_t)
+        coefs = diffc_coefficients(step_coefficients(g_s, g_t))
+        _, mu_p, mu_q, _, _ = K.diffc_encode(z, eps, x, coefs)
+    beta = float(coefs[4])
+    mp, mq = mu_p.double().numpy(), mu_q.double().numpy()
+    m = (mq - mp) / beta
+    num = den = 0.0
+    resid = []
+    for seed in range(24):
+        zs, _, info = encode_step(mp, mq, beta, seed, 5, PRESETS["unbiased"], permutation(seed, mp.size))
+        xi = (zs - mp) / beta
+        num += float(np.sum(m * xi))
+        den += float(np.sum(m * m))
+        resid.append((xi - m).ravel())
+    f = num / den
+    sd = 1.0 / math.sqrt(den)
+    assert abs(f - 1.0) <= 0.02 + 4 * sd, (f, sd)
+    r = np.concatenate(resid)
+    assert abs(r.mean()) <= 4 / math.sqrt(r.size)
+    assert abs(r.var() - 1.0) <= 4 * math.sqrt(2.0 / r.size) + 0.01
