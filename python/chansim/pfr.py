@@ -394,7 +394,8 @@ def decode_gaussian(data, mu_p, sigma_p, seed, stream, *, shape=None, **options)
     else:
         shape = pshape
     if int(np.prod(shape, dtype=np.int64)) != d:
-        raise ValueError(f"message was encoded for {d} coordinates, but the sample shape {shape} has "
+        # FormatError (a ValueError): the message does not belong to this prior, as in chansim.grc.
+        raise FormatError(f"message was encoded for {d} coordinates, but the sample shape {shape} has "
                          f"{int(np.prod(shape, dtype=np.int64))}")
     try:
         mp = np.ascontiguousarray(np.broadcast_to(d_mp, shape)).reshape(-1)
