@@ -28,28 +28,168 @@ struct Best {
   }
 };
 
+// ---- screening with bounded approximate normals --------------------------------
+// Generating the exact candidate normals (float64 AS 241 per coordinate) is most
+// of the search's cost, yet nearly every candidate loses by a wide margin. So
+// each candidate is first scored with cheap normals eps~ that are provably
+// within `err` of the exact ones; only a candidate whose approximate score,
+// less the worst-case error, could beat (or tie) the best so far is scored
+// exactly, from its exact normals, with the normative expression. Skipped
+// candidates would not have changed the best, so the chosen index, the scores
+// and the stopping point are those of scoring every candidate exactly.
+//
+// eps~(w) is the chord of eps(w) = normal_f32(w) over bins of words: 2048 bins
+// of the top 11 bits in the centre and, in the tails, bins of 2^13 words. In a
+// bin spanning h in probability with far end z_f, the chord misses Phi^-1 by at
+// most h^2/8 max|(Phi^-1)''| = h^2/8 z_f / phi(z_f)^2 (|z| / phi(z)^2 grows
+// with |z|); the float table, the float evaluation and the float32 rounding of
+// eps add < 2^-21 (|z_f| + 1). Bins where this exceeds kChordErr (only the
+// outermost tail bins, p < ~1e-6) get the exact normal_f32.
+constexpr int kBins = 2048;
+constexpr int kBinShift = 21;
+constexpr int kFineShift = 13;
+constexpr double kChordErr = 2e-4;
+
+struct Chord {
+  float a = 0.0f, b = 0.0f;
+  bool ok = false;
+};
+
+struct ChordTable {
+  float coarse_a[kBins], coarse_b[kBins];  // NaN where the coarse chord is not ok
+  std::vector<Chord> fine;  // tail bins: words >> kFineShift, for coarse bins that are not ok
+  double err = 0.0;         // max |eps~ - eps| over ok bins
+  double zmax = 0.0;        // max |eps~|, |eps| there (for the quadratic term)
+
+  Chord make(uint32_t w0, uint32_t w1) {
+    Chord c;
+    const double z0 = ndtri(uniform_f64_from32(w0)), z1 = ndtri(uniform_f64_from32(w1));
+    c.a = static_cast<float>(z0);
+    c.b = static_cast<float>((z1 - z0) / static_cast<double>(w1 - w0));
+    const double h = std::ldexp(static_cast<double>(w1 - w0), -32);
+    const double zf = std::fmax(std::fabs(z0), std::fabs(z1));
+    const double phi = 0.3989422804014327 * std::exp(-0.5 * zf * zf);
+    // 1 % margin on the libm density; the rounding terms bound float error.
+    const double e = 1.01 * h * h / 8.0 * zf / (phi * phi) + std::ldexp(zf + 1.0, -21);
+    c.ok = e <= kChordErr;
+    if (c.ok) {
+      err = std::fmax(err, e);
+      zmax = std::fmax(zmax, zf + e);
+    }
+    return c;
+  }
+
+  ChordTable() : fine(std::size_t{1} << (32 - kFineShift)) {
+    for (uint32_t j = 0; j < static_cast<uint32_t>(kBins); ++j) {
+      const uint32_t w0 = j << kBinShift;
+      const Chord c = make(w0, w0 + ((1u << kBinShift) - 1));
+      coarse_a[j] = c.ok ? c.a : std::numeric_limits<float>::quiet_NaN();
+      coarse_b[j] = c.ok ? c.b : std::numeric_limits<float>::quiet_NaN();
+      if (c.ok) continue;
+      for (uint32_t k = w0 >> kFineShift; k < (w0 >> kFineShift) + (1u << (kBinShift - kFineShift)); ++k)
+        fine[k] = make(k << kFineShift, (k << kFineShift) + ((1u << kFineShift) - 1));
+    }
+  }
+};
+
+const ChordTable& chord_table() {
+  static const ChordTable t;
+  return t;
+}
+
+// eps~ for m words: the coarse chord everywhere (a NaN chord marks bins that
+// are not ok, and a branch-free loop), then a pass over the ~1 % tail words.
+void approx_normals(const ChordTable& tb, const uint32_t* w, float* eps, std::size_t m) {
+  const float* ca = tb.coarse_a;
+  const float* cb = tb.coarse_b;
+  for (std::size_t i = 0; i < m; ++i) {
+    const uint32_t j = w[i] >> kBinShift;
+    eps[i] = ca[j] + cb[j] * static_cast<float>(static_cast<int32_t>(w[i] & ((1u << kBinShift) - 1)));
+  }
+  for (std::size_t i = 0; i < m; ++i) {
+    if (eps[i] == eps[i]) continue;
+    const Chord& f = tb.fine[w[i] >> kFineShift];
+    eps[i] = f.ok ? f.a + f.b * static_cast<float>(static_cast<int32_t>(w[i] & ((1u << kFineShift) - 1)))
+                  : normal_f32(w[i]);
+  }
+}
+
+// log r at the approximate normals: pfr_log_ratio's terms in four interleaved
+// sums (independent dependency chains; the order only moves the rounding,
+// which screening_margin covers).
+double approx_log_ratio(const PfrChunk& c, const float* e) {
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+  std::size_t i = 0;
+  const std::size_t d4 = c.d & ~static_cast<std::size_t>(3);
+  if (c.quad) {
+    for (; i < d4; i += 4) {
+      const double x0 = e[i], x1 = e[i + 1], x2 = e[i + 2], x3 = e[i + 3];
+      s0 += c.lin[i] * x0 + c.quad[i] * (x0 * x0);
+      s1 += c.lin[i + 1] * x1 + c.quad[i + 1] * (x1 * x1);
+      s2 += c.lin[i + 2] * x2 + c.quad[i + 2] * (x2 * x2);
+      s3 += c.lin[i + 3] * x3 + c.quad[i + 3] * (x3 * x3);
+    }
+    for (; i < c.d; ++i) s0 += c.lin[i] * static_cast<double>(e[i]) + c.quad[i] * (static_cast<double>(e[i]) * e[i]);
+  } else {
+    for (; i < d4; i += 4) {
+      s0 += c.lin[i] * static_cast<double>(e[i]);
+      s1 += c.lin[i + 1] * static_cast<double>(e[i + 1]);
+      s2 += c.lin[i + 2] * static_cast<double>(e[i + 2]);
+      s3 += c.lin[i + 3] * static_cast<double>(e[i + 3]);
+    }
+    for (; i < c.d; ++i) s0 += c.lin[i] * static_cast<double>(e[i]);
+  }
+  return c.c0 + ((s0 + s1) + (s2 + s3));
+}
+
+// Worst case |approximate log r - exact log r| of any candidate of the chunk:
+// the normals' error through lin and quad, plus the rounding of two float64
+// sums of d terms (|eps| < 6.5 for every 32-bit word).
+double screening_margin(const PfrChunk& c, const ChordTable& tb) {
+  double mag = std::fabs(c.c0), sens = 0.0;
+  for (std::size_t i = 0; i < c.d; ++i) {
+    const double l = std::fabs(c.lin[i]), q = c.quad ? std::fabs(c.quad[i]) : 0.0;
+    sens += l + q * (2.0 * tb.zmax + tb.err);
+    mag += 6.5 * l + 42.25 * q;
+  }
+  // Any summation order of d terms errs by at most (d - 1) 2^-53 of the sum of
+  // magnitudes; four times that for the two sums, plus the products' rounding.
+  return tb.err * sens * (1.0 + 1e-12) + std::ldexp(static_cast<double>(2 * c.d + 8) * mag, -51);
+}
+
 // Scores candidates [first, last] (1-based) starting from T_{first-1} = t and
 // the best of all earlier candidates; returns as soon as the stopping rule
 // proves that no later candidate can win.
 Best score_range(const PfrChunk& c, const PfrSearch& s, uint64_t first, uint64_t last, double t, Best best,
-                 uint64_t* scored, bool* stopped, double* t_out) {
+                 uint64_t* scored, bool* stopped, double* t_out, bool screen = true) {
   const std::size_t d = c.d;
   const std::size_t per = std::max<std::size_t>(1, kBatchWords / std::max<std::size_t>(d, 1));
-  std::vector<float> eps(per * d);
+  const ChordTable& tb = chord_table();
+  const double margin = screening_margin(c, tb);
+  std::vector<uint32_t> words(per * d);
+  std::vector<float> eps(per * d), exact(d);
   std::vector<double> expo(per);
   uint64_t n = first;
   *scored = 0;
   *stopped = false;
   while (n <= last) {
     const std::size_t m = static_cast<std::size_t>(std::min<uint64_t>(per, last - n + 1));
-    fill_f32_serial(Variate::Normal, s.seed, c.cand_stream, (n - 1) * d, eps.data(), m * d);
+    fill_words_serial(s.seed, c.cand_stream, (n - 1) * d, words.data(), m * d);
+    approx_normals(tb, words.data(), eps.data(), m * d);
     fill_f64_serial(Variate::Exponential, s.seed ^ kArrivalKey, c.arrival_stream, n - 1, expo.data(), m);
     for (std::size_t j = 0; j < m; ++j, ++n) {
       const float* e = eps.data() + j * d;
-      const double log_r = pfr_log_ratio(c.lin, c.quad, c.c0, d, [e](std::size_t i) { return e[i]; });
+      const double approx = approx_log_ratio(c, e);
       t += pfr_increment(static_cast<int>(s.arrivals), expo[j], n, s.max_candidates);
       const double log_t = det_log(t);
-      best.offer(log_t - log_r, n);
+      if (!screen || !((log_t - approx) - margin > best.score)) {
+        // The decoder's own generator (pfr_candidate), so the scored normals
+        // are the ones it regenerates.
+        pfr_candidate(s.seed, c.cand_stream, n, d, exact.data());
+        const float* x = exact.data();
+        const double log_r = pfr_log_ratio(c.lin, c.quad, c.c0, d, [x](std::size_t i) { return x[i]; });
+        best.offer(log_t - log_r, n);
+      }
       ++*scored;
       if (log_t - s.log_r_bound >= best.score) {
         *stopped = true;
@@ -84,6 +224,18 @@ double arrival_prefix(const PfrChunk& c, const PfrSearch& s, uint64_t first, uin
 
 void pfr_candidate(uint64_t seed, uint64_t cand_stream, uint64_t index, std::size_t d, float* eps) {
   fill_f32_serial(Variate::Normal, seed, cand_stream, (index - 1) * d, eps, d);
+}
+
+void pfr_screen_normals(const uint32_t* w, float* eps, std::size_t m) { approx_normals(chord_table(), w, eps, m); }
+double pfr_screen_error_bound() { return chord_table().err; }
+
+PfrResult pfr_search_unscreened(const PfrChunk& c, const PfrSearch& s) {
+  PfrResult r{0, 0, false};
+  double t_end;
+  const Best best = score_range(c, s, 1, std::max<uint64_t>(1, s.max_candidates), 0.0, Best{}, &r.examined,
+                                &r.stopped, &t_end, false);
+  r.index = best.index;
+  return r;
 }
 
 PfrResult pfr_search(const PfrChunk& c, const PfrSearch& s, int threads) {

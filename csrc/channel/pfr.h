@@ -52,4 +52,14 @@ PfrResult pfr_search(const PfrChunk& chunk, const PfrSearch& search, int threads
 // Writes candidate `index` (1-based) of a chunk: eps[0..d).
 void pfr_candidate(uint64_t seed, uint64_t cand_stream, uint64_t index, std::size_t d, float* eps);
 
+// The search screens candidates with approximate normals before scoring the
+// few that can still win exactly (pfr.cpp). For tests: the approximations of
+// normal_f32(w[i]) and the bound on |approximation - normal_f32(w)| they obey.
+void pfr_screen_normals(const uint32_t* w, float* eps, std::size_t m);
+double pfr_screen_error_bound();
+
+// The search without screening (every candidate scored exactly), serial: the
+// reference the screened search must reproduce index for index (tests).
+PfrResult pfr_search_unscreened(const PfrChunk& chunk, const PfrSearch& search);
+
 }  // namespace chansim
