@@ -262,3 +262,13 @@ def test_one_rans_call_per_step(codec, monkeypatch):
     monkeypatch.setattr(rans, "Encoder", Counting)
     codec.compress(_image(16, 32), lossless=True)
     assert calls == ["step"] * codec.steps + ["pixels"]
+
+
+def test_compress_many_equals_compress_and_decompress(codec):
+    img = _image(16, 32, seed=9)
+    qs = [codec.qualities[0], codec.qualities[4], codec.qualities[7], "lossless"]
+    many = codec.compress_many(img, qs, seed=4, reconstructions=True)
+    for q, (data, rec) in zip(qs, many):
+        assert data == (codec.compress(img, lossless=True, seed=4) if q == "lossless" else
+                        codec.compress(img, quality=q, seed=4))
+        assert np.array_equal(rec, codec.decompress(data))

@@ -188,6 +188,50 @@ class UQDM:
         return C.Container(self.codec_id, C.model_tag(self.model_id), h, w, int(seed),
                            self._settings(n, j, lossless), sections).pack()
 
+    def compress_many(self, image, qualities: Optional[Sequence] = None, *, seed: Optional[int] = None,
+                      reconstructions: bool = False) -> List:
+        """The files :meth:`compress` makes for each of ``qualities`` (default: all; ``"lossless"``
+        allowed), from one pass.
+
+        Files at different qualities share their whole steps, and a partial step codes a subset
+        of the whole step's indices, so T network calls serve every quality. With
+        ``reconstructions=True`` each entry is ``(bytes, image)``, the image being what
+        :meth:`decompress` returns for that file (``"denoise"``): the sender holds the same latent
+        the receiver rebuilds (the section checksums guarantee it) and applies the same function,
+        so evaluations need not decode every file."""
+        image = check_image(image)
+        qualities = list(self.qualities if qualities is None else qualities)
+        plans = [self._plan(q, q == LOSSLESS) for q in qualities]
+        h, w = image.shape[:2]
+        if seed is None:
+            seed = C.derive_seed(image.tobytes(), self.model_id)
+        x = to_unit(to_batch(image))
+        g = self.gammas()
+        out = []
+        with deterministic_inference(self.threads):
+            z = uqdm_step.initial_latent(seed, x.shape)
+            sent, whole = [], []
+            for i in range(max(n for n, _, _ in plans)):
+                sent.append(uqdm_step.run(self.model, z, x, uqdm_step.Step.make(g, i), seed))
+                z, sec = uqdm_step.section(sent[-1])
+                whole.append((z, sec))
+            for n, m, lossless in plans:
+                z_q, sec = whole[n - 1] if m == uqdm_step.FRACTION_UNITS else uqdm_step.section(sent[n - 1], m)
+                sections = [s for _, s in whole[:n - 1]] + [sec]
+                if lossless:
+                    sections.append(uqdm_lossless.encode(image.transpose(2, 0, 1), z_q, g[-1], self._table()))
+                c = C.Container(self.codec_id, C.model_tag(self.model_id), h, w, int(seed),
+                                self._settings(n, m, lossless), sections)
+                data = c.pack()
+                if lossless and reconstructions:
+                    out.append((data, image.copy()))
+                elif reconstructions:
+                    step = uqdm_step.Step.make(g, n - 1, m)
+                    out.append((data, self._reconstruct(z_q, step, c, "denoise")))
+                else:
+                    out.append(data)
+        return out
+
     def decompress(self, data, reconstruction: str = "denoise") -> np.ndarray:
         """bytes → uint8[H, W, 3]: the last preview of :meth:`decompress_progressive`."""
         out = None
@@ -250,5 +294,6 @@ class UQDM:
             # z_0: the mode of p(x | z_0) is the level nearest z_0/α_0 (no network call).
             x_hat = z / float(alpha_sigma(torch.tensor(g[-1], dtype=torch.float64))[0])
         else:
-            x_hat = self.model.predict(z, torch.tensor(gamma, dtype=torch.float32))[0]
+            x_hat = self.model.predict(z.contiguous(memory_format=torch.channels_last),
+                                       torch.tensor(gamma, dtype=torch.float32))[0].contiguous()
         return from_batch(to_pixels(x_hat).to(torch.int64), c.height, c.width)
