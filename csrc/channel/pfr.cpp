@@ -6,6 +6,8 @@
 #include <limits>
 #include <vector>
 
+#include "channel/pfr_screen.h"
+#include "common/isa.h"
 #include "common/parallel.h"
 #include "common/prng.h"
 #include "common/transforms.h"
@@ -97,20 +99,30 @@ const ChordTable& chord_table() {
   return t;
 }
 
-// eps~ for m words: the coarse chord everywhere (a NaN chord marks bins that
-// are not ok, and a branch-free loop), then a pass over the ~1 % tail words.
+pfr_screen::ChordPass chord_pass() {
+#if defined(CHANSIM_HAVE_AVX2_TU)
+  static const pfr_screen::ChordPass f = use_avx2() ? pfr_screen::avx2::chord_pass : pfr_screen::baseline::chord_pass;
+#else
+  static const pfr_screen::ChordPass f = pfr_screen::baseline::chord_pass;
+#endif
+  return f;
+}
+
+// eps~ for m words: the coarse chord everywhere (NaN chords mark the bins it
+// does not cover), then the ~1.5 % tail words from the fine table or exactly.
 void approx_normals(const ChordTable& tb, const uint32_t* w, float* eps, std::size_t m) {
-  const float* ca = tb.coarse_a;
-  const float* cb = tb.coarse_b;
-  for (std::size_t i = 0; i < m; ++i) {
-    const uint32_t j = w[i] >> kBinShift;
-    eps[i] = ca[j] + cb[j] * static_cast<float>(static_cast<int32_t>(w[i] & ((1u << kBinShift) - 1)));
-  }
-  for (std::size_t i = 0; i < m; ++i) {
-    if (eps[i] == eps[i]) continue;
-    const Chord& f = tb.fine[w[i] >> kFineShift];
-    eps[i] = f.ok ? f.a + f.b * static_cast<float>(static_cast<int32_t>(w[i] & ((1u << kFineShift) - 1)))
-                  : normal_f32(w[i]);
+  uint8_t flag[kBatchWords / 8];
+  for (std::size_t base = 0; base < m; base += kBatchWords) {
+    const std::size_t n = std::min(kBatchWords, m - base);
+    chord_pass()(tb.coarse_a, tb.coarse_b, w + base, eps + base, flag, n);
+    for (std::size_t g = 0; g < (n + 7) / 8; ++g) {
+      for (unsigned bits = flag[g]; bits; bits &= bits - 1) {
+        const std::size_t i = base + 8 * g + static_cast<std::size_t>(__builtin_ctz(bits));
+        const Chord& f = tb.fine[w[i] >> kFineShift];
+        eps[i] = f.ok ? f.a + f.b * static_cast<float>(static_cast<int32_t>(w[i] & ((1u << kFineShift) - 1)))
+                      : normal_f32(w[i]);
+      }
+    }
   }
 }
 
@@ -140,6 +152,19 @@ double approx_log_ratio(const PfrChunk& c, const float* e) {
     for (; i < c.d; ++i) s0 += c.lin[i] * static_cast<double>(e[i]);
   }
   return c.c0 + ((s0 + s1) + (s2 + s3));
+}
+
+// lo <= det_log(t) <= hi for a positive normal t from its bits alone:
+// t = 2^e (1 + f) and f <= log2(1 + f) <= f + 0.0861 (concave, equal at 0 and
+// 1, the gap peaking at 0.08607 at f = 1/ln 2 - 1); the relative widening
+// covers the rounding here and det_log's < 1 ulp.
+void log_enclosure(double t, double* lo, double* hi) {
+  const uint64_t b = detail::bits_of(t);
+  const double e = static_cast<double>(static_cast<int64_t>(b >> 52) - 1023);
+  const double f = exact_double_u52(b & 0xFFFFFFFFFFFFFull) * 2.220446049250313080847263336181640625e-16;
+  const double l = 0.6931471805599453 * (e + f), h = 0.6931471805599453 * ((e + f) + 0.08608);
+  *lo = l - 1e-14 * (std::fabs(l) + 1.0);
+  *hi = h + 1e-14 * (std::fabs(h) + 1.0);
 }
 
 // Worst case |approximate log r - exact log r| of any candidate of the chunk:
@@ -181,8 +206,13 @@ Best score_range(const PfrChunk& c, const PfrSearch& s, uint64_t first, uint64_t
       const float* e = eps.data() + j * d;
       const double approx = approx_log_ratio(c, e);
       t += pfr_increment(static_cast<int>(s.arrivals), expo[j], n, s.max_candidates);
-      const double log_t = det_log(t);
-      if (!screen || !((log_t - approx) - margin > best.score)) {
+      // det_log(t) only where a decision needs it: the screen and the stopping
+      // rule first try log t's cheap enclosure.
+      double log_t_lo, log_t_hi;
+      log_enclosure(t, &log_t_lo, &log_t_hi);
+      double log_t = std::numeric_limits<double>::quiet_NaN();
+      if (!screen || !((log_t_lo - approx) - margin > best.score)) {
+        log_t = det_log(t);
         // The decoder's own generator (pfr_candidate), so the scored normals
         // are the ones it regenerates.
         pfr_candidate(s.seed, c.cand_stream, n, d, exact.data());
@@ -191,6 +221,8 @@ Best score_range(const PfrChunk& c, const PfrSearch& s, uint64_t first, uint64_t
         best.offer(log_t - log_r, n);
       }
       ++*scored;
+      if (!(log_t_hi - s.log_r_bound >= best.score)) continue;  // cannot stop yet
+      if (log_t != log_t) log_t = det_log(t);
       if (log_t - s.log_r_bound >= best.score) {
         *stopped = true;
         *t_out = t;
