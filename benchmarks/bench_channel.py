@@ -92,8 +92,62 @@ def test_dq_quantize(benchmark):
     benchmark(dq.quantize, x, 0.5, 1, 2)
 
 
+def test_dq_quantize_one_thread(benchmark):
+    x = np.random.default_rng(0).normal(size=N_DQ).astype(np.float32)
+    benchmark.group = f"DQ quantize, n={N_DQ:,} float32"
+    benchmark.extra_info.update(items=N_DQ, baseline=False, peer="chansim dq.quantize (dither included, 1 thread)")
+    chansim.set_num_threads(1)
+    try:
+        benchmark(dq.quantize, x, 0.5, 1, 2)
+    finally:
+        chansim.set_num_threads(0)
+
+
 def test_numpy_round(benchmark):
     x = np.random.default_rng(0).normal(size=N_DQ).astype(np.float32)
     benchmark.group = f"DQ quantize, n={N_DQ:,} float32"
     benchmark.extra_info.update(items=N_DQ, baseline=True, peer="np.round(x / step) (no dither)")
     benchmark(lambda: np.round(x / np.float32(0.5)).astype(np.int32))
+
+
+def summary(path):
+    """The PFR table of BENCHMARKS.md (rates in candidate·dimensions per second, ratios to NumPy) and the DQ rows."""
+    import json
+
+    with open(path) as f:
+        rows = json.load(f)["benchmarks"]
+    by = {}
+    for r in rows:
+        by[(r["name"].split("[")[0], tuple(sorted((r["params"] or {}).items())))] = r
+
+    def rate(r):
+        return r["extra_info"]["items"] / r["stats"]["median"]
+
+    print("| D (bits) | d | K | channels / call | chansim 1 thread | chansim 2 threads | NumPy PFR | ratio 1 thread "
+          "| ratio 2 threads | bits / channel (whole message) | shift fraction |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for d_bits in D_BITS:
+        for d in DIMS:
+            if ("test_pfr_numpy", (("d", d), ("d_bits", d_bits))) not in by:
+                continue
+            npy = by[("test_pfr_numpy", (("d", d), ("d_bits", d_bits)))]
+            one = by[("test_pfr_chansim", (("d", d), ("d_bits", d_bits), ("threads", 1)))]
+            two = by[("test_pfr_chansim", (("d", d), ("d_bits", d_bits), ("threads", 2)))]
+            sf = one["extra_info"].get("shift_fraction")
+            print(f"| {d_bits} | {d} | 2^{d_bits + PAD} | {_reps(d_bits, d)} | {rate(one) / 1e6:.0f} M/s "
+                  f"| {rate(two) / 1e6:.0f} M/s | {rate(npy) / 1e6:.0f} M/s | {rate(one) / rate(npy):.1f}× "
+                  f"| {rate(two) / rate(npy):.1f}× | {one['extra_info']['bits_per_channel']:.2f} "
+                  f"| {sf if sf is None else format(sf, '.3f')} |")
+    dqr = [r for r in rows if r["name"].startswith(("test_dq_quantize", "test_numpy_round"))]
+    if len(dqr) >= 2:
+        base = next(r for r in dqr if r["name"] == "test_numpy_round")["stats"]["median"]
+        print()
+        for r in dqr:
+            print(f"| {r['extra_info']['peer']} | {r['stats']['median'] * 1e3:.2f} ms "
+                  f"| {N_DQ / r['stats']['median'] / 1e6:.1f} M/s | {base / r['stats']['median']:.2f}× |")
+
+
+if __name__ == "__main__":
+    import sys
+
+    summary(sys.argv[1])
