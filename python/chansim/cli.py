@@ -78,7 +78,10 @@ def parse_quality(codec, text: Optional[str]):
                 return q
         except ValueError:
             pass
-    raise UsageError(f"quality {text!r} is not one of this codec's qualities: {', '.join(map(str, qualities))}")
+    if text == "lossless" and accepts(codec.compress, "lossless"):
+        return text
+    raise UsageError(f"quality {text!r} is not one of this codec's qualities: {', '.join(map(str, qualities))}"
+                     + (" or lossless" if accepts(codec.compress, "lossless") else ""))
 
 
 def accepts(func, name: str) -> bool:
@@ -155,6 +158,7 @@ class Ticker:
         from tqdm.auto import tqdm
 
         with tqdm(desc=self.desc, bar_format="{desc}: {elapsed}", leave=False, file=sys.stderr) as bar:
+            bar.start_t -= self.after  # count from the start of the call, not from when the line appeared
             while not self._stop.wait(0.2):
                 bar.refresh()
 
@@ -222,9 +226,9 @@ def _read_file(path) -> bytes:
 
 
 def _decompress(args) -> int:
-    from tqdm.auto import tqdm
+    import numpy as np
 
-    from .codecs.container import unpack
+    from .codecs.container import truncate, unpack
 
     from .errors import FormatError
 
@@ -238,24 +242,18 @@ def _decompress(args) -> int:
     n_sections = len(container.sections)
     t0 = time.perf_counter()
     if args.preview_steps is None:
-        with Ticker(f"decoding {Path(args.input).name}", enabled=not args.quiet):
-            image = codec.decompress(data, **dkw)
-        bits, what = 8 * len(data), "full"
+        k, what = n_sections, "full"
     else:
-        if args.preview_steps < 1:
-            raise UsageError("--preview-steps must be at least 1")
+        if not 0 <= args.preview_steps:
+            raise UsageError("--preview-steps must be ≥ 0")
         k = min(args.preview_steps, n_sections)
-        bits, image = None, None
-        progress = tqdm(total=k, desc="decoding steps", unit="step", disable=args.quiet, leave=False,
-                        file=sys.stderr)
-        with progress:
-            for i, (bits, image) in enumerate(codec.decompress_progressive(data, **dkw), 1):
-                progress.update(1)
-                if i >= k:
-                    break
-        if image is None:
-            raise UsageError(f"{args.input} holds no decodable step")
+        # A prefix of the sections is itself a valid file (same header, fresh CRC): exactly
+        # what a receiver holding only the first K steps' bytes decodes.
+        data = truncate(data, k)
         what = f"preview after {k} of {n_sections} steps"
+    with Ticker(f"decoding {Path(args.input).name}", enabled=not args.quiet):
+        image = np.asarray(codec.decompress(data, **dkw))
+    bits = 8 * len(data)
     write_png(args.output, image)
     if not args.quiet:
         h, w = image.shape[:2]
@@ -290,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codec", default="uqdm",
                    help="uqdm (default), diffc, or package.module:Class for a codec of your own")
     p.add_argument("--quality", default=None,
-                   help="one of the codec's qualities (lowest rate first); default: the middle one")
+                   help="one of the codec's qualities (lowest rate first; UQDM also 'lossless'); "
+                        "default: the middle one")
     p.add_argument("--reconstruction", default=None,
                    help="reconstruction used by --check (codec-specific, e.g. DiffC: flow, ancestral, mmse)")
     p.add_argument("--seed", type=int, default=None, help="shared-randomness seed (default: derived from the image)")
@@ -302,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="IN", help="chansim file")
     p.add_argument("output", metavar="OUT", help="output PNG")
     p.add_argument("--preview-steps", type=int, default=None, metavar="K",
-                   help="decode only the first K steps: a coarser preview from a prefix of the file")
+                   help="decode only the first K steps (sections): the preview a prefix of the file gives; "
+                        "0 = no coded step")
     p.add_argument("--reconstruction", default=None,
                    help="how to reconstruct (codec-specific, e.g. flow, ancestral, mmse, denoise)")
     p.add_argument("--codec", default=None,

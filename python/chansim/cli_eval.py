@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .cli import IMAGE_SUFFIXES, UsageError, decode_kwargs, load_codec, parse_quality, read_image, write_png
+from .cli import IMAGE_SUFFIXES, UsageError, decode_kwargs, load_codec, parse_quality, read_image
 
 #: Classical formats measured beside the codecs (Pillow), each over this quality sweep.
 BASELINE_QUALITIES = (2, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
