@@ -63,6 +63,7 @@ DEFAULT_MODEL = "uqdm_default"
 SETTINGS_BYTES = 4
 RECONSTRUCTIONS = ("denoise", "ancestral", "flow")
 LOSSLESS = "lossless"
+SMALL_IMAGE = 128 * 128
 
 
 def default_quality_table(steps: int) -> List[Tuple[int, int]]:
@@ -157,6 +158,13 @@ class UQDM:
         g = self.gammas()
         return [uqdm_step.Step.make(g, i, j if i == n - 1 else uqdm_step.FRACTION_UNITS) for i in range(n)]
 
+    def _threads(self, h: int, w: int) -> Optional[int]:
+        """Inference threads for an image: one below SMALL_IMAGE pixels (a second thread only adds
+        synchronisation there), else ``threads``. Both sides derive it from the shape."""
+        if self.threads is None:
+            return None
+        return 1 if h * w <= SMALL_IMAGE else self.threads
+
     def _table(self):
         if self._lossless_table is None:
             self._lossless_table = uqdm_lossless.table(self.gammas()[-1])
@@ -177,7 +185,7 @@ class UQDM:
         x_raw = to_batch(image)
         x = to_unit(x_raw)
         sections = []
-        with deterministic_inference(self.threads):
+        with deterministic_inference(self._threads(h, w)):
             z = uqdm_step.initial_latent(seed, x.shape)
             for step in self._steps(n, j):
                 z, section = uqdm_step.encode(self.model, z, x, step, seed)
@@ -208,7 +216,7 @@ class UQDM:
         x = to_unit(to_batch(image))
         g = self.gammas()
         out = []
-        with deterministic_inference(self.threads):
+        with deterministic_inference(self._threads(h, w)):
             z = uqdm_step.initial_latent(seed, x.shape)
             sent, whole = [], []
             for i in range(max(n for n, _, _ in plans)):
@@ -255,7 +263,7 @@ class UQDM:
         header_bits = 8 * (offsets[0][0] if offsets else 0)
         steps = self._steps(n, j)[:min(len(c.sections), n)]
         shape = (1, 3, c.height, c.width)
-        with deterministic_inference(self.threads):
+        with deterministic_inference(self._threads(c.height, c.width)):
             z = uqdm_step.initial_latent(c.seed, shape)
             if progressive:
                 yield header_bits, self._reconstruct(z, None, c, reconstruction)
