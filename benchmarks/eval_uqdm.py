@@ -9,9 +9,14 @@ compared bit for bit. Curves average bpp and quality per setting over the images
 range) compares those mean curves. MS-SSIM is pytorch_msssim's (5 scales, 11×11 Gaussian
 window, data range 255), reported also as −10 log10(1 − MS-SSIM) dB.
 
-Results are appended per image to the JSON (``--out``), so an interrupted run resumes.
+Qualities evaluated: every one with fewer than ``--max-steps`` steps, those with ``--max-steps``
+steps up to 16/64 of the last (the peers' rates end near 4.5 bpp), and every whole-step quality
+beyond. Results are appended per image to the JSON (``--out``), in two phases that resume on
+their own: ``peers`` (Pillow codecs; their numbers do not depend on the UQDM model, so they
+can run before the model is final) and ``uqdm``; the report needs both for an image.
 
-Run: python benchmarks/eval_uqdm.py [--max-steps 3] [--verify 1] [--images 24]
+Run: python benchmarks/eval_uqdm.py [--phase all|peers|uqdm] [--max-steps 3] [--verify 1] [--images 24]
+     python benchmarks/eval_uqdm.py --report
 """
 
 from __future__ import annotations
@@ -57,8 +62,8 @@ def point(img, data, out):
     return {"bpp": 8 * len(data) / (h * w), "psnr": psnr(img, out), "msssim": msssim(img, out)}
 
 
-def eval_image(codec, img, qualities, verify):
-    res = {"uqdm": {}, "jpeg": {}, "webp": {}, "avif": {}}
+def eval_uqdm(codec, img, qualities, verify):
+    res = {"uqdm": {}}
     t = time.perf_counter()
     files = codec.compress_many(img, list(qualities) + ["lossless"], reconstructions=True)
     res["uqdm_seconds"] = time.perf_counter() - t
@@ -69,10 +74,15 @@ def eval_image(codec, img, qualities, verify):
     ll = files[-1][0]
     if verify:
         assert np.array_equal(codec.decompress(ll), img), "lossless decode is not exact"
+    res["uqdm_lossless"] = 8 * len(ll) / img.size
+    return res
+
+
+def eval_peers(img):
+    res = {"jpeg": {}, "webp": {}, "avif": {}}
     sub = img.size
-    res["lossless"] = {"uqdm": 8 * len(ll) / sub,
-                       "png": 8 * len(pillow(img, "PNG", optimize=True)[0]) / sub,
-                       "webp": 8 * len(pillow(img, "WEBP", lossless=True, quality=100, method=6)[0]) / sub}
+    res["lossless"] = {"png": 8 * len(pillow(img, "PNG", optimize=True)[0]) / sub,
+                       "webp": 8 * len(pillow(img, "WEBP", lossless=True, quality=50, method=6)[0]) / sub}
     for q in JPEG_Q:
         res["jpeg"][str(q)] = point(img, *pillow(img, "JPEG", quality=q))
     for q in WEBP_Q:
@@ -138,39 +148,85 @@ def plot(curves, path, images):
     fig.savefig(path, dpi=110)
 
 
+def report(state) -> str:
+    """Markdown tables of a finished run (what BENCHMARKS.md quotes)."""
+    sm = state["summary"]
+    lines = [f"UQDM (model {state['uqdm']['model_id'][:16]}), mean over {sm['images']} Kodak images:", "",
+             "| quality | steps, fraction | bpp | PSNR (dB) | MS-SSIM | MS-SSIM (dB) |", "|---:|---|---:|---:|---:|---:|"]
+    for p in sorted(sm["curves"]["uqdm"], key=lambda p: p["bpp"]):
+        n, m = state["uqdm"]["quality_table"][int(p["q"]) - 1]
+        lines.append(f"| {p['q']} | {n}, {m}/64 | {p['bpp']:.3f} | {p['psnr']:.2f} | {p['msssim']:.4f} | "
+                     f"{msssim_db(p['msssim']):.2f} |")
+    lines += ["", "| peer | settings | bpp range | PSNR range (dB) |", "|---|---|---|---|"]
+    for peer, qs in (("jpeg", JPEG_Q), ("webp", WEBP_Q), ("avif", AVIF_Q)):
+        c = sm["curves"][peer]
+        lines.append(f"| {peer} | quality {qs[0]}…{qs[-1]} | {c[0]['bpp']:.2f}…{c[-1]['bpp']:.2f} | "
+                     f"{c[0]['psnr']:.1f}…{c[-1]['psnr']:.1f} |")
+    lines += ["", "| UQDM against | BD-PSNR (dB) | BD-MS-SSIM (dB) | overlapping bpp range |", "|---|---:|---:|---|"]
+    for peer in ("jpeg", "webp", "avif"):
+        a, b = sm["bd"][f"{peer}_psnr"], sm["bd"][f"{peer}_msssim"]
+        rng = a["range_bpp"]
+        lines.append(f"| {peer} | {a['db']:+.2f} | {b['db']:+.2f} | {rng[0]:.2f}…{rng[1]:.2f} |")
+    ll = sm["lossless"]
+    lines += ["", "| lossless | bits per sub-pixel | vs UQDM |", "|---|---:|---:|"]
+    for k, name in (("uqdm", "UQDM lossless"), ("png", "PNG (Pillow, optimize)"),
+                    ("webp", "WebP lossless (Pillow, method 6, quality 50)")):
+        lines.append(f"| {name} | {ll[k]:.3f} | {ll[k] / ll['uqdm']:.3f} |")
+    lines += ["", f"UQDM time per image (one pass for all evaluated qualities + lossless, encoder-side "
+              f"reconstructions): {sm['uqdm_seconds_mean']:.1f} s"]
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--max-steps", type=int, default=3, help="evaluate qualities with at most this many steps "
-                    "(plus the all-steps quality); later partial steps lie far above the peers' rates")
+    ap.add_argument("--max-steps", type=int, default=3, help="see the module docstring")
     ap.add_argument("--images", type=int, default=24)
     ap.add_argument("--verify", type=int, default=1, help="fully decode this many images' files")
     ap.add_argument("--out", default="benchmarks/results/uqdm_kodak.json")
     ap.add_argument("--plot", default="benchmarks/results/uqdm_rd.png")
+    ap.add_argument("--phase", choices=("all", "peers", "uqdm"), default="all",
+                    help="peers' results do not depend on the model; each phase resumes on its own")
+    ap.add_argument("--report", action="store_true", help="print the markdown tables of --out and exit")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    if args.report:
+        print(report(json.loads(Path(args.out).read_text())))
+        return
+    torch.set_num_threads(1)  # MS-SSIM and the peers; the codec pins its own inference threads
     chansim.set_num_threads(2)
     codec = UQDM.pretrained()
-    qualities = [q for q, (n, _) in zip(codec.qualities, codec.quality_table) if n <= args.max_steps]
-    qualities.append(codec.qualities[-1])
+    qualities = [q for q, (n, m) in zip(codec.qualities, codec.quality_table)
+                 if n < args.max_steps or (n == args.max_steps and m <= 16)]
+    qualities += [q for q, (n, m) in zip(codec.qualities, codec.quality_table) if m == 64 and n >= args.max_steps]
     out = Path(args.out)
     state = json.loads(out.read_text()) if out.is_file() else {}
-    if state.get("model_id") != codec.model_id or state.get("qualities") != qualities:
-        state = {"model_id": codec.model_id, "qualities": qualities,
-                 "quality_table": codec.quality_table, "images": {}}
+    state.setdefault("peers", {})
+    u = state.get("uqdm", {})
+    if u.get("model_id") != codec.model_id or u.get("qualities") != qualities:
+        state["uqdm"] = {"model_id": codec.model_id, "qualities": qualities,
+                         "quality_table": codec.quality_table, "images": {}}
     names = [f"kodim{i:02d}.png" for i in range(1, args.images + 1)]
     for i, name in enumerate(names):
-        if name in state["images"]:
-            continue
-        img = np.asarray(Image.open(shared_path("kodak", name)).convert("RGB"))
-        t = time.perf_counter()
-        state["images"][name] = eval_image(codec, img, qualities, verify=i < args.verify)
-        print(f"{name}: {time.perf_counter() - t:.1f} s", flush=True)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(state))
-    per = [state["images"][n] for n in names if n in state["images"]]
+        img = None
+        for phase, done, run in (("peers", state["peers"], lambda im, i=i: eval_peers(im)),
+                                 ("uqdm", state["uqdm"]["images"],
+                                  lambda im, i=i: eval_uqdm(codec, im, qualities, verify=i < args.verify))):
+            if name in done or args.phase not in (phase, "all"):
+                continue
+            img = np.asarray(Image.open(shared_path("kodak", name)).convert("RGB")) if img is None else img
+            t = time.perf_counter()
+            done[name] = run(img)
+            print(f"{name} {phase}: {time.perf_counter() - t:.1f} s", flush=True)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(state))
+    names = [n for n in names if n in state["peers"] and n in state["uqdm"]["images"]]
+    if not names:
+        return
+    per = [dict(state["peers"][n], **state["uqdm"]["images"][n]) for n in names]
     curves = {c: mean_curve(per, c) for c in ("uqdm", "jpeg", "webp", "avif")}
     summary = {"images": len(per), "curves": curves, "bd": {}, "lossless": {
-        k: float(np.mean([r["lossless"][k] for r in per])) for k in ("uqdm", "png", "webp")}}
+        "uqdm": float(np.mean([r["uqdm_lossless"] for r in per])),
+        "png": float(np.mean([r["lossless"]["png"] for r in per])),
+        "webp": float(np.mean([r["lossless"]["webp"] for r in per]))}}
     for peer in ("jpeg", "webp", "avif"):
         for metric in ("psnr", "msssim"):
             v, rng = bd(curves["uqdm"], curves[peer], metric)
@@ -179,7 +235,7 @@ def main():
     state["summary"] = summary
     out.write_text(json.dumps(state))
     plot(curves, args.plot, len(per))
-    print(json.dumps(summary, indent=1))
+    print(report(state))
 
 
 if __name__ == "__main__":
