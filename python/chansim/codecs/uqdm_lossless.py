@@ -6,7 +6,7 @@ through w = z_0/α_0, i.e. on the nearest level c and the offset d = position �
 (in levels). The coder uses d quantized to 1/64 of a level, so the probabilities come
 from a fixed table of 65 rows × (2J + 1) offsets around c, built once per model from that
 same function (float64) and rounded to 2^−40; each element's row is its table row with the
-levels outside 0…255 removed and renormalised. All pixels then go to the rANS categorical
+levels outside 0…255 removed and renormalised near the ends. All pixels then go to the rANS categorical
 family in one call (per-symbol rows, docs/format.md §2.7); a pixel outside c ± J takes the
 escape. The section is ``CRC32(pixels) ‖ rANS stream``, pixels as uint8 in C, H, W order,
 so a receiver whose table differs reports it instead of returning wrong pixels.
@@ -58,10 +58,16 @@ def _rows(z0: np.ndarray, gamma_0: float, tab: np.ndarray):
     half = ROWS_PER_LEVEL // 2
     r = np.clip(np.rint((pos - c) * ROWS_PER_LEVEL), -half, half).astype(np.int64) + half
     rows = tab[r]
-    levels = c.astype(np.int64)[:, None] + np.arange(-J, J + 1)
-    rows[(levels < 0) | (levels >= VOCAB)] = 0.0
-    rows /= rows.sum(axis=1, keepdims=True)
-    return c.astype(np.int64), J, rows
+    c = c.astype(np.int64)
+    # Rows within J of the ends lose the levels outside 0…255 and are renormalised; the others
+    # are table rows as they are (the categorical family divides by the row sum itself).
+    edge = np.flatnonzero((c < J) | (c > VOCAB - 1 - J))
+    if edge.size:
+        sub = rows[edge]
+        levels = c[edge, None] + np.arange(-J, J + 1)
+        sub[(levels < 0) | (levels >= VOCAB)] = 0.0
+        rows[edge] = sub / sub.sum(axis=1, keepdims=True)
+    return c, J, rows
 
 
 def encode(pixels: np.ndarray, z0: torch.Tensor, gamma_0: float, tab: np.ndarray) -> bytes:
