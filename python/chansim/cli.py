@@ -181,9 +181,9 @@ class Ticker:
 def _compress(args) -> int:
     import numpy as np
 
+    image = read_image(args.input)  # before the codecs' imports (PyTorch): bad input fails fast
     from .codecs.image import bpp, psnr
 
-    image = read_image(args.input)
     codec = load_codec(args.codec)
     quality = parse_quality(codec, args.quality)
     kwargs = {"quality": quality}

@@ -57,9 +57,13 @@ def _metrics(original: np.ndarray, decoded: np.ndarray) -> Dict[str, float]:
     return {"psnr": psnr(original, decoded), "ms_ssim": float("nan") if small else ms_ssim(original, decoded)}
 
 
-def _worker_threads(threads: int) -> None:
-    """Pin the per-worker thread counts so workers do not oversubscribe the machine."""
+def _worker_threads(threads: Optional[int]) -> None:
+    """Pin the per-worker thread counts so workers do not oversubscribe the machine
+    (None: thread workers sharing the caller's process, whose settings stay as they are)."""
     import chansim
+
+    if threads is None:
+        return
 
     chansim.set_num_threads(threads)
     torch = sys.modules.get("torch")  # imported by the codecs, never by the classical formats
@@ -357,6 +361,7 @@ def _eval(args) -> int:
     n_images = len(images)
     client, cluster = make_client(args.scheduler, args.workers, args.threads)
     t_start = time.perf_counter()
+    pin = None if args.scheduler == "threads" else args.threads
     try:
         futures = []
         for k, (name, img) in enumerate(images.items()):
@@ -366,10 +371,10 @@ def _eval(args) -> int:
                 label = spec if ":" not in spec else spec.split(":")[-1]
                 for i, q in enumerate(qs):
                     futures.append(client.submit(codec_task, label, name, remote, spec, q, recs, keep and i == 0,
-                                                 args.threads, pure=False))
+                                                 pin, pure=False))
             for fmt in baselines:
-                futures.append(client.submit(baseline_task, name, remote, fmt, BASELINE_QUALITIES, keep,
-                                             args.threads, pure=False))
+                futures.append(client.submit(baseline_task, name, remote, fmt, BASELINE_QUALITIES, keep, pin,
+                                             pure=False))
         from distributed import as_completed
 
         rows: List[dict] = []
