@@ -260,7 +260,7 @@ class UQDM:
         c = C.unpack(data, codec=self.codec_id, model_id=self.model_id)
         n, j, lossless = self._parse_settings(c)
         offsets = C.section_offsets(data) if progressive else None
-        header_bits = 8 * (offsets[0][0] if offsets else 0)
+        header_bits = 8 * (offsets[0][0] if offsets else len(data))
         steps = self._steps(n, j)[:min(len(c.sections), n)]
         shape = (1, 3, c.height, c.width)
         with deterministic_inference(self._threads(c.height, c.width)):
