@@ -44,13 +44,13 @@ import numpy as np
 from . import container
 from ._pretrained import load_shipped
 from .diffc_channel import DEFAULT_PRESET, PRESETS, ChannelSettings, decode_step, encode_step, permutation
+from .diffc_reconstruct import KINDS as RECONSTRUCTIONS
 from .diffc_schedule import DEFAULT_SCHEDULE, SCHEDULES, gamma_grid
 from ..errors import FormatError
 
 DEFAULT_MODEL = "diffc_default"
 #: Default number of steps: schedule 1 reaches γ = −2 after 12 steps.
 DEFAULT_QUALITY = 12
-RECONSTRUCTIONS = ("flow", "mmse", "ancestral", "interp")
 _SETTINGS_BYTES = 5
 
 
@@ -272,6 +272,17 @@ class DiffC:
         with deterministic_inference():
             return reconstruct(self.model, z, gamma, height, width, seed, reconstruction, lam=lam,
                                steps=self.recon_steps, gamma_end=float(self.schedule.gamma_min), denoised=denoised)
+
+    def reconstruct_many(self, z, gamma: float, height: int, width: int, seed: int, kinds=RECONSTRUCTIONS,
+                         lam: float = 0.5, denoised=None) -> Dict[str, np.ndarray]:
+        """{kind: image} for several reconstructions of one trajectory point (shares the ancestral sample)."""
+        from ..diffusion.determinism import deterministic_inference
+        from .diffc_reconstruct import reconstruct_many
+
+        with deterministic_inference():
+            return reconstruct_many(self.model, z, gamma, height, width, seed, tuple(kinds), lam=lam,
+                                    steps=self.recon_steps, gamma_end=float(self.schedule.gamma_min),
+                                    denoised=denoised)
 
     def decompress(self, data, reconstruction: str = "flow", lam: float = 0.5) -> np.ndarray:
         """bytes → uint8[H, W, 3]; ``reconstruction`` in :data:`RECONSTRUCTIONS`."""

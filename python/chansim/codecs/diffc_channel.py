@@ -151,7 +151,7 @@ def encode_step(mu_p: np.ndarray, mu_q: np.ndarray, beta: float, seed: int, step
     budgets = info["budgets"]
     out = {"kl_bits": float(kl.sum()), "bits": 8 * len(section), "chunks": info["chunks"],
            "max_chunk_kl_bits": float(info["kl_bits"].max()) if info["chunks"] else 0.0,
-           "capped": int(np.count_nonzero(np.exp2(np.ceil(info["kl_bits"]) + cs.pad_bits) > cs.max_candidates)),
+           "capped": int(np.count_nonzero(np.ceil(info["kl_bits"]) + cs.pad_bits > math.log2(cs.max_candidates))),
            "shift_fraction": info.get("shift_fraction", 1.0),
            "bias_z_mean": info.get("bias_z_mean", 0.0), "bias_z_var": info.get("bias_z_var", 1.0),
            "work": _work(budgets, mp.size, info["chunks"]), "seconds": time.perf_counter() - t0}

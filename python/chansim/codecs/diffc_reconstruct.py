@@ -31,31 +31,46 @@ def recon_grid(gamma_t: float, gamma_end: float, steps: int) -> list:
 def reconstruct(model, z, gamma_t: float, height: int, width: int, seed: int, kind: str = "flow", *,
                 lam: float = 0.5, steps: int = 8, gamma_end: float = -12.0, denoised=None) -> np.ndarray:
     """uint8[height, width, 3] from z at γ_t. ``denoised`` = model.denoise(z, γ_t) if already computed."""
+    return reconstruct_many(model, z, gamma_t, height, width, seed, (kind,), lam=lam, steps=steps,
+                            gamma_end=gamma_end, denoised=denoised)[kind]
+
+
+def reconstruct_many(model, z, gamma_t: float, height: int, width: int, seed: int, kinds=KINDS, *,
+                     lam: float = 0.5, steps: int = 8, gamma_end: float = -12.0, denoised=None) -> dict:
+    """{kind: uint8 image} for several kinds, sharing the MMSE estimate and the ancestral sample."""
     import torch
 
     from ..diffusion import samplers
+
+    for kind in kinds:
+        if kind not in KINDS:
+            raise ValueError(f"reconstruction must be one of {KINDS}, got {kind!r}")
+    x_mmse = (denoised if denoised is not None else model.denoise(z, gamma_t))[0]
+    grid = recon_grid(gamma_t, gamma_end, steps)
+    out = {}
+    if "mmse" in kinds:
+        out["mmse"] = x_mmse
+    if "flow" in kinds:
+        out["flow"] = samplers.sample(model, z, grid, method="ddim") if len(grid) > 1 else x_mmse
+    if "ancestral" in kinds or "interp" in kinds:
+        n = z.numel()
+
+        def noise(k, shape):
+            eps = prng.normal(seed, prng.stream_id("ancestral", k, 0), 0, n)
+            return torch.from_numpy(eps).reshape(shape).to(z.dtype)
+
+        anc = samplers.sample(model, z, grid, method="ancestral", noise_fn=noise) if len(grid) > 1 else x_mmse
+        if "ancestral" in kinds:
+            out["ancestral"] = anc
+        if "interp" in kinds:
+            out["interp"] = samplers.interpolate(anc, x_mmse, float(lam))
+    return {k: _to_image(model, v, height, width) for k, v in out.items()}
+
+
+def _to_image(model, x, height: int, width: int) -> np.ndarray:
     from ..diffusion.likelihood import to_pixels
 
-    if kind not in KINDS:
-        raise ValueError(f"reconstruction must be one of {KINDS}, got {kind!r}")
-    x_mmse = (denoised if denoised is not None else model.denoise(z, gamma_t))[0]
-    if kind == "mmse":
-        x = x_mmse
-    else:
-        grid = recon_grid(gamma_t, gamma_end, steps)
-        if kind == "flow":
-            x = samplers.sample(model, z, grid, method="ddim") if len(grid) > 1 else x_mmse
-        else:
-            n = z.numel()
-
-            def noise(k, shape):
-                eps = prng.normal(seed, prng.stream_id("ancestral", k, 0), 0, n)
-                return torch.from_numpy(eps).reshape(shape).to(z.dtype)
-
-            x = samplers.sample(model, z, grid, method="ancestral", noise_fn=noise) if len(grid) > 1 else x_mmse
-            if kind == "interp":
-                x = samplers.interpolate(x, x_mmse, float(lam))
-    if hasattr(model, "vae") and model.vae is not None:
+    if getattr(model, "vae", None) is not None:
         x = model.decode(x)
     pix = to_pixels(x)[0, :, :height, :width]
     return np.ascontiguousarray(pix.permute(1, 2, 0).numpy())
