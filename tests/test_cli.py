@@ -231,7 +231,7 @@ def test_parse_quality_and_pick():
     assert cli.parse_quality(codec, None) == 3 and cli.parse_quality(codec, "2.0") == 2
     with pytest.raises(ValueError):
         cli.parse_quality(codec, "x")
-    assert pick(range(10)) == [0, 4, 9] and pick([1, 2]) == [1, 2]
+    assert pick(range(10)) == [0, 2, 5] and pick(range(6)) == [0, 2, 5] and pick([1, 2]) == [1, 2]
 
 
 def test_bd_psnr_of_a_shifted_curve():
