@@ -85,10 +85,11 @@ def decode_rans(data: bytes):
            dec.decode_categorical([0.1, 0.2, 0.3, 0.25, 0.15], shape=(n_cat,)),
            dec.decode_zipf(1.3, 1000, shape=(n_z,)),
            dec.decode_uniform(-5, 5, shape=(n_u,))]
+    # No range check: every family keeps an escape so that any int32 is codable (docs/format.md
+    # §2.4), so a corrupted stream may decode to symbols outside a call's support; callers that
+    # index with them check (as pfr does for its Zipf indices).
     for a, n in zip(out, _RANS_CALLS):
         assert a.shape == (n,) and a.dtype == np.int32
-    assert (out[2] >= 0).all() and (out[2] < 5).all() and (out[3] >= 1).all() and (out[3] <= 1000).all()
-    assert (out[4] >= -5).all() and (out[4] <= 5).all()
     return out
 
 

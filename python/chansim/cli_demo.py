@@ -65,7 +65,7 @@ def _previews(codec, data: bytes, stem: str, out: Path, size: int) -> List[str]:
         path = out / f"{stem}_preview{i}.png"
         write_png(path, img)
         files.append(path.name)
-        tiles.append((f"step {i}: {bits / (h * w):.3f} bpp", img))
+        tiles.append((f"preview {i}: {bits / (h * w):.3f} bpp", img))
     if tiles:
         strip = Image.new("RGB", (len(tiles) * (w + 4), h + 18), "white")
         draw = ImageDraw.Draw(strip)
