@@ -103,7 +103,7 @@ def step_symbols(codec, img, seed=5):
         for i in range(codec.steps):
             step = uqdm_step.Step.make(g, i)
             u64, u = uqdm_step.dither(seed, i, z.shape)
-            eps, f = S._net(codec.model, z, step.gamma_t)
+            eps, f = uqdm_step.network(codec._inference(), z, step.gamma_t)
             _, _, k, idx, z = K.uqdm_encode(z, eps, f, x, u, step.coefs, S.scale_boundaries())
             out.append((k.numpy().reshape(-1), idx.numpy().reshape(-1), u64))
     return out

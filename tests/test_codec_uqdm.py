@@ -126,7 +126,7 @@ def test_section_rate_matches_the_model_code_length(codec):
         step = uqdm_step.Step.make(g, i)
         u64, u = uqdm_step.dither(c.seed, i, z.shape)
         with deterministic_inference(1):
-            eps, f = uqdm_step.network(codec.model, z, step.gamma_t)
+            eps, f = uqdm_step.network(codec._inference(), z, step.gamma_t)
         _, _, k, idx, z_next = K.uqdm_encode(z, eps, f, x, u, step.coefs, S.scale_boundaries())
         scale = torch.from_numpy(uqdm_step.SCALES)[idx.long()]
         ideal = -float(U.symbol_log_prob(k.double(), torch.from_numpy(u64).reshape(z.shape), 1.0, scale).sum())

@@ -43,6 +43,7 @@ T steps all three return the mode of p(x | z_0) (no network call).
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -103,6 +104,7 @@ class UQDM:
         self.threads = threads
         self.quality_table = default_quality_table(self.steps)
         self._lossless_table = None
+        self._infer = None
 
     @classmethod
     def pretrained(cls, name: str = DEFAULT_MODEL) -> "UQDM":
@@ -165,6 +167,16 @@ class UQDM:
             return None
         return 1 if h * w <= SMALL_IMAGE else self.threads
 
+    def _inference(self):
+        """The model as both sides run it: a copy with channels-last weights, made at first use
+        (oneDNN's convolutions are ~10 % faster with both weights and input in that layout than
+        with the input alone; ``self.model`` itself is left untouched)."""
+        if self._infer is None:
+            m = copy.deepcopy(self.model).eval()
+            m.net.to(memory_format=torch.channels_last)
+            self._infer = m
+        return self._infer
+
     def _table(self):
         if self._lossless_table is None:
             self._lossless_table = uqdm_lossless.table(self.gammas()[-1])
@@ -188,7 +200,7 @@ class UQDM:
         with deterministic_inference(self._threads(h, w)):
             z = uqdm_step.initial_latent(seed, x.shape)
             for step in self._steps(n, j):
-                z, section = uqdm_step.encode(self.model, z, x, step, seed)
+                z, section = uqdm_step.encode(self._inference(), z, x, step, seed)
                 sections.append(section)
             if lossless:
                 sections.append(uqdm_lossless.encode(x_raw.numpy().astype(np.uint8), z, self.gammas()[-1],
@@ -220,7 +232,7 @@ class UQDM:
             z = uqdm_step.initial_latent(seed, x.shape)
             sent, whole = [], []
             for i in range(max(n for n, _, _ in plans)):
-                sent.append(uqdm_step.run(self.model, z, x, uqdm_step.Step.make(g, i), seed))
+                sent.append(uqdm_step.run(self._inference(), z, x, uqdm_step.Step.make(g, i), seed))
                 z, sec = uqdm_step.section(sent[-1])
                 whole.append((z, sec))
             for n, m, lossless in plans:
@@ -268,7 +280,7 @@ class UQDM:
             if progressive:
                 yield header_bits, self._reconstruct(z, None, c, reconstruction)
             for i, step in enumerate(steps):
-                z, z_sample = uqdm_step.decode(self.model, z, c.sections[i], step, c.seed)
+                z, z_sample = uqdm_step.decode(self._inference(), z, c.sections[i], step, c.seed)
                 last = i == len(steps) - 1
                 if progressive or (last and not (lossless and len(c.sections) > n)):
                     image = self._reconstruct(z_sample if reconstruction == "ancestral" else z, step, c,
@@ -290,18 +302,18 @@ class UQDM:
             first = g.index(gamma)
             for i, (g_t, g_s) in enumerate(zip([gamma] + rest, rest)):
                 if reconstruction == "flow":
-                    z = ddim_step(self.model, z, g_t, g_s)
+                    z = ddim_step(self._inference(), z, g_t, g_s)
                 else:
                     n = z.numel()
                     # Steps the file did not send: decoder-side randomness, away from the encoder's streams.
                     ul, uu = (torch.from_numpy(prng.uniform(c.seed, prng.stream_id("ancestral", first + i, part), 0, n))
                               .reshape(z.shape) for part in (2, 3))
-                    z = uqdm_ancestral_step(self.model, z, g_t, g_s, ul, uu)
+                    z = uqdm_ancestral_step(self._inference(), z, g_t, g_s, ul, uu)
             gamma = g[-1] if rest else gamma
         if gamma == g[-1]:
             # z_0: the mode of p(x | z_0) is the level nearest z_0/α_0 (no network call).
             x_hat = z / float(alpha_sigma(torch.tensor(g[-1], dtype=torch.float64))[0])
         else:
-            x_hat = self.model.predict(z.contiguous(memory_format=torch.channels_last),
+            x_hat = self._inference().predict(z.contiguous(memory_format=torch.channels_last),
                                        torch.tensor(gamma, dtype=torch.float32))[0].contiguous()
         return from_batch(to_pixels(x_hat).to(torch.int64), c.height, c.width)

@@ -90,8 +90,9 @@ def dither(seed: int, step: int, shape):
 
 
 def network(model, z: torch.Tensor, gamma) -> tuple:
-    """(ε̂, f) at latent z: the U-Net run in channels-last layout (oneDNN's faster convolutions
-    on CPU, ~20 % here), results back in the standard layout. Both sides run this same call, so
+    """(ε̂, f) at latent z: the U-Net run on a channels-last input (oneDNN's faster convolutions
+    on CPU, ~20 % here; the codec also keeps its weights in that layout), results back in the
+    standard layout. Both sides run this same call, so
     they agree bit for bit; the layout is not part of the format (another layout gives other
     bits, which the section checksum reports)."""
     eps, f = S._net(model, z.contiguous(memory_format=torch.channels_last), gamma)
