@@ -96,7 +96,8 @@ def run_random(name: str, runs: int, timeout: int, rss_mb: int, artifacts: Path,
     fz, t = _load(name)
     from chansim import FormatError
 
-    resource.setrlimit(resource.RLIMIT_AS, (rss_mb * 2**20 * 4, resource.RLIM_INFINITY))
+    if "asan" not in os.environ.get("LD_PRELOAD", ""):  # ASan's shadow memory needs terabytes of address space
+        resource.setrlimit(resource.RLIMIT_AS, (rss_mb * 2**20 * 4, resource.RLIM_INFINITY))
     rng = np.random.default_rng(1)
 
     def on_alarm(signum, frame):
