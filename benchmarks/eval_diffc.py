@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 KODAK = Path(os.environ.get("CHANSIM_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "kodak"
-BASELINE_QUALITIES = {"jpeg": [5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95],
+BASELINE_QUALITIES = {"jpeg": [1, 2, 3, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95],
                       "webp": [1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
                       "avif": [1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95]}
 
@@ -90,7 +90,12 @@ def run_rd(args):
     top = max(qualities)
     rows, steps_log = [], []
     t_all = time.perf_counter()
+    done = []
     for name, img in images:
+        if args.budget_s and time.perf_counter() - t_all > args.budget_s:
+            print(f"time budget of {args.budget_s} s reached: stopping after {len(done)} images", flush=True)
+            break
+        done.append((name, img))
         h, w = img.shape[:2]
         t0 = time.perf_counter()
         enc = codec.encode(img, top)
@@ -115,7 +120,6 @@ def run_rd(args):
                     flow_s = time.perf_counter() - tk
             recs.update(codec.reconstruct_many(z, g, h, w, container.unpack(data).seed, ("ancestral", "interp"),
                                                lam=args.lam, denoised=den))
-            dec_elapsed += time.perf_counter() - tr
             kl = sum(s["kl_bits"] for s in enc.steps[:i])
             row = dict(image=name, quality=i, gamma=g, bpp=bpp, kl_bpp=kl / (h * w),
                        encode_s=setup + sum(step_s[:i]), decode_flow_s=traj_s + flow_s)
@@ -123,17 +127,23 @@ def run_rd(args):
                 row[f"psnr_{kind}"], row[f"msssim_{kind}"] = metrics(img, rec)
             rows.append(row)
             print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
+            dec_elapsed += time.perf_counter() - tr  # reconstructions and metrics are not trajectory time
     diffc_s = time.perf_counter() - t_all
+    meta = dict(preset=args.preset, channel=str(codec.channel), crop=args.crop,
+                threads=args.threads, recon_steps=args.recon_steps, lam=args.lam, model_id=codec.model_id,
+                machine=f"{platform.processor() or platform.machine()}, torch threads {args.threads}",
+                diffc_seconds=diffc_s)
+    finish_rd(rows, done, meta, Path(args.out), steps_log)
+
+
+def finish_rd(rows, images, meta, out, steps_log=()):
+    """Baselines on the same images, then rd.json / rd.md / rd.png."""
+    meta = dict(meta, images=[n for n, _ in images])
     base = baselines(images)
     for r in rows:
         for fmt in sorted({b["format"] for b in base}):
             r[f"psnr_{fmt}"] = at_rate(base, fmt, r["image"], r["bpp"], "psnr")
             r[f"msssim_{fmt}"] = at_rate(base, fmt, r["image"], r["bpp"], "ms_ssim")
-    meta = dict(preset=args.preset, channel=str(codec.channel), images=[n for n, _ in images], crop=args.crop,
-                threads=args.threads, recon_steps=args.recon_steps, lam=args.lam, model_id=codec.model_id,
-                machine=f"{platform.processor() or platform.machine()}, torch threads {args.threads}",
-                diffc_seconds=diffc_s)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "rd.json").write_text(json.dumps(dict(meta=meta, rows=rows, baselines=base, steps=steps_log),
                                             indent=1, default=float))
@@ -141,6 +151,20 @@ def run_rd(args):
     (out / "rd.md").write_text(md)
     print(md)
     plot(rows, base, out / "rd.png", meta)
+
+
+def run_report(args):
+    """rd's output files from the JSON rows an interrupted ``rd`` run printed (one per line)."""
+    rows = [json.loads(line) for line in Path(args.log).read_text().splitlines() if line.startswith("{")]
+    names = sorted({r["image"] for r in rows})
+    counts = {n: sum(r["image"] == n for r in rows) for n in names}
+    full = max(counts.values())
+    names = [n for n in names if counts[n] == full]  # drop an image cut off mid-way
+    rows = [r for r in rows if r["image"] in names]
+    images = [(n, img) for n, img in load_kodak(24, args.crop) if n in names]
+    meta = dict(preset=args.preset, crop=args.crop, threads=args.threads, recon_steps=args.recon_steps, lam=args.lam,
+                source=str(args.log))
+    finish_rd(rows, images, meta, Path(args.out))
 
 
 def _mean(rows, key):
@@ -243,7 +267,9 @@ def run_frontier(args):
             rec = codec.reconstruct(enc.z, enc.gamma, img.shape[0], img.shape[1], 0, "flow")
             acc["psnr"].append(metrics(img, rec)[0] if min(img.shape[:2]) >= 176 else float("nan"))
         n = len(images)
+        # SE of the pooled fraction under an exact channel: 1/√Σm², Σm² = 2 ln2 · KL in bits
         row = dict(setting=label, channel=str(cs), shift_fraction=acc["shift_w"] / acc["kl"],
+                   shift_se=1.0 / float(np.sqrt(2 * np.log(2) * acc["kl"])),
                    section_bits_over_kl=acc["bits"] / acc["kl"], file_bpp=acc["file_bits"] / acc["pixels"],
                    kl_bpp=acc["kl"] / acc["pixels"], pfr_s_per_image=acc["pfr_s"] / n,
                    network_s_per_image=acc["net_s"] / n, candidate_coords_per_image=acc["work"] / n,
@@ -254,13 +280,13 @@ def run_frontier(args):
     out.mkdir(parents=True, exist_ok=True)
     meta = dict(images=[n for n, _ in images], crop=args.crop, quality=args.quality, threads=args.threads)
     (out / "frontier.json").write_text(json.dumps(dict(meta=meta, rows=out_rows), indent=1))
-    lines = ["| setting | mode, D, pad, cap | shift fraction (KL-weighted) | bits / KL | file bpp | KL bpp | "
+    lines = ["| setting | mode, D, pad, cap | shift fraction (KL-weighted, ±SE) | bits / KL | file bpp | KL bpp | "
              "PSNR flow | PFR s / image | network s / image | candidate·coords / image | capped chunks |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in out_rows:
         c = PRESETS.get(r["setting"]) or ChannelSettings(*dict(FRONTIER)[r["setting"]])
         lines.append(f"| {r['setting']} | {c.mode}, {c.chunk_bits}, {c.pad_bits}, {c.cap_bits} | "
-                     f"{r['shift_fraction']:.3f} | {r['section_bits_over_kl']:.2f} | {r['file_bpp']:.3f} | "
+                     f"{r['shift_fraction']:.3f} ± {r['shift_se']:.3f} | {r['section_bits_over_kl']:.2f} | {r['file_bpp']:.3f} | "
                      f"{r['kl_bpp']:.3f} | {r['psnr_flow']:.2f} | {r['pfr_s_per_image']:.1f} | "
                      f"{r['network_s_per_image']:.1f} | {r['candidate_coords_per_image']:.2e} | {r['capped_chunks']} |")
     md = "\n".join(lines) + "\n"
@@ -271,7 +297,7 @@ def run_frontier(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("rd", "frontier"):
+    for name in ("rd", "frontier", "report"):
         p = sub.add_parser(name)
         p.add_argument("--images", type=int, default=24 if name == "rd" else 2)
         p.add_argument("--crop", type=int, default=0 if name == "rd" else 256)
@@ -282,9 +308,14 @@ def main():
     rd.add_argument("--preset", default="unbiased")
     rd.add_argument("--qualities", type=int, nargs="+", default=[4, 6, 8, 10, 12, 14, 16, 18, 20])
     rd.add_argument("--lam", type=float, default=0.5)
+    rd.add_argument("--budget-s", type=float, default=0.0, help="start no new image after this many seconds")
     sub.choices["frontier"].add_argument("--quality", type=int, default=12)
+    rep = sub.choices["report"]
+    rep.add_argument("log", help="stdout of an rd run")
+    rep.add_argument("--preset", default="unbiased")
+    rep.add_argument("--lam", type=float, default=0.5)
     args = ap.parse_args()
-    run_rd(args) if args.cmd == "rd" else run_frontier(args)
+    {"rd": run_rd, "frontier": run_frontier, "report": run_report}[args.cmd](args)
 
 
 if __name__ == "__main__":
