@@ -109,3 +109,20 @@ def test_wrong_seed_decodes_a_different_sample():
     sample, data = _message()
     other = pfr.decode_gaussian(data, 0.0, np.ones(100), 9, 11)
     assert not np.array_equal(other, sample)
+
+
+def test_forged_length_cannot_force_a_huge_allocation():
+    """A message sized only by its own header (scalar prior) is capped at 2^22 coordinates."""
+    import struct
+    import zlib
+
+    _, data = pfr.encode_gaussian(np.full(4, 0.3), 0.5, 0.0, 1.0, 7, 9, mode="exact")
+    body = bytearray(data[:-4])
+    d, pos = pfr._read_varint(bytes(body), 4)
+    assert d == 4
+    forged = bytes(body[:4]) + pfr._varint(1 << 26) + bytes(body[pos:])
+    forged += struct.pack("<I", zlib.crc32(forged))
+    with pytest.raises(chansim.FormatError, match="claims 67108864 coordinates"):
+        pfr.decode_gaussian(forged, 0.0, 1.0, 7, 9)
+    # Up to the cap the message still sizes the sample itself.
+    assert pfr.decode_gaussian(data, 0.0, 1.0, 7, 9).shape == (4,)

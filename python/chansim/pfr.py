@@ -343,11 +343,16 @@ def encode_gaussian(mu_q, sigma_q, mu_p, sigma_p, seed, stream, *, mode="exact",
     return sample, data, info
 
 
+#: Largest sample a message may size by itself (scalar prior, no ``shape``): 2^22 float64 = 32 MiB.
+_MAX_IMPLICIT_D = 1 << 22
+
+
 def decode_gaussian(data, mu_p, sigma_p, seed, stream, *, shape=None, **options):
     """The sample :func:`encode_gaussian` sent, bit for bit, from ``data`` and p alone.
 
     ``mu_p`` and ``sigma_p`` broadcast to the sample's shape; when both are
-    scalars the sample is 1-D with the message's length, or ``shape`` if given.
+    scalars the sample is 1-D with the message's length (at most 2^22 coordinates,
+    so a forged length cannot force a huge allocation), or ``shape`` if given.
     Encoder ``options`` are accepted for symmetry and ignored: the message carries
     everything the decoder needs (chunk count, Zipf parameters).
     """
@@ -387,6 +392,10 @@ def decode_gaussian(data, mu_p, sigma_p, seed, stream, *, shape=None, **options)
         raise FormatError("PFR message header is inconsistent")
     if shape is not None:
         shape = tuple(int(x) for x in np.atleast_1d(shape))
+    elif int(np.prod(pshape, dtype=np.int64)) == 1 and d > _MAX_IMPLICIT_D:
+        # The length would come from the message alone: a forged header must not buy a huge array.
+        raise FormatError(f"PFR message claims {d} coordinates; with scalar mu_p / sigma_p at most "
+                          f"{_MAX_IMPLICIT_D} are decoded — pass shape= (or full-size priors) for more")
     elif int(np.prod(pshape, dtype=np.int64)) == 1 and pshape != ():
         shape = pshape if d == 1 else (d,)
     elif pshape == ():
