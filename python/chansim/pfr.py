@@ -45,7 +45,7 @@ from .errors import FormatError
 from .prng import reference as _ref
 
 __all__ = ["MODES", "Plan", "decode_callback", "decode_gaussian", "dinf_bits", "encode_callback", "encode_gaussian",
-           "kl_bits", "plan"]
+           "frame", "kl_bits", "plan", "unframe"]
 
 MODES = ("exact", "budgeted", "orc")
 LOG2E = 1.0 / math.log(2.0)
@@ -332,9 +332,7 @@ def encode_gaussian(mu_q, sigma_q, mu_p, sigma_p, seed, stream, *, mode="exact",
     lam = fit_zipf_lambda(idx, n_max, float(p.kl.mean()) if p.chunks else 0.0)
     lam_q = min(int(round(lam * _LAM_ONE)), 2**16 - 1)
     payload = _code_indices(idx, lam_q / _LAM_ONE, n_max)
-    body = (_MAGIC + bytes([_VERSION, _MODE_CODE[mode]]) + _varint(p.d) + _varint(p.chunks)
-            + struct.pack("<HB", lam_q, nmax_log2) + payload)
-    data = body + struct.pack("<I", zlib.crc32(body))
+    data = frame(_varint(p.chunks) + struct.pack("<HB", lam_q, nmax_log2) + payload, mode, p.d)
     if not return_info:
         return sample, data
     info = dict(info)
@@ -416,6 +414,27 @@ def decode_gaussian(data, mu_p, sigma_p, seed, stream, *, shape=None, **options)
     plan_ = Plan(d, chunks, order, offsets, np.zeros(0), None, np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
     eps = candidates_of(plan_, idx, seed, stream)
     return sample_of(eps, order, mp, sp).reshape(shape)
+
+
+def frame(body: bytes, mode: str, d: int) -> bytes:
+    """A whole message from its body (chunk count onward): magic, version, mode, d, body, CRC32.
+
+    With :func:`unframe`, lets a container that already records the mode, the dimension and a
+    checksum (the DiffC codec) store only the body.
+    """
+    head = _MAGIC + bytes([_VERSION, _MODE_CODE[mode]]) + _varint(d)
+    msg = head + bytes(body)
+    return msg + struct.pack("<I", zlib.crc32(msg))
+
+
+def unframe(data: bytes) -> bytes:
+    """The body of a message :func:`encode_gaussian` wrote (inverse of :func:`frame`; no checks
+    beyond the envelope's shape — :func:`decode_gaussian` validates the framed message)."""
+    buf = bytes(data)
+    if buf[:3] != _MAGIC + bytes([_VERSION]) or len(buf) < 9:
+        raise FormatError("not a chansim PFR message of this version")
+    _, pos = _read_varint(buf, 4)
+    return buf[pos:-4]
 
 
 def _varint(v: int) -> bytes:

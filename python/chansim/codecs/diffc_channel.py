@@ -22,9 +22,7 @@ CRC (the file's CRC32 covers it).
 from __future__ import annotations
 
 import math
-import struct
 import time
-import zlib
 from dataclasses import dataclass
 from typing import Dict, Tuple
 
@@ -36,7 +34,6 @@ from ..errors import FormatError
 LN2 = math.log(2.0)
 _MODES = {"budgeted": 1, "orc": 2}  # the pfr message's own mode codes (docs/format.md §5.2)
 _MODE_NAMES = {v: k for k, v in _MODES.items()}
-_PFR_MAGIC, _PFR_VERSION = b"PF", 1
 
 
 @dataclass(frozen=True)
@@ -93,16 +90,6 @@ PRESETS: Dict[str, ChannelSettings] = {
 DEFAULT_PRESET = "unbiased"
 
 
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        out.append(b | (0x80 if v else 0))
-        if not v:
-            return bytes(out)
-
-
 def candidate_stream(step: int) -> int:
     """PFR candidate stream of ``step`` (chunk c uses this + c, docs/format.md §5.1)."""
     return prng.stream_id("pfr_candidates", step, 0)
@@ -142,10 +129,7 @@ def encode_step(mu_p: np.ndarray, mu_q: np.ndarray, beta: float, seed: int, step
     sample, msg, info = pfr.encode_gaussian(mq, beta, mp, beta, seed, candidate_stream(step), mode=cs.mode,
                                             chunk_bits=bound, pad_bits=cs.pad_bits,
                                             max_candidates=cs.max_candidates, return_info=True)
-    if msg[:3] != _PFR_MAGIC + bytes([_PFR_VERSION]):
-        raise RuntimeError("chansim.pfr's message layout changed; DiffC sections depend on docs/format.md §5.2")
-    head = 4 + len(_varint(mp.size))
-    section = msg[head:-4]
+    section = pfr.unframe(msg)
     z = np.empty(mp.size, np.float64)
     z[perm] = sample
     budgets = info["budgets"]
@@ -171,8 +155,7 @@ def decode_step(section: bytes, mu_p: np.ndarray, beta: float, seed: int, step: 
                 perm: np.ndarray) -> np.ndarray:
     """The z_s :func:`encode_step` produced, bit for bit, from its section and p."""
     mp = mu_p.reshape(-1)[perm]
-    msg = _PFR_MAGIC + bytes([_PFR_VERSION, _MODES[cs.mode]]) + _varint(mp.size) + bytes(section)
-    msg += struct.pack("<I", zlib.crc32(msg))
+    msg = pfr.frame(section, cs.mode, mp.size)
     try:
         sample = pfr.decode_gaussian(msg, mp, beta, seed, candidate_stream(step), shape=mp.shape)
     except FormatError as exc:
