@@ -18,3 +18,17 @@ def shared_data():
     if d is None:
         pytest.skip("shared data directory not found (set CHANSIM_SHARED_DATA or place shared/data beside the repo)")
     return d
+
+
+@pytest.fixture
+def cli_run(capsys):
+    """The command line in this process (fast: imports are paid once): status, stdout, stderr."""
+    from chansim import cli
+
+    def call(*argv):
+        capsys.readouterr()
+        status = cli.main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return call

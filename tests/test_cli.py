@@ -88,19 +88,6 @@ def run(*argv):
     return p.returncode, p.stdout, p.stderr
 
 
-@pytest.fixture
-def cli_run(capsys):
-    """The command line in this process (fast: imports are paid once): status, stdout, stderr."""
-
-    def call(*argv):
-        capsys.readouterr()
-        status = cli.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    return call
-
-
 def photo(h=48, w=40, seed=0):
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:h, 0:w]

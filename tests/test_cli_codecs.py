@@ -15,17 +15,6 @@ from chansim.codecs import container  # noqa: E402
 from chansim.metrics import psnr  # noqa: E402
 
 
-@pytest.fixture
-def cli_run(capsys):
-    def call(*argv):
-        capsys.readouterr()
-        status = cli.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    return call
-
-
 def photo(h=24, w=32, seed=0):
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:h, 0:w]
