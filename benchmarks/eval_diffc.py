@@ -35,11 +35,11 @@ BASELINE_QUALITIES = {"jpeg": [1, 2, 3, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 9
                       "avif": [1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95]}
 
 
-def load_kodak(n: int, crop: int = 0):
+def load_kodak(n: int, crop: int = 0, first: int = 1):
     from PIL import Image
 
     out = []
-    for i in range(1, n + 1):
+    for i in range(first, first + n):
         img = np.array(Image.open(KODAK / f"kodim{i:02d}.png").convert("RGB"))
         if crop:
             h, w = img.shape[:2]
@@ -85,7 +85,7 @@ def run_rd(args):
 
     torch.set_num_threads(args.threads)
     codec = DiffC.pretrained(channel=args.preset, recon_steps=args.recon_steps)
-    images = load_kodak(args.images, args.crop)
+    images = load_kodak(args.images, args.crop, args.first)
     qualities = [q for q in args.qualities if q in codec.qualities]
     top = max(qualities)
     rows, steps_log = [], []
@@ -155,7 +155,8 @@ def finish_rd(rows, images, meta, out, steps_log=()):
 
 def run_report(args):
     """rd's output files from the JSON rows an interrupted ``rd`` run printed (one per line)."""
-    rows = [json.loads(line) for line in Path(args.log).read_text().splitlines() if line.startswith("{")]
+    rows = [json.loads(line) for log in args.log for line in Path(log).read_text().splitlines()
+            if line.startswith("{")]
     names = sorted({r["image"] for r in rows})
     counts = {n: sum(r["image"] == n for r in rows) for n in names}
     full = max(counts.values())
@@ -163,7 +164,7 @@ def run_report(args):
     rows = [r for r in rows if r["image"] in names]
     images = [(n, img) for n, img in load_kodak(24, args.crop) if n in names]
     meta = dict(preset=args.preset, crop=args.crop, threads=args.threads, recon_steps=args.recon_steps, lam=args.lam,
-                source=str(args.log))
+                source=[str(x) for x in args.log])
     finish_rd(rows, images, meta, Path(args.out))
 
 
@@ -306,12 +307,13 @@ def main():
         p.add_argument("--out", default="benchmarks/results/diffc")
     rd = sub.choices["rd"]
     rd.add_argument("--preset", default="unbiased")
+    rd.add_argument("--first", type=int, default=1, help="first Kodak image (shards: --first 13 --images 12)")
     rd.add_argument("--qualities", type=int, nargs="+", default=[4, 6, 8, 10, 12, 14, 16, 18, 20])
     rd.add_argument("--lam", type=float, default=0.5)
     rd.add_argument("--budget-s", type=float, default=0.0, help="start no new image after this many seconds")
     sub.choices["frontier"].add_argument("--quality", type=int, default=12)
     rep = sub.choices["report"]
-    rep.add_argument("log", help="stdout of an rd run")
+    rep.add_argument("log", nargs="+", help="stdout of rd runs (shards are merged)")
     rep.add_argument("--preset", default="unbiased")
     rep.add_argument("--lam", type=float, default=0.5)
     args = ap.parse_args()

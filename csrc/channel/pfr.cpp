@@ -58,7 +58,7 @@ struct Chord {
 };
 
 struct ChordTable {
-  float coarse_a[kBins], coarse_b[kBins];  // NaN where the coarse chord is not ok
+  alignas(64) float coarse_ab[2 * kBins];  // (a, b) per bin; NaN where the coarse chord is not ok
   std::vector<Chord> fine;  // tail bins: words >> kFineShift, for coarse bins that are not ok
   double err = 0.0;         // max |eps~ - eps| over ok bins
   double zmax = 0.0;        // max |eps~|, |eps| there (for the quadratic term)
@@ -85,8 +85,8 @@ struct ChordTable {
     for (uint32_t j = 0; j < static_cast<uint32_t>(kBins); ++j) {
       const uint32_t w0 = j << kBinShift;
       const Chord c = make(w0, w0 + ((1u << kBinShift) - 1));
-      coarse_a[j] = c.ok ? c.a : std::numeric_limits<float>::quiet_NaN();
-      coarse_b[j] = c.ok ? c.b : std::numeric_limits<float>::quiet_NaN();
+      coarse_ab[2 * j] = c.ok ? c.a : std::numeric_limits<float>::quiet_NaN();
+      coarse_ab[2 * j + 1] = c.ok ? c.b : std::numeric_limits<float>::quiet_NaN();
       if (c.ok) continue;
       for (uint32_t k = w0 >> kFineShift; k < (w0 >> kFineShift) + (1u << (kBinShift - kFineShift)); ++k)
         fine[k] = make(k << kFineShift, (k << kFineShift) + ((1u << kFineShift) - 1));
@@ -114,7 +114,7 @@ void approx_normals(const ChordTable& tb, const uint32_t* w, float* eps, std::si
   uint8_t flag[kBatchWords / 8];
   for (std::size_t base = 0; base < m; base += kBatchWords) {
     const std::size_t n = std::min(kBatchWords, m - base);
-    chord_pass()(tb.coarse_a, tb.coarse_b, w + base, eps + base, flag, n);
+    chord_pass()(tb.coarse_ab, w + base, eps + base, flag, n);
     for (std::size_t g = 0; g < (n + 7) / 8; ++g) {
       for (unsigned bits = flag[g]; bits; bits &= bits - 1) {
         const std::size_t i = base + 8 * g + static_cast<std::size_t>(__builtin_ctz(bits));
@@ -126,32 +126,14 @@ void approx_normals(const ChordTable& tb, const uint32_t* w, float* eps, std::si
   }
 }
 
-// log r at the approximate normals: pfr_log_ratio's terms in four interleaved
-// sums (independent dependency chains; the order only moves the rounding,
-// which screening_margin covers).
-double approx_log_ratio(const PfrChunk& c, const float* e) {
-  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-  std::size_t i = 0;
-  const std::size_t d4 = c.d & ~static_cast<std::size_t>(3);
-  if (c.quad) {
-    for (; i < d4; i += 4) {
-      const double x0 = e[i], x1 = e[i + 1], x2 = e[i + 2], x3 = e[i + 3];
-      s0 += c.lin[i] * x0 + c.quad[i] * (x0 * x0);
-      s1 += c.lin[i + 1] * x1 + c.quad[i + 1] * (x1 * x1);
-      s2 += c.lin[i + 2] * x2 + c.quad[i + 2] * (x2 * x2);
-      s3 += c.lin[i + 3] * x3 + c.quad[i + 3] * (x3 * x3);
-    }
-    for (; i < c.d; ++i) s0 += c.lin[i] * static_cast<double>(e[i]) + c.quad[i] * (static_cast<double>(e[i]) * e[i]);
-  } else {
-    for (; i < d4; i += 4) {
-      s0 += c.lin[i] * static_cast<double>(e[i]);
-      s1 += c.lin[i + 1] * static_cast<double>(e[i + 1]);
-      s2 += c.lin[i + 2] * static_cast<double>(e[i + 2]);
-      s3 += c.lin[i + 3] * static_cast<double>(e[i + 3]);
-    }
-    for (; i < c.d; ++i) s0 += c.lin[i] * static_cast<double>(e[i]);
-  }
-  return c.c0 + ((s0 + s1) + (s2 + s3));
+pfr_screen::ApproxScores approx_scores() {
+#if defined(CHANSIM_HAVE_AVX2_TU)
+  static const pfr_screen::ApproxScores f =
+      use_avx2() ? pfr_screen::avx2::approx_scores : pfr_screen::baseline::approx_scores;
+#else
+  static const pfr_screen::ApproxScores f = pfr_screen::baseline::approx_scores;
+#endif
+  return f;
 }
 
 // lo <= det_log(t) <= hi for a positive normal t from its bits alone:
@@ -167,19 +149,26 @@ void log_enclosure(double t, double* lo, double* hi) {
   *hi = h + 1e-14 * (std::fabs(h) + 1.0);
 }
 
-// Worst case |approximate log r - exact log r| of any candidate of the chunk:
-// the normals' error through lin and quad, plus the rounding of two float64
-// sums of d terms (|eps| < 6.5 for every 32-bit word).
+// Worst case |approximate log r - exact log r| of any candidate of the chunk.
+// The approximation is c0 + Σ fl32(lin_i) eps~_i (+ fl32(quad_i) eps~_i²) summed
+// in float32 in any order (pfr_screen approx_scores); the exact score is the
+// float64 sum of pfr_log_ratio. With |eps|, |eps~| < 6.5 for every 32-bit word:
+//  - the normals' error through lin and quad: err Σ (|l| + |q| (2 zmax + err));
+//  - float32: rounding the coefficients (2^-24 each), the products (two per
+//    quadratic term) and any summation order of d terms (γ_{d+3} < (d + 4) 2^-24
+//    for d < 2^20) is at most (d + 4) 2^-23 of mag = Σ 6.5 |l| + 42.25 |q|
+//    (2^-23, not 2^-24, also covers the second-order terms);
+//  - the float64 sum of the exact score and the final additions: (2d + 8) 2^-51.
 double screening_margin(const PfrChunk& c, const ChordTable& tb) {
-  double mag = std::fabs(c.c0), sens = 0.0;
+  double mag = 0.0, sens = 0.0;
   for (std::size_t i = 0; i < c.d; ++i) {
     const double l = std::fabs(c.lin[i]), q = c.quad ? std::fabs(c.quad[i]) : 0.0;
     sens += l + q * (2.0 * tb.zmax + tb.err);
     mag += 6.5 * l + 42.25 * q;
   }
-  // Any summation order of d terms errs by at most (d - 1) 2^-53 of the sum of
-  // magnitudes; four times that for the two sums, plus the products' rounding.
-  return tb.err * sens * (1.0 + 1e-12) + std::ldexp(static_cast<double>(2 * c.d + 8) * mag, -51);
+  const double d = static_cast<double>(c.d);
+  return (tb.err * sens + std::ldexp((d + 4.0) * mag, -23) +
+          std::ldexp((2.0 * d + 8.0) * (mag + std::fabs(c.c0)), -51)) * (1.0 + 1e-9);
 }
 
 // Scores candidates [first, last] (1-based) starting from T_{first-1} = t and
@@ -188,12 +177,18 @@ double screening_margin(const PfrChunk& c, const ChordTable& tb) {
 Best score_range(const PfrChunk& c, const PfrSearch& s, uint64_t first, uint64_t last, double t, Best best,
                  uint64_t* scored, bool* stopped, double* t_out, bool screen = true) {
   const std::size_t d = c.d;
-  const std::size_t per = std::max<std::size_t>(1, kBatchWords / std::max<std::size_t>(d, 1));
+  // Buffers sized to the range too: a small chunk must not pay for zeroing
+  // a full batch.
+  const std::size_t per = static_cast<std::size_t>(std::min<uint64_t>(
+      last - first + 1, std::max<std::size_t>(1, kBatchWords / std::max<std::size_t>(d, 1))));
   const ChordTable& tb = chord_table();
   const double margin = screening_margin(c, tb);
+  std::vector<float> lin(d), quad(c.quad ? d : 0);
+  for (std::size_t i = 0; i < d; ++i) lin[i] = static_cast<float>(c.lin[i]);
+  for (std::size_t i = 0; i < quad.size(); ++i) quad[i] = static_cast<float>(c.quad[i]);
   std::vector<uint32_t> words(per * d);
   std::vector<float> eps(per * d), exact(d);
-  std::vector<double> expo(per);
+  std::vector<double> expo(per), approx(per), tt(per), lo(per), hi(per);
   uint64_t n = first;
   *scored = 0;
   *stopped = false;
@@ -201,18 +196,17 @@ Best score_range(const PfrChunk& c, const PfrSearch& s, uint64_t first, uint64_t
     const std::size_t m = static_cast<std::size_t>(std::min<uint64_t>(per, last - n + 1));
     fill_words_serial(s.seed, c.cand_stream, (n - 1) * d, words.data(), m * d);
     approx_normals(tb, words.data(), eps.data(), m * d);
+    approx_scores()(lin.data(), c.quad ? quad.data() : nullptr, eps.data(), d, m, approx.data());
     fill_f64_serial(Variate::Exponential, s.seed ^ kArrivalKey, c.arrival_stream, n - 1, expo.data(), m);
+    // The batch's arrival times (the same additions in the same order as
+    // arrival_prefix) and their cheap log enclosures, so the candidate loop
+    // below only compares; det_log(t) only where a decision needs it.
+    for (std::size_t j = 0; j < m; ++j) tt[j] = t += pfr_increment(static_cast<int>(s.arrivals), expo[j], n + j, s.max_candidates);
+    for (std::size_t j = 0; j < m; ++j) log_enclosure(tt[j], &lo[j], &hi[j]);
     for (std::size_t j = 0; j < m; ++j, ++n) {
-      const float* e = eps.data() + j * d;
-      const double approx = approx_log_ratio(c, e);
-      t += pfr_increment(static_cast<int>(s.arrivals), expo[j], n, s.max_candidates);
-      // det_log(t) only where a decision needs it: the screen and the stopping
-      // rule first try log t's cheap enclosure.
-      double log_t_lo, log_t_hi;
-      log_enclosure(t, &log_t_lo, &log_t_hi);
       double log_t = std::numeric_limits<double>::quiet_NaN();
-      if (!screen || !((log_t_lo - approx) - margin > best.score)) {
-        log_t = det_log(t);
+      if (!screen || !((lo[j] - (c.c0 + approx[j])) - margin > best.score)) {
+        log_t = det_log(tt[j]);
         // The decoder's own generator (pfr_candidate), so the scored normals
         // are the ones it regenerates.
         pfr_candidate(s.seed, c.cand_stream, n, d, exact.data());
@@ -221,11 +215,11 @@ Best score_range(const PfrChunk& c, const PfrSearch& s, uint64_t first, uint64_t
         best.offer(log_t - log_r, n);
       }
       ++*scored;
-      if (!(log_t_hi - s.log_r_bound >= best.score)) continue;  // cannot stop yet
-      if (log_t != log_t) log_t = det_log(t);
+      if (!(hi[j] - s.log_r_bound >= best.score)) continue;  // cannot stop yet
+      if (log_t != log_t) log_t = det_log(tt[j]);
       if (log_t - s.log_r_bound >= best.score) {
         *stopped = true;
-        *t_out = t;
+        *t_out = tt[j];
         return best;
       }
     }
