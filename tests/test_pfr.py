@@ -221,3 +221,19 @@ def test_callback_target_mixture_is_exact():
     np.testing.assert_array_equal(pfr.decode_callback(n, 1, 5, 3), eps)
     with pytest.raises(ValueError, match="candidates"):
         pfr.encode_callback(log_ratio, 1, seed=5, stream=3)
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(d=st.integers(1, 5000), data=st.data())
+def test_chunk_layout_is_the_interleaved_order(d, data):
+    """Chunk j holds coordinates j, j + C, j + 2C, … in increasing order (docs/format.md §5):
+    the O(d) construction equals the stable sort that defines it."""
+    c = data.draw(st.integers(1, d))
+    order, offsets = pfr._layout(d, c)
+    idx = np.arange(d)
+    assert np.array_equal(order, np.argsort(idx % c, kind="stable"))
+    assert np.array_equal(np.diff(offsets.astype(np.int64)), np.bincount(idx % c, minlength=c))
+
+
+def test_chunk_streams_wrap_modulo_2_64():
+    assert pfr._streams(2**64 - 2, 4).tolist() == [2**64 - 2, 2**64 - 1, 0, 1]

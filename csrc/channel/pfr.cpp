@@ -171,37 +171,61 @@ double screening_margin(const PfrChunk& c, const ChordTable& tb) {
           std::ldexp((2.0 * d + 8.0) * (mag + std::fabs(c.c0)), -51)) * (1.0 + 1e-9);
 }
 
+struct ScoreScratch {
+  std::vector<float> lin, quad, eps, exact;
+  std::vector<uint32_t> words;
+  std::vector<double> expo, approx, tt, lo, hi;
+  void reserve(std::size_t d, std::size_t per, bool with_quad) {
+    const auto grow = [](auto& v, std::size_t n) {
+      if (v.size() < n) v.resize(n);
+    };
+    grow(lin, d);
+    if (with_quad) grow(quad, d);
+    grow(exact, d);
+    grow(words, per * d);
+    grow(eps, per * d);
+    for (auto* v : {&expo, &approx, &tt, &lo, &hi}) grow(*v, per);
+  }
+};
+
 // Scores candidates [first, last] (1-based) starting from T_{first-1} = t and
 // the best of all earlier candidates; returns as soon as the stopping rule
 // proves that no later candidate can win.
 Best score_range(const PfrChunk& c, const PfrSearch& s, uint64_t first, uint64_t last, double t, Best best,
                  uint64_t* scored, bool* stopped, double* t_out, bool screen = true) {
   const std::size_t d = c.d;
-  // Buffers sized to the range too: a small chunk must not pay for zeroing
-  // a full batch.
   const std::size_t per = static_cast<std::size_t>(std::min<uint64_t>(
       last - first + 1, std::max<std::size_t>(1, kBatchWords / std::max<std::size_t>(d, 1))));
   const ChordTable& tb = chord_table();
   const double margin = screening_margin(c, tb);
-  std::vector<float> lin(d), quad(c.quad ? d : 0);
+  // Per-thread scratch that only grows: a search of many small chunks must not
+  // pay nine allocations per chunk.
+  thread_local ScoreScratch sc;
+  sc.reserve(d, per, c.quad != nullptr);
+  float* const lin = sc.lin.data();
+  float* const quad = sc.quad.data();
   for (std::size_t i = 0; i < d; ++i) lin[i] = static_cast<float>(c.lin[i]);
-  for (std::size_t i = 0; i < quad.size(); ++i) quad[i] = static_cast<float>(c.quad[i]);
-  std::vector<uint32_t> words(per * d);
-  std::vector<float> eps(per * d), exact(d);
-  std::vector<double> expo(per), approx(per), tt(per), lo(per), hi(per);
+  if (c.quad)
+    for (std::size_t i = 0; i < d; ++i) quad[i] = static_cast<float>(c.quad[i]);
+  uint32_t* const words = sc.words.data();
+  float* const eps = sc.eps.data();
+  float* const exact = sc.exact.data();
+  double *const expo = sc.expo.data(), *const approx = sc.approx.data(), *const tt = sc.tt.data();
+  double *const lo = sc.lo.data(), *const hi = sc.hi.data();
   uint64_t n = first;
   *scored = 0;
   *stopped = false;
   while (n <= last) {
     const std::size_t m = static_cast<std::size_t>(std::min<uint64_t>(per, last - n + 1));
-    fill_words_serial(s.seed, c.cand_stream, (n - 1) * d, words.data(), m * d);
-    approx_normals(tb, words.data(), eps.data(), m * d);
-    approx_scores()(lin.data(), c.quad ? quad.data() : nullptr, eps.data(), d, m, approx.data());
-    fill_f64_serial(Variate::Exponential, s.seed ^ kArrivalKey, c.arrival_stream, n - 1, expo.data(), m);
+    fill_words_serial(s.seed, c.cand_stream, (n - 1) * d, words, m * d);
+    approx_normals(tb, words, eps, m * d);
+    approx_scores()(lin, c.quad ? quad : nullptr, eps, d, m, approx);
+    fill_f64_serial(Variate::Exponential, s.seed ^ kArrivalKey, c.arrival_stream, n - 1, expo, m);
     // The batch's arrival times (the same additions in the same order as
     // arrival_prefix) and their cheap log enclosures, so the candidate loop
     // below only compares; det_log(t) only where a decision needs it.
-    for (std::size_t j = 0; j < m; ++j) tt[j] = t += pfr_increment(static_cast<int>(s.arrivals), expo[j], n + j, s.max_candidates);
+    for (std::size_t j = 0; j < m; ++j)
+      tt[j] = t += pfr_increment(static_cast<int>(s.arrivals), expo[j], n + j, s.max_candidates);
     for (std::size_t j = 0; j < m; ++j) log_enclosure(tt[j], &lo[j], &hi[j]);
     for (std::size_t j = 0; j < m; ++j, ++n) {
       double log_t = std::numeric_limits<double>::quiet_NaN();
@@ -209,8 +233,8 @@ Best score_range(const PfrChunk& c, const PfrSearch& s, uint64_t first, uint64_t
         log_t = det_log(tt[j]);
         // The decoder's own generator (pfr_candidate), so the scored normals
         // are the ones it regenerates.
-        pfr_candidate(s.seed, c.cand_stream, n, d, exact.data());
-        const float* x = exact.data();
+        pfr_candidate(s.seed, c.cand_stream, n, d, exact);
+        const float* x = exact;
         const double log_r = pfr_log_ratio(c.lin, c.quad, c.c0, d, [x](std::size_t i) { return x[i]; });
         best.offer(log_t - log_r, n);
       }

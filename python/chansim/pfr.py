@@ -118,11 +118,17 @@ class Plan:
 
 
 def _layout(d: int, chunks: int):
+    """Interleaved chunks: chunk j holds coordinates j, j + C, j + 2C, … (C = chunks).
+
+    Built in O(d) by reading a row-major C-column grid by columns (the same order as a
+    stable sort of ``arange(d) % C``, without the sort)."""
     if chunks == 0:
         return np.zeros(0, np.int64), np.zeros(1, np.uint64)
-    idx = np.arange(d)
-    order = np.argsort(idx % chunks, kind="stable")
-    sizes = np.bincount(idx % chunks, minlength=chunks)
+    rows = -(-d // chunks)
+    grid = np.arange(rows * chunks, dtype=np.int64).reshape(rows, chunks).T.ravel()
+    order = grid[grid < d] if rows * chunks != d else grid
+    sizes = np.full(chunks, d // chunks, np.uint64)
+    sizes[: d % chunks] += 1
     offsets = np.zeros(chunks + 1, np.uint64)
     np.cumsum(sizes, out=offsets[1:])
     return order, offsets
@@ -194,7 +200,8 @@ def plan(mu_q, sigma_q, mu_p, sigma_p, *, mode="budgeted", chunk_bits=None) -> P
 
 
 def _streams(stream: int, chunks: int) -> np.ndarray:
-    return ((stream + np.arange(chunks, dtype=object)) % _U64).astype(np.uint64)
+    """stream + j mod 2^64 for each chunk j (uint64 array arithmetic wraps)."""
+    return np.arange(chunks, dtype=np.uint64) + np.uint64(stream)
 
 
 def _budgets(p: Plan, mode: str, pad_bits: float, candidates, max_candidates: int) -> np.ndarray:
