@@ -153,9 +153,13 @@ def _prepare(mu_q, sigma_q, mu_p, sigma_p):
 
 def plan(mu_q, sigma_q, mu_p, sigma_p, *, mode="budgeted", chunk_bits=None) -> Plan:
     """Chunk layout and score coefficients for a diagonal Gaussian pair."""
+    return _plan(*_prepare(mu_q, sigma_q, mu_p, sigma_p)[1], mode=mode, chunk_bits=chunk_bits)
+
+
+def _plan(mq, sq, mp, sp, *, mode, chunk_bits) -> Plan:
+    """plan() on the flat float64 arrays _prepare returned (validated once per call chain)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    _, (mq, sq, mp, sp) = _prepare(mu_q, sigma_q, mu_p, sigma_p)
     d = mq.size
     kl = kl_bits(mq, sq, mp, sp)
     dinf = dinf_bits(mq, sq, mp, sp)
@@ -222,8 +226,12 @@ def _budgets(p: Plan, mode: str, pad_bits: float, candidates, max_candidates: in
 def search(mu_q, sigma_q, mu_p, sigma_p, seed, stream, *, mode="exact", chunk_bits=None, pad_bits=4.0,
            candidates=None, max_candidates=1 << 30):
     """Run the encoder's search. Returns ``(plan, indices, info)`` (no bytes)."""
+    return _search(_plan(*_prepare(mu_q, sigma_q, mu_p, sigma_p)[1], mode=mode, chunk_bits=chunk_bits), seed, stream,
+                   mode=mode, pad_bits=pad_bits, candidates=candidates, max_candidates=max_candidates)
+
+
+def _search(p: Plan, seed, stream, *, mode, pad_bits, candidates, max_candidates):
     seed, stream = u64(seed, "seed"), u64(stream, "stream")
-    p = plan(mu_q, sigma_q, mu_p, sigma_p, mode=mode, chunk_bits=chunk_bits)
     budgets = _budgets(p, mode, pad_bits, candidates, int(max_candidates))
     streams = _streams(stream, p.chunks)
     arrival = 1 if mode == "orc" else 0
@@ -327,8 +335,8 @@ def encode_gaussian(mu_q, sigma_q, mu_p, sigma_p, seed, stream, *, mode="exact",
     cost, side information included. See the module docstring for the modes.
     """
     shape, (mq, sq, mp, sp) = _prepare(mu_q, sigma_q, mu_p, sigma_p)
-    p, idx, info = search(mq, sq, mp, sp, seed, stream, mode=mode, chunk_bits=chunk_bits, pad_bits=pad_bits,
-                          candidates=candidates, max_candidates=max_candidates)
+    p, idx, info = _search(_plan(mq, sq, mp, sp, mode=mode, chunk_bits=chunk_bits), seed, stream, mode=mode,
+                           pad_bits=pad_bits, candidates=candidates, max_candidates=max_candidates)
     eps = candidates_of(p, idx, seed, stream)
     sample = sample_of(eps, p.order, mp, sp).reshape(shape)
     nmax_log2 = _nmax_log2(info["budgets"])
