@@ -301,7 +301,7 @@ def main():
     for name in ("rd", "frontier", "report"):
         p = sub.add_parser(name)
         p.add_argument("--images", type=int, default=24 if name == "rd" else 2)
-        p.add_argument("--crop", type=int, default=0 if name == "rd" else 256)
+        p.add_argument("--crop", type=int, default=0 if name in ("rd", "report") else 256)
         p.add_argument("--threads", type=int, default=2)
         p.add_argument("--recon-steps", type=int, default=8)
         p.add_argument("--out", default="benchmarks/results/diffc")
