@@ -204,9 +204,20 @@ Best score_range(const PfrChunk& c, const PfrSearch& s, uint64_t first, uint64_t
   sc.reserve(d, per, c.quad != nullptr);
   float* const lin = sc.lin.data();
   float* const quad = sc.quad.data();
-  for (std::size_t i = 0; i < d; ++i) lin[i] = static_cast<float>(c.lin[i]);
+  // Coefficients beyond float32's comfortable range could overflow the float
+  // scores to ±inf, and an infinite approximate score would skip a candidate
+  // wrongly: such chunks are scored exactly, every candidate.
+  double cmax = 0.0;
+  for (std::size_t i = 0; i < d; ++i) {
+    lin[i] = static_cast<float>(c.lin[i]);
+    cmax = std::fmax(cmax, std::fabs(c.lin[i]));
+  }
   if (c.quad)
-    for (std::size_t i = 0; i < d; ++i) quad[i] = static_cast<float>(c.quad[i]);
+    for (std::size_t i = 0; i < d; ++i) {
+      quad[i] = static_cast<float>(c.quad[i]);
+      cmax = std::fmax(cmax, std::fabs(c.quad[i]));
+    }
+  screen = screen && cmax < 1e30 && d < (std::size_t{1} << 24);
   uint32_t* const words = sc.words.data();
   float* const eps = sc.eps.data();
   float* const exact = sc.exact.data();
