@@ -228,9 +228,11 @@ Best score_range(const PfrChunk& c, const PfrSearch& s, uint64_t first, uint64_t
   *stopped = false;
   while (n <= last) {
     const std::size_t m = static_cast<std::size_t>(std::min<uint64_t>(per, last - n + 1));
-    fill_words_serial(s.seed, c.cand_stream, (n - 1) * d, words, m * d);
-    approx_normals(tb, words, eps, m * d);
-    approx_scores()(lin, c.quad ? quad : nullptr, eps, d, m, approx);
+    if (screen) {  // unscreened, every candidate is scored exactly below
+      fill_words_serial(s.seed, c.cand_stream, (n - 1) * d, words, m * d);
+      approx_normals(tb, words, eps, m * d);
+      approx_scores()(lin, c.quad ? quad : nullptr, eps, d, m, approx);
+    }
     fill_f64_serial(Variate::Exponential, s.seed ^ kArrivalKey, c.arrival_stream, n - 1, expo, m);
     // The batch's arrival times (the same additions in the same order as
     // arrival_prefix) and their cheap log enclosures, so the candidate loop

@@ -56,16 +56,23 @@ CHANSIM_HD double uniform_f64_from32(uint32_t w) {
 
 // ---- natural log for positive normal doubles ------------------------------
 // The FreeBSD/musl argument reduction and minimax polynomial: error < 1 ulp.
+// det_log's constants, shared with its SIMD rendition (prng_kernels.inc).
+struct DetLog {
+  static constexpr double ln2_hi = 6.93147180369123816490e-01;
+  static constexpr double ln2_lo = 1.90821492927058770002e-10;
+  static constexpr double Lg1 = 6.666666666666735130e-01;
+  static constexpr double Lg2 = 3.999999999940941908e-01;
+  static constexpr double Lg3 = 2.857142874366239149e-01;
+  static constexpr double Lg4 = 2.222219843214978396e-01;
+  static constexpr double Lg5 = 1.818357216161805012e-01;
+  static constexpr double Lg6 = 1.531383769920937332e-01;
+  static constexpr double Lg7 = 1.479819860511658591e-01;
+};
+
 CHANSIM_HD double det_log(double x) {
-  const double ln2_hi = 6.93147180369123816490e-01;
-  const double ln2_lo = 1.90821492927058770002e-10;
-  const double Lg1 = 6.666666666666735130e-01;
-  const double Lg2 = 3.999999999940941908e-01;
-  const double Lg3 = 2.857142874366239149e-01;
-  const double Lg4 = 2.222219843214978396e-01;
-  const double Lg5 = 1.818357216161805012e-01;
-  const double Lg6 = 1.531383769920937332e-01;
-  const double Lg7 = 1.479819860511658591e-01;
+  constexpr double ln2_hi = DetLog::ln2_hi, ln2_lo = DetLog::ln2_lo;
+  constexpr double Lg1 = DetLog::Lg1, Lg2 = DetLog::Lg2, Lg3 = DetLog::Lg3, Lg4 = DetLog::Lg4;
+  constexpr double Lg5 = DetLog::Lg5, Lg6 = DetLog::Lg6, Lg7 = DetLog::Lg7;
   const uint64_t u = detail::bits_of(x);
   // Shift the exponent boundary to sqrt(2)/2 so the mantissa lands in [0.707, 1.414).
   const uint32_t hx = static_cast<uint32_t>(u >> 32) + (0x3ff00000u - 0x3fe6a09eu);

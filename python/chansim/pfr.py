@@ -52,7 +52,6 @@ LOG2E = 1.0 / math.log(2.0)
 ARRIVAL_KEY = 0x9E3779B97F4A7C15
 #: Largest |eps| a float32 candidate normal can take (u = 2^-33 on the grid).
 EPS_MAX = float(np.float32(-_ref.ndtri(_ref.uniform_f64_from32(np.zeros(1, np.uint32)))[0]))
-_U64 = 1 << 64
 
 
 # ---- per-coordinate information quantities --------------------------------
