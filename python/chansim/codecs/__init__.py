@@ -1,12 +1,19 @@
-"""Diffusion-based generative image codecs (need PyTorch).
+"""Image codecs on one contract (:class:`~chansim.codecs.base.Codec`): NTC, UQDM, DiffC.
 
-``UQDM.pretrained()`` and ``DiffC.pretrained()`` load the default models shipped
-inside the package (``chansim/models/``), offline. Each codec object holds its
-model, the model's noise schedule and ``model_id`` (the SHA-256 content hash of the
-weights and config, see :func:`chansim.diffusion.io.model_id`).
+``NTC.pretrained()``, ``UQDM.pretrained()`` and ``DiffC.pretrained()`` load the default
+models shipped inside the package (``chansim/models/``), offline. The codec classes
+need PyTorch (``pip install "chansim[codecs]"``) and are imported on first access, so
+``chansim.codecs.container`` and ``chansim.codecs.base`` work without it.
 """
 
-from .diffc import DiffC
-from .uqdm import UQDM
+from .base import CODECS, Codec, Evaluation, codec_class, codec_names
 
-__all__ = ["DiffC", "UQDM"]
+__all__ = ["CODECS", "Codec", "DiffC", "Evaluation", "NTC", "UQDM", "codec_class", "codec_names"]
+
+_CLASSES = {"NTC": "ntc", "UQDM": "uqdm", "DiffC": "diffc"}
+
+
+def __getattr__(name):
+    if name in _CLASSES:
+        return codec_class(_CLASSES[name])
+    raise AttributeError(f"module 'chansim.codecs' has no attribute {name!r}")

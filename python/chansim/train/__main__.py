@@ -63,6 +63,9 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for kind in ("uqdm", "diffc"):
         _train_parser(kind, sub)
+    from . import ntc as _ntc
+
+    _ntc.add_parser(sub)
     e = sub.add_parser("export", help="export a run's EMA weights + model card")
     e.add_argument("run", type=Path)
     e.add_argument("--dest", type=Path, required=True)
@@ -70,6 +73,8 @@ def main(argv=None) -> int:
     e.add_argument("--data-dir", type=Path, default=None)
     e.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
+    if args.command == "ntc":
+        return _ntc.main(args)
     command = "python -m chansim.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
 
     import torch

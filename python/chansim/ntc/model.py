@@ -1,0 +1,152 @@
+"""The mean-scale hyperprior with gain units and universally quantized latents.
+
+Shapes (``N`` transform channels, ``M`` latent channels; images padded to a multiple of 64)::
+
+    x (B,3,H,W) ─g_a→ y (B,M,H/16,W/16) ─·gain_q→ y' ─UQ→ ŷ' ─·inv_gain_q→ g_s → x̂
+                                          y' ─h_a→ z ─·hgain_q→ z' ─round→ ẑ' ─·inv_hgain_q→ h_s → (μ', σ')
+
+* ``y'`` is quantized with step 1 and a dither ``u ~ U(−½, ½)``: ``ŷ' = μ̂ + rint(y' − μ̂ + u) − u``,
+  so ``ŷ' − y' ~ U(−½, ½)`` independently of ``y'``; training replaces this by the same
+  additive noise. Its coding density is ``N(μ̂, σ̂²) ⋆ U(−½, ½)``, i.e. the probability
+  of the cell, :func:`gaussian_cell_bits`.
+* ``z'`` is rounded (no dither) and coded with a learned per-channel
+  :class:`~chansim.ntc.layers.FactorizedDensity` whose integer tables ship with the model.
+* Quality ``q`` (0-based) selects one row of each gain table (Cui et al. 2021); all
+  qualities share the transforms, so one training run serves every rate.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import GDN, FactorizedDensity
+
+# λ of each quality (distortion weight on MSE of 0..255 pixels), CompressAI's ladder.
+QUALITY_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+SCALE_MIN = 0.11     # lower bound of σ' (the latent's step is 1)
+PAD = 64             # total downsampling of the hyper-latents
+
+
+def _conv(cin, cout, k=5, s=2):
+    return nn.Conv2d(cin, cout, k, stride=s, padding=k // 2)
+
+
+def _deconv(cin, cout, k=5, s=2):
+    return nn.ConvTranspose2d(cin, cout, k, stride=s, padding=k // 2, output_padding=s - 1)
+
+
+def gaussian_cell_bits(v: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """−log₂ P(cell) for ``v = ŷ' − μ`` under N(0, scale²) ⋆ U(−½, ½), elementwise.
+
+    Uses the upper tail on |v| (erfc), which keeps precision where the CDFs are near 1.
+    """
+    a = v.abs()
+    inv = 1.0 / (scale * math.sqrt(2.0))
+    p = 0.5 * (torch.erfc((a - 0.5) * inv) - torch.erfc((a + 0.5) * inv))
+    return -torch.log2(p.clamp_min(1e-9))
+
+
+class _LowerBound(torch.autograd.Function):
+    """max(x, bound) whose gradient still flows where it pushes x upwards (Ballé's trick)."""
+
+    @staticmethod
+    def forward(ctx, x, bound: float):
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return x.clamp_min(bound)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        pass_through = (x >= ctx.bound) | (g < 0)
+        return g * pass_through, None
+
+
+class HyperpriorModel(nn.Module):
+    kind = "ntc"
+
+    def __init__(self, n: int = 96, m: int = 128, lambdas: Sequence[float] = QUALITY_LAMBDAS):
+        super().__init__()
+        self.n, self.m, self.lambdas = n, m, tuple(float(v) for v in lambdas)
+        k = len(self.lambdas)
+        self.g_a = nn.Sequential(_conv(3, n), GDN(n), _conv(n, n), GDN(n), _conv(n, n), GDN(n), _conv(n, m))
+        self.g_s = nn.Sequential(_deconv(m, n), GDN(n, True), _deconv(n, n), GDN(n, True), _deconv(n, n),
+                                 GDN(n, True), _deconv(n, 3))
+        self.h_a = nn.Sequential(_conv(m, n, 3, 1), nn.LeakyReLU(inplace=True), _conv(n, n),
+                                 nn.LeakyReLU(inplace=True), _conv(n, n))
+        self.h_s = nn.Sequential(_deconv(n, m), nn.LeakyReLU(inplace=True), _deconv(m, m * 3 // 2),
+                                 nn.LeakyReLU(inplace=True), _conv(m * 3 // 2, 2 * m, 3, 1))
+        # log gains: rate–distortion balance puts the step near λ^(−½) (MSE ∝ step²).
+        lg = 0.5 * torch.log(torch.tensor(self.lambdas) / self.lambdas[k // 2])
+        self.gain = nn.Parameter(lg[:, None].repeat(1, m).contiguous())
+        self.inv_gain = nn.Parameter(-lg[:, None].repeat(1, m).contiguous())
+        self.hgain = nn.Parameter(torch.zeros(k, n))
+        self.inv_hgain = nn.Parameter(torch.zeros(k, n))
+        self.z_density = FactorizedDensity(n)
+
+    def config(self) -> Dict[str, Any]:
+        return {"kind": self.kind, "n": self.n, "m": self.m, "lambdas": list(self.lambdas)}
+
+    @property
+    def num_qualities(self) -> int:
+        return len(self.lambdas)
+
+    # -- pieces the codec calls one by one ------------------------------------------------------
+    @staticmethod
+    def _rows(table: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        return table.exp()[q][:, :, None, None]
+
+    def analysis(self, x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """x in [0, 1] → gained latents y'."""
+        return self.g_a(x) * self._rows(self.gain, q)
+
+    def hyper_analysis(self, y: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        return self.h_a(y) * self._rows(self.hgain, q)
+
+    def hyper_synthesis(self, z_hat: torch.Tensor, q: torch.Tensor):
+        """ẑ' → (μ', σ') of the gained latents (σ' not yet bounded)."""
+        mean, scale = self.h_s(z_hat * self._rows(self.inv_hgain, q)).chunk(2, dim=1)
+        return mean, scale
+
+    def synthesis(self, y_hat: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """ŷ' → x̂ in [0, 1] (unclamped)."""
+        return self.g_s(y_hat * self._rows(self.inv_gain, q))
+
+    # -- training ---------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, q: torch.Tensor, generator=None) -> Dict[str, torch.Tensor]:
+        """Training/evaluation pass with the exact noise law of the codec.
+
+        ``x``: (B, 3, H, W) in [0, 1], H and W multiples of 64; ``q``: (B,) int64 qualities.
+        Returns per-image ``bits_y``, ``bits_z`` and the reconstruction ``x_hat``.
+        """
+        y = self.analysis(x, q)
+        z = self.hyper_analysis(y, q)
+        z_noisy = z + torch.rand(z.shape, generator=generator, dtype=z.dtype) - 0.5
+        z_hat = z + (torch.round(z) - z).detach()          # the decoder sees rounded z (straight-through)
+        bits_z = -torch.log2(self.z_density.likelihood(z_noisy).clamp_min(1e-9)).sum((1, 2, 3))
+        mean, scale = self.hyper_synthesis(z_hat, q)
+        scale = _LowerBound.apply(scale, SCALE_MIN)
+        y_hat = y + torch.rand(y.shape, generator=generator, dtype=y.dtype) - 0.5   # = UQ in law
+        bits_y = gaussian_cell_bits(y_hat - mean, scale).sum((1, 2, 3))
+        x_hat = self.synthesis(y_hat, q)
+        return {"x_hat": x_hat, "bits_y": bits_y, "bits_z": bits_z}
+
+    def loss(self, x: torch.Tensor, q: torch.Tensor) -> Dict[str, torch.Tensor]:
+        out = self(x, q)
+        pixels = x.shape[2] * x.shape[3]
+        bpp = (out["bits_y"] + out["bits_z"]) / pixels
+        mse = ((out["x_hat"] - x) ** 2).mean((1, 2, 3)) * (255.0 ** 2)
+        lam = torch.tensor(self.lambdas, dtype=x.dtype)[q]
+        return {"loss": (lam * mse + bpp).mean(), "bpp": bpp.detach(), "mse": mse.detach()}
+
+
+def pad_to(x: torch.Tensor, multiple: int = PAD) -> torch.Tensor:
+    """Replicate-pad the bottom/right edges up to a multiple of ``multiple``."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x

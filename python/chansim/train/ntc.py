@@ -1,0 +1,261 @@
+"""Training of the NTC hyperprior (:class:`chansim.ntc.HyperpriorModel`) on CPU.
+
+One run trains every quality: each crop in a batch draws a quality uniformly and
+is weighted by its own λ. The learning rate follows a warm-up and a cosine decay
+over the run's *progress*, the larger of steps done / planned and wall time used /
+``--time-limit``, so a run cut short by its time budget still ends at a low rate.
+
+Held-out numbers (EMA weights): the 24 Kodak images' centre 256×256 crops at every
+quality — bits per pixel from the model's own code lengths (z rounded, y through
+the universal quantizer's noise law, i.e. the codec's expected size without the
+header) and PSNR — with Pillow's JPEG and WebP on the same crops and the
+Bjøntegaard deltas against them, one line per evaluation in ``<out>/log.jsonl``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+from ..ntc.model import HyperpriorModel
+from .loop import EMA
+
+EVAL_CROP = 256
+
+
+def kodak_eval_crops(root: Optional[Path] = None, crop: int = EVAL_CROP) -> torch.Tensor:
+    from .data import kodak_heldout
+
+    return kodak_heldout(crop=crop, root=root)
+
+
+def _codec_curve(images: np.ndarray, fmt: str, qualities) -> List[tuple]:
+    from PIL import Image
+
+    out = []
+    for q in qualities:
+        bpp, psnr = [], []
+        for im in images:
+            buf = io.BytesIO()
+            Image.fromarray(im).save(buf, format=fmt, quality=q, **({"optimize": True} if fmt == "JPEG" else {}))
+            with Image.open(io.BytesIO(buf.getvalue())) as d:
+                rec = np.asarray(d.convert("RGB"))
+            bpp.append(8 * len(buf.getvalue()) / (im.shape[0] * im.shape[1]))
+            mse = np.mean((rec.astype(np.float64) - im) ** 2)
+            psnr.append(10 * np.log10(255.0 ** 2 / mse))
+        out.append((float(np.mean(bpp)), float(np.mean(psnr))))
+    return out
+
+
+def baseline_curves(images: torch.Tensor) -> Dict[str, List[tuple]]:
+    ims = images.permute(0, 2, 3, 1).numpy()
+    return {"JPEG": _codec_curve(ims, "JPEG", range(5, 100, 5)),
+            "WebP": _codec_curve(ims, "WEBP", range(5, 100, 5))}
+
+
+def bd_psnr(rate_a, psnr_a, rate_b, psnr_b) -> Optional[float]:
+    from ..cli_eval import bd_psnr as _bd
+
+    return _bd(rate_a, psnr_a, rate_b, psnr_b)
+
+
+@torch.no_grad()
+def evaluate(model: HyperpriorModel, images: torch.Tensor, seed: int = 0, batch: int = 8) -> List[dict]:
+    """(bpp, psnr) per quality, means over the images (fixed noise seed)."""
+    was = model.training
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for q in range(model.num_qualities):
+        bits, mse = [], []
+        for i in range(0, images.shape[0], batch):
+            x = images[i:i + batch].float() / 255.0
+            qq = torch.full((x.shape[0],), q, dtype=torch.long)
+            out = model(x, qq, generator=gen)
+            bits.append(out["bits_y"] + out["bits_z"])
+            rec = (out["x_hat"].clamp(0, 1) * 255).round()
+            mse.append(((rec - x * 255) ** 2).mean((1, 2, 3)))
+        b, m = torch.cat(bits), torch.cat(mse)
+        px = images.shape[2] * images.shape[3]
+        rows.append({"quality": q + 1, "bpp": float((b / px).mean()),
+                     "psnr": float((10 * torch.log10(255.0 ** 2 / m)).mean())})
+    model.train(was)
+    return rows
+
+
+def lr_at(progress: float, step: int, args) -> float:
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    return args.lr * (args.lr_final + (1 - args.lr_final) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+class NTCTrainer:
+    def __init__(self, args, sampler, heldout: Optional[torch.Tensor]):
+        self.args = args
+        self.out = Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.sampler, self.heldout = sampler, heldout
+        torch.manual_seed(args.seed)
+        self.model = HyperpriorModel(args.n, args.m)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr)
+        self.ema = EMA(self.model, args.ema)
+        self.step, self.elapsed, self.history = 0, 0.0, []
+        self.baselines = baseline_curves(heldout) if heldout is not None else None
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    def save_checkpoint(self) -> None:
+        blob = {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
+                "step": self.step, "elapsed": self.elapsed, "sampler": self.sampler.state(),
+                "torch_rng": torch.get_rng_state(), "args": {k: (str(v) if isinstance(v, Path) else v)
+                                                              for k, v in vars(self.args).items()},
+                "history": self.history, "config": self.model.config(), "baselines": self.baselines}
+        tmp = self.ckpt_path.with_suffix(".tmp")
+        torch.save(blob, tmp)
+        tmp.replace(self.ckpt_path)
+
+    def load_checkpoint(self) -> None:
+        blob = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
+        self.model.load_state_dict(blob["model"])
+        self.ema.load_state_dict(blob["ema"])
+        self.opt.load_state_dict(blob["opt"])
+        self.step, self.elapsed, self.history = blob["step"], blob["elapsed"], blob["history"]
+        self.sampler.set_state(blob["sampler"])
+        torch.set_rng_state(blob["torch_rng"])
+
+    def log(self, record: Dict) -> None:
+        with open(self.out / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def progress(self) -> float:
+        p = self.step / self.args.steps
+        if self.args.time_budget:
+            p = max(p, self.elapsed / (self.args.time_budget * 60))
+        return p
+
+    def evaluate_ema(self) -> Optional[dict]:
+        if self.heldout is None:
+            return None
+        live = {k: v.clone() for k, v in self.model.state_dict().items()}
+        self.ema.copy_to(self.model)
+        rows = evaluate(self.model, self.heldout)
+        self.model.load_state_dict(live)
+        rec = {"step": self.step, "elapsed_s": round(self.elapsed, 1), "heldout": rows}
+        for name, curve in self.baselines.items():
+            rec[f"bd_psnr_vs_{name}"] = bd_psnr([c[0] for c in curve], [c[1] for c in curve],
+                                                [r["bpp"] for r in rows], [r["psnr"] for r in rows])
+        self.history.append(rec)
+        self.log(rec)
+        return rec
+
+    def run(self) -> None:
+        a = self.args
+        self.model.train()
+        deadline = time.monotonic() + a.time_limit * 60 if a.time_limit else math.inf
+        last_ckpt = last_eval = time.monotonic()
+        smooth = None
+        k = self.model.num_qualities
+        gen = torch.Generator().manual_seed(a.seed + 1 + self.step)
+        while self.step < a.steps and self.progress() < 1.0 and time.monotonic() < deadline:
+            t0 = time.monotonic()
+            lr = lr_at(self.progress(), self.step, a)
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+            x = self.sampler.batch(a.batch).float() / 255.0
+            q = torch.randint(0, k, (x.shape[0],), generator=gen)
+            terms = self.model.loss(x, q)
+            self.opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), a.grad_clip)
+            if torch.isfinite(gnorm):
+                self.opt.step()
+                self.ema.update(self.model)
+            self.step += 1
+            self.elapsed += time.monotonic() - t0
+            loss = float(terms["loss"].detach())
+            smooth = loss if smooth is None else 0.98 * smooth + 0.02 * loss
+            if self.step % a.log_every == 0:
+                self.log({"step": self.step, "elapsed_s": round(self.elapsed, 1), "loss": loss,
+                          "loss_smooth": smooth, "bpp": float(terms["bpp"].mean()),
+                          "lr": lr, "grad_norm": float(gnorm)})
+            if self.step % (a.log_every * 10) == 0:
+                print(f"step {self.step} ({self.elapsed / 60:.1f} min, {self.progress():.1%}): "
+                      f"loss {smooth:.4f} lr {lr:.2e}", file=sys.stderr, flush=True)
+            now = time.monotonic()
+            if now - last_eval > a.eval_minutes * 60:
+                self._report(self.evaluate_ema())
+                last_eval = time.monotonic()
+            if now - last_ckpt > a.checkpoint_minutes * 60:
+                self.save_checkpoint()
+                last_ckpt = time.monotonic()
+        self.save_checkpoint()
+        self._report(self.evaluate_ema())
+        self.save_checkpoint()
+
+    def _report(self, rec: Optional[dict]) -> None:
+        if rec is None:
+            return
+        pts = " ".join(f"{r['bpp']:.3f}/{r['psnr']:.2f}" for r in rec["heldout"])
+        print(f"step {rec['step']}: held-out bpp/PSNR {pts}; BD-PSNR vs JPEG {rec['bd_psnr_vs_JPEG']}, "
+              f"vs WebP {rec['bd_psnr_vs_WebP']}", file=sys.stderr, flush=True)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("ntc", help="train the NTC hyperprior (all qualities in one run)")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--steps", type=int, default=30000)
+    p.add_argument("--time-budget", type=float, default=None,
+                   help="minutes of optimisation the LR schedule is planned for (cosine over whichever ends first)")
+    p.add_argument("--time-limit", type=float, default=None, help="stop this session after this many minutes")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--n", type=int, default=96)
+    p.add_argument("--m", type=int, default=128)
+    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--lr-final", type=float, default=0.03)
+    p.add_argument("--warmup", type=int, default=300)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--checkpoint-minutes", type=float, default=3.0)
+    p.add_argument("--eval-minutes", type=float, default=12.0)
+    p.add_argument("--log-every", type=int, default=20)
+    p.add_argument("--data-dir", type=Path, default=None)
+
+
+def main(args) -> int:
+    from .data import CropSampler
+
+    torch.set_num_threads(args.threads)
+    if args.resume:
+        blob = torch.load(args.out / "checkpoint.pt", map_location="cpu", weights_only=False)
+        saved = dict(blob["args"])
+        for k in ("steps", "time_budget", "time_limit", "threads"):
+            if getattr(args, k) is not None and k != "threads":
+                saved[k] = getattr(args, k)
+        saved["threads"] = args.threads
+        saved["out"], saved["data_dir"] = Path(saved["out"]), saved.get("data_dir") and Path(saved["data_dir"])
+        saved["resume"] = True
+        import argparse
+
+        args = argparse.Namespace(**saved)
+    sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir, progress=False)
+    heldout = kodak_eval_crops(args.data_dir)
+    trainer = NTCTrainer(args, sampler, heldout)
+    if args.resume:
+        trainer.load_checkpoint()
+        print(f"resumed at step {trainer.step} ({trainer.elapsed / 60:.1f} min)", file=sys.stderr)
+    trainer.run()
+    return 0
