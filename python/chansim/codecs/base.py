@@ -36,14 +36,16 @@ from typing import Any, ClassVar, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-__all__ = ["Codec", "Evaluation", "CODECS", "codec_class", "codec_names", "pretrained"]
+__all__ = ["Codec", "Evaluation", "CODECS", "DEFAULT_CODEC", "codec_class", "codec_names", "pretrained"]
 
-#: name → "module:Class" of every codec, in the order the CLI lists them (the default first).
+#: name → "module:Class" of every codec, in the order the CLI lists them.
 CODECS: Dict[str, str] = {
-    "ntc": "chansim.codecs.ntc:NTC",
     "uqdm": "chansim.codecs.uqdm:UQDM",
     "diffc": "chansim.codecs.diffc:DiffC",
+    "ntc": "chansim.codecs.ntc:NTC",
 }
+#: The codec ``chansim compress`` and ``chansim demo`` use unless told otherwise.
+DEFAULT_CODEC = "uqdm"
 
 #: What to install for the codecs' networks.
 CODECS_EXTRA = 'pip install "chansim[codecs]"'

@@ -21,7 +21,7 @@ MAGIC = b"CHSM"
 VERSION = 1
 MODEL_ID_BYTES = 8
 #: Codec ids on the wire. New codecs append; numbers are never reused.
-CODEC_IDS = {"uqdm": 1, "diffc": 2}
+CODEC_IDS = {"uqdm": 1, "diffc": 2, "ntc": 3}
 _CODEC_NAMES = {v: k for k, v in CODEC_IDS.items()}
 #: Largest accepted side and pixel count: bounds what a decoder can be made to allocate.
 MAX_SIDE = 1 << 15
