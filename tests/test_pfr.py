@@ -237,3 +237,62 @@ def test_chunk_layout_is_the_interleaved_order(d, data):
 
 def test_chunk_streams_wrap_modulo_2_64():
     assert pfr._streams(2**64 - 2, 4).tolist() == [2**64 - 2, 2**64 - 1, 0, 1]
+
+
+# ---- Plan coefficients against the closed forms (issue 13 item 9) ---------------------------
+
+PLAN_CASES = [
+    (0.7, 0.4, 0.1, 1.3),  # the issue's repro: unequal variances
+    (-2.0, 0.1, 0.5, 1.5),
+    (5.0, 0.05, 4.9, 0.07),
+    (0.3, 1.0, -0.2, 1.0),  # equal variances: no quadratic term
+]
+
+
+@pytest.mark.parametrize("case, mode", [(c, m) for c in PLAN_CASES for m in ("exact", "budgeted")
+                                         if m == "budgeted" or c[1] < c[3]])
+def test_plan_score_is_scipy_log_ratio(case, mode):
+    """c0 + lin·ε + quad·ε² (ε standardised under p: x = μp + σp ε) equals SciPy's
+    log q(x) − log p(x) at every ε (both are closed forms: agreement to 1e-9 absolute)."""
+    mq, sq, mp, sp = case
+    P = pfr.plan(mq, sq, mp, sp, mode=mode)
+    eps = np.linspace(-pfr.EPS_MAX, pfr.EPS_MAX, 1001)
+    x = mp + sp * eps
+    expected = stats.norm.logpdf(x, mq, sq) - stats.norm.logpdf(x, mp, sp)
+    quad = 0.0 if P.quad is None else P.quad[0]
+    got = P.c0[0] + P.lin[0] * eps + quad * eps**2
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("case", [c for c in PLAN_CASES if c[1] < c[3]])
+def test_plan_bound_is_d_infinity(case):
+    """Plan.bound (nats) is sup log q/p over the candidates' range; where the maximiser
+    x* = (σp² μq − σq² μp)/(σp² − σq²) lies inside it, that is D∞ — checked against the
+    closed form log q(x*) − log p(x*) by SciPy and against dinf_bits."""
+    mq, sq, mp, sp = case
+    P = pfr.plan(mq, sq, mp, sp, mode="exact")
+    x_star = (sp**2 * mq - sq**2 * mp) / (sp**2 - sq**2)
+    assert abs((x_star - mp) / sp) < pfr.EPS_MAX
+    d_inf = stats.norm.logpdf(x_star, mq, sq) - stats.norm.logpdf(x_star, mp, sp)
+    assert P.bound[0] == pytest.approx(d_inf, rel=1e-12, abs=1e-12)
+    assert P.dinf[0] / pfr.LOG2E == pytest.approx(d_inf, rel=1e-12, abs=1e-12)
+    # Budgeted mode: the sup over the range is the same number.
+    assert pfr.plan(mq, sq, mp, sp, mode="budgeted").bound[0] == pytest.approx(d_inf, rel=1e-12, abs=1e-12)
+
+
+def test_plan_bound_of_a_chunk_is_the_sum_and_caps_at_the_range():
+    """Several coordinates in one chunk: the bound is the sum of the coordinates' sups; a
+    coordinate whose maximiser lies beyond |ε| ≤ EPS_MAX contributes its value at the edge."""
+    mq = np.array([0.7, -2.0, 9.0])
+    sq = np.array([0.4, 0.1, 0.9])
+    mp = np.array([0.1, 0.5, 0.0])
+    sp = np.array([1.3, 1.5, 1.0])
+    P = pfr.plan(mq, sq, mp, sp, mode="budgeted")
+    assert P.chunks == 1
+    expected = 0.0
+    for j in range(3):
+        x_star = (sp[j] ** 2 * mq[j] - sq[j] ** 2 * mp[j]) / (sp[j] ** 2 - sq[j] ** 2)
+        e = np.clip((x_star - mp[j]) / sp[j], -pfr.EPS_MAX, pfr.EPS_MAX)
+        x = mp[j] + sp[j] * e
+        expected += stats.norm.logpdf(x, mq[j], sq[j]) - stats.norm.logpdf(x, mp[j], sp[j])
+    assert P.bound[0] == pytest.approx(expected, rel=1e-12)
