@@ -102,3 +102,27 @@ def test_writer_rejects_what_a_reader_would_refuse():
         C.model_tag("zz" * 32)
     with pytest.raises(ValueError, match="sections must be in"):
         C.truncate(_file().pack(), 4)
+
+
+def test_one_varint_rule_for_every_python_reader():
+    """chansim.varint is the one LEB128 reader: ≤ 10 bytes, 10th byte 0 or 1 (as format.cpp)."""
+    from chansim import pfr, varint
+
+    for v in (0, 1, 127, 128, 300, 1 << 35, (1 << 64) - 1):
+        enc = varint.encode(v)
+        assert varint.read(enc + b"\xaa", 0) == (v, len(enc))
+        assert pfr._read_varint(b"\x00" + enc, 1) == (v, 1 + len(enc))
+        assert C.Reader(enc).varint("v") == v
+    assert varint.encode((1 << 64) - 1) == b"\xff" * 9 + b"\x01"
+    for bad, message in ((b"\xff" * 9 + b"\x02", "overflows 64 bits"),   # 2**64: 10th byte above 1
+                         (b"\x80" * 9 + b"\x81\x00", "overflows 64 bits"),  # an 11th byte
+                         (b"\x80\x80", "truncated")):
+        for read in (lambda b: varint.read(b, 0), lambda b: pfr._read_varint(b, 0), lambda b: C.Reader(b).varint("v")):
+            with pytest.raises(FormatError, match=message):
+                read(bad)
+    with pytest.raises(FormatError, match="exceeds its limit 5"):
+        varint.read(varint.encode(6), 0, "width", limit=5)
+    with pytest.raises(ValueError, match="out of range"):
+        varint.encode(1 << 64)
+    with pytest.raises(ValueError, match="out of range"):
+        varint.encode(-1)

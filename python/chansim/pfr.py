@@ -467,16 +467,9 @@ def _varint(v: int) -> bytes:
 
 
 def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    v, shift = 0, 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise FormatError("PFR message header is truncated or malformed")
-        b = buf[pos]
-        pos += 1
-        v |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return v, pos
+    from .varint import read  # the one LEB128 reader (same overflow rule as the container and C++)
+
+    return read(buf, pos, "varint", context="PFR message header")
 
 
 def _zipf_n(nmax_log2: int) -> int:

@@ -15,6 +15,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
+from .. import varint
 from ..errors import FormatError
 
 MAGIC = b"CHSM"
@@ -44,18 +45,8 @@ def model_tag(model_id: str) -> bytes:
         raise ValueError(f"model_id {model_id!r} is not hexadecimal") from None
 
 
-def put_varint(out: bytearray, value: int) -> None:
-    """LEB128: 7 bits per byte, low first, high bit = more bytes follow."""
-    if value < 0 or value >= 1 << 64:
-        raise ValueError(f"varint out of range: {value}")
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return
+#: LEB128 writer (the one in :mod:`chansim.varint`), under its historical name.
+put_varint = varint.put
 
 
 class Reader:
@@ -76,18 +67,8 @@ class Reader:
     def u8(self, field_name: str) -> int:
         return self.take(1, field_name)[0]
 
-    def varint(self, field_name: str, limit: int = (1 << 64) - 1) -> int:
-        value, shift = 0, 0
-        while True:
-            byte = self.u8(field_name)
-            if shift == 63 and byte > 1:
-                raise FormatError(f"corrupted {self.what}: {field_name} overflows 64 bits")
-            value |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                break
-            shift += 7
-        if value > limit:
-            raise FormatError(f"corrupted {self.what}: {field_name} = {value} exceeds its limit {limit}")
+    def varint(self, field_name: str, limit: int = varint.MAX_VALUE) -> int:
+        value, self.pos = varint.read(self.data, self.pos, field_name, limit, self.what)
         return value
 
     def remaining(self) -> int:
