@@ -287,7 +287,7 @@ def test_plan_bound_of_a_chunk_is_the_sum_and_caps_at_the_range():
     sq = np.array([0.4, 0.1, 0.9])
     mp = np.array([0.1, 0.5, 0.0])
     sp = np.array([1.3, 1.5, 1.0])
-    P = pfr.plan(mq, sq, mp, sp, mode="budgeted")
+    P = pfr.plan(mq, sq, mp, sp, mode="budgeted", chunk_bits=1000.0)
     assert P.chunks == 1
     expected = 0.0
     for j in range(3):
@@ -296,3 +296,105 @@ def test_plan_bound_of_a_chunk_is_the_sum_and_caps_at_the_range():
         x = mp[j] + sp[j] * e
         expected += stats.norm.logpdf(x, mq[j], sq[j]) - stats.norm.logpdf(x, mp[j], sp[j])
     assert P.bound[0] == pytest.approx(expected, rel=1e-12)
+
+
+# ---- default chunking and the work check (issue 13 item 10) ----------------------------------
+
+def _hang_case(d=64):
+    """The issue's case: sigma_q = 0.7, sigma_p = 1, mu_q ~ N(0, 0.3²): D∞ ≈ 0.6 bits per coordinate."""
+    rng = np.random.default_rng(0)
+    return rng.normal(0, 0.3, d), 0.7, 0.0, 1.0
+
+
+@pytest.mark.parametrize("d", [64, 512])
+def test_default_exact_chunking_bounds_the_work(d):
+    """With no chunk_bits, exact mode chunks to DEFAULT_CHUNK_BITS of D∞ (16 bits), so the
+    expected work per chunk exp(sup log r) ≤ 2^16 (one chunk of ≈ 0.6·d bits used to search for
+    minutes); the search stops everywhere and examines O(2^16) candidates per chunk, and the
+    message round-trips."""
+    mq, sq, mp, sp = _hang_case(d)
+    total = float(pfr.dinf_bits(mq, sq, mp, sp).sum())
+    assert total > 30  # a single chunk would be out of reach
+    P = pfr.plan(mq, sq, mp, sp, mode="exact")
+    assert P.chunks >= math.ceil(total / pfr.DEFAULT_CHUNK_BITS["exact"])
+    assert np.all(P.dinf <= pfr.DEFAULT_CHUNK_BITS["exact"]) and np.all(P.bound * pfr.LOG2E <= 16 + 1e-9)
+    sample, data, info = pfr.encode_gaussian(mq, sq, mp, sp, 1, 2, return_info=True)
+    assert info["chunks"] == P.chunks and np.all(info["stopped"])
+    # E[examined] ≈ exp(bound)·E[S], S ~ Exp(1): P(S > 40) = e^-40 per chunk.
+    assert np.all(info["examined"] <= 40 * np.exp(P.bound) + 64)
+    np.testing.assert_array_equal(pfr.decode_gaussian(data, mp, sp, 1, 2).view(np.uint64),
+                                  sample.view(np.uint64))
+
+
+def test_default_budgeted_chunking_follows_kl():
+    mq, sq, mp, sp = _hang_case(512)
+    P = pfr.plan(mq, sq, mp, sp, mode="budgeted")
+    assert np.all(P.kl <= pfr.DEFAULT_CHUNK_BITS["budgeted"])
+    assert P.chunks >= math.ceil(float(pfr.kl_bits(mq, sq, mp, sp).sum()) / pfr.DEFAULT_CHUNK_BITS["budgeted"])
+    # Small vectors keep one chunk, as before.
+    assert pfr.plan(np.full(4, 0.3), 0.5, 0.0, 1.0, mode="exact").chunks == 1
+
+
+def test_exact_work_beyond_max_candidates_fails_before_searching(monkeypatch):
+    """chunk_bits = 64 on the issue's case (one 40-bit chunk): refused with a message naming
+    chunk_bits, without calling the core search at all."""
+    def no_search(*args, **kwargs):
+        raise AssertionError("the search ran")
+
+    monkeypatch.setattr(pfr._core, "pfr_search", no_search)
+    mq, sq, mp, sp = _hang_case(64)
+    with pytest.raises(ValueError, match="chunk_bits"):
+        pfr.encode_gaussian(mq, sq, mp, sp, 1, 2, chunk_bits=64.0)
+    with pytest.raises(ValueError, match="chunk_bits"):
+        pfr.search(mq, sq, mp, sp, 1, 2, mode="exact", chunk_bits=64.0)
+    # A smaller max_candidates tightens the same check: 2^10 / 8 = 2^7 < 2^8.9 of the largest
+    # chunk at chunk_bits = 10.
+    with pytest.raises(ValueError, match="max_candidates"):
+        pfr.encode_gaussian(mq, sq, mp, sp, 1, 2, chunk_bits=10.0, max_candidates=2**10)
+    # One heavy coordinate: lowering chunk_bits cannot help, and the message says so.
+    with pytest.raises(ValueError, match="single coordinate"):
+        pfr.encode_gaussian([3.0], 0.2, 0.0, 1.0, 1, 2, max_candidates=2**10)
+
+
+# ---- exact mode and the candidates' range (issue 13 item 11) ---------------------------------
+
+def test_tail_mass_is_the_normal_closed_form():
+    """tail_mass = Φ((lo − μq)/σq) + Φ̄((hi − μq)/σq), lo/hi = μp ∓ EPS_MAX σp, by SciPy."""
+    cases = [(5.5, 0.4, 0.0, 1.0), (0.0, 1.0, 0.0, 1.0), (-6.0, 0.5, 0.0, 1.0), (1.0, 0.3, 0.5, 2.0)]
+    for mq, sq, mp, sp in cases:
+        lo, hi = mp - pfr.EPS_MAX * sp, mp + pfr.EPS_MAX * sp
+        expected = stats.norm.cdf(lo, mq, sq) + stats.norm.sf(hi, mq, sq)
+        assert float(pfr.tail_mass(mq, sq, mp, sp)) == pytest.approx(expected, rel=1e-9, abs=1e-300)
+    # The issue's case: 1.8 % of q = N(5.5, 0.4²) lies beyond 6.34 prior standard deviations.
+    assert float(pfr.tail_mass(5.5, 0.4, 0.0, 1.0)) == pytest.approx(0.0179, abs=5e-4)
+
+
+def test_exact_mode_refuses_unreachable_targets():
+    """q = N(5.5, 0.4²) against N(0, 1) (D∞ = 27.3 bits): 1.8 % of q is unreachable, refused
+    with a ValueError naming the range, before any search."""
+    assert float(pfr.dinf_bits(5.5, 0.4, 0.0, 1.0)) == pytest.approx(27.3, abs=0.05)
+    with pytest.raises(ValueError, match="range"):
+        pfr.encode_gaussian([5.5], 0.4, 0.0, 1.0, 1, 2)
+    with pytest.raises(ValueError, match="range"):
+        pfr.plan([0.0, 5.5], [0.5, 0.4], 0.0, 1.0, mode="exact")
+    # Budgeted mode is biased anyway and reports it; the tail rule is exact mode's.
+    pfr.plan([5.5], 0.4, 0.0, 1.0, mode="budgeted")
+
+
+def test_exact_mode_accepts_ordinary_targets_near_the_limit():
+    """Targets with tail mass ≤ EXACT_TAIL_TOL (1e-6) pass: identical coordinates
+    (2·Φ̄(6.34) ≈ 2.3e-10), σq = 0.999 σp, a narrow q four prior deviations out, and the large
+    shift of EXACT_CASES (2.9e-8) and an 8-bit-KL target (1.6e-7); the boundary sits where the closed form says."""
+    assert pfr.EXACT_TAIL_TOL == 1e-6
+    ok = [(0.0, 1.0, 0.0, 1.0), (0.0, 0.999, 0.0, 1.0), (4.0, 0.3, 0.0, 1.0), (2.0, 0.8, 0.0, 1.0),
+          (3.272415566737688, 0.6, 0.0, 1.0)]
+    for mq, sq, mp, sp in ok:
+        assert float(pfr.tail_mass(mq, sq, mp, sp)) <= pfr.EXACT_TAIL_TOL
+        pfr.plan([mq], sq, mp, sp, mode="exact")
+    # Either side of the tolerance: the means where Φ̄ of the upper distance is 2e-6 and 0.5e-6.
+    sq = 0.4
+    mq = pfr.EPS_MAX - sq * stats.norm.isf(2e-6)
+    with pytest.raises(ValueError, match="range"):
+        pfr.plan([mq], sq, 0.0, 1.0, mode="exact")
+    mq = pfr.EPS_MAX - sq * stats.norm.isf(0.5e-6)
+    pfr.plan([mq], sq, 0.0, 1.0, mode="exact")

@@ -44,14 +44,28 @@ from ._validate import u64
 from .errors import FormatError
 from .prng import reference as _ref
 
-__all__ = ["MODES", "Plan", "decode_callback", "decode_gaussian", "dinf_bits", "encode_callback", "encode_gaussian",
-           "frame", "kl_bits", "plan", "unframe"]
+__all__ = ["DEFAULT_CHUNK_BITS", "EXACT_TAIL_TOL", "MODES", "Plan", "decode_callback", "decode_gaussian",
+           "dinf_bits", "encode_callback", "encode_gaussian", "frame", "kl_bits", "plan", "tail_mass", "unframe"]
 
 MODES = ("exact", "budgeted", "orc")
 LOG2E = 1.0 / math.log(2.0)
 ARRIVAL_KEY = 0x9E3779B97F4A7C15
 #: Largest |eps| a float32 candidate normal can take (u = 2^-33 on the grid).
 EPS_MAX = float(np.float32(-_ref.ndtri(_ref.uniform_f64_from32(np.zeros(1, np.uint32)))[0]))
+#: ``chunk_bits`` when the caller gives none: bits of D∞ per chunk in exact mode (expected work
+#: ≈ 2^16 candidates per chunk), of KL in budgeted / ORC mode (budget 2^(12 + pad_bits)). A single
+#: coordinate heavier than this gets a chunk of its own (the work check below still applies).
+DEFAULT_CHUNK_BITS = {"exact": 16.0, "budgeted": 12.0, "orc": 12.0}
+#: Exact mode refuses before searching when a chunk's expected work exp(sup log r) ≈ 2^D∞ exceeds
+#: ``max_candidates / EXACT_WORK_MARGIN``: the search then stops within ``max_candidates`` with
+#: probability ≥ 1 − e^-8 (the stopping index is ≈ exp(sup log r)·S with S ~ Exp(1)).
+EXACT_WORK_MARGIN = 8
+#: Exact mode refuses a coordinate whose target puts more than this mass outside the candidates'
+#: reachable range mu_p ± EPS_MAX·sigma_p. The output law is then q restricted to that range, at
+#: total variation distance ≤ the sum of these masses over the coordinates from q. Ordinary exact
+#: targets sit well inside: q = N(3.27, 0.6²) against N(0, 1) (8 bits of KL) leaves 1.6e-7 out,
+#: q = N(2, 0.8²) 2.9e-8; q = N(5.5, 0.4²) leaves 1.8e-2 and is refused.
+EXACT_TAIL_TOL = 1e-6
 
 
 # ---- per-coordinate information quantities --------------------------------
@@ -72,6 +86,27 @@ def dinf_bits(mu_q, sigma_q, mu_p, sigma_p) -> np.ndarray:
     ok = sigma_q < sigma_p
     sq, sp, dm = sigma_q[ok], sigma_p[ok], (mu_q - mu_p)[ok]
     out[ok] = LOG2E * (np.log(sp / sq) + dm * dm / (2.0 * (sp * sp - sq * sq)))
+    return out
+
+
+def tail_mass(mu_q, sigma_q, mu_p, sigma_p) -> np.ndarray:
+    """q's mass per coordinate outside the range the candidates reach, |x − mu_p| ≤ EPS_MAX·sigma_p.
+
+    Closed form ``Φ((lo − μq)/σq) + Φ((μq − hi)/σq)`` (``math.erfc``; below 1e-300 it is 0).
+    Exact mode refuses coordinates where it exceeds :data:`EXACT_TAIL_TOL`.
+    """
+    mu_q, sigma_q, mu_p, sigma_p = (np.asarray(a, np.float64) for a in (mu_q, sigma_q, mu_p, sigma_p))
+    mu_q, sigma_q, mu_p, sigma_p = np.broadcast_arrays(mu_q, sigma_q, mu_p, sigma_p)
+    reach = EPS_MAX * sigma_p
+    z_lo = (mu_q - (mu_p - reach)) / sigma_q  # standardised distances from the mean to each end
+    z_hi = ((mu_p + reach) - mu_q) / sigma_q
+    out = np.zeros(mu_q.shape)
+    near = (z_lo < 38.0) | (z_hi < 38.0)  # erfc(38/√2) < 1e-300: nothing to add elsewhere
+    if np.any(near):
+        erfc = np.frompyfunc(math.erfc, 1, 1)
+        lo, hi = z_lo[near], z_hi[near]
+        out[near] = (0.5 * erfc(lo / math.sqrt(2.0)).astype(np.float64)
+                     + 0.5 * erfc(hi / math.sqrt(2.0)).astype(np.float64))
     return out
 
 
@@ -151,7 +186,11 @@ def _prepare(mu_q, sigma_q, mu_p, sigma_p):
 
 
 def plan(mu_q, sigma_q, mu_p, sigma_p, *, mode="budgeted", chunk_bits=None) -> Plan:
-    """Chunk layout and score coefficients for a diagonal Gaussian pair."""
+    """Chunk layout and score coefficients for a diagonal Gaussian pair.
+
+    ``chunk_bits=None`` chunks to :data:`DEFAULT_CHUNK_BITS` of the mode (D∞ in exact mode, KL
+    otherwise), or to the heaviest coordinate if that is larger. Exact mode refuses targets it
+    cannot reach (see :func:`tail_mass`)."""
     return _plan(*_prepare(mu_q, sigma_q, mu_p, sigma_p)[1], mode=mode, chunk_bits=chunk_bits)
 
 
@@ -169,8 +208,21 @@ def _plan(mq, sq, mp, sp, *, mode, chunk_bits) -> Plan:
             f"sigma_p={sp[j]!r} (with a different mean or a larger variance the ratio q/p is unbounded, "
             "so no exact stopping rule exists). Use mode='budgeted' or mode='orc' with a candidate budget, "
             "which reports its bias.")
+    if mode == "exact" and d:
+        tail = tail_mass(mq, sq, mp, sp)
+        if tail.max() > EXACT_TAIL_TOL:
+            j = int(np.argmax(tail))
+            raise ValueError(
+                f"exact mode cannot reach coordinate {j}'s target: q = N({mq[j]!r}, {sq[j]!r}²) puts "
+                f"{tail[j]:.3g} of its mass beyond the candidates' range mu_p ± {EPS_MAX:.4f}·sigma_p "
+                f"= [{mp[j] - EPS_MAX * sp[j]:.6g}, {mp[j] + EPS_MAX * sp[j]:.6g}] (tolerance "
+                f"{EXACT_TAIL_TOL:g}); the sample would not follow q. Widen the prior (sigma_p) or "
+                "move mu_p toward mu_q")
     weights = dinf if mode == "exact" else kl
-    chunks = (1 if d else 0) if chunk_bits is None else _chunk_count(weights, float(chunk_bits))
+    if chunk_bits is None:
+        # Documented default: chunk to DEFAULT_CHUNK_BITS, never refusing a single heavy coordinate.
+        chunk_bits = max(DEFAULT_CHUNK_BITS[mode], float(weights.max())) if d else DEFAULT_CHUNK_BITS[mode]
+    chunks = _chunk_count(weights, float(chunk_bits))
     order, offsets = _layout(d, chunks)
     mq, sq, mp, sp = mq[order], sq[order], mp[order], sp[order]
     # log r(eps) = c0 + lin·eps + quad·eps², eps standardised under p.
@@ -233,8 +285,28 @@ def search(mu_q, sigma_q, mu_p, sigma_p, seed, stream, *, mode="exact", chunk_bi
                    mode=mode, pad_bits=pad_bits, candidates=candidates, max_candidates=max_candidates)
 
 
+def _check_exact_work(p: Plan, max_candidates: int) -> None:
+    """Refuse, before any search, an exact chunk whose expected work exceeds the budget."""
+    if not p.chunks:
+        return
+    work_bits = p.bound * LOG2E  # log2 of the expected number of examined candidates
+    limit_bits = math.log2(max_candidates / EXACT_WORK_MARGIN) if max_candidates > EXACT_WORK_MARGIN else 0.0
+    if np.max(work_bits) > limit_bits:
+        c = int(np.argmax(work_bits))
+        sizes = np.diff(p.offsets.astype(np.int64))
+        hint = ("lower chunk_bits (more, smaller chunks)" if sizes[c] > 1 else
+                "this chunk is a single coordinate, so only a larger max_candidates (or a closer prior) helps")
+        raise ValueError(
+            f"exact search of chunk {c} ({int(sizes[c])} coordinates, sup log2 q/p = {work_bits[c]:.2f} bits) "
+            f"would examine ≈ 2^{work_bits[c]:.1f} candidates on average, beyond max_candidates="
+            f"{max_candidates} / {EXACT_WORK_MARGIN}: {hint}, or raise max_candidates. chunk_bits sets the "
+            f"D∞ bits per chunk (default {DEFAULT_CHUNK_BITS['exact']:g}).")
+
+
 def _search(p: Plan, seed, stream, *, mode, pad_bits, candidates, max_candidates):
     seed, stream = u64(seed, "seed"), u64(stream, "stream")
+    if mode == "exact":
+        _check_exact_work(p, int(max_candidates))
     budgets = _budgets(p, mode, pad_bits, candidates, int(max_candidates))
     streams = _streams(stream, p.chunks)
     arrival = 1 if mode == "orc" else 0
