@@ -55,7 +55,7 @@ def metrics(a, b):
 
 
 def baselines(images):
-    from chansim.cli_eval import available_baselines, decode_baseline, encode_baseline
+    from chansim.evaluation import available_baselines, decode_baseline, encode_baseline
 
     rows = []
     for fmt in available_baselines():

@@ -5,9 +5,10 @@ Rates are whole file sizes (container header, section lengths, checksums include
 reconstructions are the ``denoise`` ones; they come from :meth:`UQDM.compress_many`, which holds
 the same latent the receiver rebuilds, and ``--verify`` images are also fully decoded and
 compared bit for bit. Curves average bpp and quality per setting over the images; BD-PSNR
-(Bjøntegaard, piecewise-cubic interpolation of PSNR over log rate, on the overlapping rate
-range) compares those mean curves. MS-SSIM is pytorch_msssim's (5 scales, 11×11 Gaussian
-window, data range 255), reported also as −10 log10(1 − MS-SSIM) dB.
+(:func:`chansim.evaluation.bd_psnr`: Bjøntegaard, PCHIP interpolation of PSNR over log rate,
+on the overlapping rate range) compares those mean curves. MS-SSIM is
+:func:`chansim.metrics.ms_ssim` (5 scales, 11×11 Gaussian window, data range 255; agrees with
+pytorch_msssim to 1e-5), reported also as −10 log10(1 − MS-SSIM) dB.
 
 Qualities evaluated: every one with fewer than ``--max-steps`` steps, those with ``--max-steps``
 steps up to 16/64 of the last (the peers' rates end near 4.5 bpp), and every whole-step quality
@@ -30,12 +31,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from pytorch_msssim import ms_ssim
-from scipy.interpolate import PchipInterpolator
-
 import chansim
 from chansim.codecs import UQDM
-from chansim.codecs.image import psnr
+from chansim.evaluation import bd_psnr, msssim_db
+from chansim.metrics import ms_ssim, psnr
 from chansim.data import shared_path
 
 JPEG_Q = [5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95]
@@ -44,9 +43,7 @@ AVIF_Q = [5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95]
 
 
 def msssim(a: np.ndarray, b: np.ndarray) -> float:
-    ta = torch.from_numpy(a.transpose(2, 0, 1)[None].astype(np.float32))
-    tb = torch.from_numpy(b.transpose(2, 0, 1)[None].astype(np.float32))
-    return float(ms_ssim(ta, tb, data_range=255.0, size_average=True))
+    return ms_ssim(a, b)  # chansim.metrics: the project's one MS-SSIM (agrees with pytorch_msssim to 1e-5)
 
 
 def pillow(img: np.ndarray, fmt: str, **kw):
@@ -101,29 +98,14 @@ def mean_curve(per_image, codec_name):
     return sorted(pts, key=lambda p: p["bpp"])
 
 
-def msssim_db(v):
-    return -10.0 * np.log10(max(1e-12, 1.0 - v))
-
-
 def bd(curve_a, curve_b, metric="psnr", lo=None, hi=None):
-    """Mean quality difference of a over b (dB) on their overlapping log-rate range (PCHIP)."""
-    def xy(c):
-        x = np.log10([p["bpp"] for p in c])
-        y = np.array([p[metric] if metric == "psnr" else msssim_db(p["msssim"]) for p in c])
-        keep = np.concatenate([[True], np.diff(x) > 0])
-        return x[keep], y[keep]
-    xa, ya = xy(curve_a)
-    xb, yb = xy(curve_b)
-    a, b = max(xa[0], xb[0]), min(xa[-1], xb[-1])
-    if lo is not None:
-        a = max(a, np.log10(lo))
-    if hi is not None:
-        b = min(b, np.log10(hi))
-    if b <= a:
-        return None, None
-    grid = np.linspace(a, b, 512)
-    diff = PchipInterpolator(xa, ya)(grid) - PchipInterpolator(xb, yb)(grid)
-    return float(np.trapezoid(diff, grid) / (b - a)), (float(10 ** a), float(10 ** b))
+    """Mean quality difference of a over b (dB) on their overlapping rate range:
+    chansim.evaluation.bd_psnr (PCHIP over log rate) with b as the reference curve."""
+    def q(c):
+        return [p["psnr"] if metric == "psnr" else msssim_db(p["msssim"]) for p in c]
+    rng = None if lo is None and hi is None else (lo or 1e-300, hi or float("inf"))
+    return bd_psnr([p["bpp"] for p in curve_b], q(curve_b), [p["bpp"] for p in curve_a], q(curve_a),
+                   rate_range=rng, return_range=True)
 
 
 def plot(curves, path, images):

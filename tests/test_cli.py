@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 
 from chansim import FormatError, cli
+from chansim.cli import common
+from chansim.codecs.base import Codec
 from chansim.codecs.container import Container, unpack
 
 pytest.importorskip("PIL")
@@ -27,18 +29,23 @@ from PIL import Image  # noqa: E402
 SPEC = "test_cli:PlaneCodec"
 
 
-class PlaneCodec:
+class PlaneCodec(Codec):
     """Lossless progressive bit-plane codec in the chansim container (test double)."""
 
+    name = "plane"
+    reconstructions = ("plain", "midpoint")
     qualities = (1, 2, 3, 4)  # number of 2-bit plane groups sent; 4 = lossless
     model_id = "00" * 32
 
-    def compress(self, image, quality=4):
+    @classmethod
+    def pretrained(cls, name=None):
+        return cls()
+
+    def compress(self, image, quality=None, *, seed=None):
         from chansim.codecs.image import check_image
 
         image = check_image(image)
-        if quality not in self.qualities:
-            raise ValueError(f"quality must be one of {self.qualities}")
+        quality = self.check_quality(quality)
         sections = []
         for k in range(1, quality + 1):
             buf = io.BytesIO()
@@ -63,8 +70,8 @@ class PlaneCodec:
         c = unpack(data)
         if c.settings != b"plane":
             raise FormatError("not a PlaneCodec file")
-        if reconstruction not in (None, "plain", "midpoint"):
-            raise ValueError(f"unknown reconstruction {reconstruction!r}")
+        if reconstruction is not None:
+            self.check_reconstructions([reconstruction])
         if not c.sections:
             raise FormatError("no sections")
         out = self._decode(c.sections[-1], c.height, c.width)
@@ -118,7 +125,7 @@ def test_read_image_formats(tmp_path, fmt, suffix):
     img = photo()
     path = tmp_path / f"x{suffix}"
     Image.fromarray(img).save(path, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-    back = cli.read_image(path)
+    back = common.read_image(path)
     assert back.shape == img.shape and back.dtype == np.uint8
     if fmt != "JPEG":
         assert np.array_equal(back, img)
@@ -130,11 +137,11 @@ def test_read_image_formats(tmp_path, fmt, suffix):
 def test_read_image_16_bit_and_alpha(tmp_path):
     g = (np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 61)
     Image.fromarray(g).save(tmp_path / "g16.png")
-    back = cli.read_image(tmp_path / "g16.png")
+    back = common.read_image(tmp_path / "g16.png")
     assert back.shape == (32, 32, 3) and np.array_equal(back[..., 0], (g >> 8).astype(np.uint8))
     rgba = np.dstack([photo(), np.full((48, 40), 7, np.uint8)])
     Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
-    assert np.array_equal(cli.read_image(tmp_path / "a.png"), photo())
+    assert np.array_equal(common.read_image(tmp_path / "a.png"), photo())
 
 
 def test_compress_decompress_round_trip_and_previews(image_file, tmp_path, cli_run):
@@ -212,17 +219,17 @@ def test_main_in_process_reports_format_error(tmp_path, capsys):
 
 
 def test_parse_quality_and_pick():
-    from chansim.cli_demo import pick
+    from chansim.cli.demo import pick
 
     codec = PlaneCodec()
-    assert cli.parse_quality(codec, None) == 3 and cli.parse_quality(codec, "2.0") == 2
+    assert common.parse_quality(codec, None) == 3 and common.parse_quality(codec, "2.0") == 2
     with pytest.raises(ValueError):
-        cli.parse_quality(codec, "x")
+        common.parse_quality(codec, "x")
     assert pick(range(10)) == [0, 2, 5] and pick(range(6)) == [0, 2, 5] and pick([1, 2]) == [1, 2]
 
 
 def test_bd_psnr_of_a_shifted_curve():
-    from chansim.cli_eval import bd_psnr
+    from chansim.evaluation import bd_psnr
 
     r = np.array([0.1, 0.2, 0.4, 0.8, 1.6])
     p = 30 + 4 * np.log2(r)
@@ -230,7 +237,29 @@ def test_bd_psnr_of_a_shifted_curve():
     # Same curve sampled at other rates: no gain.
     r2 = np.array([0.15, 0.3, 0.6, 1.2])
     assert bd_psnr(r, p, r2, 30 + 4 * np.log2(r2)) == pytest.approx(0.0, abs=1e-6)
-    assert bd_psnr(r, p, r[:3], p[:3]) is None
+    assert bd_psnr(r, p, r[:1], p[:1]) is None  # one point is no curve
+    assert bd_psnr(r[:2], p[:2], r[3:], p[3:]) is None  # no common rate range
+    v, (lo, hi) = bd_psnr(r, p, r2, 30 + 4 * np.log2(r2) + 1, return_range=True)
+    assert v == pytest.approx(1.0, abs=1e-6) and (lo, hi) == pytest.approx((0.15, 1.2))
+
+
+def test_bd_psnr_is_pchip_over_log_rate():
+    """The one BD method: PCHIP (VCEG-AL22), checked against SciPy's PchipInterpolator."""
+    interp = pytest.importorskip("scipy.interpolate")
+    from chansim.evaluation import bd_psnr
+
+    rng = np.random.default_rng(3)
+    ra = np.sort(rng.uniform(0.05, 2.0, 13))
+    pa = 25 + 5 * np.log10(ra) + np.cumsum(rng.uniform(0, 0.3, 13))
+    rb = np.sort(rng.uniform(0.1, 3.0, 7))
+    pb = 26 + 6 * np.log10(rb)
+    lo, hi = np.log10(max(ra[0], rb[0])), np.log10(min(ra[-1], rb[-1]))
+    fa = interp.PchipInterpolator(np.log10(ra), pa)
+    fb = interp.PchipInterpolator(np.log10(rb), pb)
+    expected = (fb.integrate(lo, hi) - fa.integrate(lo, hi)) / (hi - lo)
+    assert bd_psnr(ra, pa, rb, pb) == pytest.approx(expected, abs=1e-10)
+    # A single cubic fit through a kinked 13-point curve differs; PCHIP passes through the points.
+    assert bd_psnr(ra, pa, ra, pa) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_eval_results_plots_and_crops(tmp_path, cli_run):
@@ -251,7 +280,7 @@ def test_eval_results_plots_and_crops(tmp_path, cli_run):
     doc = json.loads((out / "results.json").read_text())
     assert doc["meta"]["workers"] == 2 and doc["meta"]["scheduler"] == "threads"
     rows = doc["images"]
-    codec_rows = [r for r in rows if r["codec"] == "PlaneCodec"]
+    codec_rows = [r for r in rows if r["codec"] == "plane"]
     assert len(codec_rows) == 3 * 2 * 2  # images × qualities × reconstructions
     for r in codec_rows:
         img = imgs[r["image"]]
@@ -268,7 +297,7 @@ def test_eval_results_plots_and_crops(tmp_path, cli_run):
         assert r["ms_ssim"] is None  # images below 176 pixels a side
     assert {r["method"] for r in rows} >= {"JPEG", "WebP"}
     summary = {(e["method"], e["quality"]): e for e in doc["summary"]}
-    e = summary[("PlaneCodec (plain)", "1")]
+    e = summary[("plane (plain)", "1")]
     assert e["images"] == 3
     assert e["bpp"] == pytest.approx(np.mean([r["bpp"] for r in codec_rows if r["quality"] == "1"]))
     with open(out / "results.csv") as f:
@@ -318,5 +347,5 @@ def test_demo_with_a_codec(tmp_path, cli_run):
     report = json.loads((d / "report.json").read_text())["codecs"]
     assert [r["quality"] for r in report["rows"]] == [1, 3, 4]  # three rates spread over the four qualities
     assert (d / "rd.png").exists() and (d / "original.png").exists()
-    assert np.array_equal(np.asarray(Image.open(d / f"{SPEC}_q4.png")), np.asarray(Image.open(d / "original.png")))
-    assert len(report["previews"][SPEC]) == 3 + 1  # quality 3: three step previews and the strip
+    assert np.array_equal(np.asarray(Image.open(d / "plane_q4.png")), np.asarray(Image.open(d / "original.png")))
+    assert len(report["previews"]["plane"]) == 3 + 1  # quality 3: three step previews and the strip

@@ -1,8 +1,13 @@
-"""Image arrays in and out of the codecs: validation, padding to the network stride, metrics."""
+"""Image arrays in and out of the codecs: validation, padding to the network stride.
+
+``psnr`` and ``bpp`` are re-exported from :mod:`chansim.metrics`, where they live.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..metrics import bpp, psnr  # noqa: F401  (one PSNR and bpp for the whole project)
 
 MIN_SIDE = 16
 
@@ -45,14 +50,3 @@ def from_batch(x_raw, height: int, width: int) -> np.ndarray:
     """Tensor [1, 3, H', W'] of pixel values 0…255 → uint8[height, width, 3] (cropping the padding)."""
     arr = x_raw[0, :, :height, :width].detach().cpu().numpy()
     return np.ascontiguousarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8).transpose(1, 2, 0))
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB between two uint8 images (peak 255)."""
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10.0 * np.log10(255.0 ** 2 / mse))
-
-
-def bpp(data: bytes, height: int, width: int) -> float:
-    """Bits per pixel of a file: its whole size, header and checksum included."""
-    return 8.0 * len(data) / (height * width)

@@ -62,7 +62,7 @@ def baseline_curves(images: torch.Tensor) -> Dict[str, List[tuple]]:
 
 
 def bd_psnr(rate_a, psnr_a, rate_b, psnr_b) -> Optional[float]:
-    from ..cli_eval import bd_psnr as _bd
+    from ..evaluation import bd_psnr as _bd
 
     return _bd(rate_a, psnr_a, rate_b, psnr_b)
 

@@ -17,7 +17,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from .cli import UsageError
+from .common import UsageError, version
 
 
 def best_of(fn: Callable[[], object], repeats: int) -> float:
@@ -32,7 +32,7 @@ def best_of(fn: Callable[[], object], repeats: int) -> float:
 
 def _rows(scale: float, repeats: int, progress) -> List[tuple]:
     """(operation, elements, seconds, peer name or None, peer seconds or None)."""
-    from . import dq, grc, pfr, prng, rans
+    from .. import dq, grc, pfr, prng, rans
 
     rows = []
     seed = 2026
@@ -130,10 +130,10 @@ def _suite(path: Path, extra: Optional[str]) -> int:
     return subprocess.call(cmd)
 
 
-def _bench(args) -> int:
+def run_bench(args) -> int:
     from tqdm.auto import tqdm
 
-    from . import num_threads, prng, set_num_threads
+    from .. import num_threads, prng, set_num_threads
 
     if args.suite is not None:
         return _suite(Path(args.suite), args.k)
@@ -141,24 +141,18 @@ def _bench(args) -> int:
         set_num_threads(args.threads)
     with tqdm(total=5, desc="benchmarking", unit="group", disable=args.quiet, leave=False, file=sys.stderr) as bar:
         rows = _rows(args.scale, args.repeats, lambda: bar.update(1))
-    print(f"chansim {_version()} · {num_threads()} threads · ISA {prng.isa()} · best of {args.repeats}")
+    print(f"chansim {version()} · {num_threads()} threads · ISA {prng.isa()} · best of {args.repeats}")
     print(_table(rows))
     return 0
 
 
-def _version() -> str:
-    from . import __version__
-
-    return __version__
-
-
 def add_parser(sub, common) -> None:
     p = sub.add_parser("bench", parents=[common], help="microbenchmarks of the core primitives",
-                       description=__doc__.split("\n\n")[1].replace("\n", " "))
+                       description=" ".join(__doc__.replace("``", "").split("\n\n")[1].split()))
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per row; the best is shown (default 5)")
     p.add_argument("--scale", type=float, default=1.0, help="problem-size multiplier (default 1)")
     p.add_argument("--threads", type=int, default=None, help="chansim threads (default: CHANSIM_NUM_THREADS or all)")
     p.add_argument("--suite", default=None, metavar="DIR",
                    help="run the pytest-benchmark files in DIR (e.g. the repository's benchmarks/) instead")
     p.add_argument("-k", default=None, help="with --suite: pytest -k expression selecting benchmarks")
-    p.set_defaults(func=_bench)
+    p.set_defaults(func=run_bench)

@@ -4,14 +4,13 @@ Every (image, codec, quality) pair and every (image, classical format) pair is o
 on a Dask cluster — a local one with process workers by default, or any running
 scheduler (``--scheduler tcp://host:8786``). Images travel to the workers as arrays, so
 remote workers need no shared file system. Results: per-image and mean bpp / PSNR /
-MS-SSIM / timings as CSV and JSON, R-D plots against JPEG / WebP / AVIF, and
-side-by-side crops at the lowest rate.
+MS-SSIM / timings as CSV and JSON, R-D plots against JPEG / WebP / AVIF, BD-PSNR over
+JPEG, and side-by-side crops at the lowest rate.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import os
@@ -24,37 +23,13 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .cli import IMAGE_SUFFIXES, UsageError, decode_kwargs, load_codec, parse_quality, read_image
+from ..evaluation import (BASELINE_FORMATS, BASELINE_QUALITIES, available_baselines, baseline_rows, bd_table,
+                          crop_box, image_metrics, plot_rd, side_by_side, summarize)
+from .common import (IMAGE_SUFFIXES, UsageError, check_codec_spec, check_reconstruction, default_codec, load_codec,
+                     parse_quality, read_image, registered_codecs, split_list, unique, version)
 
-#: Classical formats measured beside the codecs (Pillow), each over this quality sweep.
-BASELINE_QUALITIES = (2, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
-BASELINE_FORMATS = {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF"}
-CROP = 192
 FIELDS = ["image", "method", "codec", "quality", "reconstruction", "width", "height", "bytes", "bpp", "psnr",
           "ms_ssim", "encode_s", "decode_s"]
-
-
-def available_baselines() -> List[str]:
-    from PIL import features
-
-    return [name for name, fmt in BASELINE_FORMATS.items() if features.check(name if name != "jpeg" else "jpg")]
-
-
-def crop_box(h: int, w: int, size: int = CROP):
-    s = min(size, h, w)
-    top, left = (h - s) // 2, (w - s) // 2
-    return top, left, s
-
-
-def _metrics(original: np.ndarray, decoded: np.ndarray) -> Dict[str, float]:
-    from .metrics import MS_SSIM_MIN_SIDE, ms_ssim, psnr
-
-    decoded = np.asarray(decoded)
-    if decoded.shape != original.shape:
-        raise RuntimeError(f"decoded shape {decoded.shape} differs from the original {original.shape}")
-    small = min(original.shape[:2]) < MS_SSIM_MIN_SIDE
-    # MS-SSIM is undefined below 176 pixels a side: NaN, not a different metric under the same name.
-    return {"psnr": psnr(original, decoded), "ms_ssim": float("nan") if small else ms_ssim(original, decoded)}
 
 
 def _worker_threads(threads: Optional[int]) -> None:
@@ -64,172 +39,47 @@ def _worker_threads(threads: Optional[int]) -> None:
 
     if threads is None:
         return
-
     chansim.set_num_threads(threads)
     torch = sys.modules.get("torch")  # imported by the codecs, never by the classical formats
     if torch is not None and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
 
 
-def codec_task(name: str, image_name: str, image: np.ndarray, codec_spec: str, quality_text: Optional[str],
-               reconstructions: Sequence[Optional[str]], keep_crop: bool, threads: int) -> List[dict]:
-    """Compress one image at one quality, decode it with each reconstruction; rows (+ crops)."""
+def codec_task(image_name: str, image: np.ndarray, codec_spec: str, quality_text: str,
+               reconstructions: Sequence[Optional[str]], keep_crop: bool, threads: Optional[int]) -> List[dict]:
+    """Compress one image at one quality, decode the file with each reconstruction (what a
+    receiver does, timed separately); rows (+ crops)."""
     codec = load_codec(codec_spec)
     _worker_threads(threads)
     quality = parse_quality(codec, quality_text)
     h, w = image.shape[:2]
     t0 = time.perf_counter()
-    data = codec.compress(image, quality=quality)
+    data = codec.compress(image, quality)
     enc = time.perf_counter() - t0
     rows = []
     top, left, s = crop_box(h, w)
     for rec in reconstructions:
         t0 = time.perf_counter()
-        decoded = np.asarray(codec.decompress(data, **decode_kwargs(codec, rec)))
+        decoded = np.asarray(codec.decompress(data, rec))
         dec = time.perf_counter() - t0
-        label = name if rec is None else f"{name} ({rec})"
-        row = dict(image=image_name, method=label, codec=name, quality=str(quality), reconstruction=rec or "",
-                   width=w, height=h, bytes=len(data), bpp=8.0 * len(data) / (h * w), encode_s=enc, decode_s=dec,
-                   **_metrics(image, decoded))
+        label = codec.name if rec is None else f"{codec.name} ({rec})"
+        row = dict(image=image_name, method=label, codec=codec.name, quality=str(quality),
+                   reconstruction=rec or codec.reconstructions[0], width=w, height=h, bytes=len(data),
+                   bpp=8.0 * len(data) / (h * w), encode_s=enc, decode_s=dec, **image_metrics(image, decoded))
         if keep_crop:
             row["_crop"] = decoded[top:top + s, left:left + s].copy()
         rows.append(row)
     return rows
-
-
-def encode_baseline(image: np.ndarray, fmt: str, quality: int) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    opts = {"quality": quality}
-    if fmt == "jpeg":
-        opts["optimize"] = True
-    Image.fromarray(image).save(buf, format=BASELINE_FORMATS[fmt], **opts)
-    return buf.getvalue()
-
-
-def decode_baseline(data: bytes) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        return np.asarray(img.convert("RGB"))
 
 
 def baseline_task(image_name: str, image: np.ndarray, fmt: str, qualities: Sequence[int], keep_crop: bool,
-                  threads: int) -> List[dict]:
-    """One classical format over its quality sweep on one image."""
+                  threads: Optional[int]) -> List[dict]:
+    """One classical format over its quality sweep on one image (a Dask task)."""
     _worker_threads(threads)
-    h, w = image.shape[:2]
-    top, left, s = crop_box(h, w)
-    rows = []
-    for q in qualities:
-        t0 = time.perf_counter()
-        data = encode_baseline(image, fmt, q)
-        enc = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        decoded = decode_baseline(data)
-        dec = time.perf_counter() - t0
-        row = dict(image=image_name, method=fmt.upper() if fmt != "webp" else "WebP", codec=fmt, quality=str(q),
-                   reconstruction="", width=w, height=h, bytes=len(data), bpp=8.0 * len(data) / (h * w),
-                   encode_s=enc, decode_s=dec, **_metrics(image, decoded))
-        if keep_crop:
-            row["_crop"] = decoded[top:top + s, left:left + s].copy()
-        rows.append(row)
-    return rows
+    return baseline_rows(image_name, image, fmt, qualities, keep_crop)
 
 
-# ---- aggregation, plots, crops ------------------------------------------------------------
-
-
-def summarize(rows: List[dict]) -> List[dict]:
-    """Means over images per (method, quality), in the order the methods first appear."""
-    groups: Dict[tuple, List[dict]] = defaultdict(list)
-    for r in rows:
-        groups[(r["method"], r["codec"], r["quality"], r["reconstruction"])].append(r)
-    out = []
-    for (method, codec, quality, rec), rs in groups.items():
-        entry = dict(method=method, codec=codec, quality=quality, reconstruction=rec, images=len(rs))
-        for key in ("bytes", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s"):
-            vals = np.array([r[key] for r in rs], dtype=np.float64)
-            entry[key] = float(np.nan) if np.isnan(vals).all() else float(np.nanmean(vals))
-        out.append(entry)
-    out.sort(key=lambda e: (e["method"], e["bpp"]))
-    return out
-
-
-def bd_psnr(rate_a, psnr_a, rate_b, psnr_b) -> Optional[float]:
-    """Bjøntegaard delta PSNR (dB) of curve b over curve a: cubic fits of PSNR against
-    log rate, integrated over the overlapping rate range. None when they do not overlap
-    or a curve has fewer than four points."""
-    ra, pa = np.log(np.asarray(rate_a, float)), np.asarray(psnr_a, float)
-    rb, pb = np.log(np.asarray(rate_b, float)), np.asarray(psnr_b, float)
-    ok_a, ok_b = np.isfinite(ra) & np.isfinite(pa), np.isfinite(rb) & np.isfinite(pb)
-    ra, pa, rb, pb = ra[ok_a], pa[ok_a], rb[ok_b], pb[ok_b]
-    if len(ra) < 4 or len(rb) < 4:
-        return None
-    lo, hi = max(ra.min(), rb.min()), min(ra.max(), rb.max())
-    if hi <= lo:
-        return None
-    fa, fb = np.polyint(np.polyfit(ra, pa, 3)), np.polyint(np.polyfit(rb, pb, 3))
-    return float(((np.polyval(fb, hi) - np.polyval(fb, lo)) - (np.polyval(fa, hi) - np.polyval(fa, lo))) / (hi - lo))
-
-
-def bd_table(summary: List[dict], reference: str = "JPEG") -> Dict[str, Optional[float]]:
-    curves: Dict[str, List[dict]] = defaultdict(list)
-    for e in summary:
-        curves[e["method"]].append(e)
-    if reference not in curves:
-        return {}
-    ref = curves[reference]
-    return {m: bd_psnr([e["bpp"] for e in ref], [e["psnr"] for e in ref], [e["bpp"] for e in c], [e["psnr"] for e in c])
-            for m, c in curves.items() if m != reference}
-
-
-def plot_rd(summary: List[dict], path: Path, metric: str, title: str, max_bpp: Optional[float] = None) -> bool:
-    """Mean rate against mean ``metric`` per method; False (no file) when no point has the metric."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curves: Dict[str, List[dict]] = defaultdict(list)
-    for e in summary:
-        if not math.isnan(e[metric]) and not math.isinf(e[metric]):
-            curves[e["method"]].append(e)
-    if not curves:
-        return False
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
-    for method, pts in curves.items():
-        pts.sort(key=lambda e: e["bpp"])
-        classical = method in ("JPEG", "WebP", "AVIF")
-        ax.plot([e["bpp"] for e in pts], [e[metric] for e in pts], "--" if classical else "-",
-                marker="." if classical else "o", label=method, alpha=0.8 if classical else 1.0)
-    ax.set_xlabel("bits per pixel (whole file)")
-    ax.set_ylabel({"psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM"}[metric])
-    if max_bpp is not None:
-        ax.set_xlim(0, max_bpp)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return True
-
-
-def side_by_side(panels: List[tuple], path: Path) -> None:
-    """Crops in a row with a caption under each: panels = [(caption, uint8[s, s, 3]), …]."""
-    from PIL import Image, ImageDraw
-
-    s = max(p[1].shape[0] for p in panels)
-    cap = 18
-    sheet = Image.new("RGB", (len(panels) * (s + 4), s + cap), "white")
-    draw = ImageDraw.Draw(sheet)
-    for i, (caption, crop) in enumerate(panels):
-        sheet.paste(Image.fromarray(crop), (i * (s + 4), 0))
-        draw.text((i * (s + 4) + 3, s + 3), caption, fill="black")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
+# ---- outputs --------------------------------------------------------------------------------
 
 
 def write_crops(images: Dict[str, np.ndarray], rows: List[dict], out: Path) -> List[str]:
@@ -296,7 +146,7 @@ def print_summary(summary: List[dict], bd: Dict[str, Optional[float]]) -> None:
             print(f"BD-PSNR of {method} over JPEG: {v:+.2f} dB")
 
 
-# ---- the command --------------------------------------------------------------------------
+# ---- the command ------------------------------------------------------------------------------
 
 
 def list_images(directory: Path, limit: Optional[int]) -> List[Path]:
@@ -334,30 +184,37 @@ def make_client(scheduler: str, workers: int, threads: int):
     return Client(scheduler, timeout="30s"), None
 
 
-def _eval(args) -> int:
+def run_eval(args) -> int:
     from tqdm.auto import tqdm
 
     out = Path(args.out)
-    files = list_images(Path(args.dir), args.limit)
-    images = {p.name: center_crop(read_image(p), args.crop) for p in files}
-    codecs = [c.strip() for c in args.codec.split(",") if c.strip()]
-    recs = [r.strip() or None for r in args.reconstruction.split(",")] if args.reconstruction else [None]
-    baselines = [b.strip().lower() for b in args.baselines.split(",") if b.strip()] if args.baselines else []
-    have = available_baselines()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a directory")
+    specs = unique(check_codec_spec(c) for c in split_list(args.codec))
+    if not specs:
+        raise UsageError("--codec names no codec")
+    recs = split_list(args.reconstruction) or [None]
+    baselines = [b.lower() for b in split_list(args.baselines)]
     for b in baselines:
         if b not in BASELINE_FORMATS:
             raise UsageError(f"unknown baseline {b!r}; choose from {', '.join(BASELINE_FORMATS)}")
+    if args.workers < 1 or args.threads < 1:
+        raise UsageError("--workers and --threads must be ≥ 1")
+    files = list_images(Path(args.dir), args.limit)
+    import distributed  # noqa: F401  (before any work: a missing extra is a one-line error naming it)
+
+    have = available_baselines()
     skipped = [b for b in baselines if b not in have]
     baselines = [b for b in baselines if b in have]
-    # Validate codecs and qualities here, before any worker starts, so a typo fails in one line.
+    # Codecs, qualities and reconstructions are validated here, before any worker starts.
     plan = []
-    for spec in codecs:
+    for spec in specs:
         codec = load_codec(spec)
-        for r in recs:
-            decode_kwargs(codec, r)
-        qs = [q.strip() for q in args.qualities.split(",")] if args.qualities else [str(q) for q in codec.qualities]
+        kinds = unique(check_reconstruction(codec, r) for r in recs)
+        qs = split_list(args.qualities) or [str(q) for q in codec.qualities]
         qs = [str(parse_quality(codec, q)) for q in qs]
-        plan.append((spec, codec, qs))
+        plan.append((spec, codec, qs, kinds))
+    images = {p.name: center_crop(read_image(p), args.crop) for p in files}
     n_images = len(images)
     client, cluster = make_client(args.scheduler, args.workers, args.threads)
     t_start = time.perf_counter()
@@ -367,11 +224,10 @@ def _eval(args) -> int:
         for k, (name, img) in enumerate(images.items()):
             remote = client.scatter(img)
             keep = k < args.crops
-            for spec, codec, qs in plan:
-                label = spec if ":" not in spec else spec.split(":")[-1]
+            for spec, codec, qs, kinds in plan:
                 for i, q in enumerate(qs):
-                    futures.append(client.submit(codec_task, label, name, remote, spec, q, recs, keep and i == 0,
-                                                 pin, pure=False))
+                    futures.append(client.submit(codec_task, name, remote, spec, q, kinds, keep and i == 0, pin,
+                                                 pure=False))
             for fmt in baselines:
                 futures.append(client.submit(baseline_task, name, remote, fmt, BASELINE_QUALITIES, keep, pin,
                                              pure=False))
@@ -391,11 +247,13 @@ def _eval(args) -> int:
     wall = time.perf_counter() - t_start
     summary = summarize(rows)
     bd = bd_table(summary)
-    meta = dict(chansim=_version(), python=platform.python_version(), machine=platform.machine(),
+    meta = dict(chansim=version(), python=platform.python_version(), machine=platform.machine(),
                 processor=_cpu_name(), cpus=os.cpu_count(), scheduler=args.scheduler, workers=workers,
                 threads_per_worker=args.threads, images=sorted(images), crop=args.crop, wall_s=wall,
-                codecs=[dict(spec=spec, model_id=getattr(c, "model_id", None), qualities=qs) for spec, c, qs in plan],
-                baselines=baselines, baselines_unavailable=skipped, bd_psnr_over_jpeg=bd)
+                codecs=[dict(spec=spec, name=c.name, model_id=c.model_id, qualities=qs, reconstructions=kinds)
+                        for spec, c, qs, kinds in plan],
+                baselines=baselines, baselines_unavailable=skipped, bd_psnr_over_jpeg=bd,
+                bd_method="PCHIP over log rate (chansim.evaluation.bd_psnr)")
     write_results(rows, summary, meta, out)
     max_bpp = max([e["bpp"] for e in summary if e["codec"] not in BASELINE_FORMATS] or [2.0]) * 1.15
     plots = [p for p, m, t in ((out / "rd_psnr.png", "psnr", "PSNR"), (out / "rd_ms_ssim.png", "ms_ssim", "MS-SSIM"))
@@ -420,22 +278,18 @@ def _cpu_name() -> str:
     return platform.processor()
 
 
-def _version() -> str:
-    from . import __version__
-
-    return __version__
-
-
 def add_parser(sub, common) -> None:
     p = sub.add_parser("eval", parents=[common], help="rate-distortion evaluation on a directory of images",
-                       description=__doc__.split("\n\n")[0] + " " + __doc__.split("\n\n")[1].replace("\n", " "))
+                       description=" ".join(__doc__.replace("``", "").split("\n\n", 1)[1].split()))
     p.add_argument("dir", metavar="DIR", help="directory of images (PNG, JPEG, TIFF, PPM, …) or one image")
-    p.add_argument("--codec", default="uqdm", help="comma-separated codecs: uqdm, diffc or package.module:Class "
-                                                  "(default uqdm)")
+    p.add_argument("--codec", default=default_codec(),
+                   help=f"comma-separated codecs: {', '.join(registered_codecs())} or package.module:Class "
+                        f"(default {default_codec()})")
     p.add_argument("--out", required=True, help="output directory for CSV, JSON, plots and crops")
     p.add_argument("--qualities", default=None, help="comma-separated qualities (default: all of each codec's)")
     p.add_argument("--reconstruction", default=None,
-                   help="comma-separated reconstructions to decode each file with (codec-specific)")
+                   help="comma-separated reconstructions to decode each file with (default: each codec's first; "
+                        "chansim compress --help lists them)")
     p.add_argument("--baselines", default="jpeg,webp,avif",
                    help="classical formats measured in the same run (default jpeg,webp,avif; '' for none)")
     p.add_argument("--scheduler", default="processes",
@@ -448,4 +302,4 @@ def add_parser(sub, common) -> None:
                    help="evaluate the central S×S crop of each image (faster)")
     p.add_argument("--crops", type=int, default=4, metavar="N",
                    help="write side-by-side crops at the lowest rate for the first N images (default 4)")
-    p.set_defaults(func=_eval)
+    p.set_defaults(func=run_eval)

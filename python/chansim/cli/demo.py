@@ -20,7 +20,8 @@ from typing import List
 
 import numpy as np
 
-from .cli import UsageError, load_codec, read_image, write_png
+from ..evaluation import BASELINE_QUALITIES, available_baselines, baseline_rows, plot_rd, summarize
+from .common import UsageError, check_codec_spec, load_codec, read_image, split_list, unique, write_bytes, write_png
 
 DEMO_CODECS = ("uqdm", "diffc")
 
@@ -77,50 +78,49 @@ def _previews(codec, data: bytes, stem: str, out: Path, size: int) -> List[str]:
     return files
 
 
-def run_codecs(image: np.ndarray, out: Path, codecs, quiet: bool) -> dict:
+def run_codecs(image: np.ndarray, out: Path, specs, quiet: bool) -> dict:
     from tqdm.auto import tqdm
 
-    from .cli_eval import BASELINE_QUALITIES, available_baselines, baseline_task, plot_rd, summarize
-    from .metrics import psnr
+    from ..metrics import psnr
 
     h, w = image.shape[:2]
     write_png(out / "original.png", image)
     plan = []
-    for name in codecs:
-        codec = load_codec(name)
-        plan += [(name, codec, q) for q in pick(codec.qualities)]
+    codecs = [load_codec(spec) for spec in specs]
+    for codec in codecs:
+        plan += [(codec, q) for q in pick(codec.qualities)]
     rows = []
     with tqdm(total=len(plan), desc="demo", unit="file", disable=quiet, file=sys.stderr) as bar:
-        for name, codec, q in plan:
-            bar.set_postfix_str(f"{name} quality {q}")
+        for codec, q in plan:
+            bar.set_postfix_str(f"{codec.name} quality {q}")
             t0 = time.perf_counter()
-            data = codec.compress(image, quality=q)
+            data = codec.compress(image, q)
             enc = time.perf_counter() - t0
-            stem = f"{name}_q{q}"
-            (out / f"{stem}.chsm").write_bytes(data)
+            stem = f"{codec.name}_q{q}"
+            write_bytes(out / f"{stem}.chsm", data)
             t0 = time.perf_counter()
             back = np.asarray(codec.decompress(data))
             dec = time.perf_counter() - t0
             write_png(out / f"{stem}.png", back)
-            rows.append(dict(codec=name, quality=q, bytes=len(data), bpp=8 * len(data) / (h * w),
-                             psnr=psnr(image, back), encode_s=enc, decode_s=dec, file=f"{stem}.chsm",
-                             reconstruction=f"{stem}.png"))
+            rows.append(dict(codec=codec.name, label=type(codec).__name__, quality=q, bytes=len(data),
+                             bpp=8 * len(data) / (h * w), psnr=psnr(image, back), encode_s=enc, decode_s=dec,
+                             file=f"{stem}.chsm", reconstruction=f"{stem}.png"))
             bar.update(1)
     previews = {}
-    for name in codecs:
-        mine = [r for r in rows if r["codec"] == name]
+    for codec in codecs:
+        mine = [r for r in rows if r["codec"] == codec.name]
         mid = mine[len(mine) // 2]
         data = (out / mid["file"]).read_bytes()
-        previews[name] = _previews(load_codec(name), data, f"{name}_q{mid['quality']}", out, max(h, w))
+        previews[codec.name] = _previews(codec, data, f"{codec.name}_q{mid['quality']}", out, max(h, w))
 
     # The R-D plot: the demo's points beside JPEG and WebP on the same image.
-    points = [dict(method=r["codec"].upper() if r["codec"] == "uqdm" else "DiffC", codec=r["codec"],
-                   quality=str(r["quality"]), reconstruction="", image="demo", bytes=r["bytes"], bpp=r["bpp"],
-                   psnr=r["psnr"], ms_ssim=float("nan"), encode_s=r["encode_s"], decode_s=r["decode_s"])
-              for r in rows]
+    points = [dict(method=r["label"], codec=r["codec"], quality=str(r["quality"]), reconstruction="", image="demo",
+                   bytes=r["bytes"], bpp=r["bpp"], psnr=r["psnr"], ms_ssim=float("nan"), encode_s=r["encode_s"],
+                   decode_s=r["decode_s"]) for r in rows]
+    baselines = []
     for fmt in [f for f in ("jpeg", "webp") if f in available_baselines()]:
-        points += baseline_task("demo", image, fmt, BASELINE_QUALITIES, False, 1)
-    summary = summarize(points)
+        baselines += baseline_rows("demo", image, fmt, BASELINE_QUALITIES)
+    summary = summarize(points + baselines)
     max_bpp = max(r["bpp"] for r in rows) * 1.15
     plot_rd(summary, out / "rd.png", "psnr", f"demo image {w}×{h}", max_bpp)
 
@@ -129,14 +129,15 @@ def run_codecs(image: np.ndarray, out: Path, codecs, quiet: bool) -> dict:
         for r in rows:
             print(f"{r['codec']:<6} {str(r['quality']):>8} {r['bytes']:>8,} {r['bpp']:8.4f} {r['psnr']:8.2f} "
                   f"{r['encode_s']:9.2f} {r['decode_s']:9.2f}")
+    for r in rows:
+        del r["label"]
     return dict(image=dict(height=h, width=w), rows=rows, previews=previews, rd_plot="rd.png",
-                baselines=[{k: v for k, v in p.items() if k != "ms_ssim"} for p in points
-                           if p["codec"] not in DEMO_CODECS])
+                baselines=[{k: v for k, v in p.items() if k != "ms_ssim"} for p in baselines])
 
 
 def run_layers(n: int, quiet: bool) -> tuple:
     """Every lower layer end to end; each decoder must reproduce its encoder bit for bit."""
-    from . import dq, grc, pfr, prng
+    from .. import dq, grc, pfr, prng
 
     say = (lambda *a, **k: None) if quiet else print
     report = {}
@@ -202,32 +203,36 @@ def run_layers(n: int, quiet: bool) -> tuple:
     return report, ok
 
 
-def _demo(args) -> int:
+def run_demo(args) -> int:
+    specs = unique(check_codec_spec(c) for c in split_list(args.codecs))
+    if args.size < 16:
+        raise UsageError("--size must be at least 16")
+    image = None
+    if specs:
+        image = read_image(args.image) if args.image else demo_image(args.size)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {}
-    codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
-    if codecs:
-        image = read_image(args.image) if args.image else demo_image(args.size)
-        report["codecs"] = run_codecs(image, out, codecs, args.quiet)
+    if specs:
+        report["codecs"] = run_codecs(image, out, specs, args.quiet)
     ok = True
     if not args.skip_layers:
         report["layers"], ok = run_layers(args.n, args.quiet)
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    write_bytes(out / "report.json", json.dumps(report, indent=2, default=str).encode())
     if not args.quiet:
-        print(f"outputs in {out}/ (report.json" + (", reconstructions, previews, rd.png" if codecs else "") +
+        print(f"outputs in {out}/ (report.json" + (", reconstructions, previews, rd.png" if specs else "") +
               f"); lower-layer decoders bit-identical: {ok}")
     return 0 if ok else 1
 
 
 def add_parser(sub, common) -> None:
     p = sub.add_parser("demo", parents=[common], help="the end-to-end demo on embedded defaults",
-                       description=" ".join(__doc__.split("\n\n")[1].split()))
+                       description=" ".join(__doc__.replace("``", "").split("\n\n")[1].split()))
     p.add_argument("--out", default="chansim-demo", help="output directory (default ./chansim-demo)")
     p.add_argument("--size", type=int, default=256, help="side of the demo image in pixels (default 256)")
     p.add_argument("--image", default=None, help="use this image instead of the embedded one")
     p.add_argument("--codecs", default=",".join(DEMO_CODECS),
-                   help="comma-separated codecs to run (default uqdm,diffc; '' for none)")
+                   help=f"comma-separated codecs to run (default {','.join(DEMO_CODECS)}; '' for none)")
     p.add_argument("--n", type=int, default=10_000_000, help="normals in the common-randomness check (default 10M)")
     p.add_argument("--skip-layers", action="store_true", help="skip the lower-layer checks")
-    p.set_defaults(func=_demo)
+    p.set_defaults(func=run_demo)

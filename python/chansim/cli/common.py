@@ -1,0 +1,365 @@
+"""What every ``chansim`` subcommand shares: codecs from the registry, images and files in and
+out (validated before anything is written, written atomically), errors and progress lines.
+
+Imports without PyTorch: the codec classes (and so PyTorch) load only when a command needs one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+#: Image files ``compress`` and ``eval`` read (anything Pillow opens; these suffixes select files in a directory).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".pnm", ".bmp", ".webp")
+#: Image files ``decompress`` writes: lossless formats only, chosen by the output's suffix.
+WRITE_FORMATS: Dict[str, tuple] = {
+    ".png": ("PNG", {}), ".tif": ("TIFF", {}), ".tiff": ("TIFF", {}), ".webp": ("WEBP", {"lossless": True}),
+    ".ppm": ("PPM", {}), ".pnm": ("PPM", {}), ".bmp": ("BMP", {}),
+}
+#: Old reconstruction names the codecs still accept (deprecated): old → contract name.
+RECONSTRUCTION_ALIASES = {"denoise": "mmse", "ddim": "flow"}
+#: A missing module → the extra that installs it (for the one-line error of ``main``).
+EXTRAS = {"torch": "codecs", "distributed": "eval", "dask": "eval", "matplotlib": "eval", "skimage": "demo",
+          "pytest_benchmark": "bench", "constriction": "bench", "triton": "triton", "diffusers": "diffusers"}
+
+_codec_cache: Dict[str, Any] = {}
+
+
+class UsageError(ValueError):
+    """Bad command-line input (reported in one line, exit status 2)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser whose epilog may be computed when help is shown (``epilog_fn``), so that
+    costly help (the codecs' qualities need their models) costs nothing otherwise."""
+
+    epilog_fn = None
+
+    def format_help(self) -> str:
+        if self.epilog_fn is not None and self.epilog is None:
+            self.epilog = self.epilog_fn()
+        return super().format_help()
+
+
+def version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def extra_for(module: Optional[str]) -> Optional[str]:
+    """``pip install "chansim[…]"`` for a missing top-level module, or None if no extra provides it."""
+    extra = EXTRAS.get((module or "").split(".")[0])
+    return f'pip install "chansim[{extra}]"' if extra else None
+
+
+# ---- codecs ----------------------------------------------------------------------------
+
+
+def registered_codecs() -> List[str]:
+    """Codec names of the registry (:data:`chansim.codecs.base.CODECS`), in its order."""
+    from ..codecs.base import codec_names
+
+    return codec_names()
+
+
+def default_codec() -> str:
+    from ..codecs.base import DEFAULT_CODEC
+
+    return DEFAULT_CODEC
+
+
+def check_codec_spec(spec: str) -> str:
+    """A registered codec name (case-insensitive) or ``package.module:Class``; UsageError otherwise.
+
+    Checked from the name alone, before any codec (or PyTorch) is imported.
+    """
+    name = spec.strip()
+    if name.lower() in registered_codecs():
+        return name.lower()
+    if ":" in name:
+        return name
+    raise UsageError(f"unknown codec {spec!r}; choose one of {', '.join(registered_codecs())} "
+                     f"or give package.module:Class (a chansim.codecs.base.Codec)")
+
+
+def load_codec(spec: str):
+    """The codec for a registry name (its ``pretrained()`` model, shipped in the package) or for
+    ``package.module:Attribute``: a :class:`~chansim.codecs.base.Codec` instance, or a Codec
+    class (built with ``pretrained()``). Cached per process.
+    """
+    from ..codecs.base import Codec, codec_class
+
+    name = check_codec_spec(spec)
+    if name in _codec_cache:
+        return _codec_cache[name]
+    if ":" not in name:
+        try:
+            codec = codec_class(name).pretrained()
+        except ImportError as exc:  # codec_class names the extra when PyTorch is missing
+            raise UsageError(str(exc)) from None
+        if not isinstance(codec, Codec):
+            _legacy(codec, name)
+    else:
+        module_name, attr = name.split(":", 1)
+        try:
+            obj = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise UsageError(f"cannot load codec {spec!r}: {exc}") from None
+        codec = obj.pretrained() if isinstance(obj, type) and issubclass(obj, Codec) else obj
+        if not isinstance(codec, Codec):
+            raise UsageError(f"codec {spec!r} is not a chansim.codecs.base.Codec (class or instance)")
+    _codec_cache[name] = codec
+    return codec
+
+
+def _legacy(codec, name: str) -> None:
+    """TRANSITIONAL, remove when UQDM and DiffC subclass Codec: the contract's attributes on
+    the pre-contract classes (same values the converted classes declare)."""
+    if not hasattr(codec, "name"):
+        codec.name = name
+    if not hasattr(codec, "reconstructions"):
+        if name == "diffc":
+            from ..codecs.diffc_reconstruct import KINDS
+
+            codec.reconstructions = tuple(KINDS)
+        else:
+            codec.reconstructions = ("denoise", "ancestral")
+    if not hasattr(codec, "default_quality"):
+        qs = list(codec.qualities)
+        codec.default_quality = qs[len(qs) // 2]
+
+
+def codec_label(codec) -> str:
+    """The codec's name (``codec.name``): what files, tables and file names call it."""
+    return codec.name
+
+
+def parse_quality(codec, text: Optional[str]):
+    """``--quality`` as one of ``codec.qualities`` (its own value type); ``codec.default_quality`` when None."""
+    qualities = list(codec.qualities)
+    if text is None:
+        return codec.default_quality
+    text = str(text).strip()
+    for q in qualities:
+        if str(q) == text:
+            return q
+        try:
+            if isinstance(q, (int, float)) and not isinstance(q, bool) and float(text) == float(q):
+                return q
+        except ValueError:
+            pass
+    if text == "lossless" and codec.name == "uqdm":  # TRANSITIONAL (pre-contract UQDM): remove with _legacy
+        return text
+    raise UsageError(f"quality {text!r} is not one of this codec's qualities: {', '.join(map(str, qualities))}")
+
+
+def check_reconstruction(codec, name: Optional[str]) -> Optional[str]:
+    """``--reconstruction`` validated against ``codec.reconstructions`` (None: the codec's default).
+
+    A deprecated old name (``denoise``, ``ddim``) is accepted for its contract name, with a warning.
+    """
+    if name is None:
+        return None
+    name = name.strip()
+    offered = tuple(codec.reconstructions)
+    if name in offered:
+        return name
+    new = RECONSTRUCTION_ALIASES.get(name)
+    if new in offered:
+        print(f"chansim: warning: reconstruction {name!r} is deprecated; use {new!r}", file=sys.stderr)
+        return new
+    raise UsageError(f"{codec.name} has no reconstruction {name!r}; it offers {', '.join(offered)}")
+
+
+def codecs_help() -> str:
+    """One paragraph per registered codec: its qualities and reconstructions (from the contract).
+
+    Loads each codec's shipped model (and so PyTorch); without PyTorch only the names are listed.
+    """
+    lines = ["codecs (--codec; qualities lowest rate first, * = default):"]
+    for name in registered_codecs():
+        try:
+            codec = load_codec(name)
+        except Exception as exc:  # missing torch or model: say so, still list the name
+            lines.append(f"  {name:<6} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+            continue
+        qs = [f"{q}*" if q == codec.default_quality else str(q) for q in codec.qualities]
+        recs = list(codec.reconstructions)
+        recs[0] += "*"
+        lines.append(f"  {name:<6} qualities: {' '.join(qs)}")
+        lines.append(f"  {'':<6} reconstructions: {', '.join(recs)}")
+    return "\n".join(lines)
+
+
+# ---- input files ---------------------------------------------------------------------------
+
+
+def read_image(path):
+    """uint8[H, W, 3] from PNG / JPEG / TIFF / PPM / … (EXIF orientation applied, alpha dropped)."""
+    import numpy as np
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not an image")
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                # 16-bit greyscale: keep the top 8 bits rather than let convert() clip.
+                arr = np.asarray(img, dtype=np.uint32) >> (8 if img.mode != "I" else 0)
+                arr = np.clip(arr, 0, 255).astype(np.uint8)
+                return np.ascontiguousarray(np.repeat(arr[..., None], 3, axis=2))
+            return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+    except UnidentifiedImageError:
+        raise UsageError(f"{path}: not an image Pillow can read (PNG, JPEG, TIFF, PPM, …)") from None
+    except Image.DecompressionBombError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    except (OSError, SyntaxError) as exc:  # Pillow reports broken image data as either
+        raise UsageError(f"{path}: cannot decode image ({exc})") from None
+
+
+def read_file(path) -> bytes:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not a chansim file")
+    return path.read_bytes()
+
+
+# ---- output files: checked first, written atomically --------------------------------------
+
+
+def image_format(path) -> tuple:
+    """(Pillow format, save options) for an output image path, from its suffix; UsageError if unsupported."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in WRITE_FORMATS:
+        raise UsageError(f"{path}: cannot write images as {suffix or 'a file without a suffix'!r}; "
+                         f"supported (lossless): {', '.join(WRITE_FORMATS)}")
+    return WRITE_FORMATS[suffix]
+
+
+def check_output(path, inputs: Iterable = (), *, force: bool = False, mkdir: bool = False) -> Path:
+    """Validate an output path before any work: never one of ``inputs``, not an existing file
+    unless ``force``, its directory present unless ``mkdir`` (then created at write time)."""
+    out = Path(path)
+    for src in inputs:
+        src = Path(src)
+        same = out.resolve() == src.resolve()
+        if not same and out.exists() and src.exists():
+            try:
+                same = os.path.samefile(out, src)
+            except OSError:
+                same = False
+        if same:
+            raise UsageError(f"{out}: the output is the input file; choose another output name")
+    if out.is_dir():
+        raise UsageError(f"{out} is a directory; give an output file name")
+    if out.exists() and not force:
+        raise UsageError(f"{out} exists; use --force (-f) to overwrite it")
+    parent = out.parent
+    if not parent.exists() and not mkdir:
+        raise UsageError(f"{out}: directory {parent} does not exist (use --mkdir / -p to create it)")
+    if parent.exists() and not parent.is_dir():
+        raise UsageError(f"{out}: {parent} is not a directory")
+    return out
+
+
+def write_atomic(path, write) -> None:
+    """Create ``path`` through ``write(file)`` on a temporary file in its directory, renamed into
+    place only when ``write`` succeeded: a reader never sees a partial file, a failure leaves
+    any old file untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # what a plain open() would have made, not mkstemp's 0600
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_bytes(path, data: bytes) -> None:
+    write_atomic(path, lambda f: f.write(data))
+
+
+def write_image(path, image) -> None:
+    """Write uint8[H, W, 3] in the lossless format its suffix names (see :data:`WRITE_FORMATS`)."""
+    from PIL import Image
+
+    fmt, opts = image_format(path)
+    write_atomic(path, lambda f: Image.fromarray(image).save(f, format=fmt, **opts))
+
+
+def write_png(path, image) -> None:
+    """A PNG (demo and eval outputs in their own directory), written atomically."""
+    from PIL import Image
+
+    write_atomic(path, lambda f: Image.fromarray(image).save(f, format="PNG"))
+
+
+# ---- progress -------------------------------------------------------------------------------
+
+
+class Ticker:
+    """An elapsed-time progress line (tqdm) for one long call that reports no progress itself.
+
+    Appears only when the call has run for more than ``after`` seconds, so fast calls
+    print nothing.
+    """
+
+    def __init__(self, desc: str, after: float = 1.0, enabled: bool = True):
+        self.desc, self.after, self.enabled = desc, after, enabled
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _run(self):
+        if self._stop.wait(self.after):
+            return
+        from tqdm.auto import tqdm
+
+        with tqdm(desc=self.desc, bar_format="{desc}: {elapsed}", leave=False, file=sys.stderr) as bar:
+            bar.start_t -= self.after  # count from the start of the call, not from when the line appeared
+            while not self._stop.wait(0.2):
+                bar.refresh()
+
+    def __enter__(self):
+        if self.enabled:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return False
+
+
+def split_list(text: Optional[str]) -> List[str]:
+    """A comma-separated option as a list of non-empty stripped items."""
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def unique(items: Sequence) -> list:
+    return list(dict.fromkeys(items))

@@ -1,0 +1,138 @@
+"""``chansim compress`` and ``chansim decompress``: one image ↔ one chansim file.
+
+Every argument is checked before any work and nothing is written before the work
+succeeded: outputs go to a temporary file in the target directory, renamed into place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from .common import (Ticker, UsageError, check_codec_spec, check_output, check_reconstruction, codecs_help,
+                     default_codec, image_format, load_codec, parse_quality, read_file, read_image,
+                     registered_codecs, write_bytes, write_image, WRITE_FORMATS)
+
+
+def _seed(text: str) -> int:
+    try:
+        s = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= s < 1 << 64:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**64), got {text}")
+    return s
+
+
+def run_compress(args) -> int:
+    import numpy as np
+
+    from ..metrics import bpp, psnr
+
+    spec = check_codec_spec(args.codec)
+    out = check_output(args.output, [args.input], force=args.force, mkdir=args.mkdir)
+    image = read_image(args.input)  # before the codecs' imports (PyTorch): bad input fails fast
+    codec = load_codec(spec)
+    quality = parse_quality(codec, args.quality)
+    reconstruction = check_reconstruction(codec, args.reconstruction)
+    t0 = time.perf_counter()
+    with Ticker(f"compressing {Path(args.input).name} ({codec.name}, quality {quality})", enabled=not args.quiet):
+        data = codec.compress(image, quality, seed=args.seed)
+    seconds = time.perf_counter() - t0
+    h, w = image.shape[:2]
+    line = (f"{args.input} ({w}×{h}) -> {args.output}: {len(data):,} bytes, {bpp(data, h, w):.4f} bpp, "
+            f"{codec.name} quality {quality}, {seconds:.2f} s")
+    if args.check:
+        # Decoding here is what the receiver will do; its PSNR is the one the rate buys.
+        t0 = time.perf_counter()
+        with Ticker("decoding to check", enabled=not args.quiet):
+            back = np.asarray(codec.decompress(data, reconstruction))
+        if back.shape != image.shape:
+            raise RuntimeError(f"decoded shape {back.shape} differs from the input {image.shape}")
+        line += f"; decoded in {time.perf_counter() - t0:.2f} s, PSNR {psnr(image, back):.2f} dB"
+    write_bytes(out, data)
+    if not args.quiet:
+        print(line)
+    return 0
+
+
+def run_decompress(args) -> int:
+    import numpy as np
+
+    from ..codecs.container import truncate, unpack
+    from ..errors import FormatError
+
+    if args.codec is not None:
+        check_codec_spec(args.codec)
+    out = check_output(args.output, [args.input], force=args.force, mkdir=args.mkdir)
+    image_format(out)
+    if args.preview_steps is not None and args.preview_steps < 0:
+        raise UsageError("--preview-steps must be ≥ 0")
+    data = read_file(args.input)
+    try:
+        container = unpack(data)  # anything that is not a whole, valid chansim file stops here
+    except FormatError as exc:
+        raise FormatError(f"{args.input}: {exc}") from None
+    codec = load_codec(args.codec or container.codec)
+    reconstruction = check_reconstruction(codec, args.reconstruction)
+    n_sections = len(container.sections)
+    t0 = time.perf_counter()
+    if args.preview_steps is None:
+        k, what = n_sections, "full"
+    else:
+        k = min(args.preview_steps, n_sections)
+        # A prefix of the sections is itself a valid file (same header, fresh CRC): exactly
+        # what a receiver holding only the first K steps' bytes decodes.
+        data = truncate(data, k)
+        what = f"preview after {k} of {n_sections} steps"
+    with Ticker(f"decoding {Path(args.input).name}", enabled=not args.quiet):
+        image = np.asarray(codec.decompress(data, reconstruction))
+    write_image(out, image)
+    if not args.quiet:
+        h, w = image.shape[:2]
+        print(f"{args.input} -> {args.output} ({w}×{h}, {what}, {8 * len(data) / (h * w):.4f} bpp used, "
+              f"{time.perf_counter() - t0:.2f} s)")
+    return 0
+
+
+def _output_options(p) -> None:
+    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("-p", "--mkdir", action="store_true", help="create the output's directory if missing")
+
+
+def add_parsers(sub, common) -> None:
+    names = ", ".join(registered_codecs())
+    p = sub.add_parser("compress", parents=[common], help="compress an image into a chansim file",
+                       description="Compress a PNG / JPEG / TIFF / PPM / WebP image with one of the codecs.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.epilog_fn = codecs_help  # the codecs' qualities and reconstructions, computed when --help is shown
+    p.add_argument("input", metavar="IN", help="input image")
+    p.add_argument("output", metavar="OUT", help="output chansim file (e.g. image.chsm)")
+    p.add_argument("--codec", default=default_codec(),
+                   help=f"{names} (default {default_codec()}), or package.module:Class for a Codec of your own")
+    p.add_argument("--quality", default=None,
+                   help="one of the codec's qualities (listed below, lowest rate first); default: the codec's")
+    p.add_argument("--reconstruction", default=None,
+                   help="reconstruction used by --check (listed below; default: the codec's first)")
+    p.add_argument("--seed", type=_seed, default=None,
+                   help="shared-randomness seed < 2**64 (default: derived from the image and model)")
+    p.add_argument("--check", action="store_true", help="decode the file again and report its PSNR")
+    _output_options(p)
+    p.set_defaults(func=run_compress)
+
+    p = sub.add_parser("decompress", parents=[common], help="decode a chansim file to an image",
+                       description="Decode a chansim file (any codec; the file names it) into a lossless image "
+                                   f"whose format follows OUT's suffix ({', '.join(WRITE_FORMATS)}).")
+    p.add_argument("input", metavar="IN", help="chansim file")
+    p.add_argument("output", metavar="OUT", help="output image (.png, .tif, .webp (lossless), .ppm, .bmp)")
+    p.add_argument("--preview-steps", type=int, default=None, metavar="K",
+                   help="decode only the first K steps (sections): the preview a prefix of the file gives; "
+                        "0 = no coded step")
+    p.add_argument("--reconstruction", default=None,
+                   help="how to reconstruct: one of the codec's reconstructions (chansim compress --help "
+                        "lists them); default: the codec's first")
+    p.add_argument("--codec", default=None,
+                   help="codec override (a registered name or package.module:Class); by default the file's")
+    _output_options(p)
+    p.set_defaults(func=run_decompress)
