@@ -126,3 +126,105 @@ def test_forged_length_cannot_force_a_huge_allocation():
         pfr.decode_gaussian(forged, 0.0, 1.0, 7, 9)
     # Up to the cap the message still sizes the sample itself.
     assert pfr.decode_gaussian(data, 0.0, 1.0, 7, 9).shape == (4,)
+
+
+# ---- compact framing (issue 13 item 14) ---------------------------------------------------------
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(d=st.integers(0, 200), seed=st.integers(0, 2**64 - 1), stream=st.integers(0, 2**64 - 1),
+       shift=st.floats(0.0, 1.5), ratio=st.floats(0.3, 0.9), mode=st.sampled_from(["exact", "budgeted", "orc"]))
+def test_compact_round_trip_bit_exact(d, seed, stream, shift, ratio, mode):
+    """The compact message decodes to the encoder's sample bit for bit, the sample equals the
+    full framing's (framing changes only the bytes), and it is never longer than the full one
+    minus its 16 fixed bytes (magic, version, mode, λ, L, CRC, rANS header)."""
+    rng = np.random.default_rng(d + 7)
+    sp = rng.uniform(0.5, 2.0, d)
+    sq = sp * ratio
+    mp = rng.normal(0, 1, d)
+    mq = mp + shift * sp * rng.normal(0, 1, d) / math.sqrt(max(d, 1))
+    kw = dict(mode=mode, pad_bits=2, candidates=None if mode == "exact" else 2**10)
+    sample, full = pfr.encode_gaussian(mq, sq, mp, sp, seed, stream, **kw)
+    sample_c, compact = pfr.encode_gaussian(mq, sq, mp, sp, seed, stream, framing="compact", **kw)
+    np.testing.assert_array_equal(sample_c.view(np.uint64), sample.view(np.uint64))
+    got = pfr.decode_gaussian(compact, mp, sp, seed, stream, framing="compact")
+    assert got.shape == sample.shape
+    np.testing.assert_array_equal(got.view(np.uint64), sample.view(np.uint64))
+    assert len(compact) <= len(full) - 16
+
+
+def test_compact_message_sizes():
+    """The issue's case, 4 coordinates carrying 1.8 bits (σq = 0.6, shift 0.5), over 200 seeds:
+    the full message is 21–25 bytes, the compact one at most 3 bytes (1 header byte + the Elias-γ
+    index code, whose 2⌊log₂ n⌋ + 1 bits fit one byte for n < 16) and on average about 2 + ⌈·⌉."""
+    mq = np.full(4, 0.5)
+    assert float(pfr.kl_bits(mq, 0.6, 0.0, 1.0).sum()) == pytest.approx(1.82, abs=0.01)
+    full_sizes, compact_sizes = [], []
+    for seed in range(200):
+        _, full, info = pfr.encode_gaussian(mq, 0.6, 0.0, 1.0, seed, 5, return_info=True)
+        _, compact = pfr.encode_gaussian(mq, 0.6, 0.0, 1.0, seed, 5, framing="compact")
+        full_sizes.append(len(full))
+        compact_sizes.append(len(compact))
+        n = int(info["indices"][0])
+        # Header byte, then γ(n) padded to whole bytes: exactly 1 + ⌈(2⌊log₂ n⌋ + 1) / 8⌉ bytes.
+        assert len(compact) == 1 + -(-(2 * n.bit_length() - 1) // 8)
+    assert 21 <= min(full_sizes) and max(full_sizes) <= 25
+    assert max(compact_sizes) <= 3
+
+
+def test_compact_layout_by_hand():
+    """One coordinate, budgeted with 16 candidates (L = 4): the message is the header byte
+    (L − 1) | C << 5 | γ-flag << 7 = 0x23 | 0x80, then γ(n) most significant bit first."""
+    sample, data, info = pfr.encode_gaussian([0.4], 0.7, 0.0, 1.0, 3, 4, mode="budgeted", candidates=16,
+                                             framing="compact", return_info=True)
+    n = int(info["indices"][0])
+    width = 2 * n.bit_length() - 1
+    expected = bytes([0x80 | (1 << 5) | (4 - 1)]) + (n << (-width % 8)).to_bytes(-(-width // 8), "big")
+    assert data == expected
+    eps = chansim.prng.normal(3, 4, n - 1, 1)  # candidate n of stream 4: word n − 1 (d = 1)
+    assert sample[0] == float(eps[0])
+
+
+def test_compact_needs_the_shape_and_rejects_damage():
+    rng = np.random.default_rng(3)
+    mq = rng.normal(0, 0.3, 40)
+    sample, data = pfr.encode_gaussian(mq, 0.6, 0.0, 1.0, 8, 9, framing="compact")
+    np.testing.assert_array_equal(pfr.decode_gaussian(data, 0.0, 1.0, 8, 9, shape=40, framing="compact"), sample)
+    # The dimension is the caller's: a scalar prior means one coordinate, too few for C chunks.
+    with pytest.raises(chansim.FormatError):
+        pfr.decode_gaussian(data, 0.0, 1.0, 8, 9, framing="compact")
+    with pytest.raises(ValueError, match="framing"):
+        pfr.decode_gaussian(data, 0.0, np.ones(40), 8, 9, framing="tiny")
+    with pytest.raises(ValueError, match="framing"):
+        pfr.encode_gaussian(mq, 0.6, 0.0, 1.0, 8, 9, framing="tiny")
+    # Every truncation and bit flip: FormatError, or a sample of the right shape (no checksum).
+    for cut in range(len(data)):
+        try:
+            out = pfr.decode_gaussian(data[:cut], 0.0, np.ones(40), 8, 9, framing="compact")
+        except chansim.FormatError:
+            continue
+        assert out.shape == (40,)
+    for bit in range(8 * len(data)):
+        bad = bytearray(data)
+        bad[bit // 8] ^= 1 << (bit % 8)
+        try:
+            out = pfr.decode_gaussian(bytes(bad), 0.0, np.ones(40), 8, 9, framing="compact")
+        except chansim.FormatError:
+            continue
+        assert out.shape == (40,)
+
+
+def test_compact_rans_index_code_round_trip():
+    """More than 64 chunks: the compact message uses its rANS index code (flag bit 7 clear,
+    λ byte, the rANS stream minus its constant header) and still decodes bit for bit; it is the
+    full message minus exactly its envelope (magic, version, mode, d, C, λ, L, CRC) and the
+    rANS stream's constant 7-byte header, give or take the λ quantisation."""
+    rng = np.random.default_rng(4)
+    mq = rng.normal(0, 0.5, 300)
+    kw = dict(mode="budgeted", chunk_bits=2.0, candidates=2**8)
+    sample, full, info = pfr.encode_gaussian(mq, 1.0, 0.0, 1.0, 1, 2, return_info=True, **kw)
+    sample_c, compact = pfr.encode_gaussian(mq, 1.0, 0.0, 1.0, 1, 2, framing="compact", **kw)
+    assert info["chunks"] > 64 and compact[0] & 0x80 == 0 and compact[0] & 31 == 8 - 1
+    got = pfr.decode_gaussian(compact, 0.0, np.ones(300), 1, 2, framing="compact")
+    np.testing.assert_array_equal(got.view(np.uint64), sample.view(np.uint64))
+    envelope = 4 + 2 + 2 + 2 + 1 + 4 + 7  # PF v mode, d varint, C varint, λ, L, CRC, rANS header
+    assert abs((len(full) - envelope) - (len(compact) - 2 - 1)) <= 4  # header byte, C varint, λ byte

@@ -44,7 +44,7 @@ from ._validate import u64
 from .errors import FormatError
 from .prng import reference as _ref
 
-__all__ = ["DEFAULT_CHUNK_BITS", "EXACT_TAIL_TOL", "MODES", "Plan", "decode_callback", "decode_gaussian",
+__all__ = ["DEFAULT_CHUNK_BITS", "EXACT_TAIL_TOL", "FRAMINGS", "MODES", "Plan", "decode_callback", "decode_gaussian",
            "dinf_bits", "encode_callback", "encode_gaussian", "frame", "kl_bits", "plan", "tail_mass", "unframe"]
 
 MODES = ("exact", "budgeted", "orc")
@@ -401,14 +401,47 @@ def _nmax_log2(budgets: np.ndarray) -> int:
 
 
 def encode_gaussian(mu_q, sigma_q, mu_p, sigma_p, seed, stream, *, mode="exact", chunk_bits=None, pad_bits=4.0,
-                    candidates=None, max_candidates=1 << 30, return_info=False):
+                    candidates=None, max_candidates=1 << 30, return_info=False, framing="full"):
     """Send a sample of q = N(mu_q, diag sigma_q²) given p = N(mu_p, diag sigma_p²).
 
     Returns ``(sample, data)`` (and ``info`` if ``return_info``): ``sample`` has the
     broadcast shape of the parameters (float64) and is exactly what
     :func:`decode_gaussian` returns from ``data``; ``len(data) * 8`` is the full
     cost, side information included. See the module docstring for the modes.
+
+    Chunking: ``chunk_bits=None`` splits the vector so that no chunk carries more than
+    :data:`DEFAULT_CHUNK_BITS` (16 bits of D∞ in exact mode, 12 bits of KL otherwise), or the
+    heaviest single coordinate if that is more.
+
+    Exact mode limits (``ValueError`` before any search):
+
+    - every coordinate needs σq < σp (or q = p there): D∞ must be finite;
+    - a chunk's expected work exp(sup log q/p) ≈ 2^D∞ candidates must not exceed
+      ``max_candidates / 8`` (then the search stops within ``max_candidates`` with probability
+      ≥ 1 − e^-8): lower ``chunk_bits`` or raise ``max_candidates``;
+    - candidates are float32 normals, |ε| ≤ EPS_MAX = 6.338, so the sample lies in
+      μp ± 6.338·σp: the output is q *restricted to that range*. A coordinate where q has more
+      than :data:`EXACT_TAIL_TOL` (1e-6) of its mass outside (closed form :func:`tail_mass`;
+      e.g. q = N(5.5, 0.4²) against N(0, 1) leaves 1.8 %) is refused; otherwise the law differs
+      from q by at most the sum of those masses in total variation.
+
+    Framing (``framing=``; :func:`decode_gaussian` must be told the same):
+
+    - ``"full"`` (default): the self-describing message of docs/format.md §5.2 — magic,
+      version, mode, d, C, λ (2 bytes), L, a complete rANS stream and a CRC-32. Fixed cost
+      12–16 bytes of envelope plus the rANS stream's 7-byte header (for C < 128) and its flushed
+      state (≈ 3 bytes for one index): 21–25 bytes for one chunk, whatever it carries.
+    - ``"compact"``: for callers who send many small messages and know the sample's shape on
+      the receiving side. One header byte (L − 1; C if C < 3, else C − 3 as a varint after it;
+      which index code follows), then the shorter of two index codes: Elias-γ (2⌊log₂ n⌋ + 1 bits
+      per index, for at most 64 chunks) or one byte λ (1/64 units) plus the rANS stream without
+      its constant 7-byte header. Cost: 1 byte (2–5 if C ≥ 3) plus the index code in whole
+      bytes — e.g. 2–3 bytes instead of 21–25 for 4 coordinates carrying 1.8 bits, 2 instead of
+      21–24 for one coordinate. No checksum, no dimension, no mode: a damaged compact message
+      raises ``FormatError`` or decodes to another sample.
     """
+    if framing not in FRAMINGS:
+        raise ValueError(f"framing must be one of {FRAMINGS}, got {framing!r}")
     shape, (mq, sq, mp, sp) = _prepare(mu_q, sigma_q, mu_p, sigma_p)
     p, idx, info = _search(_plan(mq, sq, mp, sp, mode=mode, chunk_bits=chunk_bits), seed, stream, mode=mode,
                            pad_bits=pad_bits, candidates=candidates, max_candidates=max_candidates)
@@ -420,9 +453,12 @@ def encode_gaussian(mu_q, sigma_q, mu_p, sigma_p, seed, stream, *, mode="exact",
                          "(lower max_candidates, candidates or pad_bits)")
     n_max = _zipf_n(nmax_log2)
     lam = fit_zipf_lambda(idx, n_max, float(p.kl.mean()) if p.chunks else 0.0)
-    lam_q = min(int(round(lam * _LAM_ONE)), 2**16 - 1)
-    payload = _code_indices(idx, lam_q / _LAM_ONE, n_max)
-    data = frame(_varint(p.chunks) + struct.pack("<HB", lam_q, nmax_log2) + payload, mode, p.d)
+    if framing == "compact":
+        data = _compact_frame(idx, lam, n_max, nmax_log2, p.chunks)
+    else:
+        lam_q = min(int(round(lam * _LAM_ONE)), 2**16 - 1)
+        payload = _code_indices(idx, lam_q / _LAM_ONE, n_max)
+        data = frame(_varint(p.chunks) + struct.pack("<HB", lam_q, nmax_log2) + payload, mode, p.d)
     if not return_info:
         return sample, data
     info = dict(info)
@@ -435,7 +471,7 @@ def encode_gaussian(mu_q, sigma_q, mu_p, sigma_p, seed, stream, *, mode="exact",
 _MAX_IMPLICIT_D = 1 << 22
 
 
-def decode_gaussian(data, mu_p, sigma_p, seed, stream, *, shape=None, **options):
+def decode_gaussian(data, mu_p, sigma_p, seed, stream, *, shape=None, framing="full", **options):
     """The sample :func:`encode_gaussian` sent, bit for bit, from ``data`` and p alone.
 
     ``mu_p`` and ``sigma_p`` broadcast to the sample's shape; when both are
@@ -443,10 +479,16 @@ def decode_gaussian(data, mu_p, sigma_p, seed, stream, *, shape=None, **options)
     so a forged length cannot force a huge allocation), or ``shape`` if given.
     Encoder ``options`` are accepted for symmetry and ignored: the message carries
     everything the decoder needs (chunk count, Zipf parameters).
+
+    ``framing`` must be the encoder's. A ``"compact"`` message carries no dimension: the
+    sample has ``shape`` if given, else the broadcast shape of ``mu_p`` and ``sigma_p``
+    (a scalar prior means one coordinate).
     """
     unknown = set(options) - {"mode", "chunk_bits", "pad_bits", "candidates", "max_candidates", "return_info"}
     if unknown:
         raise ValueError(f"unknown options {sorted(unknown)}")
+    if framing not in FRAMINGS:
+        raise ValueError(f"framing must be one of {FRAMINGS}, got {framing!r}")
     d_mp = np.asarray(mu_p, dtype=np.float64)
     d_sp = np.asarray(sigma_p, dtype=np.float64)
     try:
@@ -459,6 +501,11 @@ def decode_gaussian(data, mu_p, sigma_p, seed, stream, *, shape=None, **options)
         raise ValueError("sigma_p must be > 0 everywhere")
     seed, stream = u64(seed, "seed"), u64(stream, "stream")
     buf = bytes(data)
+    if framing == "compact":
+        shape = pshape if shape is None else tuple(int(x) for x in np.atleast_1d(shape))
+        d = int(np.prod(shape, dtype=np.int64))
+        chunks, nmax_log2, lam, payload = _compact_unframe(buf, d)
+        return _decode_sample(payload, lam, nmax_log2, chunks, d, shape, d_mp, d_sp, pshape, seed, stream)
     if len(buf) < 13:
         raise FormatError(f"PFR message truncated: {len(buf)} bytes")
     body, (crc,) = buf[:-4], struct.unpack("<I", buf[-4:])
@@ -494,16 +541,106 @@ def decode_gaussian(data, mu_p, sigma_p, seed, stream, *, shape=None, **options)
         # FormatError (a ValueError): the message does not belong to this prior, as in chansim.grc.
         raise FormatError(f"message was encoded for {d} coordinates, but the sample shape {shape} has "
                          f"{int(np.prod(shape, dtype=np.int64))}")
+    return _decode_sample(payload, lam_q / _LAM_ONE, nmax_log2, chunks, d, shape, d_mp, d_sp, pshape, seed, stream)
+
+
+def _decode_sample(payload, lam, nmax_log2, chunks, d, shape, d_mp, d_sp, pshape, seed, stream):
+    """The sample from a message's index payload (a whole rANS stream) and its decoded header."""
     try:
         mp = np.ascontiguousarray(np.broadcast_to(d_mp, shape)).reshape(-1)
         sp = np.ascontiguousarray(np.broadcast_to(d_sp, shape)).reshape(-1)
     except ValueError:
         raise ValueError(f"mu_p/sigma_p of shape {pshape} do not broadcast to {shape}") from None
-    idx = _decode_indices(payload, lam_q / _LAM_ONE, _zipf_n(nmax_log2), chunks)
+    # (A compact message's Elias-γ code arrives decoded: lam is None and payload the indices.)
+    idx = payload if lam is None else _decode_indices(payload, lam, _zipf_n(nmax_log2), chunks)
     order, offsets = _layout(d, chunks)
     plan_ = Plan(d, chunks, order, offsets, np.zeros(0), None, np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
     eps = candidates_of(plan_, idx, seed, stream)
     return sample_of(eps, order, mp, sp).reshape(shape)
+
+
+# ---- compact framing ------------------------------------------------------------
+# byte 0: bits 0-4 L − 1, bits 5-6 min(C, 3), bit 7 the index code (0 rANS, 1 Elias-γ);
+# [C − 3 as a varint if C ≥ 3]; rANS: [λ in units of 1/64 above 1, one byte] [rANS stream without
+# its constant header]; Elias-γ: the C indices, each as ⌊log2 n⌋ zero bits then n's binary digits,
+# most significant bit first, zero-padded to a whole byte.
+
+FRAMINGS = ("full", "compact")
+_COMPACT_LAM_ONE = 64
+_GAMMA_MAX_CHUNKS = 64  # the Elias-γ index code is offered to messages of at most 64 chunks
+# chansim.rans.Encoder() defaults: precision 24, 8 lanes, segments of 2^19 symbols.
+_RANS_DEFAULT_HEAD = b"rA\x01" + bytes([24, 8, 19])
+
+
+def _rans_head(count: int) -> bytes:
+    """The constant header of a default rANS stream of ``count`` symbols (docs/format.md §2.1)."""
+    return _RANS_DEFAULT_HEAD + _varint(count)
+
+
+def _gamma_bits(idx: np.ndarray) -> int:
+    return int(sum(2 * int(n).bit_length() - 1 for n in idx))
+
+
+def _gamma_encode(idx: np.ndarray) -> bytes:
+    acc, nbits = 0, 0
+    for n in (int(v) for v in idx):
+        width = 2 * n.bit_length() - 1  # leading zeros, then n itself
+        acc, nbits = (acc << width) | n, nbits + width
+    pad = -nbits % 8
+    return (acc << pad).to_bytes((nbits + pad) // 8, "big")
+
+
+def _gamma_decode(body: bytes, count: int, n_max: int) -> np.ndarray:
+    bits = "".join(f"{b:08b}" for b in body)
+    out, pos = [], 0
+    for _ in range(count):
+        zeros = 0
+        while pos + zeros < len(bits) and bits[pos + zeros] == "0":
+            zeros += 1
+        if zeros > 31 or pos + 2 * zeros + 1 > len(bits):
+            raise FormatError("compact PFR message: Elias-γ index code truncated or malformed")
+        n = int(bits[pos + zeros: pos + 2 * zeros + 1], 2)
+        pos += 2 * zeros + 1
+        if n > n_max:
+            raise FormatError("compact PFR message: index beyond the Zipf support")
+        out.append(n)
+    if len(bits) - pos >= 8 or "1" in bits[pos:]:
+        raise FormatError("compact PFR message has trailing data")
+    return np.array(out, dtype=np.uint64)
+
+
+def _compact_frame(idx: np.ndarray, lam: float, n_max: int, nmax_log2: int, chunks: int) -> bytes:
+    k = min(255, max(1, int(round((lam - 1.0) * _COMPACT_LAM_ONE))))
+    stream = _code_indices(idx, 1.0 + k / _COMPACT_LAM_ONE, n_max)
+    head = _rans_head(chunks)
+    if not stream.startswith(head):  # the rANS defaults changed: the compact layout must follow
+        raise RuntimeError("rANS stream header is not the compact framing's constant")
+    rans_body = bytes([k]) + stream[len(head):]
+    gamma = chunks <= _GAMMA_MAX_CHUNKS and (_gamma_bits(idx) + 7) // 8 <= len(rans_body)
+    body = _gamma_encode(idx) if gamma else rans_body
+    out = bytes([(nmax_log2 - 1) | (min(chunks, 3) << 5) | (0x80 if gamma else 0)])
+    if chunks >= 3:
+        out += _varint(chunks - 3)
+    return out + body
+
+
+def _compact_unframe(buf: bytes, d: int):
+    """(chunks, L, λ, whole rANS stream) or (chunks, L, None, indices) of a compact message."""
+    if len(buf) < 1:
+        raise FormatError("compact PFR message is empty")
+    nmax_log2, chunks, gamma = (buf[0] & 31) + 1, (buf[0] >> 5) & 3, bool(buf[0] & 0x80)
+    pos = 1
+    if chunks == 3:
+        extra, pos = _read_varint(buf, pos)
+        chunks += extra
+    if nmax_log2 > _MAX_NMAX_LOG2 or chunks > d or (d > 0 and chunks == 0) or (
+            gamma and chunks > _GAMMA_MAX_CHUNKS):
+        raise FormatError(f"compact PFR message header is inconsistent with a {d}-coordinate sample")
+    if gamma:
+        return chunks, nmax_log2, None, _gamma_decode(buf[pos:], chunks, _zipf_n(nmax_log2))
+    if pos >= len(buf) or buf[pos] == 0:
+        raise FormatError("compact PFR message truncated or has a zero Zipf exponent")
+    return chunks, nmax_log2, 1.0 + buf[pos] / _COMPACT_LAM_ONE, _rans_head(chunks) + buf[pos + 1:]
 
 
 def frame(body: bytes, mode: str, d: int) -> bytes:
