@@ -17,6 +17,7 @@ Shapes (``N`` transform channels, ``M`` latent channels; images padded to a mult
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, Dict, Sequence
 
@@ -88,6 +89,18 @@ class HyperpriorModel(nn.Module):
         self.hgain = nn.Parameter(torch.zeros(k, n))
         self.inv_hgain = nn.Parameter(torch.zeros(k, n))
         self.z_density = FactorizedDensity(n)
+
+    @torch.no_grad()
+    def tabulate(self, radius: int = 1024):
+        """(offsets, frequencies) of the hyper-latent tables (:func:`chansim.ntc.tables.frequency_table`),
+        from the learned density evaluated in float64 on the integers ``[-radius, radius]``."""
+        from .tables import frequency_table
+
+        density = copy.deepcopy(self.z_density).double()
+        grid = torch.arange(-radius, radius + 1, dtype=torch.float64)
+        x = grid.expand(self.n, -1).unsqueeze(0)            # (1, C, 2R+1): the channel axis is 1
+        pmf = density.likelihood(x)[0].numpy()
+        return frequency_table(pmf)
 
     def config(self) -> Dict[str, Any]:
         return {"kind": self.kind, "n": self.n, "m": self.m, "lambdas": list(self.lambdas)}

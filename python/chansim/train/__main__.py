@@ -5,6 +5,8 @@ Examples::
     python -m chansim.train uqdm --out runs/uqdm --steps 2400 --export-dir python/chansim/models
     python -m chansim.train uqdm --out runs/uqdm --resume           # continue after an interruption
     python -m chansim.train export runs/uqdm --dest python/chansim/models --name uqdm_default
+    python -m chansim.train ntc --out runs/ntc --time-budget 115     # the NTC hyperprior, every quality at once
+    python -m chansim.train export runs/ntc --dest python/chansim/models --name ntc_default
 
 Training uses ``--threads`` CPU threads (default 1, so a two-core machine keeps a
 core free) and stops at ``--steps`` or ``--time-limit`` minutes, whichever is first.
@@ -73,9 +75,16 @@ def main(argv=None) -> int:
     e.add_argument("--data-dir", type=Path, default=None)
     e.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
+    command = "python -m chansim.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     if args.command == "ntc":
         return _ntc.main(args)
-    command = "python -m chansim.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    if args.command == "export" and _ntc.is_ntc_run(args.run):
+        import torch
+
+        torch.set_num_threads(args.threads or 2)
+        path = _ntc.export(args.run, args.dest, args.name, command, args.data_dir)
+        print(f"wrote {path} and {path.with_suffix('.json')}")
+        return 0
 
     import torch
 

@@ -259,3 +259,85 @@ def main(args) -> int:
         print(f"resumed at step {trainer.step} ({trainer.elapsed / 60:.1f} min)", file=sys.stderr)
     trainer.run()
     return 0
+
+
+def is_ntc_run(run_dir: Path) -> bool:
+    """Whether ``run_dir/checkpoint.pt`` holds an NTC run (its config kind)."""
+    blob = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=False)
+    return blob.get("config", {}).get("kind") == "ntc"
+
+
+def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Optional[Path] = None) -> Path:
+    """Write ``dest/name.pt`` (float16 weights + hyper-latent tables) and its card ``name.json`` / ``.md``.
+
+    The card's held-out numbers are measured on the *stored* weights, through the model's
+    own code lengths on the Kodak crops (the figures the training log tracked); the
+    full-image Kodak R-D of real files is in BENCHMARKS.md.
+    """
+    import datetime as _dt
+
+    from ..diffusion.io import file_sha256, write_card
+    from ..ntc.io import load_model, save_model
+    from .data import _require_shared, image_files
+    from .loop import describe_machine
+
+    run_dir, dest = Path(run_dir), Path(dest)
+    blob = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
+    args = blob["args"]
+    model = HyperpriorModel(args["n"], args["m"])
+    model.load_state_dict(blob["ema"]["shadow"])
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / f"{name}.pt"
+    mid = save_model(model, path, torch.float16)
+    shipped, _, _ = load_model(path)
+    heldout = kodak_eval_crops(data_dir)
+    rows = evaluate(shipped, heldout)
+    base = blob.get("baselines") or baseline_curves(heldout)
+    bd = {f"vs_{k}": bd_psnr([c[0] for c in v], [c[1] for c in v], [r["bpp"] for r in rows],
+                             [r["psnr"] for r in rows]) for k, v in base.items()}
+    counts = {}
+    try:
+        root = _require_shared("train", data_dir)
+        counts = {d.name: len(image_files(d)) for d in sorted(root.iterdir()) if d.is_dir()}
+    except FileNotFoundError:
+        pass
+    card = {
+        "name": name,
+        "summary": "Mean-scale hyperprior (Ballé 2018 / Minnen 2018) with GDN transforms, gain units for 8 "
+                   "qualities (Cui 2021) and universally quantized latents, for chansim's NTC codec.",
+        "status": "complete" if blob["step"] >= args["steps"] or blob["elapsed"] >= 60 * (args.get("time_budget") or 1e9)
+        else f"partial: stopped at step {blob['step']} (resume with --resume)",
+        "model_id": mid,
+        "file": path.name,
+        "file_sha256": file_sha256(path),
+        "size_bytes": path.stat().st_size,
+        "storage_dtype": "float16 (tables int32)",
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "config": model.config(),
+        "training_data": {"source": "shared/data/train (random crops, horizontal flips; area-weighted image choice)",
+                          "images_per_collection": counts, "crop": args["crop"], "batch": args["batch"],
+                          "quality_sampling": "uniform over the 8 λ per crop"},
+        "steps": blob["step"],
+        "optimizer": {"adam_lr": args["lr"], "warmup": args["warmup"], "lr_final_fraction": args["lr_final"],
+                      "schedule": "cosine over max(steps/planned, time/time_budget)",
+                      "time_budget_min": args.get("time_budget"), "grad_clip": args["grad_clip"],
+                      "ema_decay": args["ema"]},
+        "wall_time_s": round(blob["elapsed"], 1),
+        "wall_time_note": "seconds inside optimisation steps on 2 threads of a 2-core machine shared with "
+                          "development work; evaluations excluded",
+        "machine": describe_machine(),
+        "heldout": "Kodak, centre 256×256 crop of each of the 24 images; bpp = the model's code length "
+                   "(ẑ rounded, ŷ with the universal quantizer's noise, fixed seed), PSNR of the rounded "
+                   "reconstruction; JPEG / WebP (Pillow, quality 5…95) on the same crops",
+        "heldout_rd": [{k: round(v, 4) for k, v in r.items()} for r in rows],
+        "heldout_bd_psnr_db": {k: None if v is None else round(v, 3) for k, v in bd.items()},
+        "training_curve": [{"step": h["step"], "elapsed_s": h["elapsed_s"],
+                            "bd_psnr_vs_JPEG": h.get("bd_psnr_vs_JPEG") and round(h["bd_psnr_vs_JPEG"], 3),
+                            "bd_psnr_vs_WebP": h.get("bd_psnr_vs_WebP") and round(h["bd_psnr_vs_WebP"], 3),
+                            "rd": [(round(r["bpp"], 4), round(r["psnr"], 3)) for r in h["heldout"]]}
+                           for h in blob["history"]],
+        "command": command,
+        "exported": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    write_card(card, dest / f"{name}.json")
+    return path

@@ -1,0 +1,214 @@
+"""The NTC codec: a mean-scale hyperprior whose latents are sent by universal quantization.
+
+::
+
+    from chansim.codecs import NTC
+    codec = NTC.pretrained()                        # shipped model, offline
+    data = codec.compress(image, quality=5)         # qualities 1 … 8, lowest rate first
+    out = codec.decompress(data)                    # uint8[H, W, 3]
+
+How a file is made (docs/format.md §9):
+
+1. The image is edge-padded to a multiple of 64 and the analysis transform gives the
+   latents y; quality q scales them by its gain vector: y' = y·g_q.
+2. Hyper-latents z' = h_a(y')·h_q are rounded to integers ẑ' and coded with the model's
+   per-channel frequency tables (categorical family; out-of-table values escape).
+3. The hyper-synthesis, in float64, maps ẑ' to (μ', σ'), snapped to the grid of
+   :mod:`chansim.ntc.tables` so both sides build identical tables from grid indices.
+4. y' is sent by dithered quantization with step 1 around μ̂ (:func:`chansim.dq.quantize`,
+   dither stream ``stream_id("dither", 0, 0)`` of the file's seed): ``k = rint(y' − μ̂ + u)``,
+   ``ŷ' = μ̂ + k − u``, so ``ŷ' − y' ~ U(−½, ½)`` independently of y' — exactly the noise
+   the model was trained with. k is coded under N(0, σ̂²) ⋆ U(−½, ½) on the dithered grid
+   (``rans`` Gaussian-uniform family, offset u).
+5. The receiver decodes ẑ', rebuilds μ̂, σ̂ and u, decodes k, forms ŷ' and runs the synthesis
+   transform on ŷ'/g_q.
+
+The file's settings carry a CRC-32 of the decoded symbols, so a receiver whose
+arithmetic disagrees with the sender's raises :class:`~chansim.errors.FormatError`
+instead of returning a wrong image.
+"""
+
+from __future__ import annotations
+
+import copy
+import struct
+import zlib
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from .. import dq, prng, rans
+from ..diffusion.determinism import CODEC_THREADS, deterministic_inference
+from ..errors import FormatError
+from ..ntc.io import load_model
+from ..ntc.model import PAD, HyperpriorModel
+from ..ntc.tables import snap_means, snap_scales
+from . import container as C
+from ._pretrained import models_dir
+from .base import Codec, Evaluation
+from .image import check_image, pad_to_multiple
+
+DEFAULT_MODEL = "ntc_default"
+SETTINGS_VERSION = 1
+_SETTINGS = struct.Struct("<BBI")       # settings version, quality, CRC-32 of the symbols
+#: Dither stream of the latents (docs/format.md §1.2).
+DITHER_STREAM = prng.stream_id("dither", 0, 0)
+
+
+def default_seed(image: np.ndarray, model_id: str) -> int:
+    """32 bits of the image/model hash: a 5-byte varint instead of 10 in every file."""
+    return C.derive_seed(image.tobytes(), model_id) & 0xFFFFFFFF
+
+
+class NTC(Codec):
+    """Neural transform coding (Ballé et al. 2018, Minnen et al. 2018) with gain-unit qualities.
+
+    Attributes: ``model`` (:class:`~chansim.ntc.model.HyperpriorModel`, float32, eval),
+    ``model_id``, ``card``, ``qualities`` (1 … number of gain rows).
+    """
+
+    name = "ntc"
+    reconstructions = ("mmse",)
+
+    def __init__(self, model: HyperpriorModel, tables: Tuple[np.ndarray, np.ndarray], model_id: str,
+                 card: Optional[Dict[str, Any]] = None, threads: Optional[int] = CODEC_THREADS):
+        if not isinstance(model, HyperpriorModel):
+            raise TypeError("NTC needs a chansim.ntc.HyperpriorModel")
+        offsets, freqs = (np.asarray(t, dtype=np.int32) for t in tables)
+        if offsets.shape != (model.n,) or freqs.ndim != 2 or freqs.shape[0] != model.n or (freqs <= 0).any():
+            raise ValueError("hyper-latent tables do not match the model")
+        self.model, self.model_id, self.card, self.threads = model.eval(), model_id, card, threads
+        self.z_offsets = offsets
+        # Probabilities are exact quotients of integers, so both sides pass the coder identical floats.
+        self.z_probs = freqs.astype(np.float64) / freqs.sum(axis=1, keepdims=True)
+        self._h_s = copy.deepcopy(model.h_s).double().eval()
+
+    @classmethod
+    def pretrained(cls, name: Optional[str] = None) -> "NTC":
+        import json
+
+        path = models_dir() / f"{name or DEFAULT_MODEL}.pt"
+        if not path.is_file():
+            raise FileNotFoundError(f"no shipped NTC model {name or DEFAULT_MODEL!r} (looked for {path})")
+        model, tables, mid = load_model(path)
+        card_path = path.with_suffix(".json")
+        card = json.loads(card_path.read_text()) if card_path.is_file() else None
+        return cls(model, tables, mid, card)
+
+    @classmethod
+    def from_file(cls, path) -> "NTC":
+        """A codec on a model file written by :func:`chansim.ntc.io.save_model`."""
+        model, tables, mid = load_model(path)
+        return cls(model, tables, mid)
+
+    @property
+    def qualities(self) -> Sequence[int]:
+        return tuple(range(1, self.model.num_qualities + 1))
+
+    # ---- the two halves of the entropy model -----------------------------------------------------
+
+    def _q(self, quality: int) -> torch.Tensor:
+        return torch.tensor([int(quality) - 1])
+
+    def _latent_params(self, z_int: np.ndarray, q: torch.Tensor) -> Tuple[np.ndarray, np.ndarray]:
+        """Snapped float64 (μ̂, σ̂) of the gained latents from the integer hyper-latents."""
+        zf = torch.from_numpy(z_int.astype(np.float64)) * self.model.inv_hgain.double()[q].exp()[:, :, None, None]
+        mean, scale = self._h_s(zf).chunk(2, dim=1)
+        return snap_means(mean.numpy()), snap_scales(scale.numpy())
+
+    def _z_probs(self, shape) -> np.ndarray:
+        _, c, h, w = shape
+        return np.broadcast_to(self.z_probs[None, :, None, None, :], (1, c, h, w, self.z_probs.shape[1]))
+
+    def _encode(self, y: torch.Tensor, quality: int, seed: int) -> Tuple[bytes, bytes, torch.Tensor]:
+        """(settings, section, ŷ') for the analysis output y."""
+        q = self._q(quality)
+        yg = y * self.model.gain[q].exp()[:, :, None, None]
+        z_int = torch.round(self.model.hyper_analysis(yg, q)).to(torch.int32).numpy()
+        mean, scale = self._latent_params(z_int, q)
+        k = dq.quantize(yg.double().numpy(), 1.0, seed, DITHER_STREAM, mu=mean)
+        u = dq.dither(seed, DITHER_STREAM, 0, k.size).reshape(k.shape)
+        enc = rans.Encoder()
+        enc.encode_categorical(z_int - self.z_offsets[None, :, None, None], self._z_probs(z_int.shape))
+        enc.encode_gaussian_uniform(k, 0.0, scale, 1.0, u)
+        section = enc.finish()
+        y_hat = dq.dequantize(k, 1.0, seed, DITHER_STREAM, mu=mean, dtype=np.float64)
+        settings = _SETTINGS.pack(SETTINGS_VERSION, int(quality), _symbols_crc(z_int, k))
+        return settings, section, torch.from_numpy(y_hat.astype(np.float32))
+
+    def _synthesize(self, y_hat: torch.Tensor, quality: int, height: int, width: int) -> np.ndarray:
+        q = self._q(quality)
+        x = self.model.synthesis(y_hat, q)
+        arr = (x[0, :, :height, :width].clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
+        return np.ascontiguousarray(arr.transpose(1, 2, 0))
+
+    def _analysis(self, image: np.ndarray) -> torch.Tensor:
+        x = pad_to_multiple(image, PAD)
+        return self.model.g_a(torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].float() / 255.0)
+
+    # ---- the contract ---------------------------------------------------------------------------
+
+    def compress(self, image: np.ndarray, quality=None, *, seed: Optional[int] = None) -> bytes:
+        """uint8[H, W, 3] (H, W ≥ 16) → bytes; ``quality`` in :attr:`qualities` (default 5)."""
+        image = check_image(image)
+        quality = self.check_quality(quality)
+        seed = default_seed(image, self.model_id) if seed is None else self.check_seed(seed)
+        h, w = image.shape[:2]
+        with deterministic_inference(self.threads):
+            settings, section, _ = self._encode(self._analysis(image), quality, seed)
+        return C.Container(self.name, C.model_tag(self.model_id), h, w, seed, settings, [section]).pack()
+
+    def decompress(self, data, reconstruction: Optional[str] = None) -> np.ndarray:
+        """bytes → uint8[H, W, 3] (``"mmse"``: the synthesis transform of ŷ)."""
+        self.check_reconstructions([reconstruction or "mmse"])
+        c = C.unpack(data, codec=self.name, model_id=self.model_id)
+        if len(c.settings) != _SETTINGS.size:
+            raise FormatError(f"NTC settings must be {_SETTINGS.size} bytes, got {len(c.settings)}")
+        version, quality, crc = _SETTINGS.unpack(c.settings)
+        if version != SETTINGS_VERSION:
+            raise FormatError(f"NTC settings version {version}; this chansim reads {SETTINGS_VERSION}")
+        if quality not in self.qualities:
+            raise FormatError(f"NTC file at quality {quality}, this model has qualities 1…{len(self.qualities)}")
+        if len(c.sections) != 1:
+            raise FormatError(f"NTC file must hold 1 section, found {len(c.sections)}")
+        hp, wp = c.height + (-c.height) % PAD, c.width + (-c.width) % PAD
+        z_shape = (1, self.model.n, hp // PAD, wp // PAD)
+        y_shape = (1, self.model.m, hp // 16, wp // 16)
+        q = self._q(quality)
+        with deterministic_inference(self.threads):
+            dec = rans.Decoder(c.sections[0])
+            z_int = dec.decode_categorical(self._z_probs(z_shape)) + self.z_offsets[None, :, None, None]
+            mean, scale = self._latent_params(z_int, q)
+            u = dq.dither(c.seed, DITHER_STREAM, 0, int(np.prod(y_shape))).reshape(y_shape)
+            k = dec.decode_gaussian_uniform(0.0, scale, 1.0, u)
+            if dec.remaining:
+                raise FormatError(f"corrupted NTC file: {dec.remaining} symbols left undecoded")
+            if _symbols_crc(z_int, k) != crc:
+                raise FormatError("NTC latents fail their checksum: this decoder's entropy model differs from the "
+                                  "encoder's (another model or machine arithmetic)")
+            y_hat = dq.dequantize(k, 1.0, c.seed, DITHER_STREAM, mu=mean, dtype=np.float64)
+            return self._synthesize(torch.from_numpy(y_hat.astype(np.float32)), quality, c.height, c.width)
+
+    def evaluate(self, image: np.ndarray, qualities: Optional[Sequence] = None, *,
+                 reconstructions: Optional[Sequence[str]] = None, seed: Optional[int] = None) -> List[Evaluation]:
+        """One analysis pass for every quality; each image is what :meth:`decompress` returns for its file
+        (ŷ' is a function of the indices and the dither alone, which both sides hold)."""
+        image = check_image(image)
+        qualities = [self.check_quality(q) for q in (self.qualities if qualities is None else qualities)]
+        self.check_reconstructions(tuple(reconstructions or ("mmse",)))
+        seed = default_seed(image, self.model_id) if seed is None else self.check_seed(seed)
+        h, w = image.shape[:2]
+        out = []
+        with deterministic_inference(self.threads):
+            y = self._analysis(image)
+            for quality in qualities:
+                settings, section, y_hat = self._encode(y, quality, seed)
+                data = C.Container(self.name, C.model_tag(self.model_id), h, w, seed, settings, [section]).pack()
+                out.append(Evaluation(quality, data, {"mmse": self._synthesize(y_hat, quality, h, w)}))
+        return out
+
+
+def _symbols_crc(z_int: np.ndarray, k: np.ndarray) -> int:
+    crc = zlib.crc32(np.ascontiguousarray(z_int, dtype="<i4").tobytes())
+    return zlib.crc32(np.ascontiguousarray(k, dtype="<i4").tobytes(), crc)

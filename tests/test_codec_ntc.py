@@ -1,0 +1,192 @@
+"""The NTC codec: round trips, the universal quantizer's law, cross-machine safety, bad files.
+
+Most tests run on a tiny randomly initialised model of the shipped class, saved and
+loaded through the public model-file functions; the size test uses the shipped model.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+stats = pytest.importorskip("scipy.stats")
+special = pytest.importorskip("scipy.special")
+
+from chansim import FormatError, dq  # noqa: E402
+from chansim.codecs import container as C  # noqa: E402
+from chansim.codecs.ntc import DITHER_STREAM, NTC  # noqa: E402
+from chansim.ntc import tables as T  # noqa: E402
+from chansim.ntc.io import load_model, save_model  # noqa: E402
+from chansim.ntc.model import HyperpriorModel  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+    torch.manual_seed(0)
+    model = HyperpriorModel(16, 24)
+    # A trained-looking gain ladder: finer steps at higher qualities.
+    with torch.no_grad():
+        model.gain.copy_(torch.linspace(0.5, 3.0, 8)[:, None].expand(-1, 24))
+        model.inv_gain.copy_(-model.gain)
+    path = tmp_path_factory.mktemp("ntc") / "tiny.pt"
+    save_model(model, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def codec(tiny_path):
+    return NTC.from_file(tiny_path)
+
+
+@pytest.fixture(scope="module")
+def photo():
+    data = pytest.importorskip("skimage.data")
+    return np.ascontiguousarray(data.astronaut()[::4, ::4][:100, :90])   # not a multiple of 64
+
+
+def test_round_trip_every_quality(codec, photo):
+    sizes = []
+    for result in codec.evaluate(photo):
+        out = codec.decompress(result.data)
+        assert out.shape == photo.shape and out.dtype == np.uint8
+        assert (out == result.images["mmse"]).all()          # evaluate() shows what the receiver gets
+        assert codec.compress(photo, result.quality) == result.data
+        sizes.append(len(result.data))
+    assert sizes == sorted(sizes)
+
+
+def test_decodes_identically_in_another_process(codec, photo, tiny_path, tmp_path):
+    data = codec.compress(photo, 6, seed=7)
+    f = tmp_path / "a.chsm"
+    f.write_bytes(data)
+    out = tmp_path / "a.npy"
+    script = ("import numpy as np; from chansim.codecs.ntc import NTC; "
+              f"c = NTC.from_file({str(tiny_path)!r}); "
+              f"np.save({str(out)!r}, c.decompress(open({str(f)!r}, 'rb').read()))")
+    subprocess.run([sys.executable, "-c", script], check=True)
+    assert (np.load(out) == codec.decompress(data)).all()
+
+
+def test_quantization_error_is_uniform_and_independent_of_the_latent(codec, photo):
+    """ŷ' − y' ~ U(−½, ½) independently of y': KS on all errors and within each fifth of the
+    latent's fractional part (n ≈ 15,000 latents, α = 0.001 per test, Bonferroni over 6)."""
+    q = codec._q(8)
+    with torch.inference_mode():
+        yg = codec._analysis(photo) * codec.model.gain[q].exp()[:, :, None, None]
+        z = torch.round(codec.model.hyper_analysis(yg, q)).to(torch.int32).numpy()
+        mean, _ = codec._latent_params(z, q)
+    y = yg.double().numpy()
+    k = dq.quantize(y, 1.0, 11, DITHER_STREAM, mu=mean)
+    err = (dq.dequantize(k, 1.0, 11, DITHER_STREAM, mu=mean, dtype=np.float64) - y).ravel()
+    assert np.abs(err).max() <= 0.5
+    alpha = 0.001 / 6
+    assert stats.kstest(err, stats.uniform(-0.5, 1).cdf).pvalue > alpha
+    frac = ((y - mean).ravel()) % 1.0
+    for b in range(5):
+        sel = (frac >= b / 5) & (frac < (b + 1) / 5)
+        assert stats.kstest(err[sel], stats.uniform(-0.5, 1).cdf).pvalue > alpha
+    # Power: plain rounding (no dither) has the same marginal range but fails the conditional test.
+    plain = (np.rint(y - mean) - (y - mean)).ravel()
+    sel = frac < 0.2
+    assert stats.kstest(plain[sel], stats.uniform(-0.5, 1).cdf).pvalue < alpha
+
+
+def test_one_ulp_of_hyper_synthesis_does_not_change_the_decoding(codec, photo):
+    """Cross-machine safety: float64 hyper-synthesis outputs nudged by one ulp (either way)
+    snap to the same grid points, so the decoder builds identical tables."""
+    data = codec.compress(photo, 4, seed=3)
+    reference = codec.decompress(data)
+    h_s = codec._h_s
+    for direction in (np.inf, -np.inf):
+        class Nudged(torch.nn.Module):
+            def forward(self, z):
+                out = h_s(z).numpy()
+                return torch.from_numpy(np.nextafter(out, direction))
+        codec._h_s = Nudged()
+        try:
+            assert (codec.decompress(data) == reference).all()
+        finally:
+            codec._h_s = h_s
+
+
+def test_a_different_entropy_model_is_detected(codec, photo):
+    data = codec.compress(photo, 4, seed=3)
+    h_s = codec._h_s
+
+    class Off(torch.nn.Module):
+        def forward(self, z):
+            out = h_s(z)
+            return out + 0.3 * torch.sign(out)          # means and scales well off their grid points
+    codec._h_s = Off()
+    try:
+        with pytest.raises(FormatError):
+            codec.decompress(data)
+    finally:
+        codec._h_s = h_s
+
+
+def test_file_errors_and_arguments(codec, photo):
+    data = codec.compress(photo, 2, seed=1)
+    c = C.unpack(data)
+    assert c.codec == "ntc" and c.seed == 1 and len(c.settings) == 6
+    with pytest.raises(FormatError):
+        codec.decompress(data[:-5])
+    bad = C.Container(c.codec, c.model_tag, c.height, c.width, c.seed, bytes([2]) + c.settings[1:], c.sections)
+    with pytest.raises(FormatError, match="version"):
+        codec.decompress(bad.pack())
+    bad = C.Container(c.codec, c.model_tag, c.height, c.width, c.seed, bytes([1, 9]) + c.settings[2:], c.sections)
+    with pytest.raises(FormatError, match="quality"):
+        codec.decompress(bad.pack())
+    for q in (0, 9, 2.5, True, "3"):
+        with pytest.raises(ValueError):
+            codec.compress(photo, q)
+    with pytest.raises(ValueError):
+        codec.compress(photo, 2, seed=-1)
+    with pytest.raises(ValueError):
+        codec.decompress(data, reconstruction="flow")
+
+
+def test_model_file_round_trip_and_tables(tiny_path):
+    model, (offsets, freqs), mid = load_model(tiny_path)
+    model2, tables2, mid2 = load_model(tiny_path)
+    assert mid == mid2 and (tables2[1] == freqs).all()
+    assert freqs.min() >= 1 and offsets.shape == (model.n,)
+
+
+def test_frequency_table_keeps_the_central_mass():
+    """A discretized N(3, 4²) and a Laplace(−20, 2): offsets and lengths from the closed forms."""
+    r = 64
+    grid = np.arange(-r, r + 1)
+    g = special.ndtr((grid + 0.5 - 3) / 4) - special.ndtr((grid - 0.5 - 3) / 4)
+    lap = stats.laplace(-20, 2)
+    l_ = lap.cdf(grid + 0.5) - lap.cdf(grid - 0.5)
+    offsets, freqs = T.frequency_table(np.stack([g, l_]), tail=1e-6)
+    # Shortest range with ≤ 1e-6 outside, half in each tail: quantiles 5e-7 and 1 − 5e-7.
+    lo_g = int(np.floor(stats.norm(3, 4).ppf(5e-7) + 0.5))
+    assert abs(offsets[0] - lo_g) <= 1
+    lo_l = int(np.floor(lap.ppf(5e-7) + 0.5))
+    assert abs(offsets[1] - lo_l) <= 1
+    assert freqs.min() >= 1
+    p = freqs[0] / freqs[0].sum()
+    ideal = g[offsets[0] + r: offsets[0] + r + freqs.shape[1]]
+    ideal = ideal / ideal.sum()
+    # What matters is the code length: the table costs < 0.002 bits per symbol over the true pmf.
+    nz = ideal > 0
+    assert (ideal[nz] * np.log2(ideal[nz] / p[nz])).sum() < 2e-3
+
+
+def test_snapping_grid():
+    assert T.snap_scales(np.array([1.0]))[0] == 1.0
+    assert T.snap_scales(np.array([2.0, 0.5, 4.0]))[:].tolist() == [2.0, 0.5, 4.0]
+    assert T.snap_scales(np.array([1e-9]))[0] == T.SCALE_TABLE[0] >= T.SCALE_MIN
+    assert T.snap_scales(np.array([1e9]))[0] == T.SCALE_TABLE[-1] <= T.SCALE_MAX
+    s = np.exp(np.random.default_rng(0).uniform(np.log(0.2), np.log(200), 10_000))
+    ratio = T.snap_scales(s) / s
+    assert np.abs(np.log2(ratio)).max() <= 1 / 64 + 1e-12
+    m = np.random.default_rng(1).normal(0, 30, 10_000)
+    sm = T.snap_means(m)
+    assert np.abs(sm - m).max() <= 1 / 128 and (sm * 64 == np.rint(sm * 64)).all()
