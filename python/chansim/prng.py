@@ -20,6 +20,7 @@ from ._validate import U64_LIMIT, count, float_dtype, u64
 
 __all__ = [
     "PURPOSES",
+    "RETIRED_PURPOSES",
     "exponential",
     "normal",
     "philox4x32",
@@ -31,15 +32,22 @@ __all__ = [
 
 _UNIFORM, _NORMAL, _EXPONENTIAL = 0, 1, 2
 
-#: Registered ``purpose`` codes for :func:`stream_id` (the high 8 bits of a stream).
+#: Registered ``purpose`` codes for :func:`stream_id` (the high 8 bits of a stream). Which
+#: (purpose, step, chunk) each codec uses is listed in one place, :mod:`chansim.codecs.streams`
+#: (docs/format.md §1.2).
 PURPOSES = {
     "user": 0,
     "diffusion_init": 1,  # z_T shared by both sides
     "dither": 2,  # dithered quantization offsets
-    "pfr_candidates": 3,  # PFR / ORC shared candidates
-    "pfr_arrivals": 4,  # encoder-private arrival times
+    "pfr_candidates": 3,  # PFR / ORC shared candidates (their arrivals use key seed ^ pfr.ARRIVAL_KEY)
     "grc": 5,  # GPRS / GRC shared proposals and arrivals
     "ancestral": 6,  # decoder-side ancestral sampling noise
+    "permutation": 7,  # coordinate permutations shared by both sides (DiffC's PFR layout)
+}
+#: Codes that were registered once and are never reused for another purpose (a name here is
+#: refused by :func:`stream_id`; the integer still packs, for reading old streams).
+RETIRED_PURPOSES = {
+    4: "pfr_arrivals",  # registered, never used: PFR arrivals use the candidates' stream under another key
 }
 
 
@@ -51,7 +59,8 @@ def stream_id(purpose, step: int = 0, chunk: int = 0) -> int:
     """
     if isinstance(purpose, str):
         if purpose not in PURPOSES:
-            raise ValueError(f"unknown purpose {purpose!r}; known: {sorted(PURPOSES)}")
+            retired = " (retired: its code is reserved)" if purpose in RETIRED_PURPOSES.values() else ""
+            raise ValueError(f"unknown purpose {purpose!r}{retired}; known: {sorted(PURPOSES)}")
         purpose = PURPOSES[purpose]
     return int(_core.stream_id(u64(purpose, "purpose"), u64(step, "step"), u64(chunk, "chunk")))
 

@@ -53,11 +53,16 @@ CODECS_EXTRA = 'pip install "chansim[codecs]"'
 
 @dataclass
 class Evaluation:
-    """One file of :meth:`Codec.evaluate`: its quality, bytes and reconstructions by name."""
+    """One file of :meth:`Codec.evaluate`: its quality, bytes and reconstructions by name.
+
+    ``info`` holds what the sender measured on the way, codec-specific and documented by each
+    codec's ``evaluate`` (e.g. DiffC's per-step KL and channel diagnostics); it may be empty.
+    """
 
     quality: Any
     data: bytes
     images: Dict[str, np.ndarray] = field(default_factory=dict)
+    info: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def bits(self) -> int:
@@ -96,7 +101,13 @@ class Codec(abc.ABC):
         """A file → uint8[H, W, 3]; ``reconstruction`` from :attr:`reconstructions`."""
 
     def decompress_progressive(self, data, reconstruction: Optional[str] = None) -> Iterator[Tuple[int, np.ndarray]]:
-        """(bits read, image) from coarse to fine; a codec without previews yields the final image once."""
+        """(bits, image) from coarse to fine; a codec without previews yields the final image once.
+
+        ``bits`` is always 8 × the length of the valid file that holds exactly what the preview
+        used — ``container.truncate(data, i)`` for the preview after i sections (header, those
+        sections and the CRC): the size a user would store for that quality. The last entry's
+        bits are therefore ``8 * len(data)``.
+        """
         yield 8 * len(data), self.decompress(data, reconstruction)
 
     def evaluate(self, image: np.ndarray, qualities: Optional[Sequence] = None, *,

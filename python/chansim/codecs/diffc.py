@@ -1,7 +1,7 @@
 """The DiffC codec (Theis et al. 2022; Vonderfecht & Liu 2025): Gaussian diffusion steps sent by channel simulation.
 
 One unconditional Gaussian diffusion model gives every bit rate. Sender and receiver
-start from the same z_T (Philox, ``stream_id("diffusion_init", 0, 0)``); each section of
+start from the same z_T (Philox, :func:`.streams.initial_latent`); each section of
 the file carries one reverse step γ_t → γ_s of a fixed schedule
 (:mod:`.diffc_schedule`): the sender draws z_s from q(z_s | z_t, x) by chunked PFR
 against the receiver's p(z_s | z_t) (:mod:`.diffc_channel`), and both follow the same
@@ -22,28 +22,38 @@ Usage::
     data = codec.compress(image, quality=12)        # bytes; codec.qualities lists 1 … 20
     recon = codec.decompress(data)                  # uint8[H, W, 3], probability flow
     sharp = codec.decompress(data, reconstruction="ancestral")
-    for bits, preview in codec.decompress_progressive(data):
-        ...                                         # a preview after every section
+    for bits, preview in codec.decompress_progressive(data, "mmse"):
+        ...                                         # z_T's preview, then one after every section
+    for r in codec.evaluate(image, [4, 8, 12], reconstructions=("mmse", "flow")):
+        r.quality, r.bits, r.images["flow"], r.info["steps"]   # one trajectory for all qualities
 
 Channel settings: ``DiffC.pretrained(channel="unbiased" | "balanced" | "compact")`` or a
 :class:`~chansim.codecs.diffc_channel.ChannelSettings`; they travel in the file, so the
 decoder needs no options. Latent mode: a :class:`~chansim.diffusion.diffusers_adapter.DiffusersDenoiser`
 with a VAE (``DiffC.from_diffusers(path)`` on a pipeline directory with ``vae/``) runs the
 same steps on the VAE's latents. Files are ``docs/format.md`` §6 containers; the settings
-blob and sections are §7.
+blob and sections are §7 (settings version 2: files of version 1, whose coordinate
+permutation borrowed z_T's purpose, are refused with a :class:`~chansim.errors.FormatError`).
+
+Deprecated for one release (DeprecationWarning): ``codec_id`` (use ``name``), :meth:`DiffC.encode`
+(use :meth:`DiffC.evaluate`, whose ``info`` holds the same diagnostics) and
+:meth:`DiffC.reconstruct_many` (use :meth:`DiffC.evaluate` or :meth:`DiffC.reconstruct`).
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import container
+from . import container, streams
 from ._pretrained import load_shipped
-from .diffc_channel import DEFAULT_PRESET, PRESETS, ChannelSettings, decode_step, encode_step, permutation
+from .base import Codec, Evaluation
+from .diffc_channel import (DEFAULT_PRESET, PRESETS, ChannelSettings, coefficients, decode_step, encode_step,
+                            permutation)
 from .diffc_reconstruct import KINDS as RECONSTRUCTIONS
 from .diffc_schedule import DEFAULT_SCHEDULE, SCHEDULES, gamma_grid
 from ..errors import FormatError
@@ -51,30 +61,78 @@ from ..errors import FormatError
 DEFAULT_MODEL = "diffc_default"
 #: Default number of steps: schedule 1 reaches γ = −2 after 12 steps.
 DEFAULT_QUALITY = 12
-_SETTINGS_BYTES = 5
+#: Version of the settings blob (docs/format.md §7). Version 1 (5 bytes, no version byte) drew the
+#: coordinate permutation from ``stream_id("diffusion_init", 0, 1)``; version 2 draws it from its own
+#: purpose (:func:`.streams.permutation`), so version-1 files are refused.
+SETTINGS_VERSION = 2
+_SETTINGS_BYTES = 6
+_V1_SETTINGS_BYTES = 5
+
+#: Keys of one step's diagnostics (``Encoding.steps[i]``, ``Evaluation.info["steps"][i]``).
+STEP_KEYS = {
+    "step": "section index i (0-based): the step γ_t → γ_s",
+    "gamma_t": "γ at the start of the step (float64)",
+    "gamma_s": "γ at its end",
+    "kl_bits": "KL(q ‖ p) of the step in bits: the ideal rate; Σ ½ m², m = (μ_q − μ_p)/β, over all coordinates",
+    "bits": "bits of the step's section: 8 × its length in bytes (varint count, λ, L and the rANS indices)",
+    "chunks": "number of PFR chunks C (coordinates in chunk j ≡ c mod C after the permutation)",
+    "max_chunk_kl_bits": "largest chunk KL in bits",
+    "capped": "chunks whose candidate budget hit the cap 2^(chunk_bits + pad_bits + cap_bits)",
+    "shift_fraction": "realised fraction Σ m·ξ / Σ m² of the mean shift (1 = unbiased; budgeted and ORC are < 1)",
+    "bias_z_mean": "mean of the residual ξ − m over coordinates (0 for an exact channel)",
+    "bias_z_var": "variance of ξ − m (1 for an exact channel)",
+    "work": "candidate coordinates the encoder may generate, Σ_c K_c·d_c (its cost model)",
+    "seconds": "wall time of the channel simulation (PFR search and coding)",
+    "network_seconds": "wall time of the denoiser call and the step's fused math",
+}
 
 
 @dataclass
 class Encoding:
-    """What :meth:`DiffC.encode` returns: the file and the sender's own view of it."""
+    """What the deprecated :meth:`DiffC.encode` returns: the file and the sender's own view of it.
+
+    Attributes:
+        data: the file (what :meth:`DiffC.compress` returns).
+        z: the last latent z_q (float32 torch tensor in diffusion space, padded to the network's
+            multiple; in latent mode the VAE's latents), bit-identical to the decoder's.
+        gamma: its noise level γ_q (``codec.grid()[q]``).
+        steps: one dict per section with the keys of :data:`STEP_KEYS` (KL, bits, PFR chunks,
+            bias diagnostics, timings).
+        seconds: wall time of the whole encoding.
+    """
 
     data: bytes
-    z: Any  # the last z (torch tensor, diffusion space, padded)
-    gamma: float  # its noise level
-    steps: List[Dict[str, float]] = field(default_factory=list)  # per-step channel diagnostics
+    z: Any
+    gamma: float
+    steps: List[Dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
 
 
-class DiffC:
-    """DiffC codec around a Gaussian denoiser (``schedule`` + ``denoise(z, γ) -> (x̂, ε̂)``).
+class _Deprecated:
+    """A class attribute kept under an old name for one release (warns on access)."""
+
+    def __init__(self, old: str, new: str, value):
+        self.old, self.new, self.value = old, new, value
+
+    def __get__(self, obj, cls=None):
+        warnings.warn(f"{self.old} is deprecated: use {self.new}", DeprecationWarning, stacklevel=2)
+        return self.value
+
+
+class DiffC(Codec):
+    """DiffC codec around a Gaussian denoiser (``schedule`` + ``denoise(z, γ) -> (x̂, ε̂)``); see
+    :class:`chansim.codecs.base.Codec` for the contract.
 
     Attributes:
         model, schedule, model_id, card: as loaded.
         channel: :class:`ChannelSettings` used by :meth:`compress`.
-        qualities: valid ``quality`` values (number of steps), lowest rate first.
+        qualities: valid ``quality`` values (number of steps sent), lowest rate first.
+        reconstructions: ``("flow", "mmse", "ancestral", "interp")``; ``"flow"`` is the default.
     """
 
-    codec_id = "diffc"
+    name = "diffc"
+    reconstructions = RECONSTRUCTIONS
+    codec_id = _Deprecated("DiffC.codec_id", "DiffC.name", "diffc")
 
     def __init__(self, model, model_id: str, card: Optional[Dict[str, Any]] = None, *,
                  channel: Union[str, ChannelSettings] = DEFAULT_PRESET, schedule_id: int = DEFAULT_SCHEDULE,
@@ -95,7 +153,15 @@ class DiffC:
             raise ValueError("recon_steps must be in [1, 1000]")
         self.channel, self.schedule_id, self.recon_steps = channel, schedule_id, int(recon_steps)
         self._grid = {schedule_id: gamma_grid(self.schedule, schedule_id)}
-        self.qualities = list(range(1, len(self._grid[schedule_id])))
+
+    @property
+    def qualities(self) -> Tuple[int, ...]:
+        """1 … N: the number of steps sent (N = the schedule's step count, 20 for the shipped model)."""
+        return tuple(range(1, len(self._grid[self.schedule_id])))
+
+    @property
+    def default_quality(self) -> int:
+        return min(DEFAULT_QUALITY, self.qualities[-1])
 
     @classmethod
     def pretrained(cls, name: str = DEFAULT_MODEL, **options) -> "DiffC":
@@ -146,19 +212,24 @@ class DiffC:
         return (1, int(vae.config.latent_channels), h // f, w // f)
 
     def _settings(self) -> bytes:
-        return bytes([self.schedule_id]) + self.channel.to_bytes()
+        return bytes([SETTINGS_VERSION, self.schedule_id]) + self.channel.to_bytes()
 
     def _parse(self, data) -> Tuple[container.Container, ChannelSettings, List[float]]:
-        c = container.unpack(data, codec=self.codec_id, model_id=self.model_id)
+        c = container.unpack(data, codec=self.name, model_id=self.model_id)
         s = c.settings
+        if len(s) == _V1_SETTINGS_BYTES:
+            raise FormatError("DiffC file of settings version 1 (written before the coordinate permutation got "
+                              "its own Philox purpose): this chansim reads version 2 only; re-encode the image")
         if len(s) != _SETTINGS_BYTES:
             raise FormatError(f"DiffC settings must be {_SETTINGS_BYTES} bytes, got {len(s)}")
-        if s[0] not in SCHEDULES:
-            raise FormatError(f"DiffC file uses unknown schedule id {s[0]}")
-        cs = ChannelSettings.from_bytes(s[1:])
-        grid = self.grid(s[0])
+        if s[0] != SETTINGS_VERSION:
+            raise FormatError(f"DiffC settings version {s[0]}; this chansim reads version {SETTINGS_VERSION}")
+        if s[1] not in SCHEDULES:
+            raise FormatError(f"DiffC file uses unknown schedule id {s[1]}")
+        cs = ChannelSettings.from_bytes(s[2:])
+        grid = self.grid(s[1])
         if len(c.sections) > len(grid) - 1:
-            raise FormatError(f"DiffC file has {len(c.sections)} sections, schedule {s[0]} has {len(grid) - 1} steps")
+            raise FormatError(f"DiffC file has {len(c.sections)} sections, schedule {s[1]} has {len(grid) - 1} steps")
         if c.height < 16 or c.width < 16:
             raise FormatError(f"DiffC file image shape {c.height}×{c.width} below 16×16")
         return c, cs, grid
@@ -170,58 +241,46 @@ class DiffC:
         import torch
 
         from ..diffusion.gaussian import step_coefficients
-        from ..diffusion.steps import diffc_coefficients
         from ..kernels import diffusion_steps as K
 
         x_hat, eps_hat = cached if cached is not None else self.model.denoise(z, g_t)
-        coefs = diffc_coefficients(step_coefficients(g_s, g_t), z.device)
+        coefs = coefficients(step_coefficients(g_s, g_t), z.device)
         _, mu_p, _ = K.diffc_decode(z, eps_hat, torch.zeros_like(z), coefs)
         return x_hat, eps_hat, mu_p, coefs
 
-    def _z_init(self, seed: int, shape):
-        import torch
-
-        from .. import prng
-
-        n = int(np.prod(shape))
-        return torch.from_numpy(prng.normal(seed, prng.stream_id("diffusion_init", 0, 0), 0, n)).reshape(shape)
-
     # ---- encoder ---------------------------------------------------------------------
 
-    def encode(self, image: np.ndarray, quality: Optional[int] = None, *, seed: Optional[int] = None) -> Encoding:
-        """Compress and keep the sender's trajectory end and per-step diagnostics."""
+    def _encode(self, image: np.ndarray, quality, seed, keep: bool = False):
+        """(Encoding, [(z_i, γ_i, denoise(z_i)) for i = 0 … q] if ``keep``): the sender's whole trajectory."""
         import torch
 
         from ..diffusion.determinism import deterministic_inference
         from ..diffusion.gaussian import step_coefficients
         from ..diffusion.likelihood import to_unit
-        from ..diffusion.steps import diffc_coefficients
         from ..kernels import diffusion_steps as K
         from .image import check_image, pad_to_multiple, to_batch
 
         img = check_image(image)
         h, w = img.shape[:2]
-        q = min(DEFAULT_QUALITY, self.qualities[-1]) if quality is None else quality
-        if q not in self.qualities:
-            raise ValueError(f"quality must be one of {self.qualities[0]} … {self.qualities[-1]}, got {quality!r}")
-        seed = container.derive_seed(img.tobytes(), self.model_id) if seed is None else int(seed)
-        if not 0 <= seed < 1 << 64:
-            raise ValueError("seed must be in [0, 2^64)")
+        q = self.check_quality(quality)
+        seed = container.derive_seed(img.tobytes(), self.model_id) if seed is None else self.check_seed(seed)
         t0 = time.perf_counter()
         grid = self.grid()
-        sections, steps = [], []
+        sections, steps, points = [], [], []
         with deterministic_inference():
             xb = to_unit(to_batch(pad_to_multiple(img, self._multiple())))
             x = self.model.encode(xb) if self.latent else xb
             x = x.to(torch.float32).contiguous()
-            z = self._z_init(seed, tuple(x.shape))
+            z = streams.initial_latent(seed, tuple(x.shape))
             perm = permutation(seed, z.numel())
             for i in range(q):
                 g_t, g_s = grid[i], grid[i + 1]
                 ts = time.perf_counter()
-                x_hat, eps_hat = self.model.denoise(z, g_t)
-                coefs = diffc_coefficients(step_coefficients(g_s, g_t), z.device)
-                _, mu_p, mu_q, _, _ = K.diffc_encode(z, eps_hat, x, coefs)
+                den = self.model.denoise(z, g_t)
+                if keep:
+                    points.append((z, g_t, den))
+                coefs = coefficients(step_coefficients(g_s, g_t), z.device)
+                _, mu_p, mu_q, _, _ = K.diffc_encode(z, den[1], x, coefs)
                 beta = float(coefs[4].item())
                 tn = time.perf_counter() - ts
                 zs, sec, info = encode_step(mu_p.double().numpy(), mu_q.double().numpy(), beta, seed, i,
@@ -230,13 +289,60 @@ class DiffC:
                 info.update(step=i, gamma_t=g_t, gamma_s=g_s, network_seconds=tn)
                 sections.append(sec)
                 steps.append(info)
-        data = container.Container(self.codec_id, container.model_tag(self.model_id), h, w, seed,
+            if keep:
+                points.append((z, grid[q], self.model.denoise(z, grid[q])))
+        data = container.Container(self.name, container.model_tag(self.model_id), h, w, seed,
                                    self._settings(), sections).pack()
-        return Encoding(data, z, grid[q], steps, time.perf_counter() - t0)
+        return Encoding(data, z, grid[q], steps, time.perf_counter() - t0), points
+
+    def encode(self, image: np.ndarray, quality: Optional[int] = None, *, seed: Optional[int] = None) -> Encoding:
+        """Deprecated (one release): compress and keep the sender's trajectory end and per-step
+        diagnostics (:class:`Encoding`). Use :meth:`evaluate` (``info["steps"]``) or :meth:`compress`."""
+        warnings.warn("DiffC.encode is deprecated: use DiffC.evaluate (info['steps'] holds the diagnostics) "
+                      "or DiffC.compress", DeprecationWarning, stacklevel=2)
+        return self._encode(image, quality, seed)[0]
 
     def compress(self, image: np.ndarray, quality: Optional[int] = None, *, seed: Optional[int] = None) -> bytes:
-        """uint8[H, W, 3] (H, W ≥ 16) → bytes. ``quality`` = steps sent (see :attr:`qualities`)."""
-        return self.encode(image, quality, seed=seed).data
+        """uint8[H, W, 3] (H, W ≥ 16) → bytes. ``quality`` = steps sent (see :attr:`qualities`; default 12);
+        ``seed`` (< 2^64) defaults to a hash of image and model."""
+        return self._encode(image, quality, seed)[0].data
+
+    def evaluate(self, image: np.ndarray, qualities: Optional[Sequence] = None, *,
+                 reconstructions: Optional[Sequence[str]] = None, seed: Optional[int] = None,
+                 lam: float = 0.5) -> List[Evaluation]:
+        """:meth:`compress` and :meth:`decompress` for several qualities from **one** trajectory.
+
+        The file at quality q is the first q sections of the file at the highest quality asked
+        (qualities are prefixes), and the sender holds the decoder's z_q bit for bit, so one
+        encoding to max(qualities) plus the reconstructions at each z_q give every entry — the
+        same bytes and images as ``compress`` and ``decompress`` (tested). ``reconstructions``
+        defaults to ``("flow",)``. Each entry's ``info`` holds ``"gamma"`` (γ_q), ``"steps"`` (the
+        diagnostics of its q sections, keys in :data:`STEP_KEYS`) and ``"kl_bits"`` (their sum).
+        """
+        from .diffc_reconstruct import reconstruct_many
+
+        qualities = [self.check_quality(q) for q in (self.qualities if qualities is None else qualities)]
+        kinds = _kinds(self, reconstructions)
+        _check_recon("flow", lam)
+        if not qualities:
+            return []
+        enc, points = self._encode(image, max(qualities), seed, keep=True)
+        c = container.unpack(enc.data)
+        from ..diffusion.determinism import deterministic_inference
+
+        out = []
+        for q in qualities:
+            data = container.Container(self.name, c.model_tag, c.height, c.width, c.seed, c.settings,
+                                       c.sections[:q]).pack()
+            z, g, den = points[q]
+            with deterministic_inference():
+                images = reconstruct_many(self.model, z, g, c.height, c.width, c.seed, kinds, lam=lam,
+                                          steps=self.recon_steps, gamma_end=float(self.schedule.gamma_min),
+                                          denoised=den) if kinds else {}
+            steps = enc.steps[:q]
+            out.append(Evaluation(q, data, images, {"gamma": g, "steps": steps,
+                                                    "kl_bits": float(sum(s["kl_bits"] for s in steps))}))
+        return out
 
     # ---- decoder ---------------------------------------------------------------------
 
@@ -251,7 +357,7 @@ class DiffC:
             h, w = c.height, c.width
             m = self._multiple()
             shape = self._space_shape(h + (-h) % m, w + (-w) % m)
-            z = self._z_init(c.seed, shape)
+            z = streams.initial_latent(c.seed, shape)
             perm = permutation(c.seed, z.numel())
             for i in range(len(c.sections) + 1):
                 den = self.model.denoise(z, grid[i])
@@ -275,39 +381,53 @@ class DiffC:
 
     def reconstruct_many(self, z, gamma: float, height: int, width: int, seed: int, kinds=RECONSTRUCTIONS,
                          lam: float = 0.5, denoised=None) -> Dict[str, np.ndarray]:
-        """{kind: image} for several reconstructions of one trajectory point (shares the ancestral sample)."""
+        """Deprecated (one release): {kind: image} for several reconstructions of one trajectory
+        point (shares the ancestral sample). Use :meth:`evaluate`, or :meth:`reconstruct` per kind."""
         from ..diffusion.determinism import deterministic_inference
         from .diffc_reconstruct import reconstruct_many
 
+        warnings.warn("DiffC.reconstruct_many is deprecated: use DiffC.evaluate or DiffC.reconstruct",
+                      DeprecationWarning, stacklevel=2)
         with deterministic_inference():
             return reconstruct_many(self.model, z, gamma, height, width, seed, tuple(kinds), lam=lam,
                                     steps=self.recon_steps, gamma_end=float(self.schedule.gamma_min),
                                     denoised=denoised)
 
-    def decompress(self, data, reconstruction: str = "flow", lam: float = 0.5) -> np.ndarray:
-        """bytes → uint8[H, W, 3]; ``reconstruction`` in :data:`RECONSTRUCTIONS`."""
+    def decompress(self, data, reconstruction: Optional[str] = None, lam: float = 0.5) -> np.ndarray:
+        """bytes → uint8[H, W, 3]; ``reconstruction`` from :attr:`reconstructions` (default ``"flow"``)."""
+        reconstruction = _kinds(self, (reconstruction,))[0] if reconstruction is not None else "flow"
         _check_recon(reconstruction, lam)
-        c = container.unpack(data)  # cheap header read for the shape and seed (fully checked by trajectory)
         last = None
         for last in self.trajectory(data):
             pass
+        c = container.unpack(data)
         _, z, g, den = last
         return self.reconstruct(z, g, c.height, c.width, c.seed, reconstruction, lam, den)
 
-    def decompress_progressive(self, data, reconstruction: str = "mmse",
+    def decompress_progressive(self, data, reconstruction: Optional[str] = None,
                                lam: float = 0.5) -> Iterator[Tuple[int, np.ndarray]]:
-        """Yield ``(bits_used, image)`` after every section (bits of the prefix file that holds it)."""
+        """Yield ``(bits, image)`` for z_T and after every section, coarse to fine.
+
+        ``bits`` is 8 × the length of the valid file that holds exactly those sections
+        (``container.truncate(data, i)``: header, i sections, CRC), the size a user would store
+        for that preview (:meth:`chansim.codecs.base.Codec.decompress_progressive`)."""
+        reconstruction = _kinds(self, (reconstruction,))[0] if reconstruction is not None else "flow"
         _check_recon(reconstruction, lam)
-        c = container.unpack(data)
+        c = None
         for i, z, g, den in self.trajectory(data):
-            if i == 0:
-                continue
-            bits = 8 * len(container.Container(c.codec, c.model_tag, c.height, c.width, c.seed, c.settings,
-                                               c.sections[:i]).pack())
-            yield bits, self.reconstruct(z, g, c.height, c.width, c.seed, reconstruction, lam, den)
+            if c is None:
+                c = container.unpack(data)
+            yield 8 * len(container.truncate(data, i)), self.reconstruct(z, g, c.height, c.width, c.seed,
+                                                                          reconstruction, lam, den)
 
     def __repr__(self) -> str:
         return f"DiffC(model_id={self.model_id[:16]}…, channel={self.channel}, schedule={self.schedule_id})"
+
+
+def _kinds(codec, reconstructions) -> Tuple[str, ...]:
+    kinds = tuple(codec.reconstructions[:1] if reconstructions is None else reconstructions)
+    codec.check_reconstructions(kinds)
+    return kinds
 
 
 def _check_recon(reconstruction: str, lam: float) -> None:

@@ -8,7 +8,7 @@ the file's settings blob; the presets in :data:`PRESETS` are the measured operat
 
 Chunking: ``chansim.pfr`` puts coordinate j in chunk j mod C. DiffC's per-coordinate KL
 is heavy-tailed (edges carry most of it), so the coordinates are first shuffled by a
-permutation both sides draw from Philox (``stream_id("diffusion_init", 0, 1)``), which
+permutation both sides draw from Philox (:func:`.streams.permutation`), which
 breaks the image's spatial structure, and C is the count ⌈KL / chunk_bits⌉: chunks carry
 chunk_bits on average and every chunk's budget follows its own KL,
 K_c = min(2^(⌈KL_c⌉ + pad_bits), 2^(chunk_bits + pad_bits + cap_bits)). The cap bounds the
@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import pfr, prng
 from ..errors import FormatError
+from . import streams
 
 LN2 = math.log(2.0)
 _MODES = {"budgeted": 1, "orc": 2}  # the pfr message's own mode codes (docs/format.md §5.2)
@@ -90,14 +91,24 @@ PRESETS: Dict[str, ChannelSettings] = {
 DEFAULT_PRESET = "unbiased"
 
 
+def coefficients(c, device=None):
+    """The fused kernel's float32 vector [α_t, σ_t, a, b, β] of a step (each rounded once from the
+    float64 :class:`~chansim.diffusion.gaussian.StepCoefficients`): μ_Q = a·z_t + b·x, β the
+    posterior standard deviation of q and p."""
+    import torch
+
+    return torch.tensor([c.alpha_t, c.sigma_t, c.a, c.b, c.beta], dtype=torch.float32, device=device)
+
+
 def candidate_stream(step: int) -> int:
     """PFR candidate stream of ``step`` (chunk c uses this + c, docs/format.md §5.1)."""
-    return prng.stream_id("pfr_candidates", step, 0)
+    return streams.pfr_candidates(step)
 
 
 def permutation(seed: int, d: int) -> np.ndarray:
-    """The coordinate shuffle of a file (argsort of Philox words; ties by position)."""
-    w = prng.words(seed, prng.stream_id("diffusion_init", 0, 1), 0, d)
+    """The coordinate shuffle of a file: stable argsort of the uint32 words 0 … d − 1 of
+    :func:`.streams.permutation` (its own purpose since DiffC settings version 2)."""
+    w = prng.words(seed, streams.permutation(), 0, d)
     return np.argsort(w, kind="stable")
 
 

@@ -4,7 +4,7 @@
 - ``"flow"``: the probability-flow ODE (DDIM, η = 0) from γ_t to the model's γ_min in
   ``steps`` equal steps of γ, then x̂ there: a deterministic sharp reconstruction.
 - ``"ancestral"``: ancestral sampling over the same grid with noise from Philox
-  (``stream_id("ancestral", k, 0)`` under the file's seed), then x̂: a posterior sample.
+  (:func:`.streams.diffc_ancestral` under the file's seed), then x̂: a posterior sample.
 - ``"interp"``: λ·ancestral + (1 − λ)·mmse (Freirich et al. 2021).
 
 The samplers are :mod:`chansim.diffusion.samplers`; this module only fixes the grid and
@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import prng
+from . import streams
 
 KINDS = ("flow", "mmse", "ancestral", "interp")
 
@@ -51,12 +52,12 @@ def reconstruct_many(model, z, gamma_t: float, height: int, width: int, seed: in
     if "mmse" in kinds:
         out["mmse"] = x_mmse
     if "flow" in kinds:
-        out["flow"] = samplers.sample(model, z, grid, method="ddim") if len(grid) > 1 else x_mmse
+        out["flow"] = samplers.sample(model, z, grid, method="flow") if len(grid) > 1 else x_mmse
     if "ancestral" in kinds or "interp" in kinds:
         n = z.numel()
 
         def noise(k, shape):
-            eps = prng.normal(seed, prng.stream_id("ancestral", k, 0), 0, n)
+            eps = prng.normal(seed, streams.diffc_ancestral(k), 0, n)
             return torch.from_numpy(eps).reshape(shape).to(z.dtype)
 
         anc = samplers.sample(model, z, grid, method="ancestral", noise_fn=noise) if len(grid) > 1 else x_mmse

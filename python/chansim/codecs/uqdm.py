@@ -8,19 +8,21 @@
 
     codec = UQDM.pretrained()
     image = np.asarray(Image.open("kodim01.png").convert("RGB"))
-    data = codec.compress(image, quality=codec.qualities[3])      # or lossless=True
-    out = codec.decompress(data)                                   # uint8[H, W, 3]
-    for bits, preview in codec.decompress_progressive(data, reconstruction="denoise"):
-        ...                                                        # one preview per section
+    data = codec.compress(image, quality=codec.qualities[3])      # or quality="lossless"
+    out = codec.decompress(data)                                   # uint8[H, W, 3], "mmse"
+    for bits, preview in codec.decompress_progressive(data, reconstruction="mmse"):
+        ...                                                        # z_T's preview, then one per section
+    for r in codec.evaluate(image, reconstructions=("mmse", "ancestral")):
+        r.quality, r.bits, r.images["mmse"]                        # every quality from T network calls
 
 How a file is made (docs/format.md §6 and §8):
 
-- z_T ~ N(0, I) comes from common randomness (seed of the file, purpose ``diffusion_init``): 0 bits.
+- z_T ~ N(0, I) comes from common randomness (seed of the file, :mod:`.streams`): 0 bits.
 - Step i = 0…T−1 (t_i → t_{i+1}) sends z_{t_{i+1}} by dithered quantization relative to the
   prior mean μ_p of p(z_s | z_t) = logistic(μ_p, s) ⋆ U(±Δ/2); the indices are rANS-coded under
-  that prior in one native call per step (:mod:`.uqdm_step`). One container section per step,
-  each with a CRC32 of the reconstructed latent, so a receiver whose network output differs
-  raises :class:`~chansim.errors.FormatError` instead of decoding a wrong image.
+  that prior in one native call per step (:mod:`.uqdm_step`, where all of a step lives). One
+  container section per step, each with a CRC32 of the reconstructed latent, so a receiver whose
+  network output differs raises :class:`~chansim.errors.FormatError` instead of decoding a wrong image.
 - Lossless mode adds one section: the pixels coded exactly under the discretized
   p(x | z_0) (:mod:`.uqdm_lossless`).
 
@@ -28,22 +30,29 @@ Quality knob (:attr:`UQDM.qualities`): the model's T steps give only T rates, so
 (number of steps n, fraction m/64): the first n − 1 steps are sent whole and the last one for
 the pixels whose rank in an 8×8 Bayer tile is below m (all three channels of a pixel); the
 step's rate is the sent fraction of its full rate. Where nothing was sent the decoder fills in
-μ_p, the prior mean, for the ``denoise`` reconstruction, and a draw from p(z_s | z_t) (common
-randomness) for ``ancestral`` — the latter is an exact sample of the model's reverse process
-given what was sent. (Filling in draws for ``denoise`` too lowered PSNR below the previous
-whole step on Kodak crops; a wider final step Δ' > Δ was rejected as well: a T = 4 model is
-trained at its four noise levels only, and its denoiser fails on latents between them.)
+μ_p, the prior mean, for the ``"mmse"`` and ``"flow"`` reconstructions, and a draw from the
+model's p(z_s | z_t) (common randomness, the network's own logistic scale) for ``"ancestral"``,
+whose later steps are draws from the same reverse process: a sample of the model's reverse
+process given what was sent (earlier versions drew the fill-in with the entropy table's
+snapped scale, up to 6.8 % off; see :func:`.uqdm_step.fill_in`). (Filling in draws for ``"mmse"`` too
+lowered PSNR below the previous whole step on Kodak crops; a wider final step Δ' > Δ was
+rejected as well: a T = 4 model is trained at its four noise levels only, and its denoiser
+fails on latents between them.)
 
-Reconstructions (``reconstruction=``): ``"denoise"`` — the network's x̂ at the current latent
-(the MMSE estimate, best PSNR); ``"ancestral"`` — the remaining steps sampled from the model's
-reverse process with decoder-side common randomness (purpose ``ancestral``; a realistic sample);
-``"flow"`` — the remaining steps by the deterministic probability-flow (DDIM) update. After all
-T steps all three return the mode of p(x | z_0) (no network call).
+Reconstructions (``reconstruction=``, :attr:`UQDM.reconstructions`): ``"mmse"`` (the default) —
+the network's x̂ at the current latent (the MMSE estimate, best PSNR); ``"ancestral"`` — the
+remaining steps sampled from the model's reverse process with decoder-side common randomness
+(a realistic sample); ``"flow"`` — the remaining steps by the deterministic probability-flow
+(DDIM) update. After all T steps all three return the mode of p(x | z_0) (no network call).
+
+Deprecated for one release (DeprecationWarning): the reconstruction name ``"denoise"`` (now
+``"mmse"``), ``codec_id`` (now ``name``) and :meth:`UQDM.compress_many` (now :meth:`UQDM.evaluate`).
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -52,17 +61,19 @@ import torch
 from ..diffusion.determinism import CODEC_THREADS, deterministic_inference
 from ..diffusion.gaussian import alpha_sigma
 from ..diffusion.likelihood import to_pixels, to_unit
-from ..diffusion.samplers import ddim_step, uqdm_ancestral_step
+from ..diffusion.samplers import ddim_step
 from ..errors import FormatError
-from .. import prng
 from . import container as C
 from . import uqdm_lossless, uqdm_step
 from ._pretrained import load_shipped
+from .base import Codec, Evaluation
 from .image import check_image, from_batch, to_batch
 
 DEFAULT_MODEL = "uqdm_default"
 SETTINGS_BYTES = 4
-RECONSTRUCTIONS = ("denoise", "ancestral", "flow")
+RECONSTRUCTIONS = ("mmse", "ancestral", "flow")
+#: Old reconstruction names still accepted for one release (DeprecationWarning).
+DEPRECATED_RECONSTRUCTIONS = {"denoise": "mmse"}
 LOSSLESS = "lossless"
 SMALL_IMAGE = 128 * 128
 
@@ -79,8 +90,20 @@ def default_quality_table(steps: int) -> List[Tuple[int, int]]:
     return table
 
 
-class UQDM:
-    """UQDM image codec around a :class:`chansim.diffusion.UQDMModel`.
+class _Deprecated:
+    """A class attribute kept under an old name for one release (warns on access)."""
+
+    def __init__(self, old: str, new: str, value):
+        self.old, self.new, self.value = old, new, value
+
+    def __get__(self, obj, cls=None):
+        warnings.warn(f"{self.old} is deprecated: use {self.new}", DeprecationWarning, stacklevel=2)
+        return self.value
+
+
+class UQDM(Codec):
+    """UQDM image codec around a :class:`chansim.diffusion.UQDMModel`; see
+    :class:`chansim.codecs.base.Codec` for the contract.
 
     Attributes:
         model: the UQDM model (float32, eval mode, CPU).
@@ -90,9 +113,12 @@ class UQDM:
         card: the model card (dict) for shipped models, else None.
         qualities: valid ``quality`` values (1, 2, …), lowest rate first; ``"lossless"`` is
             accepted as well (or ``lossless=True``).
+        reconstructions: ``("mmse", "ancestral", "flow")``; ``"mmse"`` is the default.
     """
 
-    codec_id = "uqdm"
+    name = "uqdm"
+    reconstructions = RECONSTRUCTIONS
+    codec_id = _Deprecated("UQDM.codec_id", "UQDM.name", "uqdm")
 
     def __init__(self, model, model_id: str, card: Optional[Dict[str, Any]] = None,
                  threads: Optional[int] = CODEC_THREADS):
@@ -119,6 +145,10 @@ class UQDM:
     def qualities(self) -> Sequence[int]:
         return tuple(range(1, len(self.quality_table) + 1))
 
+    @property
+    def default_quality(self) -> int:
+        return len(self.quality_table) // 2
+
     def __repr__(self) -> str:
         return f"UQDM(steps={self.steps}, model_id={self.model_id[:16]}…)"
 
@@ -130,7 +160,7 @@ class UQDM:
                 raise ValueError("lossless mode sends every step whole: leave quality unset")
             return self.steps, uqdm_step.FRACTION_UNITS, True
         if quality is None:
-            quality = len(self.quality_table) // 2
+            quality = self.default_quality
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or \
                 not 1 <= quality <= len(self.quality_table):
             raise ValueError(f"quality must be one of {self.qualities} or {LOSSLESS!r}, got {quality!r}")
@@ -182,6 +212,22 @@ class UQDM:
             self._lossless_table = uqdm_lossless.table(self.gammas()[-1])
         return self._lossless_table
 
+    def _reconstruction(self, reconstruction: Optional[str]) -> str:
+        """The canonical name of ``reconstruction`` (None → the default), warning for an old name."""
+        if reconstruction is None:
+            return self.reconstructions[0]
+        if reconstruction in DEPRECATED_RECONSTRUCTIONS:
+            new = DEPRECATED_RECONSTRUCTIONS[reconstruction]
+            warnings.warn(f"UQDM reconstruction {reconstruction!r} is deprecated: use {new!r}",
+                          DeprecationWarning, stacklevel=3)
+            return new
+        if reconstruction not in RECONSTRUCTIONS:
+            raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}")
+        return reconstruction
+
+    def _seed(self, image: np.ndarray, seed) -> int:
+        return C.derive_seed(image.tobytes(), self.model_id) if seed is None else self.check_seed(seed)
+
     # ---- public API -------------------------------------------------------------------------
 
     def compress(self, image, quality=None, *, lossless: bool = False, seed: Optional[int] = None) -> bytes:
@@ -190,10 +236,7 @@ class UQDM:
         image = check_image(image)
         n, j, lossless = self._plan(quality, lossless)
         h, w = image.shape[:2]
-        if seed is None:
-            seed = C.derive_seed(image.tobytes(), self.model_id)
-        if not 0 <= int(seed) < 1 << 64:
-            raise ValueError("seed must be in [0, 2**64)")
+        seed = self._seed(image, seed)
         x_raw = to_batch(image)
         x = to_unit(x_raw)
         sections = []
@@ -205,115 +248,133 @@ class UQDM:
             if lossless:
                 sections.append(uqdm_lossless.encode(x_raw.numpy().astype(np.uint8), z, self.gammas()[-1],
                                                      self._table()))
-        return C.Container(self.codec_id, C.model_tag(self.model_id), h, w, int(seed),
+        return C.Container(self.name, C.model_tag(self.model_id), h, w, seed,
                            self._settings(n, j, lossless), sections).pack()
 
-    def compress_many(self, image, qualities: Optional[Sequence] = None, *, seed: Optional[int] = None,
-                      reconstructions: bool = False) -> List:
-        """The files :meth:`compress` makes for each of ``qualities`` (default: all; ``"lossless"``
-        allowed), from one pass.
+    def evaluate(self, image, qualities: Optional[Sequence] = None, *,
+                 reconstructions: Optional[Sequence[str]] = None, seed: Optional[int] = None) -> List[Evaluation]:
+        """:meth:`compress` and :meth:`decompress` for each of ``qualities`` (default: all;
+        ``"lossless"`` allowed), sharing the network passes.
 
         Files at different qualities share their whole steps, and a partial step codes a subset
-        of the whole step's indices, so T network calls serve every quality. With
-        ``reconstructions=True`` each entry is ``(bytes, image)``, the image being what
-        :meth:`decompress` returns for that file (``"denoise"``): the sender holds the same latent
-        the receiver rebuilds (the section checksums guarantee it) and applies the same function,
-        so evaluations need not decode every file."""
+        of the whole step's indices, so T network calls serve every file. The sender holds the
+        latent the receiver rebuilds (the section checksums guarantee it) and applies the same
+        reconstruction, so each entry's ``images`` are what :meth:`decompress` returns for its
+        file (tested, also in a separate process). ``reconstructions`` defaults to ``("mmse",)``;
+        a lossless file's images are the image itself. ``info`` holds ``"steps"`` (n), ``"fraction"``
+        (m/64 of the last step) and ``"lossless"``.
+        """
         image = check_image(image)
         qualities = list(self.qualities if qualities is None else qualities)
+        kinds = tuple(self._reconstruction(k) for k in (reconstructions or self.reconstructions[:1]))
+        return self._evaluate(image, qualities, kinds, seed)
+
+    def _evaluate(self, image, qualities, kinds, seed) -> List[Evaluation]:
         plans = [self._plan(q, q == LOSSLESS) for q in qualities]
         h, w = image.shape[:2]
-        if seed is None:
-            seed = C.derive_seed(image.tobytes(), self.model_id)
+        seed = self._seed(image, seed)
         x = to_unit(to_batch(image))
         g = self.gammas()
         out = []
         with deterministic_inference(self._threads(h, w)):
             z = uqdm_step.initial_latent(seed, x.shape)
             sent, whole = [], []
-            for i in range(max(n for n, _, _ in plans)):
+            for i in range(max((n for n, _, _ in plans), default=0)):
                 sent.append(uqdm_step.run(self._inference(), z, x, uqdm_step.Step.make(g, i), seed))
                 z, sec = uqdm_step.section(sent[-1])
                 whole.append((z, sec))
-            for n, m, lossless in plans:
+            for q, (n, m, lossless) in zip(qualities, plans):
                 z_q, sec = whole[n - 1] if m == uqdm_step.FRACTION_UNITS else uqdm_step.section(sent[n - 1], m)
                 sections = [s for _, s in whole[:n - 1]] + [sec]
                 if lossless:
                     sections.append(uqdm_lossless.encode(image.transpose(2, 0, 1), z_q, g[-1], self._table()))
-                c = C.Container(self.codec_id, C.model_tag(self.model_id), h, w, int(seed),
+                c = C.Container(self.name, C.model_tag(self.model_id), h, w, seed,
                                 self._settings(n, m, lossless), sections)
-                data = c.pack()
-                if lossless and reconstructions:
-                    out.append((data, image.copy()))
-                elif reconstructions:
-                    step = uqdm_step.Step.make(g, n - 1, m)
-                    out.append((data, self._reconstruct(z_q, step, c, "denoise")))
-                else:
-                    out.append(data)
+                images = {}
+                step = uqdm_step.Step.make(g, n - 1, m)
+                for kind in kinds:
+                    if lossless:
+                        images[kind] = image.copy()
+                    elif kind == "ancestral":
+                        images[kind] = self._reconstruct(uqdm_step.sample_of(sent[n - 1], step, seed), step, c, kind)
+                    else:
+                        images[kind] = self._reconstruct(z_q, step, c, kind)
+                out.append(Evaluation(q, c.pack(), images, {"steps": n, "fraction": m, "lossless": lossless}))
         return out
 
-    def decompress(self, data, reconstruction: str = "denoise") -> np.ndarray:
-        """bytes → uint8[H, W, 3]: the last preview of :meth:`decompress_progressive`."""
+    def compress_many(self, image, qualities: Optional[Sequence] = None, *, seed: Optional[int] = None,
+                      reconstructions: bool = False) -> List:
+        """Deprecated (one release): use :meth:`evaluate`. The files :meth:`compress` makes for each
+        of ``qualities``; with ``reconstructions=True`` each entry is ``(bytes, "mmse" image)``."""
+        warnings.warn("UQDM.compress_many is deprecated: use UQDM.evaluate", DeprecationWarning, stacklevel=2)
+        image = check_image(image)
+        qualities = list(self.qualities if qualities is None else qualities)
+        res = self._evaluate(image, qualities, ("mmse",) if reconstructions else (), seed)
+        return [(r.data, r.images["mmse"]) if reconstructions else r.data for r in res]
+
+    def decompress(self, data, reconstruction: Optional[str] = None) -> np.ndarray:
+        """bytes → uint8[H, W, 3]: the last preview of :meth:`decompress_progressive` (default ``"mmse"``)."""
         out = None
-        for _, out in self._decode(data, reconstruction, progressive=False):
+        for _, out in self._decode(data, self._reconstruction(reconstruction), progressive=False):
             pass
         return out
 
-    def decompress_progressive(self, data, reconstruction: str = "denoise") -> Iterator[Tuple[int, np.ndarray]]:
-        """(bits used, image) after each section, coarse to fine; the first uses no section (0 coded bits
-        beyond the header: a decoder-side sample from the prior)."""
-        return self._decode(data, reconstruction, progressive=True)
+    def decompress_progressive(self, data, reconstruction: Optional[str] = None) -> Iterator[Tuple[int, np.ndarray]]:
+        """(bits, image) for z_T and after each section, coarse to fine.
+
+        ``bits`` is 8 × the length of the valid file holding exactly the sections used
+        (``container.truncate(data, i)``: header, i sections, CRC) — what a user would store for
+        that preview (:meth:`chansim.codecs.base.Codec.decompress_progressive`)."""
+        return self._decode(data, self._reconstruction(reconstruction), progressive=True)
 
     # ---- decoding ---------------------------------------------------------------------------
 
     def _decode(self, data, reconstruction: str, progressive: bool):
-        if reconstruction not in RECONSTRUCTIONS:
-            raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}")
-        c = C.unpack(data, codec=self.codec_id, model_id=self.model_id)
+        c = C.unpack(data, codec=self.name, model_id=self.model_id)
         n, j, lossless = self._parse_settings(c)
-        offsets = C.section_offsets(data) if progressive else None
-        header_bits = 8 * (offsets[0][0] if offsets else len(data))
+        # bits of the valid file with the first i sections (header, those sections, CRC).
+        def bits(i: int) -> int:
+            return 8 * (len(C.truncate(data, i)) if progressive else len(data))
+
         steps = self._steps(n, j)[:min(len(c.sections), n)]
         shape = (1, 3, c.height, c.width)
         with deterministic_inference(self._threads(c.height, c.width)):
             z = uqdm_step.initial_latent(c.seed, shape)
             if progressive:
-                yield header_bits, self._reconstruct(z, None, c, reconstruction)
+                yield bits(0), self._reconstruct(z, None, c, reconstruction)
             for i, step in enumerate(steps):
                 z, z_sample = uqdm_step.decode(self._inference(), z, c.sections[i], step, c.seed)
                 last = i == len(steps) - 1
                 if progressive or (last and not (lossless and len(c.sections) > n)):
                     image = self._reconstruct(z_sample if reconstruction == "ancestral" else z, step, c,
                                               reconstruction)
-                    yield (8 * offsets[i][1] if offsets else 8 * len(data)), image
+                    yield bits(i + 1), image
             if not steps and not progressive:
                 yield 8 * len(data), self._reconstruct(z, None, c, reconstruction)
             if lossless and len(c.sections) > n:
                 pixels = uqdm_lossless.decode(c.sections[n], z, self.gammas()[-1], self._table())
                 x_raw = torch.from_numpy(pixels.astype(np.int64)).reshape(shape)
-                yield (8 * offsets[n][1] if offsets else 8 * len(data)), from_batch(x_raw, c.height, c.width)
+                yield bits(n + 1), from_batch(x_raw, c.height, c.width)
 
     def _reconstruct(self, z: torch.Tensor, step: Optional[uqdm_step.Step], c: C.Container,
                      reconstruction: str) -> np.ndarray:
         g = self.gammas()
         gamma = g[0] if step is None else step.gamma_s
-        if reconstruction != "denoise":
+        if reconstruction != "mmse":
             rest = [gg for gg in g if gg < gamma]
             first = g.index(gamma)
             for i, (g_t, g_s) in enumerate(zip([gamma] + rest, rest)):
                 if reconstruction == "flow":
                     z = ddim_step(self._inference(), z, g_t, g_s)
                 else:
-                    n = z.numel()
                     # Steps the file did not send: decoder-side randomness, away from the encoder's streams.
-                    ul, uu = (torch.from_numpy(prng.uniform(c.seed, prng.stream_id("ancestral", first + i, part), 0, n))
-                              .reshape(z.shape) for part in (2, 3))
-                    z = uqdm_ancestral_step(self._inference(), z, g_t, g_s, ul, uu)
+                    z = uqdm_step.ancestral_step(self._inference(), z, g_t, g_s, c.seed, first + i)
             gamma = g[-1] if rest else gamma
         if gamma == g[-1]:
             # z_0: the mode of p(x | z_0) is the level nearest z_0/α_0 (no network call).
             x_hat = z / float(alpha_sigma(torch.tensor(g[-1], dtype=torch.float64))[0])
         else:
             x_hat = self._inference().predict(z.contiguous(memory_format=torch.channels_last),
-                                       torch.tensor(gamma, dtype=torch.float32))[0].contiguous()
+                                              torch.tensor(gamma, dtype=torch.float32))[0].contiguous()
         return from_batch(to_pixels(x_hat).to(torch.int64), c.height, c.width)
+

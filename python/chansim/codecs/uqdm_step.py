@@ -1,8 +1,21 @@
-"""One UQDM step on the wire: z_s sent by dithered quantization against p(z_s | z_t).
+"""One UQDM step, all of it: the format's constants, the step math and the bytes on the wire.
 
-The sender runs the network at z_t, the fused kernel turns its output into μ_p, the
-scale index and k = rint((μ_Q − μ_p)/Δ + u), and the indices go to the rANS coder in one
-native call under logistic ⋆ uniform (docs/format.md §2.6) with
+Everything that decides a UQDM step's bits lives here (docs/format.md §8): the entropy-table
+scale grid (:data:`SCALE_TABLE`, :data:`SCALE_BOUNDARIES`), the float32 coefficient vector
+the fused kernel reads (:func:`coefficients`), the network call (:func:`network`), the
+partial-step mask (:func:`partial_mask`), the rANS coding of the indices, the section checksum
+and the decoder-side draws (:func:`fill_in`, :func:`ancestral_step`). What it uses from below:
+the model's density (:mod:`chansim.diffusion.uqdm`: Δ, the logistic scale, the bin mass), the
+float64 step coefficients (:func:`chansim.diffusion.gaussian.step_coefficients`), the dither of
+:mod:`chansim.dq`, the streams of :mod:`.streams`, and the fused per-element kernel
+(:mod:`chansim.kernels.diffusion_steps`): it is the one float32 implementation of the §3 rule
+k = rint((μ_Q − μ_p)/Δ + u), z_s = μ_p + Δ(k − u) (round half to even), with a Triton twin
+that matches it bit for bit. (``chansim.dq`` computes the same rule in float64; UQDM's bytes
+are defined by the float32 operations, so the kernel is what both ends call.)
+
+The sender runs the network at z_t, the kernel turns its output into μ_p, the scale index and
+k, and the indices go to the rANS coder in one native call under logistic ⋆ uniform
+(docs/format.md §2.6) with
 
     mean = 0, width = 1, offset = u, scale = SCALE_TABLE[index]
 
@@ -16,6 +29,7 @@ drifting into a wrong image.
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from dataclasses import dataclass
@@ -25,16 +39,53 @@ import numpy as np
 import torch
 
 from .. import dq, prng, rans
-from ..diffusion import steps as S
-from ..diffusion.gaussian import step_coefficients
-from ..diffusion.uqdm import SCALE_TABLE
+from ..diffusion.gaussian import StepCoefficients, step_coefficients
+from ..diffusion.uqdm import LOGISTIC_STD_TO_SCALE, scale_factor
+from ..diffusion.samplers import uqdm_ancestral_step
 from ..errors import FormatError
 from ..kernels import diffusion_steps as K
+from . import streams
 
-#: Entropy-table scales in units of Δ, as the coder reads them (float64 of the float32 grid).
+# ---- the entropy-table scale grid (a format constant, pinned in tests/test_codec_uqdm.py) -------
+
+# Scales in units of Δ (ŝ = s/Δ) snap to this grid for entropy coding: 64 log-spaced
+# values over [1/64, 64] (ratio 2^(12/63) ≈ 1.14 per level, so a snapped scale is
+# within 7 % of the true one and costs < 0.003 nats per symbol). Below 1/64 the
+# bin holds the mass to within 1e−27; above 64 the symbol is ~8 bits of near-flat mass.
+SCALE_TABLE_LEVELS = 64
+SCALE_TABLE_MIN = 1.0 / 64.0
+SCALE_TABLE_MAX = 64.0
+_table64 = np.exp(np.linspace(np.log(SCALE_TABLE_MIN), np.log(SCALE_TABLE_MAX), SCALE_TABLE_LEVELS))
+#: The 64 entropy-table scales in units of Δ (float32).
+SCALE_TABLE = _table64.astype(np.float32)
+#: Boundaries between neighbouring levels (geometric midpoints, float32): index = #{b_j ≤ ŝ}.
+SCALE_BOUNDARIES = np.sqrt(_table64[:-1] * _table64[1:]).astype(np.float32)
+#: Entropy-table scales as the coder reads them (float64 of the float32 grid).
 SCALES = SCALE_TABLE.astype(np.float64)
 #: Partial steps send the pixels whose 8×8 Bayer rank is below m (of FRACTION_UNITS = 64).
 FRACTION_UNITS = 64
+
+
+def scale_index(scale: torch.Tensor, width) -> torch.Tensor:
+    """Index into :data:`SCALE_TABLE` of ŝ = s/Δ: the number of boundaries ≤ ŝ (int32).
+
+    Comparisons only (no log), so every backend gives the same index for the same
+    float32 ŝ; ŝ below the table maps to 0, above it to 63, NaN to 0. (The fused kernel
+    computes the same index from f·c/Δ in float32.)
+    """
+    s_hat = (scale / width).contiguous()
+    return K.scale_index_ref(s_hat, scale_boundaries(s_hat.device))
+
+
+def scale_boundaries(device=None) -> torch.Tensor:
+    """:data:`SCALE_BOUNDARIES` as the float32 tensor the kernel reads."""
+    return torch.from_numpy(SCALE_BOUNDARIES).to(device)
+
+
+def coefficients(c: StepCoefficients, device=None) -> torch.Tensor:
+    """The kernel's float32 vector [α_t, σ_t, a, b, Δ, σ_{t|s}·√3/π], each rounded once from float64."""
+    return torch.tensor([c.alpha_t, c.sigma_t, c.a, c.b, math.sqrt(12.0) * c.beta,
+                         c.sigma_ts * LOGISTIC_STD_TO_SCALE], dtype=torch.float32, device=device)
 
 
 def bayer8() -> np.ndarray:
@@ -69,33 +120,37 @@ class Step:
     @classmethod
     def make(cls, gammas, index: int, fraction: int = FRACTION_UNITS) -> "Step":
         g_t, g_s = float(gammas[index]), float(gammas[index + 1])
-        return cls(index, g_t, g_s, S.uqdm_coefficients(step_coefficients(g_s, g_t)), int(fraction))
+        return cls(index, g_t, g_s, coefficients(step_coefficients(g_s, g_t)), int(fraction))
 
     @property
     def partial(self) -> bool:
         return self.fraction < FRACTION_UNITS
 
 
-def initial_latent(seed: int, shape) -> torch.Tensor:
-    """z_T ~ N(0, I) from common randomness (purpose ``diffusion_init``): costs no bits."""
-    n = int(np.prod(shape))
-    return torch.from_numpy(prng.normal(seed, prng.stream_id("diffusion_init", 0, 0), 0, n)).reshape(shape)
+#: z_T ~ N(0, I) from common randomness (the one definition for both codecs).
+initial_latent = streams.initial_latent
 
 
 def dither(seed: int, step: int, shape):
-    """(u as float64 NumPy, u as float32 tensor) for a step; both exact (u has 24 significant bits)."""
+    """(u as float64 NumPy, u as float32 tensor) for a step: ``chansim.dq``'s dither of stream
+    :func:`.streams.dither`; both exact (u has 24 significant bits)."""
     n = int(np.prod(shape))
-    u = dq.dither(seed, prng.stream_id("dither", step, 0), 0, n)
+    u = dq.dither(seed, streams.dither(step), 0, n)
     return u, torch.from_numpy(u.astype(np.float32)).reshape(shape)
 
 
 def network(model, z: torch.Tensor, gamma) -> tuple:
-    """(ε̂, f) at latent z: the U-Net run on a channels-last input (oneDNN's faster convolutions
-    on CPU, ~20 % here; the codec also keeps its weights in that layout), results back in the
-    standard layout. Both sides run this same call, so
-    they agree bit for bit; the layout is not part of the format (another layout gives other
-    bits, which the section checksum reports)."""
-    eps, f = S._net(model, z.contiguous(memory_format=torch.channels_last), gamma)
+    """(ε̂, f) at latent z — raw ε̂ (network output plus the z skip) and the scale factor f,
+    unclipped, as the kernel expects. The U-Net runs on a channels-last input (oneDNN's faster
+    convolutions on CPU, ~20 % here; the codec also keeps its weights in that layout), results
+    back in the standard layout. Both sides run this same call, so they agree bit for bit; the
+    layout is not part of the format (another layout gives other bits, which the section
+    checksum reports)."""
+    z_cl = z.contiguous(memory_format=torch.channels_last)
+    out = model.net(z_cl, torch.as_tensor(gamma, dtype=z.dtype))
+    c = z.shape[1]
+    eps = out[:, :c] + z_cl
+    f = scale_factor(out[:, c:])
     return eps.contiguous(), f.contiguous()
 
 
@@ -103,15 +158,35 @@ def checksum(z: torch.Tensor) -> int:
     return zlib.crc32(z.contiguous().numpy().astype("<f4", copy=False).tobytes())
 
 
-def _from_prior(mu_p: torch.Tensor, idx: torch.Tensor, step: Step, seed: int) -> torch.Tensor:
-    """A draw from p(z_s | z_t) = logistic(μ_p, s) ⋆ U(±Δ/2) with common randomness (purpose
-    ``ancestral``, this step, chunks 0 and 1), s the table scale both sides hold."""
+def fill_in(mu_p: torch.Tensor, scale: torch.Tensor, step: Step, seed: int) -> torch.Tensor:
+    """A draw from the model's p(z_s | z_t) = logistic(μ_p, s) ⋆ U(±Δ/2), element by element, with
+    common randomness (:func:`.streams.uqdm_fill_in`: uniforms v₀, v₁ of this step):
+    μ_p + s·logit(v₀) + Δ(v₁ − ½).
+
+    ``scale`` is the network's own logistic scale s = f·σ_{t|s}·√3/π (float32 ``f·c`` of the
+    kernel's coefficients), the scale :func:`ancestral_step` uses for the later steps — not the
+    entropy table's snapped value (within 6.8 % of it), which only the coder needs.
+    """
     n = mu_p.numel()
-    ul, uu = (torch.from_numpy(prng.uniform(seed, prng.stream_id("ancestral", step.index, chunk), 0, n))
-              .reshape(mu_p.shape) for chunk in (0, 1))
+    ul, uu = (torch.from_numpy(prng.uniform(seed, streams.uqdm_fill_in(step.index, part), 0, n))
+              .reshape(mu_p.shape) for part in (0, 1))
     width = step.coefs[4]
-    scale = torch.from_numpy(SCALE_TABLE)[idx.long()] * width
     return mu_p + scale * torch.logit(ul) + width * (uu - 0.5)
+
+
+def network_scale(f: torch.Tensor, step: Step) -> torch.Tensor:
+    """The logistic scale s = f·c of the model's reverse step (float32; c = σ_{t|s}·√3/π)."""
+    return f * step.coefs[5]
+
+
+def ancestral_step(model, z: torch.Tensor, gamma_t: float, gamma_s: float, seed: int, k: int) -> torch.Tensor:
+    """The decoder's ancestral step on grid step ``k`` after the file's steps: an exact draw from
+    p(z_s | z_t) (:func:`chansim.diffusion.samplers.uqdm_ancestral_step`) with the uniforms of
+    :func:`.streams.uqdm_ancestral`."""
+    n = z.numel()
+    ul, uu = (torch.from_numpy(prng.uniform(seed, streams.uqdm_ancestral(k, part), 0, n)).reshape(z.shape)
+              for part in (0, 1))
+    return uqdm_ancestral_step(model, z, gamma_t, gamma_s, ul, uu)
 
 
 def _select(a: np.ndarray, mask: Optional[torch.Tensor]) -> np.ndarray:
@@ -120,34 +195,44 @@ def _select(a: np.ndarray, mask: Optional[torch.Tensor]) -> np.ndarray:
 
 @dataclass
 class Sent:
-    """What the sender's step computes: indices, table indices, dither, μ_p and the whole-step z_s."""
+    """What the sender's step computes: indices, table indices, dither, μ_p, the whole-step z_s
+    and the network's scale factor f."""
 
     k: torch.Tensor
     idx: torch.Tensor
     u: np.ndarray
     mu_p: torch.Tensor
     z_s: torch.Tensor
+    f: Optional[torch.Tensor] = None
 
 
 def run(model, z: torch.Tensor, x: torch.Tensor, step: Step, seed: int) -> Sent:
     """The sender's network call and fused step math for step ``step`` at latent ``z``."""
     u64, u = dither(seed, step.index, z.shape)
     eps, f = network(model, z, step.gamma_t)
-    _, mu_p, k, idx, z_s = K.uqdm_encode(z, eps, f, x, u, step.coefs, S.scale_boundaries(), model.clip_denoised)
-    return Sent(k, idx, u64, mu_p, z_s)
+    _, mu_p, k, idx, z_s = K.uqdm_encode(z, eps, f, x, u, step.coefs, scale_boundaries(), model.clip_denoised)
+    return Sent(k, idx, u64, mu_p, z_s, f)
 
 
 def section(sent: Sent, fraction: int = FRACTION_UNITS):
     """(z_s, section bytes) of a step sent for ``fraction``/64 of its pixels.
 
     A partial step codes the masked elements only; the others hold μ_p, the prior mean (see
-    :func:`decode` for the exact-sample alternative the receiver can draw)."""
+    :func:`decode` for the sample the receiver draws there for ``"ancestral"``)."""
     mask = partial_mask(sent.z_s.shape, fraction)
     enc = rans.Encoder()
     enc.encode_logistic_uniform(_select(sent.k.numpy(), mask), 0.0, SCALES[_select(sent.idx.numpy(), mask)], 1.0,
                                 _select(sent.u, mask))
     z_s = sent.z_s if mask is None else torch.where(mask, sent.z_s, sent.mu_p)
     return z_s, struct.pack("<I", checksum(z_s)) + enc.finish()
+
+
+def sample_of(sent: Sent, step: Step, seed: int) -> torch.Tensor:
+    """The receiver's ``z_sample`` (:func:`decode`) computed by the sender from its own step."""
+    mask = partial_mask(sent.z_s.shape, step.fraction)
+    if mask is None:
+        return sent.z_s
+    return torch.where(mask, sent.z_s, fill_in(sent.mu_p, network_scale(sent.f, step), step, seed))
 
 
 def encode(model, z: torch.Tensor, x: torch.Tensor, step: Step, seed: int):
@@ -159,13 +244,14 @@ def decode(model, z: torch.Tensor, section: bytes, step: Step, seed: int):
     """(z_s, z_sample) for the receiver; FormatError if the section does not reproduce the sender's z_s.
 
     After a partial step, z_s holds μ_p where nothing was sent (the better input for the
-    denoiser) and z_sample a draw from p there instead, so z_sample is an exact sample of the
-    model's reverse process given what was sent; after a whole step both are the same tensor."""
+    denoiser) and z_sample a draw from the model's p(z_s | z_t) there instead (:func:`fill_in`,
+    with the network's own scale), so z_sample is a sample of the model's reverse process
+    given what was sent; after a whole step both are the same tensor."""
     if len(section) < 4:
         raise FormatError(f"UQDM step {step.index}: section of {len(section)} bytes is too short")
     u64, u = dither(seed, step.index, z.shape)
     eps, f = network(model, z, step.gamma_t)
-    bounds, clip = S.scale_boundaries(), model.clip_denoised
+    bounds, clip = scale_boundaries(), model.clip_denoised
     # The index depends on f alone; decode k with it, then rebuild z_s from k.
     k = torch.zeros(z.shape, dtype=torch.int32)
     _, mu_p, idx, _ = K.uqdm_decode(z, eps, f, k, u, step.coefs, bounds, clip)
@@ -183,7 +269,7 @@ def decode(model, z: torch.Tensor, section: bytes, step: Step, seed: int):
     _, _, _, z_s = K.uqdm_decode(z, eps, f, k, u, step.coefs, bounds, clip)
     z_sample = z_s
     if mask is not None:
-        z_sample = torch.where(mask, z_s, _from_prior(mu_p, idx, step, seed))
+        z_sample = torch.where(mask, z_s, fill_in(mu_p, network_scale(f, step), step, seed))
         z_s = torch.where(mask, z_s, mu_p)
     if struct.unpack("<I", section[:4])[0] != checksum(z_s):
         raise FormatError(

@@ -5,12 +5,12 @@ Modules, one job each:
 - :mod:`.schedules` — γ(t) = −log SNR: fixed linear, learned linear, cosine.
 - :mod:`.gaussian` — α/σ, SNR, transitions, the posterior q(z_s | z_t, x), ε/x/v
   conversions, the per-step KL, float64 step coefficients.
-- :mod:`.uqdm` — UQDM's Δ = √12·β, logistic ⋆ uniform density, dithered indices,
-  the entropy-table scale grid.
+- :mod:`.uqdm` — UQDM's Δ = √12·β, the logistic ⋆ uniform density and its bin mass
+  (the codec's tables and wire format live in :mod:`chansim.codecs.uqdm_step`).
 - :mod:`.likelihood` — prior KL and discretised reconstruction terms, pixel maps.
-- :mod:`.samplers` — ancestral, probability-flow (DDIM η = 0), MMSE, λ-interpolation.
+- :mod:`.samplers` — ancestral, probability flow (``"flow"``, DDIM η = 0), MMSE, λ-interpolation.
 - :mod:`.unet` — the denoiser network; :mod:`.models` — the trainable models.
-- :mod:`.steps` — fused per-step math (Triton on GPU, PyTorch reference otherwise).
+- :mod:`.steps` — deprecated: the per-step codec math moved to :mod:`chansim.codecs`.
 - :mod:`.io` — model files, content hash, cards; :mod:`.determinism` — bit-stable inference.
 - :mod:`.diffusers_adapter` — a diffusers ``UNet2DModel`` + scheduler as a chansim denoiser.
 """

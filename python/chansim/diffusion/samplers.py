@@ -48,6 +48,10 @@ def uqdm_ancestral_step(model, z_t: torch.Tensor, gamma_t, gamma_s, u_logistic: 
     return mu_p + scale * torch.logit(u_logistic) + width * (u_uniform - 0.5)
 
 
+#: The methods of :func:`sample`; ``"ddim"`` is a deprecated alias of ``"flow"``.
+METHODS = ("ancestral", "flow")
+
+
 @torch.no_grad()
 def sample(model, z_t: torch.Tensor, gammas: Sequence[float], method: str = "ancestral",
            generator: Optional[torch.Generator] = None,
@@ -56,17 +60,23 @@ def sample(model, z_t: torch.Tensor, gammas: Sequence[float], method: str = "anc
     """Run the reverse process from z_t through the γ grid ``gammas`` (gammas[0] is z_t's level).
 
     ``method`` is ``"ancestral"`` (noise from ``noise_fn(step, shape)`` or ``generator``)
-    or ``"ddim"`` (probability flow, deterministic). ``final="mmse"`` returns x̂ at the
-    last grid level; ``final="latent"`` returns the last z.
+    or ``"flow"`` (the probability-flow ODE by DDIM η = 0 steps, deterministic; ``"ddim"``
+    is accepted for one release with a DeprecationWarning). ``final="mmse"`` returns x̂ at
+    the last grid level; ``final="latent"`` returns the last z.
     """
     gammas = [float(g) for g in gammas]
     if any(b >= a for a, b in zip(gammas, gammas[1:])):
         raise ValueError("gammas must decrease strictly (from noisy to clean)")
-    if method not in ("ancestral", "ddim"):
-        raise ValueError(f"unknown method {method!r}; use 'ancestral' or 'ddim'")
+    if method == "ddim":
+        import warnings
+
+        warnings.warn('sample(method="ddim") is deprecated: use method="flow"', DeprecationWarning, stacklevel=2)
+        method = "flow"
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use 'ancestral' or 'flow'")
     z = z_t
     for i, (g_t, g_s) in enumerate(zip(gammas, gammas[1:])):
-        if method == "ddim":
+        if method == "flow":
             z = ddim_step(model, z, g_t, g_s)
         else:
             eps = noise_fn(i, z.shape) if noise_fn is not None else torch.randn(

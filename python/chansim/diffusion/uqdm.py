@@ -8,15 +8,17 @@ the forward kernel's σ_{t|s}, as in the released models). Its density is
 (G(z + Δ/2) − G(z − Δ/2))/Δ, G the logistic CDF; the probability mass of one
 quantisation bin of width Δ is the numerator, and its −log is the code length.
 
-Entropy tables use a fixed log-spaced grid of scales in units of Δ
-(:data:`SCALE_TABLE`), so sender and receiver build identical tables from an index.
+This module is the model's math only. What the UQDM *codec* adds — the entropy-table
+scale grid, the dithered indices on the wire and the fused step — lives with the codec,
+in :mod:`chansim.codecs.uqdm_step`; the old names here (``SCALE_TABLE``,
+``SCALE_BOUNDARIES``, ``SCALE_TABLE_*``, ``scale_index``, ``dither_index``,
+``dither_reconstruct``) still resolve, with a DeprecationWarning, for one release.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -65,45 +67,39 @@ def log_density(z: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor, width)
     return log_bin_mass(z - mean, width, scale) - torch.log(torch.as_tensor(width, dtype=z.dtype))
 
 
-def dither_index(value: torch.Tensor, mean: torch.Tensor, width, u: torch.Tensor) -> torch.Tensor:
-    """k = rint((value − μ_p)/Δ + u): dithered quantisation relative to the prior mean.
-
-    Ties round to even, the one rule of :mod:`chansim.dq` (docs/format.md §3) and of the
-    fused kernels, so a value exactly between two grid points gets the same index everywhere.
-    """
-    return torch.round((value - mean) / width + u)
-
-
-def dither_reconstruct(k: torch.Tensor, mean: torch.Tensor, width, u: torch.Tensor) -> torch.Tensor:
-    """z = μ_p + Δ(k − u); z − value ~ U(−Δ/2, Δ/2) independently of value."""
-    return mean + width * (k - u)
-
-
 def symbol_log_prob(k: torch.Tensor, u: torch.Tensor, width, scale: torch.Tensor) -> torch.Tensor:
     """log P(k | u) under p: the logistic mass of the bin Δ(k − u ± ½) around μ_p (papers.md §5)."""
     return log_bin_mass(width * (k - u), width, scale)
 
 
-# Scales in units of Δ (ŝ = s/Δ) snap to this grid for entropy coding: 64 log-spaced
-# values over [1/64, 64] (ratio 2^(12/63) ≈ 1.14 per level, so a snapped scale is
-# within 7 % of the true one and costs < 0.003 nats per symbol). Below 1/64 the
-# bin holds the mass to within 1e−27; above 64 the symbol is ~8 bits of near-flat mass.
-SCALE_TABLE_LEVELS = 64
-SCALE_TABLE_MIN = 1.0 / 64.0
-SCALE_TABLE_MAX = 64.0
-_table64 = np.exp(np.linspace(np.log(SCALE_TABLE_MIN), np.log(SCALE_TABLE_MAX), SCALE_TABLE_LEVELS))
-SCALE_TABLE = _table64.astype(np.float32)
-#: Boundaries between neighbouring levels (geometric midpoints, float32): index = #{b_j ≤ ŝ}.
-SCALE_BOUNDARIES = np.sqrt(_table64[:-1] * _table64[1:]).astype(np.float32)
+_MOVED = {"SCALE_TABLE", "SCALE_BOUNDARIES", "SCALE_TABLE_LEVELS", "SCALE_TABLE_MIN", "SCALE_TABLE_MAX",
+          "scale_index"}
 
 
-def scale_index(scale: torch.Tensor, width) -> torch.Tensor:
-    """Index into :data:`SCALE_TABLE` of ŝ = s/Δ: the number of boundaries ≤ ŝ (int32).
+def _dither_index(value, mean, width, u):
+    from ..kernels.diffusion_steps import rint_ref
 
-    Comparisons only (no log), so every backend gives the same index for the same
-    float32 ŝ; ŝ below the table maps to 0, above it to 63, NaN to 0.
-    """
-    s_hat = (scale / width).contiguous()
-    bounds = torch.from_numpy(SCALE_BOUNDARIES).to(device=s_hat.device, dtype=s_hat.dtype)
-    idx = torch.searchsorted(bounds, s_hat, right=True, out_int32=True)
-    return torch.where(torch.isnan(s_hat), torch.zeros_like(idx), idx)
+    return rint_ref((value - mean) / width + u)
+
+
+def _dither_reconstruct(k, mean, width, u):
+    return mean + width * (k - u)
+
+
+def __getattr__(name):
+    # Deprecated names (one release): the codec's tables and the dithered index moved to
+    # chansim.codecs.uqdm_step (the fused kernel computes the index; chansim.dq in float64).
+    import warnings
+
+    if name in _MOVED:
+        import importlib
+
+        warnings.warn(f"chansim.diffusion.uqdm.{name} moved to chansim.codecs.uqdm_step.{name}",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module("chansim.codecs.uqdm_step"), name)
+    if name in ("dither_index", "dither_reconstruct"):
+        warnings.warn(f"chansim.diffusion.uqdm.{name} is deprecated: the UQDM codec quantizes in the fused "
+                      "kernel (chansim.kernels.diffusion_steps.uqdm_encode), chansim.dq in float64",
+                      DeprecationWarning, stacklevel=2)
+        return _dither_index if name == "dither_index" else _dither_reconstruct
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
