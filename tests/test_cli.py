@@ -349,3 +349,92 @@ def test_demo_with_a_codec(tmp_path, cli_run):
     assert (d / "rd.png").exists() and (d / "original.png").exists()
     assert np.array_equal(np.asarray(Image.open(d / "plane_q4.png")), np.asarray(Image.open(d / "original.png")))
     assert len(report["previews"]["plane"]) == 3 + 1  # quality 3: three step previews and the strip
+
+
+# ---- safe writes (issue 17): validate first, never clobber by surprise, atomic -----------------
+
+
+def test_output_that_is_the_input_is_refused(image_file, tmp_path, cli_run):
+    img, path = image_file
+    before = path.read_bytes()
+    _one_line_error(*cli_run("compress", path, path, "--codec", SPEC, "--force")[::2], "is the input")
+    _one_line_error(*cli_run("compress", path, tmp_path / "." / "in.png", "--codec", SPEC)[::2], "is the input")
+    assert path.read_bytes() == before
+    assert cli_run("compress", path, tmp_path / "x.chsm", "--codec", SPEC)[0] == 0
+    data = (tmp_path / "x.chsm").read_bytes()
+    _one_line_error(*cli_run("decompress", tmp_path / "x.chsm", tmp_path / "x.chsm", "--codec", SPEC, "-f")[::2],
+                    "is the input")
+    assert (tmp_path / "x.chsm").read_bytes() == data
+
+
+def test_failed_validation_leaves_an_existing_output_untouched(image_file, tmp_path, cli_run):
+    _, path = image_file
+    out = tmp_path / "sent.chsm"
+    out.write_bytes(b"precious")
+    _one_line_error(*cli_run("compress", path, out, "--codec", SPEC, "--reconstruction", "bogus", "--check",
+                             "--force")[::2], "no reconstruction 'bogus'", "plain, midpoint")
+    _one_line_error(*cli_run("compress", path, out, "--codec", SPEC, "--quality", "9", "--force")[::2], "quality")
+    Image.fromarray(photo()[:8, :8]).save(tmp_path / "tiny.png")
+    _one_line_error(*cli_run("compress", tmp_path / "tiny.png", out, "--codec", SPEC, "-f")[::2], "at least 16")
+    assert out.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "sent.chsm", "tiny.png"]  # no temp file left
+
+
+def test_existing_output_needs_force(image_file, tmp_path, cli_run):
+    img, path = image_file
+    out = tmp_path / "x.chsm"
+    out.write_bytes(b"old")
+    _one_line_error(*cli_run("compress", path, out, "--codec", SPEC)[::2], "exists", "--force")
+    assert out.read_bytes() == b"old"
+    assert cli_run("compress", path, out, "--codec", SPEC, "--force", "--quality", "4")[0] == 0
+    assert unpack(out.read_bytes()).width == img.shape[1]
+    (tmp_path / "y.png").write_bytes(b"old")
+    _one_line_error(*cli_run("decompress", out, tmp_path / "y.png", "--codec", SPEC)[::2], "exists")
+    assert (tmp_path / "y.png").read_bytes() == b"old"
+    assert cli_run("decompress", out, tmp_path / "y.png", "--codec", SPEC, "-f")[0] == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "y.png")), img)
+
+
+def test_missing_output_directory_needs_mkdir(image_file, tmp_path, cli_run):
+    _, path = image_file
+    out = tmp_path / "new" / "dir" / "x.chsm"
+    _one_line_error(*cli_run("compress", path, out, "--codec", SPEC)[::2], "does not exist", "--mkdir")
+    assert not (tmp_path / "new").exists()
+    assert cli_run("compress", path, out, "--codec", SPEC, "-p")[0] == 0 and out.exists()
+    _one_line_error(*cli_run("decompress", out, tmp_path / "other" / "y.png", "--codec", SPEC)[::2], "--mkdir")
+    assert cli_run("decompress", out, tmp_path / "other" / "y.png", "--codec", SPEC, "--mkdir")[0] == 0
+
+
+@pytest.mark.parametrize("suffix,fmt", [(".png", "PNG"), (".tif", "TIFF"), (".webp", "WEBP"), (".ppm", "PPM"),
+                                        (".bmp", "BMP")])
+def test_decompress_format_follows_the_suffix(image_file, tmp_path, cli_run, suffix, fmt):
+    img, path = image_file
+    assert cli_run("compress", path, tmp_path / "x.chsm", "--codec", SPEC, "--quality", "4")[0] == 0
+    status, out, err = cli_run("decompress", tmp_path / "x.chsm", tmp_path / f"y{suffix}", "--codec", SPEC)
+    assert status == 0, err
+    with Image.open(tmp_path / f"y{suffix}") as back:
+        assert back.format == fmt
+        assert np.array_equal(np.asarray(back.convert("RGB")), img)  # lossless in every format
+
+
+@pytest.mark.parametrize("name", ["y.jpg", "y.txt", "y"])
+def test_decompress_refuses_an_unsupported_suffix(image_file, tmp_path, cli_run, name):
+    _, path = image_file
+    assert cli_run("compress", path, tmp_path / "x.chsm", "--codec", SPEC)[0] == 0
+    _one_line_error(*cli_run("decompress", tmp_path / "x.chsm", tmp_path / name, "--codec", SPEC)[::2],
+                    "supported", ".png", ".tif")
+    assert not (tmp_path / name).exists()
+
+
+def test_codec_choices_come_from_the_registry(capsys):
+    from chansim.codecs.base import CODECS
+
+    with pytest.raises(SystemExit):
+        cli.main(["compress", "--help"])
+    out = capsys.readouterr().out
+    for name in CODECS:
+        assert name in out.split("--codec", 1)[1]
+    assert "reconstructions" in out or "chansim[codecs]" in out
+    with pytest.raises(ValueError, match="unknown codec 'nosuch'; choose one of " + ", ".join(CODECS)):
+        common.check_codec_spec("nosuch")
+    assert common.check_codec_spec("UQDM") == "uqdm"

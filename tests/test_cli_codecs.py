@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("torch")
 from PIL import Image  # noqa: E402
 
-from chansim import cli  # noqa: E402
+from chansim.cli import common  # noqa: E402
 from chansim.codecs import container  # noqa: E402
 from chansim.metrics import psnr  # noqa: E402
 
@@ -34,7 +34,7 @@ def read_png(path):
 def test_uqdm_round_trip_lossless_and_previews(tmp_path, cli_run):
     img = photo()
     src = png(tmp_path, img)
-    codec = cli.load_codec("uqdm")
+    codec = common.load_codec("uqdm")
     status, out, err = cli_run("compress", src, tmp_path / "a.chsm", "--quality", "2", "--check")
     assert status == 0, err
     data = (tmp_path / "a.chsm").read_bytes()
@@ -56,7 +56,7 @@ def test_uqdm_round_trip_lossless_and_previews(tmp_path, cli_run):
 def test_diffc_round_trip_and_mismatched_model(tmp_path, cli_run):
     img = photo(16, 20, seed=1)
     src = png(tmp_path, img)
-    codec = cli.load_codec("diffc")
+    codec = common.load_codec("diffc")
     status, out, err = cli_run("compress", src, tmp_path / "d.chsm", "--codec", "diffc", "--quality", "2")
     assert status == 0, err
     data = (tmp_path / "d.chsm").read_bytes()
@@ -81,12 +81,12 @@ def test_eval_uqdm_on_a_local_dask_cluster_with_two_workers(tmp_path, cli_run):
         png(d, img, name)
     out = tmp_path / "out"
     status, stdout, err = cli_run("eval", d, "--codec", "uqdm", "--out", out, "--qualities", "1,3",
-                                  "--reconstruction", "denoise,ancestral", "--baselines", "jpeg",
+                                  "--reconstruction", "mmse,ancestral", "--baselines", "jpeg",
                                   "--scheduler", "processes", "--workers", "2", "--crops", "1")
     assert status == 0, err
     doc = json.loads((out / "results.json").read_text())
     assert doc["meta"]["workers"] == 2
-    codec = cli.load_codec("uqdm")
+    codec = common.load_codec("uqdm")
     assert doc["meta"]["codecs"][0]["model_id"] == codec.model_id
     rows = [r for r in doc["images"] if r["codec"] == "uqdm"]
     assert len(rows) == 2 * 2 * 2  # images × qualities × reconstructions
@@ -96,7 +96,7 @@ def test_eval_uqdm_on_a_local_dask_cluster_with_two_workers(tmp_path, cli_run):
         assert r["bytes"] == len(data)
         assert r["psnr"] == pytest.approx(psnr(img, codec.decompress(data, reconstruction=r["reconstruction"])))
     summary = {(e["method"], e["quality"]): e for e in doc["summary"]}
-    assert summary[("uqdm (denoise)", "3")]["bpp"] == pytest.approx(
-        np.mean([r["bpp"] for r in rows if r["quality"] == "3" and r["reconstruction"] == "denoise"]))
+    assert summary[("uqdm (mmse)", "3")]["bpp"] == pytest.approx(
+        np.mean([r["bpp"] for r in rows if r["quality"] == "3" and r["reconstruction"] == "mmse"]))
     assert "JPEG" in {e["method"] for e in doc["summary"]}
     assert (out / "rd_psnr.png").exists() and (out / "crops" / "im0.png").exists()

@@ -141,6 +141,12 @@ def codec_label(codec) -> str:
     return codec.name
 
 
+def offers_lossless(codec) -> bool:
+    """Whether ``quality="lossless"`` is valid: listed in ``codec.qualities``, or (UQDM, which
+    accepts it beside its numbered qualities) until the contract names such extra qualities."""
+    return "lossless" in [str(q) for q in codec.qualities] or codec.name == "uqdm"
+
+
 def parse_quality(codec, text: Optional[str]):
     """``--quality`` as one of ``codec.qualities`` (its own value type); ``codec.default_quality`` when None."""
     qualities = list(codec.qualities)
@@ -155,9 +161,11 @@ def parse_quality(codec, text: Optional[str]):
                 return q
         except ValueError:
             pass
-    if text == "lossless" and codec.name == "uqdm":  # TRANSITIONAL (pre-contract UQDM): remove with _legacy
+    if text == "lossless" and offers_lossless(codec):
         return text
-    raise UsageError(f"quality {text!r} is not one of this codec's qualities: {', '.join(map(str, qualities))}")
+    extra = ["lossless"] if offers_lossless(codec) and "lossless" not in map(str, qualities) else []
+    raise UsageError(f"quality {text!r} is not one of this codec's qualities: "
+                     f"{', '.join(map(str, qualities + extra))}")
 
 
 def check_reconstruction(codec, name: Optional[str]) -> Optional[str]:
@@ -191,6 +199,8 @@ def codecs_help() -> str:
             lines.append(f"  {name:<6} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
             continue
         qs = [f"{q}*" if q == codec.default_quality else str(q) for q in codec.qualities]
+        if offers_lossless(codec) and "lossless" not in qs:
+            qs.append("lossless")
         recs = list(codec.reconstructions)
         recs[0] += "*"
         lines.append(f"  {name:<6} qualities: {' '.join(qs)}")
