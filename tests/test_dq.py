@@ -195,3 +195,52 @@ def test_bad_element_reported_at_its_position_in_the_simd_body(dtype):
         x[pos] = 1e30 if dtype == np.float32 else 1e300
         with pytest.raises(ValueError, match=f"element {pos} does not fit in int32"):
             dq.quantize(x, 1e-3, 1, 2)
+
+
+# ---- the error law in float32 (issue 13 item 12) ---------------------------------------------
+
+def _error_ks(x, step, seed=21, stream=22, **kw):
+    k = dq.quantize(x, step, seed, stream)
+    xh = dq.dequantize(k, step, seed, stream, **kw)
+    e = (xh.astype(np.float64) - np.asarray(x, np.float64)) / step
+    return xh, e, stats.kstest(e, stats.uniform(-0.5, 1).cdf).pvalue
+
+
+def test_error_law_survives_large_values_with_small_steps():
+    """x = 1e7 (float32), Δ = 0.01: float32 spacing there is 1.0 = 100 Δ, so a float32 x̂ would
+    equal x (error 0, not U(−Δ/2, Δ/2)). The default return is float64 and the error law holds:
+    KS against U(−½, ½) on n = 10,000, α = 1e-3. Asking for float32 there is refused."""
+    x = np.full(10_000, 1e7, np.float32)
+    xh, e, pvalue = _error_ks(x, 0.01)
+    assert xh.dtype == np.float64
+    assert np.all(np.abs(e) <= 0.5 + 1e-6)
+    assert pvalue > 1e-3
+    with pytest.raises(ValueError, match="float32"):
+        dq.dequantize(dq.quantize(x, 0.01, 21, 22), 0.01, 21, 22, dtype=np.float32)
+
+
+def test_error_law_in_float32_where_float32_suffices():
+    """x ~ N(0, 3²) (float32), Δ = 0.37: float32 spacing ≤ 2^-20 ≪ 2^-12 Δ, so the default return
+    stays float32 and its error is U(−Δ/2, Δ/2): KS, n = 200,000, α = 1e-3."""
+    x = np.random.default_rng(5).normal(0, 3, 200_000).astype(np.float32)
+    xh, e, pvalue = _error_ks(x, 0.37)
+    assert xh.dtype == np.float32
+    assert pvalue > 1e-3
+    # The float32 result is the float64 one rounded once.
+    k = dq.quantize(x, 0.37, 21, 22)
+    np.testing.assert_array_equal(xh, dq.dequantize(k, 0.37, 21, 22, dtype=np.float64).astype(np.float32))
+
+
+def test_float32_rule_is_the_documented_spacing_bound():
+    """float32 iff every |x̂| has float32 spacing ≤ FLOAT32_MAX_SPACING·Δ (2^-12): around 1024
+    the spacing is 2^-13, so Δ = 0.5 keeps float32 and Δ = 0.49 switches to float64."""
+    assert dq.FLOAT32_MAX_SPACING == 2.0**-12
+    x = np.full(1000, 1024.0 + 100.0, np.float32)
+    for step, dtype in ((0.5, np.float32), (0.49, np.float64)):
+        k = dq.quantize(x, step, 1, 2)
+        assert dq.dequantize(k, step, 1, 2).dtype == dtype
+        assert dq.decode(dq.encode(x, step, 1, 2)[1], x.shape, step, 1, 2).dtype == dtype
+    # Per-element steps: one element too fine for float32 makes the whole result float64.
+    step = np.full(1000, 0.5)
+    step[7] = 0.01
+    assert dq.dequantize(dq.quantize(x, step, 1, 2), step, 1, 2).dtype == np.float64

@@ -9,6 +9,13 @@ so ``x̂ − x ~ U(−Δ/2, Δ/2)`` independently of ``x``. ``μ`` (default 0) m
 index small when a prior mean is known, which keeps entropy tables small.
 ``step`` and ``mu`` are scalars or arrays broadcastable to ``x``. All arithmetic is
 float64 in a fixed order (docs/format.md §3), so both sides agree bit for bit.
+
+Output precision: x̂ is computed in float64. Rounding it to float32 moves it by up to half
+the float32 spacing at |x̂|, which breaks the law when the step is not large against that
+spacing (x = 1e7, Δ = 0.01: the float32 x̂ is x itself). :func:`dequantize` therefore returns
+float32 only when every element's float32 spacing is at most :data:`FLOAT32_MAX_SPACING`
+(2^-12) times its step — then the error's CDF is within 2^-13 of U(−Δ/2, Δ/2)'s everywhere
+(Kolmogorov distance; invisible to a KS test below ~10^8 samples) — and float64 otherwise.
 """
 
 from __future__ import annotations
@@ -18,7 +25,11 @@ import numpy as np
 from . import _core
 from ._validate import count, u64
 
-__all__ = ["decode", "dequantize", "dither", "encode", "quantize"]
+__all__ = ["FLOAT32_MAX_SPACING", "decode", "dequantize", "dither", "encode", "quantize"]
+
+#: dequantize returns float32 only where the float32 spacing at |x̂| is ≤ this fraction of Δ:
+#: rounding then shifts the error by ≤ 2^-13 Δ, a Kolmogorov distance ≤ 2^-13 from U(−Δ/2, Δ/2).
+FLOAT32_MAX_SPACING = 2.0**-12
 
 
 def _param(value, shape, name) -> np.ndarray:
@@ -54,19 +65,42 @@ def quantize(x, step, seed, stream, *, mu=0.0, start=0) -> np.ndarray:
     return k.reshape(a.shape)
 
 
-def dequantize(k, step, seed, stream, *, mu=0.0, start=0, dtype=np.float32) -> np.ndarray:
-    """Reconstruction ``μ + Δ (k − u)`` (float32 by default, or float64)."""
+def _float32_holds(x_hat: np.ndarray, step: np.ndarray) -> bool:
+    """Every |x̂| has float32 spacing ≤ FLOAT32_MAX_SPACING·Δ (and is finite in float32)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        spacing = np.spacing(np.abs(x_hat).astype(np.float32)).astype(np.float64)
+        return bool(np.all(spacing <= FLOAT32_MAX_SPACING * step))
+
+
+def dequantize(k, step, seed, stream, *, mu=0.0, start=0, dtype=None) -> np.ndarray:
+    """Reconstruction ``μ + Δ (k − u)``, computed in float64.
+
+    ``dtype=None`` (default): float32 when float32 holds the error law — every element's
+    float32 spacing at |x̂| is ≤ :data:`FLOAT32_MAX_SPACING` (2^-12) × its step, so
+    x̂ − x ~ U(−Δ/2, Δ/2) to a Kolmogorov distance ≤ 2^-13 — else float64 (e.g. x = 1e7 with
+    Δ = 0.01). ``dtype=np.float64``: always float64. ``dtype=np.float32``: float32, or
+    ``ValueError`` where float32 cannot hold the law.
+    """
     ka = np.asarray(k)
     if not np.issubdtype(ka.dtype, np.integer):
         raise ValueError(f"k must be an integer array, got dtype {ka.dtype}")
     if ka.size and (ka.min() < -(2**31 - 1) or ka.max() > 2**31 - 1):
         raise ValueError("k must fit in int32")
-    dt = np.dtype(dtype)
-    if dt not in (np.float32, np.float64):
-        raise ValueError(f"unsupported dtype {dt}: use float32 or float64")
+    dt = None if dtype is None else np.dtype(dtype)
+    if dt is not None and dt not in (np.float32, np.float64):
+        raise ValueError(f"unsupported dtype {dt}: use float32, float64 or None (float32 where it holds the law)")
     ki = np.ascontiguousarray(ka, dtype=np.int32)
-    out = _core.dq_dequantize(ki.reshape(-1), _param(mu, ka.shape, "mu"), _param(step, ka.shape, "step"),
-                              u64(seed, "seed"), u64(stream, "stream"), u64(start, "start"), dt == np.float64)
+    steps = _param(step, ka.shape, "step")
+    out = _core.dq_dequantize(ki.reshape(-1), _param(mu, ka.shape, "mu"), steps,
+                              u64(seed, "seed"), u64(stream, "stream"), u64(start, "start"), True)
+    if dt != np.float64:
+        if _float32_holds(out, steps):
+            out = out.astype(np.float32)  # round to nearest: the core's float32 path, bit for bit
+        elif dt == np.float32:
+            raise ValueError(
+                "float32 cannot hold x̂ − x ~ U(−Δ/2, Δ/2) here: the float32 spacing at |x̂| exceeds "
+                f"{FLOAT32_MAX_SPACING:g} × step (e.g. |x̂| = {float(np.max(np.abs(out))):.6g}); use dtype=None "
+                "(float64 where needed) or dtype=np.float64")
     return out.reshape(ka.shape)
 
 
@@ -100,12 +134,14 @@ def encode(x, step, seed, stream, *, mu=0.0, scale=1.0, prior="logistic", start=
     u, width, sc = _code_args(a.shape, step, mu, scale, prior, seed, stream, start)
     enc = rans.Encoder(precision=precision)
     getattr(enc, f"encode_{prior}_uniform")(k, 0.0, sc, width, u)
-    x_hat = dequantize(k, step, seed, stream, mu=mu, start=start, dtype=a.dtype)
+    # float64 input stays float64; float32 input gets float32 where it holds the law (dequantize).
+    x_hat = dequantize(k, step, seed, stream, mu=mu, start=start, dtype=np.float64 if a.dtype == np.float64 else None)
     return x_hat, enc.finish()
 
 
-def decode(data, shape, step, seed, stream, *, mu=0.0, scale=1.0, prior="logistic", start=0, dtype=np.float32):
-    """The ``x_hat`` of :func:`encode` from its bytes, the shape and the same parameters."""
+def decode(data, shape, step, seed, stream, *, mu=0.0, scale=1.0, prior="logistic", start=0, dtype=None):
+    """The ``x_hat`` of :func:`encode` from its bytes, the shape and the same parameters
+    (``dtype`` as in :func:`dequantize`: by default float32 where it holds the law, else float64)."""
     from . import rans
 
     shape = tuple(int(s) for s in np.atleast_1d(shape)) if np.ndim(shape) else (int(shape),)
