@@ -1,0 +1,204 @@
+"""NTC on the 24 Kodak images against JPEG, WebP and AVIF (Pillow) in the same run.
+
+Per image: every NTC quality from one :meth:`NTC.evaluate` pass (the images it returns are
+what the receiver decodes; ``--verify`` images are fully decoded and compared bit for bit),
+whole-file rates (container header, model tag, settings, CRC included) and, for the size
+goal, the model's own −Σ log₂ P of the coded symbols computed here with SciPy's normal CDF
+and the stored frequency tables, independently of the rANS coder. Peers: eval_uqdm's Pillow
+sweeps. Curves are means per setting over the images; BD-PSNR is
+:func:`chansim.evaluation.bd_psnr` (PCHIP over log rate) on the overlapping range. The
+CompressAI bmshj2018-factorized (MSE) Kodak points are drawn as a reference line.
+
+Speed (``--speed``): encode and decode of kodim01 (768×512) on 2 threads, best of 3, with the
+rANS calls timed alone on the same symbols.
+
+Run: python benchmarks/eval_ntc.py [--images 24] [--verify 2] [--speed]
+     python benchmarks/eval_ntc.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy import special
+
+import chansim
+from chansim import dq, rans
+from chansim.codecs.ntc import DITHER_STREAM, NTC
+from chansim.data import shared_path
+from chansim.evaluation import msssim_db
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_uqdm import bd, eval_peers, mean_curve, point  # noqa: E402  (one implementation of the peers)
+
+#: CompressAI's results file for bmshj2018-factorized, MSE, Kodak (bpp, PSNR), quoted in the issue.
+COMPRESSAI_FACTORIZED = [(0.123, 26.91), (0.288, 29.62), (0.440, 31.28)]
+
+
+def symbols(codec: NTC, img: np.ndarray, quality: int, seed: int):
+    """(ẑ', k, u, σ̂) exactly as compress() codes them."""
+    with torch.inference_mode():
+        q = codec._q(quality)
+        yg = codec._analysis(img) * codec.model.gain[q].exp()[:, :, None, None]
+        z = torch.round(codec.model.hyper_analysis(yg, q)).to(torch.int32).numpy()
+        mean, scale = codec._latent_params(z, q)
+    k = dq.quantize(yg.double().numpy(), 1.0, seed, DITHER_STREAM, mu=mean)
+    u = dq.dither(seed, DITHER_STREAM, 0, k.size).reshape(k.shape)
+    return z, k, u, scale
+
+
+def ideal_bits(codec: NTC, img: np.ndarray, quality: int, seed: int) -> float:
+    z, k, u, scale = symbols(codec, img, quality, seed)
+    sym = z - codec.z_offsets[None, :, None, None]
+    rows = np.broadcast_to(np.arange(codec.model.n)[None, :, None, None], sym.shape)
+    inside = (sym >= 0) & (sym < codec.z_probs.shape[1])
+    bits = -np.log2(codec.z_probs[rows[inside], sym[inside]]).sum()
+    assert inside.all(), "a hyper-latent escaped its table"
+    a = np.abs(k - u)
+    p = special.ndtr((0.5 - a) / scale) - special.ndtr((-0.5 - a) / scale)   # N(0, σ̂²) mass of the cell
+    return float(bits - np.log2(p).sum())
+
+
+def eval_ntc(codec: NTC, img: np.ndarray, verify: bool):
+    t = time.perf_counter()
+    results = codec.evaluate(img)
+    res = {"ntc_seconds": time.perf_counter() - t, "ntc": {}}
+    seed = chansim.codecs.container.unpack(results[0].data).seed
+    for r in results:
+        pt = point(img, r.data, r.images["mmse"])
+        pt["ideal_bits"] = ideal_bits(codec, img, r.quality, seed)
+        pt["file_bits"] = 8 * len(r.data)
+        res["ntc"][str(r.quality)] = pt
+        if verify:
+            assert np.array_equal(codec.decompress(r.data), r.images["mmse"]), f"quality {r.quality}: decoder differs"
+    return res
+
+
+def speed(codec: NTC, img: np.ndarray, quality: int = 5) -> dict:
+    enc, dec = [], []
+    for _ in range(3):
+        t = time.perf_counter()
+        data = codec.compress(img, quality)
+        enc.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        codec.decompress(data)
+        dec.append(time.perf_counter() - t)
+    seed = chansim.codecs.container.unpack(data).seed
+    z, k, u, scale = symbols(codec, img, quality, seed)
+    zs = z - codec.z_offsets[None, :, None, None]
+    ent = []
+    for _ in range(3):
+        t = time.perf_counter()
+        e = rans.Encoder()
+        e.encode_categorical(zs, codec._z_probs(z.shape))
+        e.encode_gaussian_uniform(k, 0.0, scale, 1.0, u)
+        stream = e.finish()
+        d = rans.Decoder(stream)
+        d.decode_categorical(codec._z_probs(z.shape))
+        d.decode_gaussian_uniform(0.0, scale, 1.0, u)
+        ent.append(time.perf_counter() - t)
+    return {"image": f"{img.shape[1]}x{img.shape[0]}", "quality": quality, "bytes": len(data),
+            "encode_s": min(enc), "decode_s": min(dec), "entropy_coding_s": min(ent)}
+
+
+def report(state) -> str:
+    sm = state["summary"]
+    lines = [f"NTC (model {state['model_id'][:16]}), mean over {sm['images']} Kodak images:", "",
+             "| quality | bpp | PSNR (dB) | MS-SSIM (dB) | file / ideal bits |", "|---:|---:|---:|---:|---:|"]
+    for p in sm["curves"]["ntc"]:
+        lines.append(f"| {p['q']} | {p['bpp']:.3f} | {p['psnr']:.2f} | {msssim_db(p['msssim']):.2f} | "
+                     f"{sm['overhead'][p['q']]:.4f} |")
+    lines += ["", "| NTC against | BD-PSNR (dB) | BD-MS-SSIM (dB) | overlapping bpp range |", "|---|---:|---:|---|"]
+    for peer in ("jpeg", "webp", "avif"):
+        a, b = sm["bd"][f"{peer}_psnr"], sm["bd"][f"{peer}_msssim"]
+        rng = a["range_bpp"]
+        lines.append(f"| {peer} | {a['db']:+.2f} | {b['db']:+.2f} | {rng[0]:.2f}…{rng[1]:.2f} |")
+    if "speed" in state:
+        s = state["speed"]
+        lines += ["", f"Speed ({s['image']}, quality {s['quality']}, 2 threads, best of 3): encode "
+                      f"{s['encode_s']:.2f} s, decode {s['decode_s']:.2f} s, of which rANS "
+                      f"{s['entropy_coding_s'] * 1e3:.0f} ms (encode + decode)."]
+    return "\n".join(lines)
+
+
+def plot(curves, path, images):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    for name, c in curves.items():
+        x = [p["bpp"] for p in c]
+        axes[0].plot(x, [p["psnr"] for p in c], "o-", ms=3, label=name.upper() if name != "webp" else "WebP")
+        axes[1].plot(x, [msssim_db(p["msssim"]) for p in c], "o-", ms=3, label=name.upper() if name != "webp" else "WebP")
+    axes[0].plot(*zip(*COMPRESSAI_FACTORIZED), "k--", lw=1, label="bmshj2018-factorized (CompressAI)")
+    for ax, yl in zip(axes, ["PSNR (dB)", "MS-SSIM (dB)"]):
+        ax.set_xscale("log")
+        ax.set_xlim(0.05, 4)
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel(yl)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Kodak ({images} images, mean bpp and quality per setting; NTC vs Pillow peers)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--images", type=int, default=24)
+    ap.add_argument("--verify", type=int, default=2)
+    ap.add_argument("--speed", action="store_true")
+    ap.add_argument("--out", default="benchmarks/results/ntc_kodak.json")
+    ap.add_argument("--plot", default="benchmarks/results/ntc_rd.png")
+    ap.add_argument("--report", action="store_true")
+    args = ap.parse_args()
+    if args.report:
+        print(report(json.loads(Path(args.out).read_text())))
+        return
+    torch.set_num_threads(2)
+    chansim.set_num_threads(2)
+    codec = NTC.pretrained()
+    out = Path(args.out)
+    state = json.loads(out.read_text()) if out.is_file() else {}
+    if state.get("model_id") != codec.model_id:
+        state = {"model_id": codec.model_id, "peers": state.get("peers", {}), "images": {}}
+    names = [f"kodim{i:02d}.png" for i in range(1, args.images + 1)]
+    for i, name in enumerate(names):
+        img = np.asarray(Image.open(shared_path("kodak", name)).convert("RGB"))
+        for key, run in (("peers", lambda: eval_peers(img)), ("images", lambda: eval_ntc(codec, img, i < args.verify))):
+            if name in state[key]:
+                continue
+            t = time.perf_counter()
+            state[key][name] = run()
+            print(f"{name} {key}: {time.perf_counter() - t:.1f} s", flush=True)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(state))
+    if args.speed:
+        state["speed"] = speed(codec, np.asarray(Image.open(shared_path("kodak", "kodim01.png")).convert("RGB")))
+    names = [n for n in names if n in state["peers"] and n in state["images"]]
+    per = [dict(state["peers"][n], **state["images"][n]) for n in names]
+    curves = {c: mean_curve(per, c) for c in ("ntc", "jpeg", "webp", "avif")}
+    overhead = {q: float(np.sum([r["ntc"][q]["file_bits"] for r in per]) / np.sum([r["ntc"][q]["ideal_bits"] for r in per]))
+                for q in per[0]["ntc"]}
+    summary = {"images": len(per), "curves": curves, "bd": {}, "overhead": overhead,
+               "ntc_seconds_mean": float(np.mean([r["ntc_seconds"] for r in per]))}
+    for peer in ("jpeg", "webp", "avif"):
+        for metric in ("psnr", "msssim"):
+            v, rng = bd(curves["ntc"], curves[peer], metric)
+            summary["bd"][f"{peer}_{metric}"] = {"db": v, "range_bpp": rng}
+    state["summary"] = summary
+    out.write_text(json.dumps(state))
+    plot(curves, args.plot, len(per))
+    print(report(state))
+
+
+if __name__ == "__main__":
+    main()
