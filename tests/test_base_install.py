@@ -69,12 +69,13 @@ def test_decompress_without_torch_names_the_fix(tmp_path):
     # A valid file of a codec that needs PyTorch: the extra to install, exit 2, no traceback.
     from chansim.codecs.container import Container
 
-    (tmp_path / "a.chsm").write_bytes(Container("uqdm", bytes(8), 20, 30, 7, b"s", [b"ab"]).pack())
-    status, out, err = run_without_torch(CLI, "decompress", tmp_path / "a.chsm", tmp_path / "o.png")
-    assert status == 2, err
-    assert err.count("\n") == 1 and 'pip install "chansim[codecs]"' in err, err
-    assert "Traceback" not in err and "internal error" not in err
-    assert not (tmp_path / "o.png").exists()
+    for codec in ("uqdm", "diffc", "ntc"):
+        (tmp_path / "a.chsm").write_bytes(Container(codec, bytes(8), 20, 30, 7, b"s", [b"ab"]).pack())
+        status, out, err = run_without_torch(CLI, "decompress", tmp_path / "a.chsm", tmp_path / "o.png")
+        assert status == 2, err
+        assert err.count("\n") == 1 and f"the {codec} codec needs PyTorch: " in err, err
+        assert 'pip install "chansim[codecs]"' in err and "Traceback" not in err and "internal error" not in err
+        assert not (tmp_path / "o.png").exists()
 
 
 def test_compress_help_and_compress_without_torch(tmp_path):

@@ -28,6 +28,10 @@ RECONSTRUCTION_ALIASES = {"denoise": "mmse", "ddim": "flow"}
 EXTRAS = {"torch": "codecs", "distributed": "eval", "dask": "eval", "matplotlib": "eval", "skimage": "demo",
           "pytest_benchmark": "bench", "constriction": "bench", "triton": "triton", "diffusers": "diffusers"}
 
+#: How messages name those modules.
+MODULE_NAMES = {"torch": "PyTorch", "distributed": "Dask distributed", "dask": "Dask", "skimage": "scikit-image",
+                "pytest_benchmark": "pytest-benchmark"}
+
 _codec_cache: Dict[str, Any] = {}
 
 
@@ -51,6 +55,12 @@ def version() -> str:
     from .. import __version__
 
     return __version__
+
+
+def module_name(module: Optional[str]) -> str:
+    """How a message names a (missing) module: "PyTorch" for torch, and so on."""
+    top = (module or "").split(".")[0]
+    return MODULE_NAMES.get(top, top)
 
 
 def extra_for(module: Optional[str]) -> Optional[str]:
@@ -102,14 +112,13 @@ def load_codec(spec: str):
     if ":" not in name:
         try:
             codec = codec_class(name).pretrained()
-        except ImportError as exc:  # codec_class names the extra when PyTorch is missing
-            raise UsageError(str(exc)) from None
-        if not isinstance(codec, Codec):
-            _legacy(codec, name)
+        except ImportError as exc:  # PyTorch (or another extra) missing: name what to install
+            fix = extra_for(getattr(exc, "name", None)) if isinstance(exc, ModuleNotFoundError) else None
+            raise UsageError(f"the {name} codec needs {module_name(exc.name)}: {fix}" if fix else str(exc)) from None
     else:
-        module_name, attr = name.split(":", 1)
+        module, attr = name.split(":", 1)
         try:
-            obj = getattr(importlib.import_module(module_name), attr)
+            obj = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as exc:
             raise UsageError(f"cannot load codec {spec!r}: {exc}") from None
         codec = obj.pretrained() if isinstance(obj, type) and issubclass(obj, Codec) else obj
@@ -117,23 +126,6 @@ def load_codec(spec: str):
             raise UsageError(f"codec {spec!r} is not a chansim.codecs.base.Codec (class or instance)")
     _codec_cache[name] = codec
     return codec
-
-
-def _legacy(codec, name: str) -> None:
-    """TRANSITIONAL, remove when UQDM and DiffC subclass Codec: the contract's attributes on
-    the pre-contract classes (same values the converted classes declare)."""
-    if not hasattr(codec, "name"):
-        codec.name = name
-    if not hasattr(codec, "reconstructions"):
-        if name == "diffc":
-            from ..codecs.diffc_reconstruct import KINDS
-
-            codec.reconstructions = tuple(KINDS)
-        else:
-            codec.reconstructions = ("denoise", "ancestral")
-    if not hasattr(codec, "default_quality"):
-        qs = list(codec.qualities)
-        codec.default_quality = qs[len(qs) // 2]
 
 
 def codec_label(codec) -> str:

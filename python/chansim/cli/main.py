@@ -12,7 +12,7 @@ import sys
 
 from . import bench, compress, demo
 from . import eval as eval_cmd
-from .common import Parser, extra_for, version
+from .common import Parser, extra_for, module_name, version
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
             print(f"chansim {args.command}: internal error: {type(exc).__name__}: {exc} (run with --debug for "
                   f"the traceback)", file=sys.stderr)
             return 1
-        print(f"chansim {args.command}: error: this needs the {exc.name.split('.')[0]} package: {fix}",
+        print(f"chansim {args.command}: error: this needs {module_name(exc.name)}: {fix}",
               file=sys.stderr)
         return 2
     except (OSError, ValueError) as exc:  # bad input: missing files, unreadable images, FormatError, bad options
