@@ -436,3 +436,20 @@ def test_exact_mode_accepts_ordinary_targets_near_the_limit():
         pfr.plan([mq], sq, 0.0, 1.0, mode="exact")
     mq = pfr.EPS_MAX - sq * stats.norm.isf(0.5e-6)
     pfr.plan([mq], sq, 0.0, 1.0, mode="exact")
+
+
+def test_callback_exact_work_is_checked_before_searching():
+    """encode_callback with log_r_bound = 20 nats (≈ 2^28.9 expected candidates) and the default
+    max_candidates = 2^24: refused before log_ratio is ever called."""
+    calls = []
+
+    def log_ratio(eps):
+        calls.append(len(eps))
+        return np.zeros(len(eps))
+
+    with pytest.raises(ValueError, match="max_candidates"):
+        pfr.encode_callback(log_ratio, 1, seed=1, stream=2, log_r_bound=20.0)
+    assert calls == []
+    # Within the budget it runs: r ≡ 1 (q = p) stops at once on candidate 1.
+    eps, n = pfr.encode_callback(log_ratio, 1, seed=1, stream=2, log_r_bound=0.0)
+    assert n == 1 and calls

@@ -20,8 +20,19 @@ Modes
 
 High-dimensional vectors are split into chunks on the *measured*
 per-coordinate KL (or D∞ in exact mode) so that no chunk exceeds
-``chunk_bits``: coordinate ``j`` belongs to chunk ``j mod C`` with ``C`` the
+``chunk_bits`` (default :data:`DEFAULT_CHUNK_BITS`: 16 bits of D∞ in exact mode,
+12 bits of KL otherwise): coordinate ``j`` belongs to chunk ``j mod C`` with ``C`` the
 smallest count that satisfies the budget. ``C`` travels in the message.
+
+Exact mode is exact for q restricted to the candidates' range μp ± EPS_MAX·σp
+(EPS_MAX = 6.338, the largest float32 candidate normal); it refuses, before searching,
+targets with more than :data:`EXACT_TAIL_TOL` of their mass outside that range
+(:func:`tail_mass`) and chunks whose expected work exceeds ``max_candidates / 8``.
+
+Messages come in two framings (``framing=``): ``"full"``, self-describing with a
+CRC (docs/format.md §5.2, ≈ 21–25 bytes for one chunk), and ``"compact"``, one
+header byte and the index code (≈ 2–3 bytes for one small chunk), for callers who
+send many small messages and know the sample's shape (docs/format.md §5.3).
 
 Candidates: candidate ``n`` (1-based) of chunk ``c`` with ``d_c`` coordinates is
 ``eps_i = normal_f32`` word ``(n − 1)·d_c + i`` of stream ``stream + c``; the
@@ -753,6 +764,9 @@ def encode_callback(log_ratio, d, seed, stream, *, log_r_bound=None, candidates=
     candidates are the same as :func:`encode_gaussian`'s single chunk on
     ``stream``. Returns ``(eps, index)``: code ``index`` (1-based) as you like, e.g.
     with ``chansim.rans`` under the Zipf family; :func:`decode_callback` rebuilds eps.
+    With ``log_r_bound`` and no budget, a bound whose expected work exp(log_r_bound) exceeds
+    ``max_candidates / 8`` is refused before any candidate is scored (as in exact
+    :func:`encode_gaussian`).
     """
     from . import prng
 
@@ -772,6 +786,11 @@ def encode_callback(log_ratio, d, seed, stream, *, log_r_bound=None, candidates=
     if ordered and candidates is None:
         raise ValueError("ORC (ordered=True) needs a candidate budget")
     bound = math.inf if log_r_bound is None else float(log_r_bound)
+    if candidates is None and bound * LOG2E > math.log2(max(max_candidates / EXACT_WORK_MARGIN, 1.0)):
+        raise ValueError(
+            f"exact search with log_r_bound = {bound:.4g} nats would examine ≈ 2^{bound * LOG2E:.1f} candidates on "
+            f"average, beyond max_candidates={max_candidates} / {EXACT_WORK_MARGIN}: raise max_candidates or give "
+            "candidates (a budget)")
     best, best_n, t = math.inf, 0, 0.0
     n = 1
     while n <= k:
