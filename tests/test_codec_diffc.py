@@ -1,14 +1,16 @@
 """DiffC codec: bit-exact decoding, prefixes, bad files, model mismatch, channel statistics."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from chansim import FormatError
+from chansim import FormatError, prng
 from chansim.codecs import DiffC, container
-from chansim.codecs.diffc import RECONSTRUCTIONS
+from chansim.codecs.base import Codec
+from chansim.codecs.diffc import RECONSTRUCTIONS, STEP_KEYS
 from chansim.codecs.diffc_channel import PRESETS, ChannelSettings, encode_step, permutation
 
 QUALITY = 8  # γ: 6.2 → 4, 3, 2.5, 2, 1.5, 1, 0.5, 0 — every kind of step, a few seconds on 32×48
@@ -32,24 +34,64 @@ def codec():
 
 @pytest.fixture(scope="module")
 def encoded(codec):
-    return codec.encode(_image(), QUALITY, seed=12345)
+    with pytest.deprecated_call():
+        return codec.encode(_image(), QUALITY, seed=12345)
 
 
-def test_decoder_reproduces_the_encoders_trajectory_and_reconstructions(codec, encoded):
+def test_decoder_reproduces_the_encoders_trajectory(codec, encoded):
     data = encoded.data
     assert len(container.unpack(data).sections) == QUALITY
     last = list(codec.trajectory(data))[-1]
     assert last[0] == QUALITY and last[2] == encoded.gamma
     assert torch.equal(last[1], encoded.z)  # bit-identical z_t
-    mine = codec.reconstruct_many(encoded.z, encoded.gamma, 32, 48, 12345, RECONSTRUCTIONS, lam=0.3)
-    theirs = codec.reconstruct_many(last[1], last[2], 32, 48, 12345, RECONSTRUCTIONS, lam=0.3, denoised=last[3])
-    for kind in RECONSTRUCTIONS:
-        assert theirs[kind].shape == (32, 48, 3) and theirs[kind].dtype == np.uint8
-        assert np.array_equal(mine[kind], theirs[kind]), kind
-    # the public entry point, end to end, for the deterministic and the sampled reconstruction
-    assert np.array_equal(codec.decompress(data), mine["flow"])
-    assert np.array_equal(codec.decompress(data, "ancestral"), mine["ancestral"])
-    assert not np.array_equal(mine["flow"], mine["mmse"])
+
+
+def test_evaluate_is_compress_and_decompress_from_one_trajectory(codec, encoded, monkeypatch):
+    qs = [2, 5, QUALITY]
+    calls = []
+    real = DiffC._encode
+
+    def counting(self, *a, **k):
+        calls.append(a[1])
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(DiffC, "_encode", counting)
+    res = codec.evaluate(_image(), qs, reconstructions=RECONSTRUCTIONS, seed=12345, lam=0.3)
+    monkeypatch.undo()
+    assert calls == [QUALITY]  # one trajectory for every quality
+    assert [r.quality for r in res] == qs
+    for r in res:
+        data = codec.compress(_image(), r.quality, seed=12345)
+        assert r.data == data == container.truncate(encoded.data, r.quality)
+        for kind in RECONSTRUCTIONS:
+            out = codec.decompress(data, kind, lam=0.3)
+            assert r.images[kind].shape == (32, 48, 3) and r.images[kind].dtype == np.uint8
+            assert np.array_equal(r.images[kind], out), (r.quality, kind)
+        # info: γ_q, the q steps' diagnostics (the keys STEP_KEYS documents) and their KL
+        assert r.info["gamma"] == codec.grid()[r.quality] and len(r.info["steps"]) == r.quality
+        assert all(set(st) == set(STEP_KEYS) for st in r.info["steps"])
+        assert [(a["kl_bits"], a["bits"]) for a in r.info["steps"]] == \
+            [(b["kl_bits"], b["bits"]) for b in encoded.steps[:r.quality]]
+        assert sum(st["bits"] for st in r.info["steps"]) == 8 * sum(len(x) for x in container.unpack(data).sections)
+        assert math.isclose(r.info["kl_bits"], sum(st["kl_bits"] for st in r.info["steps"]))
+    assert not np.array_equal(res[-1].images["flow"], res[-1].images["mmse"])
+    assert list(codec.evaluate(_image(), [1], seed=12345)[0].images) == ["flow"]  # the default
+
+
+def test_contract_and_deprecated_aliases(codec, encoded):
+    assert isinstance(codec, Codec) and codec.name == "diffc"
+    assert codec.reconstructions[0] == "flow" and codec.default_quality == 12
+    assert tuple(codec.qualities) == tuple(range(1, 21))
+    with pytest.deprecated_call():
+        assert DiffC.codec_id == "diffc"
+    with pytest.deprecated_call():
+        many = codec.reconstruct_many(encoded.z, encoded.gamma, 32, 48, 12345, ("mmse", "ancestral"))
+    assert np.array_equal(many["mmse"], codec.decompress(encoded.data, "mmse"))
+    assert np.array_equal(many["ancestral"], codec.decompress(encoded.data, "ancestral"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new names warn about nothing
+        assert np.array_equal(codec.decompress(encoded.data), codec.decompress(encoded.data, "flow"))
+        codec.compress(_image(), 1, seed=1)
 
 
 def test_rate_is_the_file_size_and_quality_orders_rates(codec, encoded):
@@ -64,14 +106,15 @@ def test_every_prefix_decodes_progressive_matches_and_improves(codec, encoded):
     from chansim.codecs.image import psnr
 
     data = encoded.data
-    prog = list(codec.decompress_progressive(data))
-    assert len(prog) == QUALITY
-    for k, (bits, img) in enumerate(prog, start=1):
+    prog = list(codec.decompress_progressive(data, "mmse"))
+    assert len(prog) == QUALITY + 1  # z_T's preview, then one per section
+    for k, (bits, img) in enumerate(prog):
+        # base.Codec.decompress_progressive: 8 × the size of the valid truncated file
         assert bits == 8 * len(container.truncate(data, k))
         assert img.shape == (32, 48, 3)
-    for k in (1, QUALITY // 2):
-        assert np.array_equal(prog[k - 1][1], codec.decompress(container.truncate(data, k), "mmse"))
-    assert codec.decompress(container.truncate(data, 0), "mmse").shape == (32, 48, 3)
+    assert prog[-1][0] == 8 * len(data)
+    for k in (0, 1, QUALITY // 2):
+        assert np.array_equal(prog[k][1], codec.decompress(container.truncate(data, k), "mmse"))
     # a prefix of the full file is the file a lower quality produces
     assert codec.compress(_image(), 3, seed=12345) == container.truncate(data, 3)
     assert psnr(prog[-1][1], _image()) > psnr(prog[0][1], _image()) + 3.0
@@ -120,7 +163,7 @@ def test_truncated_corrupted_and_foreign_files(codec, encoded):
         codec.decompress(other)
     # a well-formed container whose settings or sections are not DiffC's
     c = container.unpack(data)
-    for settings in (b"", bytes([9]) + c.settings[1:], c.settings[:1] + bytes([7, 2, 6, 4])):
+    for settings in (b"", c.settings[:1] + bytes([9]) + c.settings[2:], c.settings[:2] + bytes([7, 2, 6, 4])):
         bad = container.Container("diffc", c.model_tag, 32, 48, c.seed, settings, c.sections).pack()
         with pytest.raises(FormatError):
             codec.decompress(bad)
@@ -146,11 +189,32 @@ def test_file_from_another_model_names_the_mismatch(codec, encoded):
 def test_channel_settings_travel_in_the_file(codec):
     compact = DiffC(codec.model, codec.model_id, channel="compact")
     data = compact.compress(_image(), 4, seed=7)
-    assert container.unpack(data).settings == bytes([1]) + PRESETS["compact"].to_bytes()
+    # settings version 2, schedule 1, then the channel (docs/format.md §7)
+    assert container.unpack(data).settings == bytes([2, 1]) + PRESETS["compact"].to_bytes()
     # the default-settings codec decodes it (the settings come from the file)
-    enc = compact.encode(_image(), 4, seed=7)
-    assert np.array_equal(codec.decompress(data, "mmse"),
-                          compact.reconstruct(enc.z, enc.gamma, 32, 48, 7, "mmse"))
+    res = compact.evaluate(_image(), [4], reconstructions=("mmse",), seed=7)[0]
+    assert res.data == data and np.array_equal(codec.decompress(data, "mmse"), res.images["mmse"])
+
+
+def test_settings_version_1_files_are_refused(codec, encoded):
+    # Version 1 (5-byte settings, no version byte) drew the permutation from ("diffusion_init", 0, 1);
+    # such a file cannot decode to the right image under version 2's stream, so it is refused.
+    c = container.unpack(encoded.data)
+    v1 = container.Container("diffc", c.model_tag, 32, 48, c.seed, c.settings[1:], c.sections).pack()
+    with pytest.raises(FormatError, match="version 1"):
+        codec.decompress(v1)
+    v3 = container.Container("diffc", c.model_tag, 32, 48, c.seed, bytes([3]) + c.settings[1:], c.sections).pack()
+    with pytest.raises(FormatError, match="version 3"):
+        codec.decompress(v3)
+
+
+def test_permutation_has_its_own_purpose():
+    # docs/format.md §1.2 / §7: π = stable argsort of the uint32 words of stream 7 << 56 (purpose
+    # "permutation", step 0, chunk 0) — not z_T's ("diffusion_init", code 1).
+    d = 1000
+    w = prng.words(99, 7 << 56, 0, d)
+    assert np.array_equal(permutation(99, d), np.argsort(w, kind="stable"))
+    assert not np.array_equal(permutation(99, d), np.argsort(prng.words(99, (1 << 56) | 1, 0, d), kind="stable"))
 
 
 def test_step_samples_follow_q_within_the_default_bias(codec):
@@ -163,7 +227,7 @@ def test_step_samples_follow_q_within_the_default_bias(codec):
     """
     from chansim.diffusion.gaussian import step_coefficients
     from chansim.diffusion.likelihood import to_unit
-    from chansim.diffusion.steps import diffc_coefficients
+    from chansim.codecs.diffc_channel import coefficients as diffc_coefficients
     from chansim.codecs.image import to_batch
     from chansim.kernels import diffusion_steps as K
 

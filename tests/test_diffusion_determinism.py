@@ -4,7 +4,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from chansim.diffusion import default_diffc, default_uqdm, steps  # noqa: E402
+from chansim.codecs import uqdm_step  # noqa: E402
+from chansim.diffusion import default_diffc, default_uqdm  # noqa: E402
+from chansim.diffusion.gaussian import step_coefficients  # noqa: E402
+from chansim.diffusion.uqdm import scale_factor  # noqa: E402
+from chansim.kernels import diffusion_steps as K  # noqa: E402
 from chansim.diffusion.determinism import CODEC_THREADS, deterministic_inference  # noqa: E402
 
 
@@ -49,8 +53,15 @@ def test_fused_uqdm_step_bits_do_not_depend_on_thread_count():
     z, x = torch.randn(1, 3, 64, 96, generator=gen), torch.rand(1, 3, 64, 96, generator=gen) * 2 - 1
     u = torch.rand(1, 3, 64, 96, generator=gen) - 0.5
     gam = [float(v) for v in model.gammas().detach()]
-    one = _at_threads(1, lambda: steps.uqdm_encode_step(model, z, x, u, gam[1], gam[2]))
-    two = _at_threads(2, lambda: steps.uqdm_encode_step(model, z, x, u, gam[1], gam[2]))
+    coefs = uqdm_step.coefficients(step_coefficients(gam[2], gam[1]))
+
+    def step():
+        out = model.net(z, torch.tensor(gam[1]))  # the standard layout (the codec's own layout is its choice)
+        eps, f = out[:, :3] + z, scale_factor(out[:, 3:])
+        return K.uqdm_encode(z, eps, f, x, u, coefs, uqdm_step.scale_boundaries(), model.clip_denoised)
+
+    one = _at_threads(1, step)
+    two = _at_threads(2, step)
     for a, b in zip(one, two):
         assert torch.equal(a.view(torch.int32), b.view(torch.int32))
 

@@ -116,11 +116,32 @@ def test_parameterisations_round_trip():
         assert torch.allclose(xh, x, atol=1e-10) and torch.allclose(eh, eps, atol=1e-10), p
 
 
-def test_step_coefficients_match_tensor_formulas_and_reject_wrong_order():
-    c = G.step_coefficients(-7.725, -3.15)
-    a, b, beta2 = G.posterior(torch.tensor(-7.725, dtype=torch.float64), torch.tensor(-3.15, dtype=torch.float64))
-    assert (c.a, c.b, c.beta) == (float(a), float(b), float(beta2.sqrt()))
-    assert math.isclose(c.delta, math.sqrt(12) * c.beta)
-    assert math.isclose(c.snr_diff, math.exp(7.725) - math.exp(3.15), rel_tol=1e-12)
+@pytest.mark.parametrize("gs,gt", [(-7.725, -3.15), (1.425, 6.0), (-12.3, -7.725), (-0.5, 0.0), (-3.0, -2.999)])
+def test_step_coefficients_match_the_vdm_closed_forms_and_reject_wrong_order(gs, gt):
+    # VDM posterior q(z_s | z_t, x) written here from its closed forms (α² = sigmoid(−γ), σ² = sigmoid(γ)):
+    # α_{t|s} = α_t/α_s, σ²_{t|s} = σ_t² − α²_{t|s}σ_s², mean = α_{t|s}σ_s²/σ_t² z_t + α_s σ²_{t|s}/σ_t² x,
+    # variance = σ²_{t|s}σ_s²/σ_t². In float64 the direct difference σ²_{t|s} loses ~|log ε| digits
+    # when γ_s ≈ γ_t, hence a relative tolerance of 1e−9 (the library uses expm1 forms).
+    sig2 = 1.0 / (1.0 + math.exp(-gs)), 1.0 / (1.0 + math.exp(-gt))
+    alp2 = 1.0 / (1.0 + math.exp(gs)), 1.0 / (1.0 + math.exp(gt))
+    a_ts = math.sqrt(alp2[1] / alp2[0])
+    s2_ts = sig2[1] - a_ts ** 2 * sig2[0]
+    a_ref = a_ts * sig2[0] / sig2[1]
+    b_ref = math.sqrt(alp2[0]) * s2_ts / sig2[1]
+    beta_ref = math.sqrt(s2_ts * sig2[0] / sig2[1])
+    c = G.step_coefficients(gs, gt)
+    tol = 1e-9 if gt - gs > 0.1 else 1e-6
+    for got, want in ((c.a, a_ref), (c.b, b_ref), (c.beta, beta_ref), (c.alpha_s, math.sqrt(alp2[0])),
+                      (c.sigma_s, math.sqrt(sig2[0])), (c.alpha_t, math.sqrt(alp2[1])), (c.sigma_t, math.sqrt(sig2[1])),
+                      (c.sigma_ts, math.sqrt(s2_ts))):
+        assert math.isclose(got, want, rel_tol=tol), (got, want)
+    assert math.isclose(c.delta, math.sqrt(12) * beta_ref, rel_tol=tol)
+    assert math.isclose(c.snr_diff, math.exp(-gs) - math.exp(-gt), rel_tol=1e-12)
+    # posterior() is the same law as step_coefficients (both checked against the closed forms above)
+    a, b, beta2 = G.posterior(torch.tensor(gs, dtype=torch.float64), torch.tensor(gt, dtype=torch.float64))
+    assert math.isclose(float(a), a_ref, rel_tol=tol) and math.isclose(float(beta2), beta_ref ** 2, rel_tol=tol)
+
+
+def test_step_coefficients_reject_wrong_order():
     with pytest.raises(ValueError):
         G.step_coefficients(-3.0, -4.0)

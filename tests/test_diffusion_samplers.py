@@ -86,12 +86,20 @@ def test_sample_loop_matches_manual_steps_and_noise_fn():
     out = S.sample(model, z, gammas, method="ancestral", noise_fn=lambda i, shape: noise[i], final="latent")
     manual = S.ancestral_step(model, S.ancestral_step(model, z, 5.0, 0.0, noise[0]), 0.0, -5.0, noise[1])
     assert torch.equal(out, manual)
-    x = S.sample(model, z, gammas, method="ddim")
+    x = S.sample(model, z, gammas, method="flow")
     assert torch.equal(x, S.mmse(model, S.ddim_step(model, S.ddim_step(model, z, 5.0, 0.0), 0.0, -5.0), -5.0))
     with pytest.raises(ValueError):
         S.sample(model, z, [0.0, 1.0])
     with pytest.raises(ValueError):
         S.sample(model, z, gammas, method="euler")
+
+
+def test_ddim_method_name_is_a_deprecated_alias_of_flow():
+    model = GaussianDataDenoiser(0.5)
+    z = torch.randn(1, 3, 4, 4, dtype=torch.float64)
+    with pytest.deprecated_call():
+        old = S.sample(model, z, [5.0, 0.0, -5.0], method="ddim")
+    assert torch.equal(old, S.sample(model, z, [5.0, 0.0, -5.0], method="flow"))
 
 
 def test_ddim_converges_to_the_probability_flow():
@@ -101,7 +109,7 @@ def test_ddim_converges_to_the_probability_flow():
     model = GaussianDataDenoiser(v)
     z = torch.ones(1, 1, 1, 1, dtype=torch.float64)
     gammas = torch.linspace(8.0, -8.0, 400, dtype=torch.float64).tolist()
-    out = S.sample(model, z, gammas, method="ddim", final="latent")
+    out = S.sample(model, z, gammas, method="flow", final="latent")
     expect = math.sqrt(_marginal_var(v, -8.0) / _marginal_var(v, 8.0))
     assert abs(float(out) / expect - 1) < 5e-3
 
@@ -115,7 +123,7 @@ def test_ddim_is_exact_for_a_point_mass():
     zs = S.ddim_step(model, z, 6.0, -2.0)
     a, s = G.alpha_sigma(torch.tensor(-2.0, dtype=torch.float64))
     assert torch.allclose(zs, a * c + s * eps, atol=1e-12)  # DDIM keeps ε fixed
-    assert torch.allclose(S.sample(model, z, [6.0, 0.0, -6.0], method="ddim"), c, atol=1e-12)
+    assert torch.allclose(S.sample(model, z, [6.0, 0.0, -6.0], method="flow"), c, atol=1e-12)
 
 
 def test_uqdm_ancestral_step_distribution():

@@ -12,14 +12,45 @@ from chansim.diffusion import likelihood as L  # noqa: E402
 from chansim.diffusion import uqdm as U  # noqa: E402
 
 
-def test_delta_is_sqrt12_beta_and_matches_released_levels():
-    # Released UQDM grid: linear γ from −12.3 to 6.0, T = 4; the last three widths in 8-bit levels
-    # are ≈ 91, 9.3, 0.94 (papers.md §6).
-    g = torch.linspace(6.0, -12.3, 5, dtype=torch.float64)
-    widths = [float(U.delta(g[i + 1], g[i])) * 127.5 for i in range(4)]
-    assert [round(w, 2) for w in widths[1:]] == [89.07, 9.23, 0.94]
-    _, _, beta2 = G.posterior(g[2], g[1])
-    assert math.isclose(float(U.delta(g[2], g[1])), math.sqrt(12 * float(beta2)), rel_tol=1e-12)
+def _released_widths():
+    """Δ_i = √12·β_i of the released grid (linear γ from 6.0 to −12.3, T = 4), written from the VDM
+    closed forms with α² = sigmoid(−γ), σ² = sigmoid(γ): α²_{t|s} = α_t²/α_s², σ²_{t|s} = σ_t² − α²_{t|s}σ_s²,
+    β² = σ²_{t|s}σ_s²/σ_t² (papers.md §1, §6). Returns [(γ_t, γ_s, Δ, α_s)]."""
+    sig2 = lambda g: 1.0 / (1.0 + math.exp(-g))  # noqa: E731
+    alp2 = lambda g: 1.0 / (1.0 + math.exp(g))  # noqa: E731
+    gam = [6.0 - 18.3 * i / 4 for i in range(5)]
+    out = []
+    for g_t, g_s in zip(gam, gam[1:]):
+        s2_ts = sig2(g_t) - alp2(g_t) / alp2(g_s) * sig2(g_s)
+        beta2 = s2_ts * sig2(g_s) / sig2(g_t)
+        out.append((g_t, g_s, math.sqrt(12.0 * beta2), math.sqrt(alp2(g_s))))
+    return out
+
+
+def test_delta_is_sqrt12_beta_from_the_closed_forms():
+    for g_t, g_s, width, _ in _released_widths():
+        assert math.isclose(float(U.delta(g_s, g_t)), width, rel_tol=1e-10), (g_t, g_s)
+
+
+def test_released_widths_match_papers_in_pixel_levels():
+    # papers.md §6 quotes the released per-step Δ "in 8-bit levels" as ≈ 899, 91, 9.3, 0.94. Those are
+    # widths of the uncertainty about x, not about z: z_s = α_s x + σ_s ε, so a width Δ in z is Δ/α_s in
+    # x, and x ∈ [−1, 1] spans 256 levels (128 per unit): 899.5, 91.3, 9.27, 0.941 — all four within
+    # 0.5 %. The raw latent width Δ·128 is 396, 89.4, 9.27, 0.941: the old test's first width "394.5"
+    # (Δ·127.5) is right as a latent width, and the discrepancy with 899 is the factor 1/α_s = 2.27 of
+    # a step that ends at γ = 1.425 (α_s = 0.44), not an error in Δ; the second width is 1.7 % lower in
+    # z than in x (α_s = 0.979), the last two agree (α_s ≈ 1).
+    papers = [899.0, 91.0, 9.3, 0.94]
+    widths = _released_widths()
+    in_x = [w / a_s * 128.0 for _, _, w, a_s in widths]
+    assert all(abs(got / want - 1) < 0.005 for got, want in zip(in_x, papers)), in_x
+    in_z = [w * 128.0 for _, _, w, _ in widths]
+    assert abs(in_z[0] - 396.05) < 0.01 and abs(in_z[0] / 899.0 - 1) > 0.5, in_z
+    assert abs(in_z[1] / papers[1] - 1) > 0.01, in_z
+    assert all(abs(got / want - 1) < 0.005 for got, want in zip(in_z[2:], papers[2:])), in_z
+    # and the library's Δ in those units
+    lib = [float(U.delta(g_s, g_t)) / a_s * 128.0 for g_t, g_s, _, a_s in widths]
+    assert all(math.isclose(a, b, rel_tol=1e-10) for a, b in zip(lib, in_x))
 
 
 @pytest.mark.parametrize("scale,width", [(0.3, 1.0), (2.0, 0.05), (0.01, 3.0), (1.0, 1.0)])
@@ -68,7 +99,9 @@ def test_symbol_probabilities_sum_to_one_for_any_dither():
 
 
 def test_dithered_quantisation_error_is_uniform_and_independent():
-    # z − value ~ U(−Δ/2, Δ/2) for any value (Kolmogorov–Smirnov, n = 20 000, false-alarm level 1e−3).
+    # The deprecated diffusion.uqdm.dither_index / dither_reconstruct (the codec quantizes in the fused
+    # kernel now) still simulate the channel: z − value ~ U(−Δ/2, Δ/2) for any value
+    # (Kolmogorov–Smirnov, n = 20 000, false-alarm level 1e−3).
     from scipy import stats
 
     g = torch.Generator().manual_seed(3)
@@ -76,27 +109,36 @@ def test_dithered_quantisation_error_is_uniform_and_independent():
     value = torch.randn(n, generator=g, dtype=torch.float64) * 5
     mean = torch.randn(n, generator=g, dtype=torch.float64)
     u = torch.rand(n, generator=g, dtype=torch.float64) - 0.5
-    k = U.dither_index(value, mean, width, u)
+    with pytest.deprecated_call():
+        k = U.dither_index(value, mean, width, u)
     assert torch.equal(k, torch.round(k))
-    err = (U.dither_reconstruct(k, mean, width, u) - value) / width
+    with pytest.deprecated_call():
+        err = (U.dither_reconstruct(k, mean, width, u) - value) / width
     assert float(err.abs().max()) <= 0.5 + 1e-12
     assert stats.kstest(err.numpy(), stats.uniform(loc=-0.5, scale=1).cdf).pvalue > 1e-3
     assert abs(np.corrcoef(err.numpy(), value.numpy())[0, 1]) < 4 / math.sqrt(n)
 
 
 def test_scale_index_table():
-    tab = torch.from_numpy(U.SCALE_TABLE)
-    assert len(U.SCALE_TABLE) == U.SCALE_TABLE_LEVELS and len(U.SCALE_BOUNDARIES) == U.SCALE_TABLE_LEVELS - 1
+    from chansim.codecs import uqdm_step as Q
+
+    tab = torch.from_numpy(Q.SCALE_TABLE)
+    assert len(Q.SCALE_TABLE) == Q.SCALE_TABLE_LEVELS and len(Q.SCALE_BOUNDARIES) == Q.SCALE_TABLE_LEVELS - 1
     # Each table value maps to itself; values just inside a boundary map to the nearer level.
-    assert torch.equal(U.scale_index(tab, 1.0), torch.arange(64, dtype=torch.int32))
-    b = torch.from_numpy(U.SCALE_BOUNDARIES)
-    assert torch.equal(U.scale_index(b, 1.0), torch.arange(1, 64, dtype=torch.int32))
-    assert torch.equal(U.scale_index(torch.nextafter(b, torch.zeros_like(b)), 1.0), torch.arange(63, dtype=torch.int32))
+    assert torch.equal(Q.scale_index(tab, 1.0), torch.arange(64, dtype=torch.int32))
+    b = torch.from_numpy(Q.SCALE_BOUNDARIES)
+    assert torch.equal(Q.scale_index(b, 1.0), torch.arange(1, 64, dtype=torch.int32))
+    assert torch.equal(Q.scale_index(torch.nextafter(b, torch.zeros_like(b)), 1.0), torch.arange(63, dtype=torch.int32))
     extremes = torch.tensor([0.0, 1e-9, 1e9, float("inf"), float("nan")])
-    assert U.scale_index(extremes, 1.0).tolist() == [0, 0, 63, 63, 0]
+    assert Q.scale_index(extremes, 1.0).tolist() == [0, 0, 63, 63, 0]
     # The index depends on s/Δ only.
     s = torch.tensor([0.02, 0.5, 3.0])
-    assert torch.equal(U.scale_index(s * 0.25, 0.25), U.scale_index(s, 1.0))
+    assert torch.equal(Q.scale_index(s * 0.25, 0.25), Q.scale_index(s, 1.0))
+    # The old home still resolves, with a warning, to the same objects (one release).
+    with pytest.deprecated_call():
+        assert U.SCALE_TABLE is Q.SCALE_TABLE
+    with pytest.deprecated_call():
+        assert U.scale_index is Q.scale_index
 
 
 def test_scale_factor_starts_at_one():
