@@ -215,8 +215,8 @@ def _plan(mq, sq, mp, sp, *, mode, chunk_bits) -> Plan:
     if mode == "exact" and not np.all(np.isfinite(dinf)):
         j = int(np.argmax(~np.isfinite(dinf)))
         raise ValueError(
-            f"exact mode needs a finite D∞ = log sup q/p, but coordinate {j} has sigma_q={sq[j]!r} >= "
-            f"sigma_p={sp[j]!r} (with a different mean or a larger variance the ratio q/p is unbounded, "
+            f"exact mode needs a finite D∞ = log sup q/p, but coordinate {j} has sigma_q={float(sq[j])!r} >= "
+            f"sigma_p={float(sp[j])!r} (with a different mean or a larger variance the ratio q/p is unbounded, "
             "so no exact stopping rule exists). Use mode='budgeted' or mode='orc' with a candidate budget, "
             "which reports its bias.")
     if mode == "exact" and d:
@@ -224,7 +224,7 @@ def _plan(mq, sq, mp, sp, *, mode, chunk_bits) -> Plan:
         if tail.max() > EXACT_TAIL_TOL:
             j = int(np.argmax(tail))
             raise ValueError(
-                f"exact mode cannot reach coordinate {j}'s target: q = N({mq[j]!r}, {sq[j]!r}²) puts "
+                f"exact mode cannot reach coordinate {j}'s target: q = N({float(mq[j])!r}, {float(sq[j])!r}²) puts "
                 f"{tail[j]:.3g} of its mass beyond the candidates' range mu_p ± {EPS_MAX:.4f}·sigma_p "
                 f"= [{mp[j] - EPS_MAX * sp[j]:.6g}, {mp[j] + EPS_MAX * sp[j]:.6g}] (tolerance "
                 f"{EXACT_TAIL_TOL:g}); the sample would not follow q. Widen the prior (sigma_p) or "
