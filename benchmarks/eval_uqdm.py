@@ -2,7 +2,7 @@
 the same run, lossless bits per sub-pixel against PNG and WebP lossless, BD-PSNR, and an R-D plot.
 
 Rates are whole file sizes (container header, section lengths, checksums included). UQDM's
-reconstructions are the ``denoise`` ones; they come from :meth:`UQDM.compress_many`, which holds
+reconstructions are the ``mmse`` ones; they come from :meth:`UQDM.evaluate`, which holds
 the same latent the receiver rebuilds, and ``--verify`` images are also fully decoded and
 compared bit for bit. Curves average bpp and quality per setting over the images; BD-PSNR
 (:func:`chansim.evaluation.bd_psnr`: Bjøntegaard, PCHIP interpolation of PSNR over log rate,
@@ -62,13 +62,13 @@ def point(img, data, out):
 def eval_uqdm(codec, img, qualities, verify):
     res = {"uqdm": {}}
     t = time.perf_counter()
-    files = codec.compress_many(img, list(qualities) + ["lossless"], reconstructions=True)
+    files = codec.evaluate(img, list(qualities) + ["lossless"], reconstructions=("mmse",))
     res["uqdm_seconds"] = time.perf_counter() - t
-    for q, (data, out) in zip(qualities, files):
-        res["uqdm"][str(q)] = point(img, data, out)
+    for q, r in zip(qualities, files):
+        res["uqdm"][str(q)] = point(img, r.data, r.images["mmse"])
         if verify:
-            assert np.array_equal(codec.decompress(data), out), f"quality {q}: decoder differs"
-    ll = files[-1][0]
+            assert np.array_equal(codec.decompress(r.data), r.images["mmse"]), f"quality {q}: decoder differs"
+    ll = files[-1].data
     if verify:
         assert np.array_equal(codec.decompress(ll), img), "lossless decode is not exact"
     res["uqdm_lossless"] = 8 * len(ll) / img.size

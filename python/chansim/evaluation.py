@@ -146,8 +146,8 @@ def bd_psnr(rate_ref, psnr_ref, rate_test, psnr_test, *, rate_range: Optional[Tu
         lo, hi = max(lo, math.log10(rate_range[0])), min(hi, math.log10(rate_range[1]))
     if hi <= lo:
         return none
-    v = (pchip_integral(xb, yb, lo, hi) - pchip_integral(xa, ya, lo, hi)) / (hi - lo)
-    return (v, (10.0 ** lo, 10.0 ** hi)) if return_range else v
+    v = float((pchip_integral(xb, yb, lo, hi) - pchip_integral(xa, ya, lo, hi)) / (hi - lo))
+    return (v, (float(10.0 ** lo), float(10.0 ** hi))) if return_range else v
 
 
 # ---- classical baselines ------------------------------------------------------------------
