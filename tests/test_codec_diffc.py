@@ -259,3 +259,32 @@ def test_step_samples_follow_q_within_the_default_bias(codec):
     r = np.concatenate(resid)
     assert abs(r.mean()) <= 4 / math.sqrt(r.size)
     assert abs(r.var() - 1.0) <= 4 * math.sqrt(2.0 / r.size) + 0.01
+
+
+def test_the_codecs_stream_map_is_docs_format_1_2():
+    # docs/format.md §1.2: stream = purpose << 56 | step << 40 | chunk, with the codes and triples of
+    # the tables there, written out here (not taken from chansim.codecs.streams or prng.PURPOSES).
+    from chansim.codecs import streams
+
+    def packed(purpose, step, chunk):
+        return purpose << 56 | step << 40 | chunk
+
+    assert streams.z_init() == packed(1, 0, 0)
+    assert streams.permutation() == packed(7, 0, 0)
+    assert streams.ntc_dither() == packed(2, 0, 0)
+    for i in (0, 1, 19, 65535):
+        assert streams.dither(i) == packed(2, i, 0)
+        assert streams.pfr_candidates(i) == packed(3, i, 0)
+        assert streams.diffc_ancestral(i) == packed(6, i, 0)
+        assert [streams.uqdm_fill_in(i, p) for p in (0, 1)] == [packed(6, i, 0), packed(6, i, 1)]
+        assert [streams.uqdm_ancestral(i, p) for p in (0, 1)] == [packed(6, i, 2), packed(6, i, 3)]
+    for bad in (2, -1):
+        with pytest.raises(ValueError):
+            streams.uqdm_fill_in(0, bad)
+    # z_T of both codecs: float32 normals 0 … d − 1 of the z_init stream
+    z = streams.initial_latent(5, (1, 3, 4, 4))
+    assert z.dtype == torch.float32 and np.array_equal(z.numpy().reshape(-1), prng.normal(5, 1 << 56, 0, 48))
+    # the retired purpose: its name is refused, its code is never given to another purpose
+    with pytest.raises(ValueError, match="retired"):
+        prng.stream_id("pfr_arrivals", 0, 0)
+    assert 4 not in prng.PURPOSES.values() and prng.PURPOSES["permutation"] == 7
