@@ -25,6 +25,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
+from ..evaluation import bd_psnr
 from ..ntc.model import HyperpriorModel
 from .loop import EMA
 
@@ -59,12 +60,6 @@ def baseline_curves(images: torch.Tensor) -> Dict[str, List[tuple]]:
     ims = images.permute(0, 2, 3, 1).numpy()
     return {"JPEG": _codec_curve(ims, "JPEG", range(5, 100, 5)),
             "WebP": _codec_curve(ims, "WEBP", range(5, 100, 5))}
-
-
-def bd_psnr(rate_a, psnr_a, rate_b, psnr_b) -> Optional[float]:
-    from ..evaluation import bd_psnr as _bd
-
-    return _bd(rate_a, psnr_a, rate_b, psnr_b)
 
 
 @torch.no_grad()
