@@ -131,7 +131,9 @@ def encode_step(mu_p: np.ndarray, mu_q: np.ndarray, beta: float, seed: int, step
 
     ``mu_p``, ``mu_q`` are float64 arrays (any shape), ``beta`` the float64 step std,
     ``perm`` the file's :func:`permutation`. Returns ``(z_s float64 of mu_p's shape,
-    section bytes, info)``.
+    section bytes, info)``; ``info`` holds ``kl_bits``, ``bits``, ``chunks``,
+    ``max_chunk_kl_bits``, ``capped``, ``shift_fraction``, ``bias_z_mean``, ``bias_z_var``,
+    ``work`` and ``seconds``, documented in :data:`chansim.codecs.diffc.STEP_KEYS`.
     """
     t0 = time.perf_counter()
     mp, mq = mu_p.reshape(-1)[perm], mu_q.reshape(-1)[perm]
