@@ -73,14 +73,15 @@ STEP_KEYS = {
     "step": "section index i (0-based): the step γ_t → γ_s",
     "gamma_t": "γ at the start of the step (float64)",
     "gamma_s": "γ at its end",
-    "kl_bits": "KL(q ‖ p) of the step in bits: the ideal rate; Σ ½ m², m = (μ_q − μ_p)/β, over all coordinates",
+    "kl_bits": "KL(q ‖ p) of the step in bits, the ideal rate: Σ_j ½ m_j² / ln 2 with m = (μ_q − μ_p)/β",
     "bits": "bits of the step's section: 8 × its length in bytes (varint count, λ, L and the rANS indices)",
-    "chunks": "number of PFR chunks C (coordinates in chunk j ≡ c mod C after the permutation)",
+    "chunks": "number of PFR chunks C (permuted coordinate j is in chunk j mod C)",
     "max_chunk_kl_bits": "largest chunk KL in bits",
     "capped": "chunks whose candidate budget hit the cap 2^(chunk_bits + pad_bits + cap_bits)",
-    "shift_fraction": "realised fraction Σ m·ξ / Σ m² of the mean shift (1 = unbiased; budgeted and ORC are < 1)",
-    "bias_z_mean": "mean of the residual ξ − m over coordinates (0 for an exact channel)",
-    "bias_z_var": "variance of ξ − m (1 for an exact channel)",
+    "shift_fraction": "realised fraction Σ m·ξ / Σ m² of the mean shift, ξ = (z_s − μ_p)/β the sent sample "
+                      "(1 for an exact channel; budgeted PFR and ORC fall short)",
+    "bias_z_mean": "mean over chunks of the standardised projection (m_c·ξ_c − ‖m_c‖²)/‖m_c‖ (0 for an exact channel)",
+    "bias_z_var": "its variance over chunks (1 for an exact channel)",
     "work": "candidate coordinates the encoder may generate, Σ_c K_c·d_c (its cost model)",
     "seconds": "wall time of the channel simulation (PFR search and coding)",
     "network_seconds": "wall time of the denoiser call and the step's fused math",
@@ -297,7 +298,12 @@ class DiffC(Codec):
 
     def encode(self, image: np.ndarray, quality: Optional[int] = None, *, seed: Optional[int] = None) -> Encoding:
         """Deprecated (one release): compress and keep the sender's trajectory end and per-step
-        diagnostics (:class:`Encoding`). Use :meth:`evaluate` (``info["steps"]``) or :meth:`compress`."""
+        diagnostics. Use :meth:`evaluate` (``info["steps"]``) or :meth:`compress`.
+
+        Returns an :class:`Encoding`: ``data`` (the file), ``z`` (the last latent z_q, float32,
+        padded, bit-identical to the decoder's), ``gamma`` (its γ_q), ``steps`` (one dict per
+        section, the keys below) and ``seconds`` (wall time).
+        """
         warnings.warn("DiffC.encode is deprecated: use DiffC.evaluate (info['steps'] holds the diagnostics) "
                       "or DiffC.compress", DeprecationWarning, stacklevel=2)
         return self._encode(image, quality, seed)[0]
@@ -316,8 +322,8 @@ class DiffC(Codec):
         (qualities are prefixes), and the sender holds the decoder's z_q bit for bit, so one
         encoding to max(qualities) plus the reconstructions at each z_q give every entry — the
         same bytes and images as ``compress`` and ``decompress`` (tested). ``reconstructions``
-        defaults to ``("flow",)``. Each entry's ``info`` holds ``"gamma"`` (γ_q), ``"steps"`` (the
-        diagnostics of its q sections, keys in :data:`STEP_KEYS`) and ``"kl_bits"`` (their sum).
+        defaults to ``("flow",)``. Each entry's ``info`` holds ``"gamma"`` (γ_q), ``"steps"`` (one
+        dict per section, the keys below, also :data:`STEP_KEYS`) and ``"kl_bits"`` (their sum).
         """
         from .diffc_reconstruct import reconstruct_many
 
@@ -422,6 +428,18 @@ class DiffC(Codec):
 
     def __repr__(self) -> str:
         return f"DiffC(model_id={self.model_id[:16]}…, channel={self.channel}, schedule={self.schedule_id})"
+
+
+def _step_keys_doc() -> str:
+    return "\n\n        Keys of a step's diagnostics:\n\n" + "\n".join(
+        f"        - ``{k}``: {v}" for k, v in STEP_KEYS.items()) + "\n"
+
+
+# One list of the step keys (STEP_KEYS) in every docstring that hands them out (docs/api.md).
+for _f in (DiffC.evaluate, DiffC.encode):
+    _f.__doc__ = _f.__doc__.rstrip() + _step_keys_doc()
+Encoding.__doc__ = Encoding.__doc__.rstrip() + _step_keys_doc().replace("        ", "    ")
+del _f
 
 
 def _kinds(codec, reconstructions) -> Tuple[str, ...]:
