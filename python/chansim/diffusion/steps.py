@@ -23,11 +23,13 @@ _MOVED = {
 
 
 def _uqdm_step(model, z_t, gamma_t, gamma_s):
-    from ..diffusion.gaussian import step_coefficients
-    from ..diffusion.uqdm import scale_factor
+    import torch
+
+    from .gaussian import step_coefficients
+    from .uqdm import scale_factor
 
     u = importlib.import_module("chansim.codecs.uqdm_step")
-    out = model.net(z_t, __import__("torch").as_tensor(gamma_t, dtype=z_t.dtype))
+    out = model.net(z_t, torch.as_tensor(gamma_t, dtype=z_t.dtype))
     c = z_t.shape[1]
     coefs = u.coefficients(step_coefficients(gamma_s, gamma_t), z_t.device)
     return out[:, :c] + z_t, scale_factor(out[:, c:]), coefs, u.scale_boundaries(z_t.device)
