@@ -125,9 +125,9 @@ class BiasResult(CheckResult):
     expected_variance: float = 0.0
 
 
-def _collect(encode, n, seed, batched, decode=None):
-    """Run the encoder until n draws: (samples (n, *shape), per-draw bits, mismatching seeds)."""
-    xs, bits, mismatches = [], [], []
+def _collect(encode, n, seed, batched, decode=None, law=None):
+    """Run the encoder until n draws: (samples (n, *shape), per-draw bits, mismatching seeds, PIT (n, d) or None)."""
+    xs, bits, mismatches, pits = [], [], [], []
     got, call = 0, 0
     while got < n:
         s = (int(seed) + call) % 2**64
@@ -145,6 +145,8 @@ def _collect(encode, n, seed, batched, decode=None):
         if batched and x.ndim == 0:
             raise ValueError("batched=True needs samples of shape (m, *q_shape)")
         xs.append(x if batched else x[None])
+        if law is not None:  # per call, so q's parameters may have the batch's shape
+            pits.append(np.asarray(law.cdf(x.astype(np.float64)), np.float64).reshape(m, -1))
         if len(out) == 3:
             b = np.asarray(out[2], np.float64)
             b = np.full(m, float(b) / m) if b.ndim == 0 else b.reshape(m)
@@ -153,7 +155,8 @@ def _collect(encode, n, seed, batched, decode=None):
         bits.append(b)
         got += m
     x = np.concatenate(xs)[:n]
-    return x, np.concatenate(bits)[:n], mismatches
+    pit = np.concatenate(pits)[:n] if law is not None else None
+    return x, np.concatenate(bits)[:n], mismatches, pit
 
 
 def _fmt(p):
@@ -166,7 +169,10 @@ def check_exact(encode, decode, q, p=None, *, n=2000, alpha=1e-3, seed=0, batche
 
     ``encode(seed) -> (sample, message)`` and ``decode(message, seed) -> sample`` as in the
     module docstring (``decode=None`` skips the bit-for-bit comparison); ``q`` the target law,
-    ``p`` the prior (unused by the tests; kept for symmetry with the other checks).
+    ``p`` the prior (unused by the tests; kept for symmetry with the other checks). With
+    ``batched=True``, q's parameters may have the batch's shape ``(m, *q_shape)`` when every call
+    sends ``m`` draws with different targets (e.g. DQ of ``m`` different inputs): the tests use
+    only the probability-integral transform, i.i.d. U(0, 1) under the null either way.
 
     Tests, on ``n`` draws (default 2,000) at family-wise level ``alpha`` (default 1e-3):
 
@@ -198,10 +204,9 @@ def check_exact(encode, decode, q, p=None, *, n=2000, alpha=1e-3, seed=0, batche
     """
     special, stats = _scipy()
     law = as_law(q)
-    x, _, mismatches = _collect(encode, n, seed, batched, decode)
+    x, _, mismatches, u = _collect(encode, n, seed, batched, decode, law)
     shape = x.shape[1:]
     d = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    u = np.asarray(law.cdf(x.astype(np.float64)), np.float64).reshape(n, -1)
     if u.shape[1] != d:
         raise ValueError(f"q's cdf gave {u.shape[1]} coordinates per draw, the samples have {d}")
     if projections is None:
@@ -282,7 +287,7 @@ def check_code_length(encode, q, p, *, n=500, alpha=1e-3, c=4.0, bound=None, kl_
     (True, 4.97, 11.54, True)
     """
     _, stats = _scipy()
-    _, bits, _ = _collect(encode, n, seed, batched)
+    _, bits, _, _ = _collect(encode, n, seed, batched)
     kl = float(kl_bits) if kl_bits is not None else _kl_bits(q, p)
     lim = float(bound) if bound is not None else kl + math.log2(kl + 1.0) + c
     if overhead_bits:
@@ -343,7 +348,7 @@ def check_bias(encode, q, p, *, expected_shift=1.0, expected_variance=None, tol_
     q, p = as_law(q), as_law(p)
     if not (isinstance(q, Gaussian) and isinstance(p, Gaussian)):
         raise TypeError("check_bias needs Gaussian laws q and p (Gaussian(mean, std) or (mean, std))")
-    x, _, _ = _collect(encode, n, seed, batched)
+    x, _, _, _ = _collect(encode, n, seed, batched)
     shape = x.shape[1:]
     mq, sq, mp, sp = [np.broadcast_to(a, shape).astype(np.float64).ravel() for a in (q.mean, q.std, p.mean, p.std)]
     eps = (x.reshape(n, -1).astype(np.float64) - mp) / sp
