@@ -38,13 +38,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .. import dq, prng, rans
+from .. import dq, rans
 from ..diffusion.determinism import CODEC_THREADS, deterministic_inference
 from ..errors import FormatError
 from ..ntc.io import load_model
 from ..ntc.model import PAD, HyperpriorModel
 from ..ntc.tables import snap_means, snap_scales
 from . import container as C
+from . import streams
 from ._pretrained import models_dir
 from .base import Codec, Evaluation
 from .image import check_image, pad_to_multiple
@@ -52,8 +53,8 @@ from .image import check_image, pad_to_multiple
 DEFAULT_MODEL = "ntc_default"
 SETTINGS_VERSION = 1
 _SETTINGS = struct.Struct("<BBI")       # settings version, quality, CRC-32 of the symbols
-#: Dither stream of the latents (docs/format.md §1.2).
-DITHER_STREAM = prng.stream_id("dither", 0, 0)
+#: Dither stream of the latents (docs/format.md §1.2, :mod:`.streams`).
+DITHER_STREAM = streams.ntc_dither()
 
 
 def default_seed(image: np.ndarray, model_id: str) -> int:
