@@ -12,7 +12,8 @@ import pytest  # noqa: E402
 torch = pytest.importorskip("torch")
 
 from chansim.diffusion import gaussian as G  # noqa: E402
-from chansim.diffusion import steps  # noqa: E402
+from chansim.codecs import diffc_channel, uqdm_step  # noqa: E402
+from chansim.diffusion import steps  # noqa: E402  (deprecated aliases, tested below)
 from chansim.diffusion import uqdm as U  # noqa: E402
 from chansim.kernels import diffusion_steps as K  # noqa: E402
 
@@ -48,7 +49,7 @@ SHAPES = [(1, 3, 7, 11), (1, 3, 24, 45)]  # not multiples of BLOCK; the second n
 @pytest.mark.parametrize("clip", [False, True])
 def test_diffc_kernels_bit_identical_to_reference(gs, gt, shape, clip):
     g, z, eps, x = _inputs(shape, 1, spread=3.0)
-    coefs = steps.diffc_coefficients(G.step_coefficients(gs, gt))
+    coefs = diffc_channel.coefficients(G.step_coefficients(gs, gt))
     _assert_bit_equal(K.diffc_encode(z, eps, x, coefs, clip, backend="triton"),
                       K.diffc_encode_ref(z, eps, x, coefs, clip))
     xi = torch.randn(shape, generator=g)
@@ -64,8 +65,8 @@ def test_uqdm_kernels_bit_identical_to_reference(gs, gt, shape, clip):
     g, z, eps, x = _inputs(shape, 2, spread=2.0)
     f = torch.exp(torch.randn(shape, generator=g) * 2)  # scale factors over several table decades
     u = torch.rand(shape, generator=g) - 0.5
-    coefs = steps.uqdm_coefficients(G.step_coefficients(gs, gt))
-    bounds = steps.scale_boundaries()
+    coefs = uqdm_step.coefficients(G.step_coefficients(gs, gt))
+    bounds = uqdm_step.scale_boundaries()
     enc = K.uqdm_encode(z, eps, f, x, u, coefs, bounds, clip, backend="triton")
     ref = K.uqdm_encode_ref(z, eps, f, x, u, coefs, bounds, clip)
     _assert_bit_equal(enc, ref)
@@ -80,7 +81,7 @@ def test_uqdm_kernels_bit_identical_to_reference(gs, gt, shape, clip):
 @needs_triton
 def test_kernels_reject_bad_inputs():
     z = torch.zeros(4)
-    coefs = steps.diffc_coefficients(G.step_coefficients(-1.0, 0.0))
+    coefs = diffc_channel.coefficients(G.step_coefficients(-1.0, 0.0))
     with pytest.raises(ValueError):
         K.diffc_encode(z, z.double(), z, coefs, backend="triton")
     with pytest.raises(ValueError):
@@ -91,7 +92,7 @@ def test_kernels_reject_bad_inputs():
 
 def test_auto_backend_uses_the_reference_on_cpu():
     _, z, eps, x = _inputs((1, 3, 4, 4), 3)
-    coefs = steps.diffc_coefficients(G.step_coefficients(-2.0, 1.0))
+    coefs = diffc_channel.coefficients(G.step_coefficients(-2.0, 1.0))
     _assert_bit_equal(K.diffc_encode(z, eps, x, coefs), K.diffc_encode_ref(z, eps, x, coefs))
     with pytest.raises(ValueError):
         K.diffc_encode(z, eps, x, coefs, backend="cuda")
@@ -102,7 +103,7 @@ def test_diffc_reference_matches_unfused_formulas(gs, gt):
     # Tolerance: float32 step vs the same quantities in float64 (relative 1e-5 of the magnitudes involved).
     _, z, eps, x = _inputs((2, 3, 8, 8), 4)
     c = G.step_coefficients(gs, gt)
-    x_hat, mu_p, mu_q, m, kl = K.diffc_encode_ref(z, eps, x, steps.diffc_coefficients(c))
+    x_hat, mu_p, mu_q, m, kl = K.diffc_encode_ref(z, eps, x, diffc_channel.coefficients(c))
     zd, ed, xd = z.double(), eps.double(), x.double()
     xh64 = G.x_from_eps(zd, ed, gt)
     assert torch.allclose(x_hat.double(), xh64, rtol=1e-5, atol=1e-5 * float(xh64.abs().max()))
@@ -121,17 +122,18 @@ def test_uqdm_reference_matches_unfused_formulas():
     f = torch.rand((2, 3, 8, 8), generator=g) + 0.5
     u = torch.rand((2, 3, 8, 8), generator=g) - 0.5
     c = G.step_coefficients(gs, gt)
-    x_hat, mu_p, k, idx, z_s = K.uqdm_encode_ref(z, eps, f, x, u, steps.uqdm_coefficients(c),
-                                                steps.scale_boundaries(), clip=True)
+    x_hat, mu_p, k, idx, z_s = K.uqdm_encode_ref(z, eps, f, x, u, uqdm_step.coefficients(c),
+                                                uqdm_step.scale_boundaries(), clip=True)
     width = math.sqrt(12) * c.beta
     assert torch.equal(x_hat, x_hat.clamp(-1, 1))
     mu_q = G.posterior_mean(z.double(), x.double(), gs, gt)
     # z_s − μ_Q is the dithered-quantisation error: inside ±Δ/2 (up to float32 rounding).
     assert float((z_s.double() - mu_q).abs().max()) <= width / 2 * (1 + 1e-5) + 1e-6
     scale = U.logistic_scale(f.double(), gs, gt)
-    assert torch.equal(idx, U.scale_index(scale.float(), torch.tensor(width, dtype=torch.float32)))
-    assert torch.equal(k.double(), U.dither_index(mu_q.float(), mu_p, torch.tensor(width, dtype=torch.float32),
-                                                   u).double())
+    assert torch.equal(idx, uqdm_step.scale_index(scale.float(), torch.tensor(width, dtype=torch.float32)))
+    # The §3 rule written out: k = rint((μ_Q − μ_p)/Δ + u) in float32, ties to even.
+    w32 = torch.tensor(width, dtype=torch.float32)
+    assert torch.equal(k.double(), torch.round((mu_q.float() - mu_p) / w32 + u).double())
 
 
 def test_step_helpers_run_the_network():
@@ -146,11 +148,13 @@ def test_step_helpers_run_the_network():
             p.add_(torch.randn_like(p) * 0.05)
     z, x = torch.randn(1, 3, 9, 9), torch.rand(1, 3, 9, 9) * 2 - 1
     u = torch.rand(1, 3, 9, 9) - 0.5
-    x_hat, mu_p, k, idx, z_s = steps.uqdm_encode_step(m, z, x, u, 1.425, -3.15)
+    with pytest.warns(DeprecationWarning):
+        x_hat, mu_p, k, idx, z_s = steps.uqdm_encode_step(m, z, x, u, 1.425, -3.15)
     # μ_p from the fused path agrees with the model's own reverse() to float32 rounding.
     mu_ref, scale_ref, width_ref, _ = m.reverse(z, torch.tensor(1.425), torch.tensor(-3.15))
     assert torch.allclose(mu_p, mu_ref, atol=1e-5)
-    dec = steps.uqdm_decode_step(m, z, k, u, 1.425, -3.15)
+    with pytest.warns(DeprecationWarning):
+        dec = steps.uqdm_decode_step(m, z, k, u, 1.425, -3.15)
     assert torch.equal(dec[3], z_s) and torch.equal(dec[2], idx)
 
 
@@ -191,9 +195,10 @@ def test_uqdm_index_rounds_half_to_even_like_dq(backend):
     x = torch.tensor(TIES, dtype=torch.float32).reshape(1, 1, 1, -1)
     zero = torch.zeros_like(x)
     coefs = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 1.0], dtype=torch.float32)
-    _, mu_p, k, _, z_s = K.uqdm_encode(zero, zero, torch.ones_like(x), x, zero, coefs, steps.scale_boundaries(),
+    _, mu_p, k, _, z_s = K.uqdm_encode(zero, zero, torch.ones_like(x), x, zero, coefs, uqdm_step.scale_boundaries(),
                                        clip=False, backend=backend)
     expect = np.rint(x.numpy().astype(np.float64)).astype(np.int32)
     assert k.numpy().tolist() == expect.tolist()
-    assert torch.equal(U.dither_index(x, mu_p, 1.0, zero).to(torch.int32), k)
+    with pytest.warns(DeprecationWarning):
+        assert torch.equal(U.dither_index(x, mu_p, 1.0, zero).to(torch.int32), k)
     assert torch.equal(z_s, k.to(torch.float32))

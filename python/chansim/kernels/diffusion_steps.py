@@ -7,8 +7,8 @@ values), performs the same IEEE float32 operations in the same order as its
 reference (``/`` is ``div_rn``, launched with ``enable_fp_fusion=False`` so no FMA is
 formed) and therefore matches it bit for bit.
 
-Coefficients (float32 vectors, built by :func:`chansim.diffusion.steps.diffc_coefficients`
-/ :func:`~chansim.diffusion.steps.uqdm_coefficients` from float64 step coefficients):
+Coefficients (float32 vectors, built by :func:`chansim.codecs.diffc_channel.coefficients`
+/ :func:`chansim.codecs.uqdm_step.coefficients` from float64 step coefficients):
 
 - DiffC: ``[α_t, σ_t, a, b, β]`` with μ_Q = a z_t + b x, β the posterior std.
 - UQDM: ``[α_t, σ_t, a, b, Δ, c]`` with Δ = √12 β and c = σ_{t|s}·√3/π the logistic
