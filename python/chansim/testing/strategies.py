@@ -123,9 +123,10 @@ def gaussian_pairs(draw, dim=(1, 8), kl_bits=(0.0, 8.0), dinf_bits=None, equal_v
         share = draw(st.floats(0.05, 1.0)) if share is None else 0.0
     a = np.array([draw(st.floats(0.1, 1.0)) for _ in range(d)])
     direction = np.array([draw(st.floats(-1.0, 1.0)) for _ in range(d)])
-    if not np.any(direction):
-        direction[0] = 1.0
-    direction /= np.linalg.norm(direction)
+    norm = float(np.linalg.norm(direction))
+    if not norm > 1e-100:  # all zero (the shrunk case) or subnormal
+        direction, norm = np.eye(d)[0], 1.0
+    direction /= norm
     if dinf_bits is not None:
         # D∞ = Σ −ln s_j + Σ m_j² / (2 (1 − s_j²)): the variance share is Σ a_j t = share·target.
         t = share * target / float(np.sum(a)) if target > 0 else 0.0
