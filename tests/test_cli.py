@@ -439,3 +439,175 @@ def test_codec_choices_come_from_the_registry(capsys):
     with pytest.raises(ValueError, match="unknown codec 'nosuch'; choose one of " + ", ".join(CODECS)):
         common.check_codec_spec("nosuch")
     assert common.check_codec_spec("UQDM") == "uqdm"
+
+
+# ---- pipes (issue 17): "-" is standard input / output ------------------------------------------
+
+
+class NoisyPlaneCodec(PlaneCodec):
+    """PlaneCodec that chatters on standard output, from Python and below it (file descriptor 1)."""
+
+    def compress(self, image, quality=None, *, seed=None):
+        import os
+
+        print("progress 50% (python print)")
+        os.write(1, b"progress 90% (raw fd 1)\n")
+        return super().compress(image, quality, seed=seed)
+
+    def decompress(self, data, reconstruction=None):
+        import os
+
+        print("decoding… (python print)")
+        os.write(1, b"decoding (raw fd 1)\n")
+        return super().decompress(data, reconstruction)
+
+
+def run_bytes(*argv, stdin: bytes = b""):
+    """The console script in a subprocess with binary standard input and output."""
+    p = subprocess.run([sys.executable, "-m", "chansim", *map(str, argv)], input=stdin, capture_output=True,
+                       cwd=Path(__file__).parent, timeout=600)
+    return p.returncode, p.stdout, p.stderr.decode()
+
+
+def _png_bytes(arr, **kw) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr, **kw).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("spec", [SPEC, "test_cli:NoisyPlaneCodec"])
+def test_stdin_to_stdout_round_trip(spec):
+    img = photo()
+    status, chsm, err = run_bytes("compress", "-", "-", "--codec", spec, "--quality", "4", "--check",
+                                  stdin=_png_bytes(img))
+    assert status == 0, err
+    c = unpack(chsm)  # standard output holds the file and nothing else
+    assert (c.width, c.height) == (40, 48)
+    assert "stdin (40×48) -> stdout" in err and "PSNR inf dB" in err  # the result line went to stderr
+    if spec != SPEC:
+        assert "progress 50% (python print)" in err and "progress 90% (raw fd 1)" in err
+    status, png, err = run_bytes("decompress", "-", "-", "--codec", spec, stdin=chsm)
+    assert status == 0, err
+    assert png.startswith(b"\x89PNG") and np.array_equal(np.asarray(Image.open(io.BytesIO(png))), img)
+    assert "stdin -> stdout (40×48, full" in err
+    if spec != SPEC:
+        assert "decoding (raw fd 1)" in err and "decoding… (python print)" in err
+
+
+def test_pipes_mixed_with_files(image_file, tmp_path):
+    img, path = image_file
+    status, chsm, err = run_bytes("compress", path, "-", "--codec", SPEC, "--quality", "4")
+    assert status == 0 and unpack(chsm).width == 40, err
+    status, out, err = run_bytes("decompress", "-", tmp_path / "y.png", "--codec", SPEC, stdin=chsm)
+    assert status == 0 and out.startswith(b"stdin -> "), err  # a file output: the result line on stdout
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "y.png")), img)
+    status, out, err = run_bytes("decompress", "-", tmp_path / "p.png", "--codec", SPEC, "--preview-steps", "1",
+                                 stdin=chsm)
+    assert status == 0, err
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "p.png")), (img >> 6) << 6)
+
+
+def test_bad_pipes_are_one_line_errors(image_file, monkeypatch, cli_run):
+    _, path = image_file
+    for argv, needle in ((("compress", "-", "-", "--codec", SPEC), "stdin: no data"),
+                         (("decompress", "-", "-", "--codec", SPEC), "stdin: no data")):
+        status, out, err = run_bytes(*argv)
+        assert out == b"" and status == 2 and len(err.strip().splitlines()) == 1 and needle in err, err
+    status, out, err = run_bytes("decompress", "-", "-", stdin=b"CHSM" + bytes(range(40)))
+    assert status == 2 and out == b"" and "stdin: corrupted" in err and "newer" not in err, err
+    status, out, err = run_bytes("compress", "-", "-", "--codec", SPEC, stdin=b"not an image")
+    assert status == 2 and out == b"" and "stdin: not an image" in err, err
+    # Binary data is never written to a terminal.
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    _one_line_error(*cli_run("compress", path, "-", "--codec", SPEC)[::2], "terminal")
+
+
+# ---- grayscale and 16-bit inputs (issue 17) ----------------------------------------------------
+
+
+class TintPlaneCodec(PlaneCodec):
+    """PlaneCodec whose reconstruction pulls R and B apart (as a lossy codec may): a tint."""
+
+    def decompress(self, data, reconstruction=None):
+        out = super().decompress(data, reconstruction).astype(np.int16)
+        out[..., 0] += 3
+        out[..., 2] -= 3
+        return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def test_grayscale_stays_grayscale(tmp_path, cli_run):
+    from chansim.codecs.container import FLAG_GRAY
+
+    tint = "test_cli:TintPlaneCodec"
+    g = np.clip(photo()[..., 0].astype(int) + 10, 10, 245).astype(np.uint8)
+    Image.fromarray(g, "L").save(tmp_path / "g.png")
+    status, out, err = cli_run("compress", tmp_path / "g.png", tmp_path / "g.chsm", "--codec", tint, "--quality", "4",
+                               "--check")
+    assert status == 0, err
+    assert "grayscale" in out and "PSNR inf dB" in out  # the mean of the tinted channels is the gray image
+    c = unpack((tmp_path / "g.chsm").read_bytes())
+    assert c.flags == FLAG_GRAY
+    assert cli_run("decompress", tmp_path / "g.chsm", tmp_path / "back.png", "--codec", tint)[0] == 0
+    with Image.open(tmp_path / "back.png") as back:
+        assert back.mode == "L" and np.array_equal(np.asarray(back), g)  # one channel, no tint
+    assert cli_run("decompress", tmp_path / "g.chsm", tmp_path / "rgb.png", "--codec", tint, "--rgb")[0] == 0
+    assert np.asarray(Image.open(tmp_path / "rgb.png")).shape == g.shape + (3,)
+    # A colour source stays colour unless --gray asks for one channel.
+    Image.fromarray(photo()).save(tmp_path / "c.png")
+    assert cli_run("compress", tmp_path / "c.png", tmp_path / "c.chsm", "--codec", tint, "--quality", "4")[0] == 0
+    assert unpack((tmp_path / "c.chsm").read_bytes()).flags == 0
+    assert cli_run("decompress", tmp_path / "c.chsm", tmp_path / "c1.png", "--codec", tint)[0] == 0
+    assert np.asarray(Image.open(tmp_path / "c1.png")).ndim == 3
+    assert cli_run("decompress", tmp_path / "c.chsm", tmp_path / "c2.png", "--codec", tint, "--gray")[0] == 0
+    assert Image.open(tmp_path / "c2.png").mode == "L"
+    _one_line_error(*cli_run("decompress", tmp_path / "c.chsm", tmp_path / "c3.png", "--gray", "--rgb")[::2],
+                    "exclude")
+
+
+def test_grayscale_inputs_are_exactly_r_equals_g_equals_b(tmp_path):
+    g = photo()[..., 1]
+    Image.fromarray(g, "L").save(tmp_path / "l.png")
+    Image.fromarray(g, "L").convert("P").save(tmp_path / "p.png")
+    Image.fromarray(np.dstack([g, np.full_like(g, 200)]), "LA").save(tmp_path / "la.png")
+    for name in ("l.png", "p.png", "la.png"):
+        loaded = common.load_image(tmp_path / name)
+        assert loaded.gray, name
+        assert (loaded.array == g[..., None]).all(), name
+    assert not common.load_image(_save(tmp_path, photo())).gray
+
+
+def _save(tmp_path, arr, name="rgb.png"):
+    Image.fromarray(arr).save(tmp_path / name)
+    return tmp_path / name
+
+
+def test_16_bit_inputs_are_converted_with_a_warning(tmp_path, cli_run):
+    import struct
+    import zlib
+
+    g = (np.arange(48 * 40, dtype=np.uint16).reshape(48, 40) * 31)
+    Image.fromarray(g).save(tmp_path / "g16.png")
+    status, out, err = cli_run("compress", tmp_path / "g16.png", tmp_path / "g.chsm", "--codec", SPEC,
+                               "--quality", "4")
+    assert status == 0, err
+    assert "warning" in err and "16-bit" in err and "top 8 bits" in err
+    assert cli_run("decompress", tmp_path / "g.chsm", tmp_path / "g.png", "--codec", SPEC)[0] == 0
+    with Image.open(tmp_path / "g.png") as back:
+        assert back.mode == "L" and np.array_equal(np.asarray(back), (g >> 8).astype(np.uint8))
+    assert "warning" not in cli_run("compress", tmp_path / "g16.png", tmp_path / "q.chsm", "--codec", SPEC, "-q")[2]
+    # 16-bit RGB (48 bits per pixel), which Pillow reads as 8-bit RGB: the same warning.
+    rgb = photo().astype(np.uint16) * 257
+    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in rgb)
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+
+    (tmp_path / "rgb16.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 40, 48, 16, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    loaded = common.load_image(tmp_path / "rgb16.png")
+    assert not loaded.gray and np.array_equal(loaded.array, photo()) and "16-bit" in loaded.notes[0]
+    # 32-bit float: refused in one line.
+    Image.fromarray(np.zeros((32, 32), np.float32)).save(tmp_path / "f.tif")
+    _one_line_error(*cli_run("compress", tmp_path / "f.tif", tmp_path / "f.chsm", "--codec", SPEC)[::2],
+                    "floating-point")

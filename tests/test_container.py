@@ -53,7 +53,9 @@ def test_every_truncation_and_bit_flip_is_a_format_error():
 
 @pytest.mark.parametrize("edit, message", [
     (lambda d: b"PNG!" + d[4:], "bad magic"),
-    (lambda d: _recrc(d[:4] + b"\x02" + d[5:-4]), "version 2.*newer"),
+    (lambda d: _recrc(d[:4] + b"\x03" + d[5:-4]), "version 3 \\(written by a newer chansim\\)"),
+    (lambda d: d[:4] + b"\x03" + d[5:], "corrupted .*version byte 3.*CRC32 does not match"),
+    (lambda d: _recrc(d[:4] + b"\x00" + d[5:-4]), "version 0; this chansim reads versions 1, 2"),
     (lambda d: _recrc(d[:5] + b"\x09" + d[6:-4]), "unknown codec id 9"),
     (lambda d: _recrc(d[:-4] + b"\x00"), "unexpected bytes|truncated"),
     (lambda d: d + b"\x00", "unexpected bytes"),
@@ -72,7 +74,7 @@ def test_foreign_codec_and_model_are_named():
 
 
 def test_hostile_lengths_are_refused_before_allocating():
-    head = C.MAGIC + bytes([C.VERSION, C.CODEC_IDS["uqdm"]]) + bytes(8)
+    head = C.MAGIC + bytes([1, C.CODEC_IDS["uqdm"]]) + bytes(8)
     huge = bytearray()
     C.put_varint(huge, 1 << 40)
     with pytest.raises(FormatError, match="height"):
@@ -86,7 +88,8 @@ def test_hostile_lengths_are_refused_before_allocating():
     for v in (16, 16, 0, 0, 1):
         C.put_varint(body, v)
     C.put_varint(body, 1 << 50)
-    with pytest.raises(FormatError, match="section 0"):
+    with pytest.raises(FormatError, match="corrupted .*length of section 0 is 1125899906842624 bytes, implausible "
+                                          "for a 16×16 image"):
         C.unpack(_recrc(bytes(body)))
     # An 11-byte varint overflows 64 bits.
     with pytest.raises(FormatError, match="overflows 64 bits|truncated"):
@@ -126,3 +129,60 @@ def test_one_varint_rule_for_every_python_reader():
         varint.encode(1 << 64)
     with pytest.raises(ValueError, match="out of range"):
         varint.encode(-1)
+
+
+# ---- issue 17: messages that name the problem; the grayscale flag ----------------------------
+
+
+def test_a_truncated_file_says_truncated_and_how_many_bytes_are_missing():
+    data = _file().pack()
+    start, end = C.section_offsets(data)[0]  # section 0 holds 300 bytes
+    cut = data[: start + 100]
+    with pytest.raises(FormatError, match=r"truncated chansim file: section 0 needs 300 bytes, 100 left "
+                                          r"\(at least 204 bytes missing\)"):
+        C.unpack(cut)
+    half = data[: len(data) // 2]
+    with pytest.raises(FormatError, match=r"^truncated chansim file: .*bytes missing"):
+        C.unpack(half)
+    with pytest.raises(FormatError, match=r"truncated chansim file: CRC32 needs 4 bytes .* 1 left \(3 bytes missing\)"):
+        C.unpack(data[:-3])
+
+
+def test_magic_then_random_bytes_is_not_a_newer_version():
+    import random
+
+    rng = random.Random(17)
+    for _ in range(200):
+        junk = C.MAGIC + bytes(rng.randrange(256) for _ in range(rng.randrange(0, 200)))
+        with pytest.raises(FormatError) as exc:
+            C.unpack(junk)
+        assert "newer" not in str(exc.value), str(exc.value)
+
+
+def test_version_message_of_a_plausible_future_file():
+    future = _recrc(_file().pack()[:4] + b"\x07" + _file().pack()[5:-4])
+    with pytest.raises(FormatError, match="version 7 \\(written by a newer chansim\\).*upgrade"):
+        C.unpack(future)
+
+
+def test_gray_flag_writes_version_2_and_reads_back():
+    plain = _file()
+    assert plain.pack()[4] == 1  # no flag: byte-identical version-1 files, as before
+    gray = _file(flags=C.FLAG_GRAY)
+    data = gray.pack()
+    assert data[4] == 2 and data[6] == C.FLAG_GRAY
+    assert len(data) == len(plain.pack()) + 1
+    back = C.unpack(data)
+    assert back == gray and back.flags == C.FLAG_GRAY
+    assert [data[a:b] for a, b in C.section_offsets(data)] == gray.sections
+    assert C.unpack(C.truncate(data, 1)).flags == C.FLAG_GRAY  # previews keep the flag
+    for bad in (0, 2, 0x80):
+        body = bytearray(data[:-4])
+        body[6] = bad
+        with pytest.raises(FormatError, match="container flags"):
+            C.unpack(_recrc(bytes(body)))
+    with pytest.raises(ValueError, match="unknown container flags"):
+        _file(flags=4).pack()
+    for n in range(len(data)):
+        with pytest.raises(FormatError):
+            C.unpack(data[:n])

@@ -203,34 +203,99 @@ def codecs_help() -> str:
 # ---- input files ---------------------------------------------------------------------------
 
 
-def read_image(path):
-    """uint8[H, W, 3] from PNG / JPEG / TIFF / PPM / … (EXIF orientation applied, alpha dropped)."""
+#: The path that means standard input (as IN) or standard output (as OUT).
+STDIO = "-"
+#: Pillow modes of one-channel (grayscale) images.
+GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def is_stdio(path) -> bool:
+    return str(path) == STDIO
+
+
+def _name(path) -> str:
+    return "stdin" if is_stdio(path) else str(path)
+
+
+class LoadedImage:
+    """An input image as the codecs take it (``array``: uint8[H, W, 3]) and what the reader did to it:
+    ``gray`` (the source had one channel: R = G = B exactly) and ``notes`` (warnings to print)."""
+
+    def __init__(self, array, gray: bool = False, notes: Sequence[str] = ()):
+        self.array, self.gray, self.notes = array, gray, list(notes)
+
+
+def load_image(path) -> LoadedImage:
+    """Read an image file (``-``: standard input) for a codec.
+
+    Colour comes as RGB (alpha dropped, EXIF orientation applied); a one-channel image
+    comes as R = G = B exactly with ``gray`` set; 16-bit samples keep their top 8 bits,
+    with a note saying so; 32-bit float images are refused.
+    """
+    import io
+
     import numpy as np
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory, not an image")
+    name = _name(path)
+    if is_stdio(path):
+        raw = sys.stdin.buffer.read()
+        if not raw:
+            raise UsageError("stdin: no data (give an image on standard input, or a file name)")
+        source = io.BytesIO(raw)
+    else:
+        p = Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such file")
+        if p.is_dir():
+            raise UsageError(f"{p} is a directory, not an image")
+        source = p
+    notes = []
     try:
-        with Image.open(path) as img:
+        with Image.open(source) as img:
+            deep = any(";16" in str(getattr(t, "args", t[3] if len(t) > 3 else "")) for t in (img.tile or []))
             img = ImageOps.exif_transpose(img)
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                # 16-bit greyscale: keep the top 8 bits rather than let convert() clip.
-                arr = np.asarray(img, dtype=np.uint32) >> (8 if img.mode != "I" else 0)
+            mode = img.mode
+            if mode == "F":
+                raise UsageError(f"{name}: 32-bit floating-point images are not supported; convert to 8 or 16 bits")
+            if mode.startswith("I"):
+                arr = np.asarray(img, dtype=np.int64)
+                if mode.startswith("I;16") or arr.max(initial=0) > 255:
+                    # 16-bit grayscale: keep the top 8 bits rather than let convert() clip.
+                    arr = arr >> 8
+                    deep = True
                 arr = np.clip(arr, 0, 255).astype(np.uint8)
-                return np.ascontiguousarray(np.repeat(arr[..., None], 3, axis=2))
-            return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+                array = np.repeat(arr[..., None], 3, axis=2)
+            elif mode == "P":
+                array = np.asarray(img.convert("RGB"), dtype=np.uint8)
+                mode = "L" if (array[..., 0] == array[..., 1]).all() and (array[..., 1] == array[..., 2]).all() else mode
+            else:
+                array = np.asarray(img.convert("L" if mode in GRAY_MODES else "RGB"), dtype=np.uint8)
+                if array.ndim == 2:
+                    array = np.repeat(array[..., None], 3, axis=2)
     except UnidentifiedImageError:
-        raise UsageError(f"{path}: not an image Pillow can read (PNG, JPEG, TIFF, PPM, …)") from None
+        raise UsageError(f"{name}: not an image Pillow can read (PNG, JPEG, TIFF, PPM, …)") from None
     except Image.DecompressionBombError as exc:
-        raise UsageError(f"{path}: {exc}") from None
+        raise UsageError(f"{name}: {exc}") from None
     except (OSError, SyntaxError) as exc:  # Pillow reports broken image data as either
-        raise UsageError(f"{path}: cannot decode image ({exc})") from None
+        raise UsageError(f"{name}: cannot decode image ({exc})") from None
+    if deep:
+        notes.append(f"{name}: 16-bit samples; coded at 8 bits (the top 8 bits of each sample kept)")
+    return LoadedImage(np.ascontiguousarray(array), gray=mode in GRAY_MODES, notes=notes)
+
+
+def read_image(path):
+    """uint8[H, W, 3] from PNG / JPEG / TIFF / PPM / … (see :func:`load_image`; ``-`` is stdin)."""
+    return load_image(path).array
 
 
 def read_file(path) -> bytes:
+    """The bytes of a file, or of standard input for ``-``."""
+    if is_stdio(path):
+        data = sys.stdin.buffer.read()
+        if not data:
+            raise UsageError("stdin: no data (give a chansim file on standard input, or a file name)")
+        return data
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
@@ -239,11 +304,19 @@ def read_file(path) -> bytes:
     return path.read_bytes()
 
 
+def warn(message: str, quiet: bool = False) -> None:
+    if not quiet:
+        print(f"chansim: warning: {message}", file=sys.stderr)
+
+
 # ---- output files: checked first, written atomically --------------------------------------
 
 
 def image_format(path) -> tuple:
-    """(Pillow format, save options) for an output image path, from its suffix; UsageError if unsupported."""
+    """(Pillow format, save options) for an output image path, from its suffix (``-``, standard
+    output: PNG); UsageError if unsupported."""
+    if is_stdio(path):
+        return WRITE_FORMATS[".png"]
     suffix = Path(path).suffix.lower()
     if suffix not in WRITE_FORMATS:
         raise UsageError(f"{path}: cannot write images as {suffix or 'a file without a suffix'!r}; "
@@ -253,9 +326,19 @@ def image_format(path) -> tuple:
 
 def check_output(path, inputs: Iterable = (), *, force: bool = False, mkdir: bool = False) -> Path:
     """Validate an output path before any work: never one of ``inputs``, not an existing file
-    unless ``force``, its directory present unless ``mkdir`` (then created at write time)."""
+    unless ``force``, its directory present unless ``mkdir`` (then created at write time).
+
+    ``-`` is standard output: accepted unless it is a terminal (binary data would garble it).
+    """
+    if is_stdio(path):
+        if sys.stdout.isatty():
+            raise UsageError("refusing to write binary data to a terminal; redirect standard output "
+                             "(… > file) or give an output file name")
+        return STDIO
     out = Path(path)
     for src in inputs:
+        if is_stdio(src):
+            continue
         src = Path(src)
         same = out.resolve() == src.resolve()
         if not same and out.exists() and src.exists():
@@ -301,16 +384,81 @@ def write_atomic(path, write) -> None:
         raise
 
 
-def write_bytes(path, data: bytes) -> None:
-    write_atomic(path, lambda f: f.write(data))
+def write_output(path, write, stdout=None) -> None:
+    """:func:`write_atomic`, or for ``-`` the whole payload at once on ``stdout`` (a binary
+    file: the real standard output that :func:`reserved_stdout` set aside)."""
+    if is_stdio(path):
+        import io
+
+        buf = io.BytesIO()
+        write(buf)
+        out = stdout if stdout is not None else sys.stdout.buffer
+        out.write(buf.getvalue())
+        out.flush()
+    else:
+        write_atomic(path, write)
 
 
-def write_image(path, image) -> None:
-    """Write uint8[H, W, 3] in the lossless format its suffix names (see :data:`WRITE_FORMATS`)."""
+def write_bytes(path, data: bytes, stdout=None) -> None:
+    write_output(path, lambda f: f.write(data), stdout)
+
+
+def write_image(path, image, stdout=None) -> None:
+    """Write uint8[H, W, 3] (or uint8[H, W], grayscale) in the lossless format its suffix names
+    (see :data:`WRITE_FORMATS`; PNG for ``-``)."""
     from PIL import Image
 
     fmt, opts = image_format(path)
-    write_atomic(path, lambda f: Image.fromarray(image).save(f, format=fmt, **opts))
+    write_output(path, lambda f: Image.fromarray(image).save(f, format=fmt, **opts), stdout)
+
+
+class reserved_stdout:
+    """Keep standard output for the payload alone while a command works.
+
+    Inside the block, file descriptor 1 (and so ``print``, tqdm and anything a library writes,
+    even from C) goes to standard error; the block gets a binary file on the real standard
+    output (``as out``), where only the payload is written. Without a real descriptor (output
+    captured in-process) only Python-level ``sys.stdout`` is redirected.
+    """
+
+    def __init__(self, active: bool = True):
+        self.active = active
+        self._saved = self._old = None
+
+    def __enter__(self):
+        if not self.active:
+            return None
+        sys.stdout.flush()
+        try:
+            fd = sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):
+            fd = None
+        self._old = sys.stdout
+        if fd is None:
+            out = getattr(sys.stdout, "buffer", sys.stdout)
+            sys.stdout = sys.stderr
+            return out
+        self._fd = fd
+        self._saved = os.dup(fd)
+        sys.stderr.flush()
+        os.dup2(sys.stderr.fileno(), fd)
+        self._out = os.fdopen(os.dup(self._saved), "wb")
+        return self._out
+
+    def __exit__(self, *exc):
+        if not self.active:
+            return False
+        if self._saved is None:
+            sys.stdout = self._old
+            return False
+        sys.stdout.flush()
+        try:
+            self._out.close()
+        except OSError:  # the reader went away (broken pipe): already reported by the write
+            pass
+        os.dup2(self._saved, self._fd)
+        os.close(self._saved)
+        return False
 
 
 def write_png(path, image) -> None:

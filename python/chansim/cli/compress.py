@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from .common import (Ticker, UsageError, check_codec_spec, check_output, check_reconstruction, codecs_help,
-                     default_codec, image_format, load_codec, parse_quality, read_file, read_image,
-                     registered_codecs, write_bytes, write_image, WRITE_FORMATS)
+                     default_codec, image_format, is_stdio, load_codec, load_image, parse_quality, read_file,
+                     registered_codecs, reserved_stdout, warn, write_bytes, write_image, WRITE_FORMATS)
 
 
 def _seed(text: str) -> int:
@@ -25,24 +25,43 @@ def _seed(text: str) -> int:
     return s
 
 
+def _label(path, stream: str) -> str:
+    return stream if is_stdio(path) else str(path)
+
+
 def run_compress(args) -> int:
-    import numpy as np
-
-    from ..metrics import bpp, psnr
-
     spec = check_codec_spec(args.codec)
     out = check_output(args.output, [args.input], force=args.force, mkdir=args.mkdir)
-    image = read_image(args.input)  # before the codecs' imports (PyTorch): bad input fails fast
+    # With OUT = "-", standard output carries the file alone: messages and progress go to stderr.
+    with reserved_stdout(is_stdio(out)) as stdout:
+        return _compress(args, spec, out, stdout)
+
+
+def _compress(args, spec, out, stdout) -> int:
+    import numpy as np
+
+    from ..codecs.container import FLAG_GRAY, with_flags
+    from ..codecs.image import to_gray
+    from ..metrics import bpp, psnr
+
+    loaded = load_image(args.input)  # before the codecs' imports (PyTorch): bad input fails fast
+    for note in loaded.notes:
+        warn(note, args.quiet)
+    image = loaded.array
     codec = load_codec(spec)
     quality = parse_quality(codec, args.quality)
     reconstruction = check_reconstruction(codec, args.reconstruction)
+    src, dst = _label(args.input, "stdin"), _label(args.output, "stdout")
     t0 = time.perf_counter()
-    with Ticker(f"compressing {Path(args.input).name} ({codec.name}, quality {quality})", enabled=not args.quiet):
+    name = "stdin" if is_stdio(args.input) else Path(args.input).name
+    with Ticker(f"compressing {name} ({codec.name}, quality {quality})", enabled=not args.quiet):
         data = codec.compress(image, quality, seed=args.seed)
+    if loaded.gray:  # one container flag: decompress returns one channel (docs/format.md §6)
+        data = with_flags(data, FLAG_GRAY)
     seconds = time.perf_counter() - t0
     h, w = image.shape[:2]
-    line = (f"{args.input} ({w}×{h}) -> {args.output}: {len(data):,} bytes, {bpp(data, h, w):.4f} bpp, "
-            f"{codec.name} quality {quality}, {seconds:.2f} s")
+    line = (f"{src} ({w}×{h}{', grayscale' if loaded.gray else ''}) -> {dst}: {len(data):,} bytes, "
+            f"{bpp(data, h, w):.4f} bpp, {codec.name} quality {quality}, {seconds:.2f} s")
     if args.check:
         # Decoding here is what the receiver will do; its PSNR is the one the rate buys.
         t0 = time.perf_counter()
@@ -50,32 +69,43 @@ def run_compress(args) -> int:
             back = np.asarray(codec.decompress(data, reconstruction))
         if back.shape != image.shape:
             raise RuntimeError(f"decoded shape {back.shape} differs from the input {image.shape}")
-        line += f"; decoded in {time.perf_counter() - t0:.2f} s, PSNR {psnr(image, back):.2f} dB"
-    write_bytes(out, data)
+        score = psnr(image[..., 0], to_gray(back)) if loaded.gray else psnr(image, back)
+        line += f"; decoded in {time.perf_counter() - t0:.2f} s, PSNR {score:.2f} dB"
+    write_bytes(out, data, stdout)
     if not args.quiet:
-        print(line)
+        print(line)  # on stderr when the file went to stdout
     return 0
 
 
 def run_decompress(args) -> int:
-    import numpy as np
-
-    from ..codecs.container import truncate, unpack
-    from ..errors import FormatError
-
     if args.codec is not None:
         check_codec_spec(args.codec)
     out = check_output(args.output, [args.input], force=args.force, mkdir=args.mkdir)
     image_format(out)
     if args.preview_steps is not None and args.preview_steps < 0:
         raise UsageError("--preview-steps must be ≥ 0")
+    if args.gray and args.rgb:
+        raise UsageError("--gray and --rgb exclude each other")
+    with reserved_stdout(is_stdio(out)) as stdout:
+        return _decompress(args, out, stdout)
+
+
+def _decompress(args, out, stdout) -> int:
+    import numpy as np
+
+    from ..codecs.container import FLAG_GRAY, truncate, unpack
+    from ..codecs.image import to_gray
+    from ..errors import FormatError
+
+    src, dst = _label(args.input, "stdin"), _label(args.output, "stdout")
     data = read_file(args.input)
     try:
         container = unpack(data)  # anything that is not a whole, valid chansim file stops here
     except FormatError as exc:
-        raise FormatError(f"{args.input}: {exc}") from None
+        raise FormatError(f"{src}: {exc}") from None
     codec = load_codec(args.codec or container.codec)
     reconstruction = check_reconstruction(codec, args.reconstruction)
+    gray = (args.gray or bool(container.flags & FLAG_GRAY)) and not args.rgb
     n_sections = len(container.sections)
     t0 = time.perf_counter()
     if args.preview_steps is None:
@@ -86,13 +116,16 @@ def run_decompress(args) -> int:
         # what a receiver holding only the first K steps' bytes decodes.
         data = truncate(data, k)
         what = f"preview after {k} of {n_sections} steps"
-    with Ticker(f"decoding {Path(args.input).name}", enabled=not args.quiet):
+    name = "stdin" if is_stdio(args.input) else Path(args.input).name
+    with Ticker(f"decoding {name}", enabled=not args.quiet):
         image = np.asarray(codec.decompress(data, reconstruction))
-    write_image(out, image)
+    if gray:
+        image = to_gray(image)
+    write_image(out, image, stdout)
     if not args.quiet:
         h, w = image.shape[:2]
-        print(f"{args.input} -> {args.output} ({w}×{h}, {what}, {8 * len(data) / (h * w):.4f} bpp used, "
-              f"{time.perf_counter() - t0:.2f} s)")
+        print(f"{src} -> {dst} ({w}×{h}{', grayscale' if gray else ''}, {what}, "
+              f"{8 * len(data) / (h * w):.4f} bpp used, {time.perf_counter() - t0:.2f} s)")
     return 0
 
 
@@ -104,11 +137,16 @@ def _output_options(p) -> None:
 def add_parsers(sub, common) -> None:
     names = ", ".join(registered_codecs())
     p = sub.add_parser("compress", parents=[common], help="compress an image into a chansim file",
-                       description="Compress a PNG / JPEG / TIFF / PPM / WebP image with one of the codecs.",
+                       description="Compress a PNG / JPEG / TIFF / PPM / WebP image with one of the codecs. "
+                                   "A grayscale image is coded as R = G = B and marked in the file, so "
+                                   "decompress returns one channel; 16-bit samples keep their top 8 bits "
+                                   "(with a warning).",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.epilog_fn = codecs_help  # the codecs' qualities and reconstructions, computed when --help is shown
-    p.add_argument("input", metavar="IN", help="input image")
-    p.add_argument("output", metavar="OUT", help="output chansim file (e.g. image.chsm)")
+    p.add_argument("input", metavar="IN", help="input image; - reads it from standard input")
+    p.add_argument("output", metavar="OUT",
+                   help="output chansim file (e.g. image.chsm); - writes it to standard output (messages go to "
+                        "standard error)")
     p.add_argument("--codec", default=default_codec(),
                    help=f"{names} (default {default_codec()}), or package.module:Class for a Codec of your own")
     p.add_argument("--quality", default=None,
@@ -124,8 +162,9 @@ def add_parsers(sub, common) -> None:
     p = sub.add_parser("decompress", parents=[common], help="decode a chansim file to an image",
                        description="Decode a chansim file (any codec; the file names it) into a lossless image "
                                    f"whose format follows OUT's suffix ({', '.join(WRITE_FORMATS)}).")
-    p.add_argument("input", metavar="IN", help="chansim file")
-    p.add_argument("output", metavar="OUT", help="output image (.png, .tif, .webp (lossless), .ppm, .bmp)")
+    p.add_argument("input", metavar="IN", help="chansim file; - reads it from standard input")
+    p.add_argument("output", metavar="OUT",
+                   help="output image (.png, .tif, .webp (lossless), .ppm, .bmp); - writes a PNG to standard output")
     p.add_argument("--preview-steps", type=int, default=None, metavar="K",
                    help="decode only the first K steps (sections): the preview a prefix of the file gives; "
                         "0 = no coded step")
@@ -134,5 +173,9 @@ def add_parsers(sub, common) -> None:
                         "lists them); default: the codec's first")
     p.add_argument("--codec", default=None,
                    help="codec override (a registered name or package.module:Class); by default the file's")
+    p.add_argument("--gray", "--grey", action="store_true",
+                   help="write a one-channel image (the rounded mean of R, G, B); the default for files whose "
+                        "source was grayscale")
+    p.add_argument("--rgb", action="store_true", help="write three channels even when the source was grayscale")
     _output_options(p)
     p.set_defaults(func=run_decompress)

@@ -19,7 +19,15 @@ from .. import varint
 from ..errors import FormatError
 
 MAGIC = b"CHSM"
-VERSION = 1
+#: The newest format version this chansim reads. Version 1 is written whenever no container
+#: flag is set (so every codec file stays version 1); version 2 adds one flags byte after the
+#: codec id and is written only when a flag is set (today: :data:`FLAG_GRAY`).
+VERSION = 2
+VERSIONS = (1, 2)
+#: Container flags (version 2). Bit 0: the source image was grayscale (R = G = B was coded);
+#: a reader that shows the image may return one channel. Other bits must be 0.
+FLAG_GRAY = 1
+KNOWN_FLAGS = FLAG_GRAY
 MODEL_ID_BYTES = 8
 #: Codec ids on the wire. New codecs append; numbers are never reused.
 CODEC_IDS = {"uqdm": 1, "diffc": 2, "ntc": 3}
@@ -57,9 +65,10 @@ class Reader:
 
     def take(self, n: int, field_name: str) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
+            left = len(self.data) - self.pos
             raise FormatError(
                 f"truncated {self.what}: {field_name} needs {n} bytes at offset {self.pos}, "
-                f"{len(self.data) - self.pos} left")
+                f"{left} left ({n - left} bytes missing)")
         chunk = self.data[self.pos:self.pos + n]
         self.pos += n
         return chunk
@@ -86,6 +95,8 @@ class Container:
     seed: int
     settings: bytes = b""
     sections: List[bytes] = field(default_factory=list)
+    #: Container flags (:data:`FLAG_GRAY`); 0 writes a version-1 file, anything else version 2.
+    flags: int = 0
 
     def pack(self) -> bytes:
         if self.codec not in CODEC_IDS:
@@ -97,9 +108,13 @@ class Container:
             raise ValueError(f"settings of {len(self.settings)} bytes exceed {MAX_SETTINGS}")
         if len(self.sections) > MAX_SECTIONS:
             raise ValueError(f"{len(self.sections)} sections exceed {MAX_SECTIONS}")
+        if not 0 <= self.flags <= 255 or self.flags & ~KNOWN_FLAGS:
+            raise ValueError(f"unknown container flags {self.flags:#x}; known: {KNOWN_FLAGS:#x}")
         out = bytearray(MAGIC)
-        out.append(VERSION)
+        out.append(2 if self.flags else 1)
         out.append(CODEC_IDS[self.codec])
+        if self.flags:
+            out.append(self.flags)
         out += self.model_tag
         put_varint(out, self.height)
         put_varint(out, self.width)
@@ -120,7 +135,7 @@ class Container:
 
 def _check_shape(h: int, w: int, exc) -> None:
     if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE) or h * w > MAX_PIXELS:
-        raise exc(f"image shape {h}×{w} outside the supported range "
+        raise exc(f"image shape {w}×{h} (width×height) outside the supported range "
                   f"(sides 1…{MAX_SIDE}, at most {MAX_PIXELS} pixels)")
 
 
@@ -138,13 +153,16 @@ def unpack(data, codec: Optional[str] = None, model_id: Optional[str] = None) ->
         raise FormatError("not a chansim file (bad magic; expected b'CHSM')")
     r.pos = len(MAGIC)
     version = r.u8("version")
-    if version != VERSION:
-        raise FormatError(f"chansim file format version {version}; this chansim reads version {VERSION}"
-                          + (" (written by a newer chansim)" if version > VERSION else ""))
+    if version not in VERSIONS:
+        raise FormatError(_version_message(data, version))
     cid = r.u8("codec id")
     if cid not in _CODEC_NAMES:
         raise FormatError(f"unknown codec id {cid} in chansim file")
     name = _CODEC_NAMES[cid]
+    flags = r.u8("flags") if version >= 2 else 0
+    if version >= 2 and (flags == 0 or flags & ~KNOWN_FLAGS):
+        raise FormatError(f"corrupted chansim file: container flags {flags:#04x} (known: {KNOWN_FLAGS:#04x}"
+                          f"{', never 0 in version 2' if flags == 0 else ''})")
     tag = r.take(MODEL_ID_BYTES, "model id")
     h = r.varint("height", MAX_SIDE)
     w = r.varint("width", MAX_SIDE)
@@ -154,7 +172,10 @@ def unpack(data, codec: Optional[str] = None, model_id: Optional[str] = None) ->
     n = r.varint("section count", MAX_SECTIONS)
     sections = []
     for i in range(n):
-        sections.append(r.take(r.varint(f"length of section {i}", r.remaining()), f"section {i}"))
+        length = r.varint(f"length of section {i}")
+        if length > r.remaining():
+            raise FormatError(_section_overrun(i, length, r.remaining(), h, w))
+        sections.append(r.take(length, f"section {i}"))
     crc_at = r.pos
     crc = r.take(4, "CRC32")
     if r.remaining():
@@ -167,7 +188,54 @@ def unpack(data, codec: Optional[str] = None, model_id: Optional[str] = None) ->
         raise FormatError(
             f"model mismatch: the file was written with model {tag.hex()}…, this codec's model is "
             f"{model_id[:2 * MODEL_ID_BYTES]}… — decode it with the model that wrote it")
-    return Container(name, tag, h, w, seed, settings, sections)
+    return Container(name, tag, h, w, seed, settings, sections, flags)
+
+
+def _version_message(data: bytes, version: int) -> str:
+    """Why a file with an unreadable version byte is refused.
+
+    Every version ends with the CRC32 of all bytes before it (§6), so a matching CRC
+    means a well-formed file of another version: only then is a newer chansim named.
+    Otherwise the bytes after the magic are damaged or not chansim's at all.
+    """
+    crc_ok = len(data) >= len(MAGIC) + 6 and struct.unpack("<I", data[-4:])[0] == zlib.crc32(data[:-4])
+    if crc_ok and version > VERSION:
+        return (f"chansim file format version {version} (written by a newer chansim); this chansim reads "
+                f"versions {', '.join(map(str, VERSIONS))} — upgrade chansim to decode it")
+    if crc_ok:
+        return f"chansim file format version {version}; this chansim reads versions {', '.join(map(str, VERSIONS))}"
+    return (f"corrupted chansim file: version byte {version} is not one this chansim reads "
+            f"({', '.join(map(str, VERSIONS))}) and the CRC32 does not match (damaged, or not a chansim file)")
+
+
+def _section_overrun(i: int, length: int, left: int, h: int, w: int) -> str:
+    """A section length beyond the bytes present: a cut-short file (named *truncated*, with the
+    byte counts), unless the length is implausible for the image (then a corrupted length)."""
+    if length > 64 * h * w + (1 << 20):  # far above any coding of an H×W image (raw RGB is 3·H·W)
+        return (f"corrupted chansim file: length of section {i} is {length} bytes, implausible for a "
+                f"{w}×{h} image ({left} bytes left)")
+    missing = length - left + 4  # the section's missing bytes and at least the CRC32 after it
+    return (f"truncated chansim file: section {i} needs {length} bytes, {left} left "
+            f"(at least {missing} bytes missing)")
+
+
+def header_end(data) -> int:
+    """Offset of the section count in a (valid) file: the header is everything before it."""
+    r = Reader(bytes(data))
+    r.pos = len(MAGIC)
+    version = r.u8("version")
+    r.pos += 1 + (1 if version >= 2 else 0) + MODEL_ID_BYTES
+    for _ in range(3):
+        r.varint("header")
+    r.take(r.varint("settings length"), "settings")
+    return r.pos
+
+
+def with_flags(data, flags: int) -> bytes:
+    """``data`` (a valid file) with its container flags set to ``flags`` (re-packed, fresh CRC)."""
+    c = unpack(data)
+    c.flags = flags
+    return c.pack()
 
 
 def truncate(data, sections: int) -> bytes:
@@ -188,10 +256,7 @@ def section_offsets(data) -> List[Tuple[int, int]]:
     """Byte range (start, end) of each section in ``data``; bits used by a prefix = 8·end."""
     c = unpack(data)
     r = Reader(bytes(data))
-    r.pos = len(MAGIC) + 2 + MODEL_ID_BYTES
-    for _ in range(3):
-        r.varint("header")
-    r.take(r.varint("settings length"), "settings")
+    r.pos = header_end(data)
     r.varint("section count")
     out = []
     for _ in c.sections:

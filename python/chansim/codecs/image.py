@@ -22,7 +22,7 @@ def check_image(image) -> np.ndarray:
         raise ValueError(f"image must have shape (H, W, 3), got {image.shape}")
     h, w = image.shape[:2]
     if h < MIN_SIDE or w < MIN_SIDE:
-        raise ValueError(f"image sides must be at least {MIN_SIDE} pixels, got {h}×{w}")
+        raise ValueError(f"image sides must be at least {MIN_SIDE} pixels, got {w}×{h} (width×height)")
     return np.ascontiguousarray(image)
 
 
@@ -50,3 +50,14 @@ def from_batch(x_raw, height: int, width: int) -> np.ndarray:
     """Tensor [1, 3, H', W'] of pixel values 0…255 → uint8[height, width, 3] (cropping the padding)."""
     arr = x_raw[0, :, :height, :width].detach().cpu().numpy()
     return np.ascontiguousarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8).transpose(1, 2, 0))
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """uint8[H, W, 3] → uint8[H, W]: the rounded mean of the three channels (exact: the mean's
+    fractional part is 0, ⅓ or ⅔, never ½). What a grayscale source decodes to: a codec that
+    coded R = G = B may reconstruct the channels slightly apart, and their mean is the best
+    one-channel estimate."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an image of shape (H, W, 3), got {image.shape}")
+    return ((image.astype(np.uint16).sum(axis=2) + 1) // 3).astype(np.uint8)
