@@ -1,6 +1,7 @@
 """Dithered quantization: the simulated channel is exactly x̂ = x + U(−Δ/2, Δ/2),
 independent of x; identical results for identical addresses; bad input."""
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -14,31 +15,51 @@ from scipy import stats
 
 import chansim
 from chansim import dq, prng
+from chansim.testing import check_deterministic, check_exact
+
+
+def _check_error_law(x, step, seed, stream, **dequantize_kw):
+    """chansim.testing.check_exact on one vectorised DQ call of len(x) channels: x̂_i against
+    q_i = U(x_i − Δ/2, x_i + Δ/2) (KS of the PIT, i.e. of (x̂ − x)/Δ + ½, and a chi-squared of its
+    normal scores, Bonferroni over the two at α = 1e-3); the decoder (dequantize from the indices
+    alone) reproduces x̂ bit for bit. Returns (x̂, result)."""
+    x = np.asarray(x)
+    out = {}
+
+    def encode(s):
+        k = dq.quantize(x, step, s, stream)
+        out["x_hat"] = dq.dequantize(k, step, s, stream, **dequantize_kw)
+        return out["x_hat"], k.tobytes()
+
+    def decode(message, s):
+        return dq.dequantize(np.frombuffer(message, np.int32), step, s, stream, **dequantize_kw)
+
+    x64 = x.astype(np.float64)
+    q = stats.uniform(x64 - step / 2, step)
+    result = check_exact(encode, decode, q, n=x.size, seed=seed, batched=True)
+    return out["x_hat"], result
 
 
 def test_error_is_uniform_and_independent_of_x():
-    """KS of (x̂ − x)/Δ against U(−½, ½) on 10^6 elements (α = 1e-3); Pearson correlation
-    of the error with x and with x mod Δ below 5/√n."""
+    """check_exact on 10^6 elements: KS of (x̂ − x)/Δ against U(−½, ½) and χ² (α = 1e-3);
+    Pearson correlation of the error with x and with x mod Δ below 5/√n."""
     n = 1_000_000
     rng = np.random.default_rng(0)
     x = rng.normal(0, 3, n)
     step = 0.37
-    k = dq.quantize(x, step, 11, 12)
-    xh = dq.dequantize(k, step, 11, 12, dtype=np.float64)
+    xh, _ = _check_error_law(x, step, 11, 12, dtype=np.float64)
     e = (xh - x) / step
     assert np.all(np.abs(e) <= 0.5 + 1e-12)
-    assert stats.kstest(e, stats.uniform(-0.5, 1).cdf).pvalue > 1e-3
     bound = 5 / np.sqrt(n)
     assert abs(np.corrcoef(e, x)[0, 1]) < bound
     assert abs(np.corrcoef(e, np.mod(x, step))[0, 1]) < bound
 
 
 def test_error_uniform_for_a_constant_input():
-    """Even for one repeated value (worst case for plain rounding) the error is U(−Δ/2, Δ/2): KS, α = 1e-3."""
+    """Even for one repeated value (worst case for plain rounding) the error is U(−Δ/2, Δ/2):
+    check_exact (KS and χ², α = 1e-3), n = 200,000."""
     x = np.full(200_000, 0.123456, np.float64)
-    k = dq.quantize(x, 1.0, 3, 4)
-    e = dq.dequantize(k, 1.0, 3, 4, dtype=np.float64) - x
-    assert stats.kstest(e, stats.uniform(-0.5, 1).cdf).pvalue > 1e-3
+    _check_error_law(x, 1.0, 3, 4, dtype=np.float64)
 
 
 @settings(derandomize=True, max_examples=40, deadline=None)
@@ -67,6 +88,14 @@ def test_dither_is_the_documented_uniform():
     assert np.all(np.abs(u) < 0.5)
 
 
+def _per_element_workload(x, step, mu):
+    # astype: a float32 array unpickled in the child has an equal but not identical dtype object,
+    # which chansim._core refuses (bindings compare dtypes with `is`; reported with issue 19).
+    x = x.astype(np.float32)
+    k = dq.quantize(x, step, 1, 2, mu=mu)
+    return k, dq.dequantize(k, step, 1, 2, mu=mu), dq.encode(x, step, 1, 2, mu=mu)[1]
+
+
 def test_per_element_steps_and_means_and_threads():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(64, 64)).astype(np.float32)
@@ -80,6 +109,8 @@ def test_per_element_steps_and_means_and_threads():
     finally:
         chansim.set_num_threads(0)
     np.testing.assert_array_equal(k1, k2)
+    # Indices, reconstructions and the entropy-coded bytes: the same at 1 and 2 threads and in a fresh process.
+    check_deterministic(functools.partial(_per_element_workload, x, step, mu), threads=(1, 2), processes=1)
     assert k1.shape == x.shape and k1.dtype == np.int32
     xh = dq.dequantize(k1, step, 1, 2, mu=mu)
     assert xh.dtype == np.float32 and xh.shape == x.shape
@@ -200,10 +231,9 @@ def test_bad_element_reported_at_its_position_in_the_simd_body(dtype):
 # ---- the error law in float32 (issue 13 item 12) ---------------------------------------------
 
 def _error_ks(x, step, seed=21, stream=22, **kw):
-    k = dq.quantize(x, step, seed, stream)
-    xh = dq.dequantize(k, step, seed, stream, **kw)
+    xh, result = _check_error_law(x, step, seed, stream, **kw)
     e = (xh.astype(np.float64) - np.asarray(x, np.float64)) / step
-    return xh, e, stats.kstest(e, stats.uniform(-0.5, 1).cdf).pvalue
+    return xh, e, result.p_value
 
 
 def test_error_law_survives_large_values_with_small_steps():
