@@ -12,6 +12,7 @@ from scipy import stats
 
 import chansim
 from chansim import pfr
+from chansim.testing import Gaussian, check_bias, check_exact
 
 # Cases for the exactness test: (mu_q, sigma_q, mu_p, sigma_p), 1-D.
 EXACT_CASES = [
@@ -25,16 +26,27 @@ EXACT_CASES = [
 
 @pytest.mark.parametrize("case", EXACT_CASES)
 def test_exact_mode_samples_follow_q(case):
-    """2,000 independent 1-D channels per case (one chunk each), KS against q.
-    α = 1e-3 per case, Bonferroni over 5 cases → family-wise 5e-3."""
+    """2,000 independent 1-D channels per case (one chunk each, one message) through
+    chansim.testing.check_exact: KS and χ² against q, Bonferroni, α = 1e-3 / 5 per case (5 cases →
+    family-wise 1e-3); the decoder reproduces the message's sample bit for bit."""
     mq, sq, mp, sp = case
     n = 2000
     dinf = float(pfr.dinf_bits(mq, sq, mp, sp))
-    p, idx, info = pfr.search(np.full(n, mq), sq, mp, sp, seed=17, stream=1000, mode="exact",
-                              chunk_bits=dinf * (1 + 1e-12) + 1e-12)
-    assert p.chunks == n and np.all(info["stopped"])
-    z = pfr.sample_of(pfr.candidates_of(p, idx, 17, 1000), p.order, np.full(n, mp), np.full(n, sp))
-    assert stats.kstest(z, stats.norm(mq, sq).cdf).pvalue > 1e-3 / 5
+    runs = {}
+
+    def encode(seed):
+        z, data, info = pfr.encode_gaussian(np.full(n, mq), sq, mp, sp, seed, 1000, mode="exact",
+                                            chunk_bits=dinf * (1 + 1e-12) + 1e-12, return_info=True)
+        runs[seed] = info
+        return z, data
+
+    def decode(data, seed):
+        return pfr.decode_gaussian(data, np.full(n, mp), np.full(n, sp), seed, 1000)
+
+    check_exact(encode, decode, Gaussian(mq, sq), Gaussian(mp, sp), n=n, alpha=1e-3 / 5, seed=17, batched=True)
+    info = runs[17]
+    idx = info["indices"]
+    assert info["chunks"] == n and np.all(info["stopped"])
     # Index cost: E log2 N <= D + 1 (papers.md §3: ≤ D + log2 e / e + ...), with slack for n=2000.
     d_bits = float(pfr.kl_bits(mq, sq, mp, sp))
     assert np.mean(np.log2(idx.astype(np.float64))) <= d_bits + 1.0
@@ -42,20 +54,21 @@ def test_exact_mode_samples_follow_q(case):
 
 def test_exact_mode_multivariate_chunks_follow_q():
     """d = 64 coordinates with different parameters, chunked at 6 bits; repeated over 300
-    streams: each coordinate's 300 samples pass KS at α = 1e-4 (Bonferroni over 64 → 6.4e-3)."""
+    seeds, through chansim.testing.check_exact: each coordinate's 300 samples by KS and the joint
+    law by χ² on 3 random projections, family-wise α = 6.4e-3 (≈ 1e-4 per test, as before),
+    and every message decodes to its sample bit for bit."""
     rng = np.random.default_rng(3)
     d, reps = 64, 300
     sp = rng.uniform(0.5, 2.0, d)
     sq = sp * rng.uniform(0.3, 0.9, d)
     mp = rng.normal(0, 1, d)
     mq = mp + rng.normal(0, 0.5, d) * sp
-    z = np.empty((reps, d))
-    for r in range(reps):
-        p, idx, _ = pfr.search(mq, sq, mp, sp, seed=r, stream=7, mode="exact", chunk_bits=6.0)
-        z[r] = pfr.sample_of(pfr.candidates_of(p, idx, r, 7), p.order, mp, sp)
+    p = pfr.plan(mq, sq, mp, sp, mode="exact", chunk_bits=6.0)
     assert p.chunks > 1 and np.all(p.dinf <= 6.0)
-    pvals = [stats.kstest(z[:, j], stats.norm(mq[j], sq[j]).cdf).pvalue for j in range(d)]
-    assert min(pvals) > 1e-4
+    r = check_exact(lambda s: pfr.encode_gaussian(mq, sq, mp, sp, s, 7, chunk_bits=6.0),
+                    lambda data, s: pfr.decode_gaussian(data, mp, sp, s, 7),
+                    Gaussian(mq, sq), Gaussian(mp, sp), n=reps, alpha=6.4e-3, seed=0)
+    assert r.dim == d and min(r.ks_pvalues) > 1e-4
 
 
 def test_exact_mode_refuses_unbounded_ratio():
@@ -71,14 +84,21 @@ def test_exact_mode_refuses_unbounded_ratio():
 def test_budgeted_bias_matches_documented_values(d_bits, k, frac, var):
     """Equal variances (rotation invariant, so 1-D is exact): mean of the chosen sample along
     the shift as a fraction of the shift, and its variance, over 2,000 channels, against the
-    values in papers.md §3 (standard errors ≈ 0.007 and 0.03)."""
+    values in papers.md §3 (standard errors ≈ 0.007 and 0.03), through chansim.testing.check_bias
+    (two-sided z-tests, Bonferroni, α = 1e-3, beyond a tolerance of 0.03 and 0.12 for the
+    documented values' own error) — and within those tolerances outright."""
     n = 2000
     m = math.sqrt(2 * d_bits * math.log(2))
-    p, idx, _ = pfr.search(np.full(n, m), 1.0, 0.0, 1.0, seed=5, stream=100, mode="budgeted",
-                           chunk_bits=d_bits + 0.01, candidates=k)
-    eps = pfr.candidates_of(p, idx, 5, 100).astype(np.float64)
-    assert abs(eps.mean() / m - frac) < 0.03
-    assert abs(eps.var() - var) < 0.12
+
+    def encode(seed):
+        return pfr.encode_gaussian(np.full(n, m), 1.0, 0.0, 1.0, seed, 100, mode="budgeted",
+                                   chunk_bits=d_bits + 0.01, candidates=k)
+
+    r = check_bias(encode, Gaussian(m, 1.0), Gaussian(0.0, 1.0), expected_shift=frac, expected_variance=var,
+                   tol_shift=0.03, tol_variance=0.12, n=n, seed=5, batched=True)
+    assert abs(r.shift_fraction - frac) < 0.03
+    assert abs(r.variance - var) < 0.12
+    assert r.shift_se < 0.01 and r.variance_se < 0.04
 
 
 def test_orc_is_more_biased_than_truncated_pfr_and_follows_the_mrc_law():
@@ -251,10 +271,19 @@ def test_callback_target_mixture_is_exact():
 
     grid = np.linspace(-pfr.EPS_MAX, pfr.EPS_MAX, 200001)
     bound = float(np.max(log_q(grid) - stats.norm.logpdf(grid))) + 1e-6
-    samples = np.array([pfr.encode_callback(log_ratio, 1, seed=s, stream=3, log_r_bound=bound)[0][0]
-                        for s in range(2000)])
-    cdf = lambda x: 0.5 * stats.norm.cdf(x, -1.2, 0.4) + 0.5 * stats.norm.cdf(x, 1.2, 0.4)  # noqa: E731
-    assert stats.kstest(samples, cdf).pvalue > 1e-3
+    class Mixture:
+        @staticmethod
+        def cdf(x):
+            return 0.5 * stats.norm.cdf(x, -1.2, 0.4) + 0.5 * stats.norm.cdf(x, 1.2, 0.4)
+
+    def encode(s):
+        eps, index = pfr.encode_callback(log_ratio, 1, seed=s, stream=3, log_r_bound=bound)
+        return eps[0], int(index).to_bytes(8, "little")
+
+    def decode(message, s):
+        return pfr.decode_callback(int.from_bytes(message, "little"), 1, s, 3)[0]
+
+    check_exact(encode, decode, Mixture(), n=2000, alpha=1e-3, seed=0)
     eps, n = pfr.encode_callback(log_ratio, 1, seed=5, stream=3, log_r_bound=bound)
     np.testing.assert_array_equal(pfr.decode_callback(n, 1, 5, 3), eps)
     with pytest.raises(ValueError, match="candidates"):
