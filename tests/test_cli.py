@@ -117,7 +117,9 @@ def test_every_command_has_help(capsys):
         with pytest.raises(SystemExit) as exc:
             cli.main([cmd, "--help"])
         assert exc.value.code == 0
-        assert f"usage: chansim {cmd}" in capsys.readouterr().out
+        text = capsys.readouterr().out
+        assert f"usage: chansim {cmd}" in text
+        assert "``" not in text  # reStructuredText markup stays in the docstrings
 
 
 @pytest.mark.parametrize("fmt,suffix", [("PNG", ".png"), ("TIFF", ".tif"), ("PPM", ".ppm"), ("JPEG", ".jpg")])
@@ -611,3 +613,112 @@ def test_16_bit_inputs_are_converted_with_a_warning(tmp_path, cli_run):
     Image.fromarray(np.zeros((32, 32), np.float32)).save(tmp_path / "f.tif")
     _one_line_error(*cli_run("compress", tmp_path / "f.tif", tmp_path / "f.chsm", "--codec", SPEC)[::2],
                     "floating-point")
+
+
+# ---- evaluation that survives (issue 17): journal, --resume, Ctrl-C -----------------------------
+
+
+class SlowPlaneCodec(PlaneCodec):
+    """PlaneCodec taking 1 s per file (sleeping, no CPU): time to kill an eval between results."""
+
+    def compress(self, image, quality=None, *, seed=None):
+        import time
+
+        time.sleep(1.0)
+        return super().compress(image, quality, seed=seed)
+
+
+SLOW = "test_cli:SlowPlaneCodec"
+
+
+def _eval_dir(tmp_path):
+    d = tmp_path / "imgs"
+    d.mkdir(exist_ok=True)
+    for i in range(2):
+        Image.fromarray(photo(32 + 8 * i, 48, seed=i)).save(d / f"im{i}.png")
+    return d
+
+
+def _eval_argv(d, out, *extra):
+    return ["eval", d, "--codec", SLOW, "--out", out, "--reconstruction", "plain,midpoint", "--baselines", "",
+            "--scheduler", "threads", "--workers", "1", "--crops", "1", *extra]
+
+
+def _report(out):
+    """results.json without what differs between runs (timings, wall time, resume bookkeeping)."""
+    doc = json.loads((out / "results.json").read_text())
+    drop = ("encode_s", "decode_s")
+    return ([{k: v for k, v in r.items() if k not in drop} for r in doc["images"]],
+            [{k: v for k, v in e.items() if k not in drop} for e in doc["summary"]],
+            {k: v for k, v in doc["meta"].items() if k not in ("wall_s", "resumed_tasks")})
+
+
+def _start_eval_and_wait(argv, journal, k):
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "chansim", *map(str, argv)], cwd=Path(__file__).parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and journal.read_bytes().count(b"\n") >= k:
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"eval ended or stalled before {k} results: {proc.communicate()}")
+
+
+def test_killed_eval_resumes_to_the_same_report(tmp_path, cli_run):
+    import signal
+
+    d = _eval_dir(tmp_path)
+    ref = tmp_path / "ref"
+    status, _, err = cli_run(*_eval_argv(d, ref))  # 2 images × 4 qualities, uninterrupted
+    assert status == 0, err
+    assert len((ref / "results.jsonl").read_text().splitlines()) == 8
+
+    out = tmp_path / "out"
+    proc = _start_eval_and_wait(_eval_argv(d, out), out / "results.jsonl", 3)
+    proc.send_signal(signal.SIGKILL)  # the worst case: no handler runs
+    proc.wait(60)
+    lines = (out / "results.jsonl").read_bytes().splitlines()
+    assert 3 <= len(lines) < 8
+    with open(out / "results.jsonl", "ab") as f:
+        f.write(b'{"key": "cut short by the kil')  # a record half written when the process died
+    # Without --resume the earlier results are not silently thrown away.
+    _one_line_error(*cli_run(*_eval_argv(d, out))[::2], "--resume")
+    status, _, err = cli_run(*_eval_argv(d, out, "--resume"))
+    assert status == 0, err
+    assert f"resuming: {len(lines)} of 8 tasks done" in err
+    assert len((out / "results.jsonl").read_text().splitlines()) == 8  # each task once, the torn line gone
+    assert _report(out) == _report(ref)
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["meta"]["resumed_tasks"] == len(lines) and not doc["meta"]["partial"]
+    assert Image.open(out / "crops" / "im0.png").tobytes() == Image.open(ref / "crops" / "im0.png").tobytes()
+    # --force starts over.
+    status, _, err = cli_run(*_eval_argv(d, out, "--force", "--qualities", "1"))
+    assert status == 0, err
+    assert len((out / "results.jsonl").read_text().splitlines()) == 2
+
+
+def test_ctrl_c_leaves_a_valid_partial_report(tmp_path):
+    import signal
+
+    d = _eval_dir(tmp_path)
+    out = tmp_path / "out"
+    proc = _start_eval_and_wait(_eval_argv(d, out), out / "results.jsonl", 2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr.decode()
+    assert "Traceback" not in stderr.decode() and "--resume" in stderr.decode()
+    import re
+
+    assert re.search(rb"\d/8 \[\d\d:\d\d<\d\d:\d\d", stderr), stderr  # done/total [elapsed<ETA]
+    doc = json.loads((out / "results.json").read_text())
+    n = len((out / "results.jsonl").read_text().splitlines())
+    assert doc["meta"]["partial"] and doc["meta"]["tasks"] == 8 and doc["meta"]["tasks_done"] == n
+    assert 2 <= n < 8 and len(doc["images"]) == 2 * n  # two reconstructions per task
+    with open(out / "results.csv") as f:
+        assert len(f.read().strip().splitlines()) == 1 + 2 * n
+    status, _, err = run("eval", *map(str, _eval_argv(d, out, "--resume")[1:]))
+    assert status == 0, err
+    assert not json.loads((out / "results.json").read_text())["meta"]["partial"]

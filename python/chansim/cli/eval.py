@@ -26,7 +26,7 @@ import numpy as np
 from ..evaluation import (BASELINE_FORMATS, BASELINE_QUALITIES, available_baselines, baseline_rows, bd_table,
                           crop_box, image_metrics, plot_rd, side_by_side, summarize)
 from .common import (IMAGE_SUFFIXES, UsageError, check_codec_spec, check_reconstruction, default_codec, load_codec,
-                     parse_quality, read_image, registered_codecs, split_list, unique, version)
+                     parse_quality, read_image, registered_codecs, split_list, unique, version, write_bytes, write_png)
 
 FIELDS = ["image", "method", "codec", "quality", "reconstruction", "width", "height", "bytes", "bpp", "psnr",
           "ms_ssim", "encode_s", "decode_s"]
@@ -113,26 +113,28 @@ def write_crops(images: Dict[str, np.ndarray], rows: List[dict], out: Path) -> L
 
 
 def write_results(rows: List[dict], summary: List[dict], meta: dict, out: Path) -> None:
+    """results.csv, summary.csv and results.json, each written atomically (a Ctrl-C while writing
+    leaves the previous version, never half a file)."""
+    import io
+
     out.mkdir(parents=True, exist_ok=True)
     clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     clean.sort(key=lambda r: (r["image"], r["method"], r["bpp"]))
-    with open(out / "results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
+
+    def csv_bytes(fields, items) -> bytes:
+        buf = io.StringIO(newline="")
+        w = csv.DictWriter(buf, fieldnames=fields)
         w.writeheader()
-        w.writerows(clean)
+        w.writerows(items)
+        return buf.getvalue().encode()
+
     sfields = ["method", "codec", "quality", "reconstruction", "images", "bytes", "bpp", "psnr", "ms_ssim",
                "encode_s", "decode_s"]
-    with open(out / "summary.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=sfields)
-        w.writeheader()
-        w.writerows(summary)
-
-    def finite(x):
-        return None if isinstance(x, float) and not math.isfinite(x) else x
-
-    doc = {"meta": meta, "summary": [{k: finite(v) for k, v in e.items()} for e in summary],
-           "images": [{k: finite(v) for k, v in r.items()} for r in clean]}
-    (out / "results.json").write_text(json.dumps(doc, indent=1))
+    doc = {"meta": meta, "summary": [{k: _finite(v) for k, v in e.items()} for e in summary],
+           "images": [{k: _finite(v) for k, v in r.items()} for r in clean]}
+    write_bytes(out / "results.csv", csv_bytes(FIELDS, clean))
+    write_bytes(out / "summary.csv", csv_bytes(sfields, summary))
+    write_bytes(out / "results.json", json.dumps(doc, indent=1).encode())
 
 
 def print_summary(summary: List[dict], bd: Dict[str, Optional[float]]) -> None:
@@ -146,7 +148,125 @@ def print_summary(summary: List[dict], bd: Dict[str, Optional[float]]) -> None:
             print(f"BD-PSNR of {method} over JPEG: {v:+.2f} dB")
 
 
+# ---- the journal: every finished task on disk at once ----------------------------------------
+
+JOURNAL = "results.jsonl"
+
+
+def task_key(**fields) -> str:
+    """A task's identity in the journal: what it computes (image, crop, codec and its model,
+    quality, reconstructions — or a classical format), so a resumed run redoes a task whose
+    inputs changed."""
+    return json.dumps(fields, sort_keys=True)
+
+
+def _finite(x):
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def _unfinite(row: dict) -> dict:
+    # JSON has no inf: a lossless PSNR is written null and read back as inf (as the rows hold it).
+    if row.get("psnr") is None:
+        row["psnr"] = math.inf
+    if row.get("ms_ssim") is None:
+        row["ms_ssim"] = math.nan
+    return row
+
+
+class Journal:
+    """``OUT/results.jsonl``: one line per finished task — its key and rows — appended, flushed
+    and fsynced as the task completes, so a kill loses at most the tasks still running.
+    Crops travel as PNG files beside it (``crops/parts/``)."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.path = out / JOURNAL
+        self._f = None
+
+    def load(self) -> Dict[str, List[dict]]:
+        """Finished tasks: key → rows (crops read back). A last line cut short by a kill is dropped
+        and the file rewritten without it, so appends start on a fresh line."""
+        done: Dict[str, List[dict]] = {}
+        if not self.path.exists():
+            return done
+        from PIL import Image
+
+        lines = self.path.read_bytes().split(b"\n")
+        good = []
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                key, rows = rec["key"], rec["rows"]
+                for r in rows:
+                    _unfinite(r)
+                    if r.get("_crop_file"):
+                        with Image.open(self.out / r.pop("_crop_file")) as im:
+                            r["_crop"] = np.asarray(im.convert("RGB"))
+            except (ValueError, KeyError, TypeError, OSError) as exc:
+                if i >= len(lines) - 2:  # the last record, cut short by a kill: redo that task
+                    break
+                raise UsageError(f"{self.path}: line {i + 1} is not a result record ({exc}); "
+                                 f"remove the file (or use --force) to start over") from None
+            done[key] = rows
+            good.append(line)
+        data = b"".join(g + b"\n" for g in good)
+        if data != self.path.read_bytes():
+            tmp = self.path.with_name(self.path.name + ".repair")
+            tmp.write_bytes(data)
+            os.replace(tmp, self.path)
+        return done
+
+    def append(self, key: str, rows: List[dict]) -> None:
+        import hashlib
+
+        if self._f is None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self._f = open(self.path, "ab")
+        clean = []
+        for i, r in enumerate(rows):
+            c = {k: _finite(v) for k, v in r.items() if not k.startswith("_")}
+            if "_crop" in r:
+                rel = Path("crops") / "parts" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}-{i}.png"
+                (self.out / rel).parent.mkdir(parents=True, exist_ok=True)
+                write_png(self.out / rel, r["_crop"])
+                c["_crop_file"] = str(rel)
+            clean.append(c)
+        self._f.write(json.dumps({"key": key, "rows": clean}).encode() + b"\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
 # ---- the command ------------------------------------------------------------------------------
+
+
+class _StopOnInterrupt:
+    """While active, SIGINT (Ctrl-C) only sets an event that the result loop checks every 0.1 s:
+    the interrupt can never land inside the Dask client or a journal write and be lost there."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.event = threading.Event()
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, lambda *_: self.event.set())
+        return self.event
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
 
 
 def list_images(directory: Path, limit: Optional[int]) -> List[Path]:
@@ -216,32 +336,70 @@ def run_eval(args) -> int:
         plan.append((spec, codec, qs, kinds))
     images = {p.name: center_crop(read_image(p), args.crop) for p in files}
     n_images = len(images)
-    client, cluster = make_client(args.scheduler, args.workers, args.threads)
+    # Every task, keyed; the journal of an earlier run says which are done.
+    tasks = []
+    for k, name in enumerate(images):
+        keep = k < args.crops
+        for spec, codec, qs, kinds in plan:
+            for i, q in enumerate(qs):
+                key = task_key(task="codec", image=name, crop=args.crop, codec=spec, model=codec.model_id,
+                               quality=q, reconstructions=kinds, crop_panel=keep and i == 0)
+                tasks.append((key, name, (codec_task, spec, q, kinds, keep and i == 0)))
+        for fmt in baselines:
+            key = task_key(task="baseline", image=name, crop=args.crop, format=fmt, qualities=BASELINE_QUALITIES,
+                           crop_panel=keep)
+            tasks.append((key, name, (baseline_task, fmt, BASELINE_QUALITIES, keep)))
+    journal = Journal(out)
+    if journal.path.exists() and not args.resume:
+        if not args.force:
+            raise UsageError(f"{journal.path} holds results of an earlier run; use --resume to continue it "
+                             f"or --force to start over")
+        journal.path.unlink()
+    done = journal.load() if args.resume else {}
+    wanted = {key for key, _, _ in tasks}
+    rows: List[dict] = [r for key, rs in done.items() if key in wanted for r in rs]
+    todo = [t for t in tasks if t[0] not in done]
+    n_done = len(tasks) - len(todo)
+    if args.resume and not args.quiet:
+        print(f"resuming: {n_done} of {len(tasks)} tasks done in {journal.path}", file=sys.stderr)
     t_start = time.perf_counter()
     pin = None if args.scheduler == "threads" else args.threads
+    interrupted = False
+    workers, n_new = 0, 0
+    client = cluster = None
     try:
-        futures = []
-        for k, (name, img) in enumerate(images.items()):
-            remote = client.scatter(img)
-            keep = k < args.crops
-            for spec, codec, qs, kinds in plan:
-                for i, q in enumerate(qs):
-                    futures.append(client.submit(codec_task, name, remote, spec, q, kinds, keep and i == 0, pin,
-                                                 pure=False))
-            for fmt in baselines:
-                futures.append(client.submit(baseline_task, name, remote, fmt, BASELINE_QUALITIES, keep, pin,
-                                             pure=False))
-        from distributed import as_completed
-
-        rows: List[dict] = []
-        with tqdm(total=len(futures), desc=f"eval on {n_images} images", unit="task", disable=args.quiet,
-                  file=sys.stderr) as bar:
-            for fut in as_completed(futures):
-                rows.extend(fut.result())
-                bar.update(1)
-        workers = len(client.scheduler_info().get("workers", {}))
+        if todo:
+            client, cluster = make_client(args.scheduler, args.workers, args.threads)
+            remote = {}
+            futures = {}
+            for key, name, (fn, *fargs) in todo:
+                if name not in remote:
+                    remote[name] = client.scatter(images[name])
+                futures[client.submit(fn, name, remote[name], *fargs, pin, pure=False)] = key
+            # done/total and an ETA from the mean rate of this run (smoothing=0: steady on uneven tasks).
+            with tqdm(total=len(tasks), initial=n_done, desc=f"eval on {n_images} images", unit="task",
+                      disable=args.quiet, file=sys.stderr, smoothing=0) as bar, _StopOnInterrupt() as stop:
+                pending = dict(futures)
+                while pending:
+                    finished = [f for f in pending if f.done()]
+                    if stop.is_set():
+                        raise KeyboardInterrupt
+                    if not finished:
+                        stop.wait(0.1)
+                        continue
+                    for fut in finished:
+                        result = fut.result()
+                        journal.append(pending.pop(fut), result)
+                        rows.extend(result)
+                        n_new += 1
+                        bar.update(1)
+            workers = len(client.scheduler_info().get("workers", {}))
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
-        client.close()
+        journal.close()
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()
     wall = time.perf_counter() - t_start
@@ -253,8 +411,15 @@ def run_eval(args) -> int:
                 codecs=[dict(spec=spec, name=c.name, model_id=c.model_id, qualities=qs, reconstructions=kinds)
                         for spec, c, qs, kinds in plan],
                 baselines=baselines, baselines_unavailable=skipped, bd_psnr_over_jpeg=bd,
-                bd_method="PCHIP over log rate (chansim.evaluation.bd_psnr)")
+                bd_method="PCHIP over log rate (chansim.evaluation.bd_psnr)",
+                tasks=len(tasks), tasks_done=n_done + n_new, partial=interrupted, resumed_tasks=n_done,
+                journal=JOURNAL)
     write_results(rows, summary, meta, out)
+    if interrupted:
+        print(f"chansim eval: interrupted after {meta['tasks_done']} of {len(tasks)} tasks; partial report in "
+              f"{out} (results.csv, summary.csv, results.json); run again with --resume to finish",
+              file=sys.stderr)
+        return 130
     max_bpp = max([e["bpp"] for e in summary if e["codec"] not in BASELINE_FORMATS] or [2.0]) * 1.15
     plots = [p for p, m, t in ((out / "rd_psnr.png", "psnr", "PSNR"), (out / "rd_ms_ssim.png", "ms_ssim", "MS-SSIM"))
              if plot_rd(summary, p, m, f"{t} on {n_images} images ({Path(args.dir).name})", max_bpp)]
@@ -300,6 +465,11 @@ def add_parser(sub, common) -> None:
     p.add_argument("--limit", type=int, default=None, help="use only the first N images (sorted by name)")
     p.add_argument("--crop", type=int, default=None, metavar="S",
                    help="evaluate the central S×S crop of each image (faster)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an earlier run into the same --out: tasks recorded in OUT/results.jsonl are "
+                        "not run again")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="start over, discarding the results of an earlier run in --out")
     p.add_argument("--crops", type=int, default=4, metavar="N",
                    help="write side-by-side crops at the lowest rate for the first N images (default 4)")
     p.set_defaults(func=run_eval)
