@@ -185,9 +185,10 @@ def check_exact(encode, decode, q, p=None, *, n=2000, alpha=1e-3, seed=0, batche
     - Bonferroni over the d + projections tests: each p-value against alpha / (d + projections).
 
     ``result.p_value`` is the smallest p-value times the number of tests (capped at 1).
-    Detection (measured, tests/test_testing_power.py): a truncated PFR at D = 2.9 bits with
-    K = 8 candidates, a dither off by 0.1 step, a decoder off by one ulp in one draw: 5/5 seeds
-    at the defaults.
+    Detection (measured at the defaults over 5 seeds, tests/test_testing_power.py): truncated PFR
+    at D = 2.9 bits with K = 8 candidates presented as exact 5/5, an encoder's dither off by 0.1
+    step 5/5, a decoder off by one ulp in one message of four 5/5; false alarms on the exact PFR
+    and the right DQ beside them 0/5.
 
     >>> import numpy as np
     >>> from chansim import dq

@@ -4,7 +4,9 @@
 Both pass callables to child processes started with the ``spawn`` method, so the callables must
 be picklable: a function defined at the top level of an importable module (a test module
 collected by pytest is fine), a ``functools.partial`` of one, or an instance of such a class.
-Lambdas and nested functions are not.
+Lambdas and nested functions are not. ``spawn`` re-imports the main module in each child, so a
+script must call these checks under ``if __name__ == "__main__":`` (pytest and notebooks need
+nothing).
 """
 
 from __future__ import annotations
@@ -156,6 +158,7 @@ def _robust_child(decode, inputs, declared, conn, memory_limit):
             resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
         except (ImportError, ValueError, OSError):  # pragma: no cover - platform dependent
             pass
+    conn.send(("ready",))
     for i, data in inputs:
         try:
             decode(data)
@@ -238,8 +241,20 @@ def check_decoder_robust(decode, good_message, *, exceptions=None, truncations=N
         proc.start()
         child.close()
         i = start
-        # The first answer also pays for the child's start-up (imports): allow extra time.
-        wait = timeout + 60.0
+        # The child says "ready" once it has started and unpickled the decoder (imports: allow time).
+        ready = parent.poll(timeout + 120.0)
+        try:
+            ready = ready and parent.recv() == ("ready",)
+        except EOFError:
+            ready = False
+        if not ready:
+            proc.kill()
+            proc.join()
+            raise RuntimeError("check_decoder_robust: the child process could not start or unpickle the decoder "
+                               f"(exit code {proc.exitcode}); decode must be picklable and importable from a "
+                               "module file, and a script must call the check under `if __name__ == \"__main__\":` (spawn re-imports "
+                               "the main module; see chansim.testing.process)")
+        wait = timeout
         while i < len(cases):
             if parent.poll(wait):
                 try:
