@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing as mp
-import os
 import random
 from dataclasses import dataclass, field
 
@@ -74,7 +73,8 @@ def _child_digest(fn, threads, conn):
     conn.close()
 
 
-def check_deterministic(fn, *, threads=(1, 2), processes=2, timeout=300.0, raise_on_failure=True) -> DeterministicResult:
+def check_deterministic(fn, *, threads=(1, 2), processes=2, timeout=300.0,
+                        raise_on_failure=True) -> DeterministicResult:
     """Check that ``fn()`` returns the same bytes at every thread count and in fresh processes.
 
     ``fn`` takes no arguments (bind them with ``functools.partial``) and returns bytes, an
@@ -252,8 +252,9 @@ def check_decoder_robust(decode, good_message, *, exceptions=None, truncations=N
             proc.join()
             raise RuntimeError("check_decoder_robust: the child process could not start or unpickle the decoder "
                                f"(exit code {proc.exitcode}); decode must be picklable and importable from a "
-                               "module file, and a script must call the check under `if __name__ == \"__main__\":` (spawn re-imports "
-                               "the main module; see chansim.testing.process)")
+                               "module file, and a script must call the check under "
+                               "`if __name__ == \"__main__\":` (spawn re-imports the main module; see "
+                               "chansim.testing.process)")
         wait = timeout
         while i < len(cases):
             if parent.poll(wait):
