@@ -18,7 +18,8 @@ MODULES = [
     "chansim.prng", "chansim.rans", "chansim.dq", "chansim.pfr", "chansim.grc",
     "chansim.codecs", "chansim.codecs.base", "chansim.codecs.container", "chansim.codecs.streams",
     "chansim.codecs.ntc", "chansim.ntc",
-    "chansim.diffusion", "chansim.metrics", "chansim.evaluation", "chansim.varint", "chansim.errors",
+    "chansim.diffusion", "chansim.metrics", "chansim.evaluation", "chansim.varint", "chansim.testing",
+    "chansim.errors",
 ]
 
 # Values worth printing in full; anything else is shown by type only, so the text never
