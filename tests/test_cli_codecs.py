@@ -100,3 +100,44 @@ def test_eval_uqdm_on_a_local_dask_cluster_with_two_workers(tmp_path, cli_run):
         np.mean([r["bpp"] for r in rows if r["quality"] == "3" and r["reconstruction"] == "mmse"]))
     assert "JPEG" in {e["method"] for e in doc["summary"]}
     assert (out / "rd_psnr.png").exists() and (out / "crops" / "im0.png").exists()
+
+
+def test_uqdm_pipe_stdin_to_stdout(tmp_path):
+    """``compress - - | decompress - -`` with a shipped codec, as two processes joined by a pipe."""
+    import io
+    import subprocess
+    import sys
+
+    img = photo()
+    src = png(tmp_path, img)
+    cmd = [sys.executable, "-m", "chansim"]
+    with open(src, "rb") as f:
+        enc = subprocess.Popen(cmd + ["compress", "-", "-", "--codec", "uqdm", "--quality", "1"], stdin=f,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    dec = subprocess.Popen(cmd + ["decompress", "-", "-"], stdin=enc.stdout, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+    enc.stdout.close()  # the pipe now belongs to the decoder
+    out, dec_err = dec.communicate(timeout=600)
+    enc_err = enc.communicate(timeout=600)[1]
+    assert enc.returncode == 0 and dec.returncode == 0, (enc_err, dec_err)
+    assert b"stdin (32\xc3\x9724) -> stdout" in enc_err and b"stdin -> stdout (32\xc3\x9724" in dec_err
+    back = np.asarray(Image.open(io.BytesIO(out)))
+    codec = common.load_codec("uqdm")
+    expected = codec.decompress(codec.compress(img, 1))  # the default seed: derived from image and model
+    assert np.array_equal(back, expected)
+
+
+def test_uqdm_grayscale_comes_back_gray(tmp_path, cli_run):
+    y, x = np.mgrid[0:24, 0:32]
+    g = np.clip(x * 6 + y * 3 + 20, 0, 255).astype(np.uint8)
+    Image.fromarray(g, "L").save(tmp_path / "g.png")
+    assert cli_run("compress", tmp_path / "g.png", tmp_path / "g.chsm", "--codec", "uqdm", "--quality", "1")[0] == 0
+    assert container.unpack((tmp_path / "g.chsm").read_bytes()).flags == container.FLAG_GRAY
+    assert cli_run("decompress", tmp_path / "g.chsm", tmp_path / "g1.png")[0] == 0
+    assert cli_run("decompress", tmp_path / "g.chsm", tmp_path / "g3.png", "--rgb")[0] == 0
+    gray, rgb = read_png(tmp_path / "g1.png"), read_png(tmp_path / "g3.png").astype(int)
+    assert gray.shape == g.shape  # one channel
+    # The codec reconstructs R, G, B apart at this rate (the tint issue 17 reported); the gray
+    # output is their rounded mean.
+    assert np.abs(rgb[..., 0] - rgb[..., 1]).max() > 0
+    assert np.array_equal(gray, (rgb.sum(axis=2) + 1) // 3)
