@@ -650,7 +650,7 @@ def _report(out):
     drop = ("encode_s", "decode_s")
     return ([{k: v for k, v in r.items() if k not in drop} for r in doc["images"]],
             [{k: v for k, v in e.items() if k not in drop} for e in doc["summary"]],
-            {k: v for k, v in doc["meta"].items() if k not in ("wall_s", "resumed_tasks")})
+            {k: v for k, v in doc["meta"].items() if k not in ("wall_s", "resumed_tasks", "workers")})
 
 
 def _start_eval_and_wait(argv, journal, k):
@@ -722,3 +722,32 @@ def test_ctrl_c_leaves_a_valid_partial_report(tmp_path):
     status, _, err = run("eval", *map(str, _eval_argv(d, out, "--resume")[1:]))
     assert status == 0, err
     assert not json.loads((out / "results.json").read_text())["meta"]["partial"]
+
+
+def test_resume_of_a_finished_run_recomputes_nothing(tmp_path, cli_run):
+    """Baseline tasks and crops travel through the journal too: a resumed finished run does no
+    work and writes the same report, crops included."""
+    d = _eval_dir(tmp_path)
+    out = tmp_path / "out"
+    argv = ["eval", d, "--codec", SPEC, "--out", out, "--qualities", "1,4", "--baselines", "jpeg",
+            "--scheduler", "threads", "--workers", "1", "--crops", "2"]
+    status, _, err = cli_run(*argv)
+    assert status == 0, err
+    first = _report(out)
+    crops = {p.name: p.read_bytes() for p in (out / "crops").glob("*.png")}
+    assert len(crops) == 2
+    status, _, err = cli_run(*argv, "--resume")
+    assert status == 0, err
+    assert "resuming: 6 of 6 tasks done" in err  # 2 images × (2 qualities + JPEG)
+    assert _report(out) == first
+    assert {p.name: p.read_bytes() for p in (out / "crops").glob("*.png")} == crops
+
+
+def test_sizes_in_messages_are_width_by_height(tmp_path, cli_run):
+    Image.fromarray(photo(8, 20)).save(tmp_path / "wide.png")  # 20 wide, 8 tall
+    _one_line_error(*cli_run("compress", tmp_path / "wide.png", tmp_path / "x.chsm", "--codec", SPEC)[::2],
+                    "got 20×8 (width×height)")
+    from chansim.codecs import container as C
+
+    with pytest.raises(ValueError, match="image shape 70000×5 \\(width×height\\)"):
+        C.Container("uqdm", bytes(8), 5, 70000, 0).pack()
