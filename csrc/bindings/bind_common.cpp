@@ -58,7 +58,7 @@ void fill_words_py(uint64_t seed, uint64_t stream, uint64_t start, py::array& ou
   check_range(start, n, 64);
   uint32_t* o = static_cast<uint32_t*>(out.mutable_data());
   py::gil_scoped_release nogil;
-  fill_words(seed, stream, start, o, n);
+  prng::fill_words(seed, stream, start, o, n);
 }
 
 void fill_py(int variate, uint64_t seed, uint64_t stream, uint64_t start, py::array& out) {
@@ -69,13 +69,13 @@ void fill_py(int variate, uint64_t seed, uint64_t stream, uint64_t start, py::ar
     check_range(start, n, 64);
     float* o = static_cast<float*>(out.mutable_data());
     py::gil_scoped_release nogil;
-    fill_f32(static_cast<Variate>(variate), seed, stream, start, o, n);
+    prng::fill_f32(static_cast<prng::Variate>(variate), seed, stream, start, o, n);
   } else if (out.dtype().is(py::dtype::of<double>())) {
     require_array<double>(out, "out", true);
     check_range(start, n, 63);  // float64 element i uses words 2i, 2i+1
     double* o = static_cast<double*>(out.mutable_data());
     py::gil_scoped_release nogil;
-    fill_f64(static_cast<Variate>(variate), seed, stream, start, o, n);
+    prng::fill_f64(static_cast<prng::Variate>(variate), seed, stream, start, o, n);
   } else {
     throw py::value_error("out: unsupported dtype " + std::string(py::str(out.dtype())) +
                           " (float32 or float64)");
@@ -94,7 +94,7 @@ void register_common(py::module_& m) {
   m.def("stream_id", &stream_id_py, py::arg("purpose"), py::arg("step"), py::arg("chunk"));
   m.def("num_threads", &num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
-  m.def("prng_isa", &prng_isa);
+  m.def("prng_isa", &prng::prng_isa);
 }
 
 }  // namespace bind
