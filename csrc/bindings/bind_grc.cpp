@@ -8,7 +8,6 @@
 
 #include "bindings.h"
 #include "channel/gprs.h"
-#include "channel/grc_math.h"
 #include "common/errors.h"
 #include "common/parallel.h"
 
@@ -207,26 +206,6 @@ py::array_t<double> grc_excess(double mu_q, double sigma_q, double mu_p, double 
   return out;
 }
 
-// The deterministic normal-tail functions, for accuracy tests.
-py::array_t<double> grc_math(int which, const py::array& x, const py::array& y) {
-  const std::size_t n = check_vec(x, "x", static_cast<std::size_t>(-1));
-  check_vec(y, "y", n);
-  const double* a = static_cast<const double*>(x.data());
-  const double* b = static_cast<const double*>(y.data());
-  py::array_t<double> out(static_cast<py::ssize_t>(n));
-  double* o = out.mutable_data();
-  for (std::size_t i = 0; i < n; ++i) {
-    switch (which) {
-      case 0: o[i] = det_exp(a[i]); break;
-      case 1: o[i] = grc::det_qt(a[i]); break;
-      case 2: o[i] = grc::det_mass(a[i], b[i]); break;
-      case 3: o[i] = grc::det_median(a[i], b[i]); break;
-      default: throw py::value_error("unknown function");
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 void register_grc(py::module_& m) {
@@ -242,7 +221,6 @@ void register_grc(py::module_& m) {
         py::arg("delta"));
   m.def("grc_excess", &grc_excess, py::arg("mu_q"), py::arg("sigma_q"), py::arg("mu_p"), py::arg("sigma_p"),
         py::arg("a"), py::arg("b"), py::arg("h"));
-  m.def("grc_math", &grc_math, py::arg("which"), py::arg("x"), py::arg("y"));
 }
 
 }  // namespace bind
