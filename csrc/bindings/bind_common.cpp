@@ -15,10 +15,15 @@ constexpr uint64_t kMaxElements = uint64_t(1) << 32;
 
 void check_range(uint64_t start, std::size_t n, unsigned bits) {
   if (n > kMaxElements) throw py::value_error("n = " + std::to_string(n) + " exceeds the per-call limit of 2**32");
-  const unsigned __int128 end = static_cast<unsigned __int128>(start) + n;
-  if (end > (static_cast<unsigned __int128>(1) << bits))
-    throw py::value_error("start + n = " + std::to_string(static_cast<double>(end)) +
-                          " is beyond the addressable range 2**" + std::to_string(bits) + " of this variate");
+  // start + n <= 2^bits (bits <= 64), checked without overflow.
+  const bool beyond = bits < 64 ? (n > (uint64_t(1) << bits) || start > (uint64_t(1) << bits) - n)
+                                : (n > 0 && start > std::numeric_limits<uint64_t>::max() - (n - 1));
+  if (beyond) {
+    const uint64_t sum = start + n;  // wraps past 2^64 to sum < n <= 2^32, exact in double
+    const double end = sum >= start ? static_cast<double>(sum) : 18446744073709551616.0 + static_cast<double>(sum);
+    throw py::value_error("start + n = " + std::to_string(end) + " is beyond the addressable range 2**" +
+                          std::to_string(bits) + " of this variate");
+  }
 }
 
 uint64_t stream_id_py(uint64_t purpose, uint64_t step, uint64_t chunk) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "channel/pfr_screen.h"
+#include "common/bits.h"
 #include "common/isa.h"
 #include "common/parallel.h"
 #include "common/prng.h"
@@ -118,7 +119,7 @@ void approx_normals(const ChordTable& tb, const uint32_t* w, float* eps, std::si
     chord_pass()(tb.coarse_ab, w + base, eps + base, flag, n);
     for (std::size_t g = 0; g < (n + 7) / 8; ++g) {
       for (unsigned bits = flag[g]; bits; bits &= bits - 1) {
-        const std::size_t i = base + 8 * g + static_cast<std::size_t>(__builtin_ctz(bits));
+        const std::size_t i = base + 8 * g + static_cast<std::size_t>(ctz32(bits));
         const Chord& f = tb.fine[w[i] >> kFineShift];
         eps[i] = f.ok ? f.a + f.b * static_cast<float>(static_cast<int32_t>(w[i] & ((1u << kFineShift) - 1)))
                       : normal_f32(w[i]);
