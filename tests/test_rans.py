@@ -55,17 +55,39 @@ def test_location_scale_round_trip(family, n, log_scale, mean, spread, escape_ev
 @given(family=st.sampled_from(SHAPES), n=st.integers(0, 200), width=st.floats(1e-3, 1e3),
        mean=st.floats(-100, 100), log_scale=st.floats(-3, 3), seed=st.integers(0, 2**32 - 1))
 def test_dithered_round_trip_and_reparameterisation(family, n, width, mean, log_scale, seed):
-    """The *_uniform families are the plain family with mean / width + offset and
+    """The *_dithered families are the plain family with mean / width + offset and
     scale / width: same bytes, same symbols."""
     rng = np.random.default_rng(seed)
     x = mean + 10.0**log_scale * rng.standard_normal(n)
     offset = rng.uniform(-0.5, 0.5, n)
     k = np.round(x / width + offset).astype(np.int32)
     scales = np.full(n, 10.0**log_scale)
-    a = _round_trip([(f"{family}_uniform", k, mean, scales, width, offset)])
+    a = _round_trip([(f"{family}_dithered", k, mean, scales, width, offset)])
     enc = rans.Encoder()
     getattr(enc, f"encode_{family}")(k, mean / width + offset, scales / width)
     assert enc.finish() == a
+
+
+@pytest.mark.parametrize("family", SHAPES)
+def test_dithered_families_keep_their_older_uniform_names(family):
+    """encode_/decode_<family>_uniform are aliases of <family>_dithered: the same
+    bytes, decodable by either name; encode_uniform/decode_uniform stay the
+    integer-uniform family."""
+    rng = np.random.default_rng(11)
+    n = 5000
+    offset = rng.uniform(-0.5, 0.5, n)
+    k = np.round(rng.normal(0.3, 2.0, n) / 0.75 + offset).astype(np.int32)
+    streams = []
+    for name in ("dithered", "uniform"):
+        enc = rans.Encoder()
+        getattr(enc, f"encode_{family}_{name}")(k, 0.3, 2.0, 0.75, offset)
+        enc.encode_uniform(k[:100], -(2**31), 2**31 - 1)
+        streams.append(enc.finish())
+    assert streams[0] == streams[1]
+    for name in ("dithered", "uniform"):
+        dec = rans.Decoder(streams[0])
+        np.testing.assert_array_equal(getattr(dec, f"decode_{family}_{name}")(0.3, 2.0, 0.75, offset), k)
+        np.testing.assert_array_equal(dec.decode_uniform(-(2**31), 2**31 - 1, shape=100), k[:100])
 
 
 @settings(derandomize=True, max_examples=60, deadline=None)
@@ -122,7 +144,7 @@ def test_mixed_calls_every_family_and_empty_arrays():
         ("laplace", g[:10], 0.5, 1.5),
         ("zipf", rng.zipf(2.0, 300), 2.0, 10**6),
         ("uniform", rng.integers(-9, 10, 100), -9, 9),
-        ("logistic_uniform", g, 0.0, 1.0, 0.75, rng.uniform(-0.5, 0.5, n)),
+        ("logistic_dithered", g, 0.0, 1.0, 0.75, rng.uniform(-0.5, 0.5, n)),
         ("gaussian", g, mu, sigma),
     ]
     _round_trip(calls)
@@ -210,9 +232,10 @@ BAD_CALLS = [
     ("symbols must be integers", "gaussian", [1.5], 0.0, 1.0),
     ("symbols must fit in int32", "gaussian", [2**40], 0.0, 1.0),
     ("must be real numbers", "gaussian", [1], "a", 1.0),
-    ("width must be finite and > 0", "gaussian_uniform", [1], 0.0, 1.0, 0.0, 0.0),
-    ("offset must be finite", "logistic_uniform", [1], 0.0, 1.0, 1.0, np.nan),
-    ("not finite and positive", "gaussian_uniform", [1], 1e300, 1.0, 1e-300, 0.0),
+    ("width must be finite and > 0", "gaussian_dithered", [1], 0.0, 1.0, 0.0, 0.0),
+    ("offset must be finite", "logistic_dithered", [1], 0.0, 1.0, 1.0, np.nan),
+    ("not finite and positive", "gaussian_dithered", [1], 1e300, 1.0, 1e-300, 0.0),
+    ("width must be finite and > 0", "laplace_uniform", [1], 0.0, 1.0, -1.0, 0.0),
     ("probabilities must be finite and >= 0", "categorical", [0], [0.5, -0.1, 0.6]),
     ("probabilities must be finite and >= 0", "categorical", [0], [0.5, np.nan, 0.5]),
     ("must sum to 1", "categorical", [0], [0.5, 0.6]),

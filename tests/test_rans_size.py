@@ -73,7 +73,7 @@ def test_dithered_grid(family, dist):
     m, s, u = rng.uniform(-3, 3, n), rng.uniform(0.3, 2, n), rng.uniform(-0.5, 0.5, n)
     k = np.round(dist.rvs(m, s, random_state=rng) / width + u).astype(np.int32)
     enc = rans.Encoder()
-    getattr(enc, f"encode_{family}_uniform")(k, m, s, width, u)
+    getattr(enc, f"encode_{family}_dithered")(k, m, s, width, u)
     _check(len(enc.finish()), _ideal_bits(dist, k, m, s, width, u), 1e-4)
 
 

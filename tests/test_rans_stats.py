@@ -67,7 +67,7 @@ def test_decoding_random_words_samples_a_dithered_grid():
     rng = np.random.default_rng(11)
     width, offset = 0.8, rng.uniform(-0.5, 0.5, N)
     dec = rans.Decoder(_random_stream(12))
-    k = dec.decode_gaussian_uniform(0.2, 1.7, width, offset)
+    k = dec.decode_gaussian_dithered(0.2, 1.7, width, offset)
     lo = st.norm.cdf(width * (k - offset - 0.5), 0.2, 1.7)
     hi = st.norm.cdf(width * (k - offset + 0.5), 0.2, 1.7)
     pit = lo + rng.uniform(size=N) * (hi - lo)

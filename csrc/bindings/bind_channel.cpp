@@ -14,7 +14,7 @@ namespace {
 
 constexpr std::size_t kMaxElements = std::size_t(1) << 32;
 
-Param<double> param(const py::array& a, const char* name, std::size_t n) {
+dq::Param<double> param(const py::array& a, const char* name, std::size_t n) {
   require_array<double>(a, name, false);
   const std::size_t sz = static_cast<std::size_t>(a.size());
   if (sz != 1 && sz != n)
@@ -23,10 +23,10 @@ Param<double> param(const py::array& a, const char* name, std::size_t n) {
   const double* d = static_cast<const double*>(a.data());
   for (std::size_t i = 0; i < sz; ++i)
     if (!std::isfinite(d[i])) throw py::value_error(std::string(name) + " contains NaN or Inf");
-  return Param<double>{d, sz};
+  return dq::Param<double>{d, sz};
 }
 
-void check_steps(const Param<double>& step) {
+void check_steps(const dq::Param<double>& step) {
   for (std::size_t i = 0; i < step.size; ++i)
     if (!(step.data[i] > 0)) throw py::value_error("step must be > 0 everywhere");
 }
@@ -38,13 +38,13 @@ void check_dither_range(uint64_t start, std::size_t n) {
 }
 
 template <class X>
-std::size_t quantize_typed(const py::array& x, Param<double> mu, Param<double> step, uint64_t seed, uint64_t stream,
-                           uint64_t start, int32_t* k, std::size_t n) {
+std::size_t quantize_typed(const py::array& x, dq::Param<double> mu, dq::Param<double> step, uint64_t seed,
+                           uint64_t stream, uint64_t start, int32_t* k, std::size_t n) {
   const X* xp = static_cast<const X*>(x.data());
   std::size_t bad;
   {
     py::gil_scoped_release nogil;
-    bad = dq_quantize<X>(xp, mu, step, seed, stream, start, k, n);
+    bad = dq::dq_quantize<X>(xp, mu, step, seed, stream, start, k, n);
   }
   if (bad < n && !std::isfinite(static_cast<double>(xp[bad])))
     throw py::value_error("x contains NaN or Inf (element " + std::to_string(bad) + ")");
@@ -86,13 +86,13 @@ py::array dq_dequantize_py(const py::array& k, const py::array& mu, const py::ar
     py::array_t<double> out(static_cast<py::ssize_t>(n));
     double* o = out.mutable_data();
     py::gil_scoped_release nogil;
-    dq_dequantize<double>(kp, m, s, seed, stream, start, o, n);
+    dq::dq_dequantize<double>(kp, m, s, seed, stream, start, o, n);
     return std::move(out);
   }
   py::array_t<float> out(static_cast<py::ssize_t>(n));
   float* o = out.mutable_data();
   py::gil_scoped_release nogil;
-  dq_dequantize<float>(kp, m, s, seed, stream, start, o, n);
+  dq::dq_dequantize<float>(kp, m, s, seed, stream, start, o, n);
   return std::move(out);
 }
 
@@ -101,7 +101,7 @@ py::array_t<double> dq_dithers_py(uint64_t seed, uint64_t stream, uint64_t start
   py::array_t<double> u(static_cast<py::ssize_t>(n));
   double* o = u.mutable_data();
   py::gil_scoped_release nogil;
-  dq_dithers(seed, stream, start, o, n);
+  dq::dq_dithers(seed, stream, start, o, n);
   return u;
 }
 
@@ -163,10 +163,10 @@ py::tuple pfr_search_py(const py::array& lin, const py::object& quad_obj, const 
     py::gil_scoped_release nogil;
     const int threads = num_threads();
     auto run = [&](std::size_t c, int inner) {
-      PfrChunk ch{l + off[c], quad ? quad + off[c] : nullptr, c0p[c], static_cast<std::size_t>(off[c + 1] - off[c]),
-                  cs[c], as[c]};
-      PfrSearch s{seed, bud[c], bnd[c], static_cast<PfrArrivals>(arrivals)};
-      const PfrResult r = pfr_search(ch, s, inner);
+      pfr::PfrChunk ch{l + off[c], quad ? quad + off[c] : nullptr, c0p[c],
+                       static_cast<std::size_t>(off[c + 1] - off[c]), cs[c], as[c]};
+      pfr::PfrSearch s{seed, bud[c], bnd[c], static_cast<pfr::PfrArrivals>(arrivals)};
+      const pfr::PfrResult r = pfr::pfr_search(ch, s, inner);
       ip[c] = r.index;
       ep[c] = r.examined;
       sp[c] = r.stopped;
@@ -207,7 +207,7 @@ py::array_t<float> pfr_candidates_py(uint64_t seed, const py::array& cand_stream
   float* e = eps.mutable_data();
   py::gil_scoped_release nogil;
   parallel_for(chunks, 64, 1, [&](std::size_t b, std::size_t en) {
-    for (std::size_t c = b; c < en; ++c) pfr_candidate(seed, cs[c], idx[c], off[c + 1] - off[c], e + off[c]);
+    for (std::size_t c = b; c < en; ++c) pfr::pfr_candidate(seed, cs[c], idx[c], off[c + 1] - off[c], e + off[c]);
   });
   return eps;
 }

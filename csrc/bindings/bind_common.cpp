@@ -15,10 +15,15 @@ constexpr uint64_t kMaxElements = uint64_t(1) << 32;
 
 void check_range(uint64_t start, std::size_t n, unsigned bits) {
   if (n > kMaxElements) throw py::value_error("n = " + std::to_string(n) + " exceeds the per-call limit of 2**32");
-  const unsigned __int128 end = static_cast<unsigned __int128>(start) + n;
-  if (end > (static_cast<unsigned __int128>(1) << bits))
-    throw py::value_error("start + n = " + std::to_string(static_cast<double>(end)) +
-                          " is beyond the addressable range 2**" + std::to_string(bits) + " of this variate");
+  // start + n <= 2^bits (bits <= 64), checked without overflow.
+  const bool beyond = bits < 64 ? (n > (uint64_t(1) << bits) || start > (uint64_t(1) << bits) - n)
+                                : (n > 0 && start > std::numeric_limits<uint64_t>::max() - (n - 1));
+  if (beyond) {
+    const uint64_t sum = start + n;  // wraps past 2^64 to sum < n <= 2^32, exact in double
+    const double end = sum >= start ? static_cast<double>(sum) : 18446744073709551616.0 + static_cast<double>(sum);
+    throw py::value_error("start + n = " + std::to_string(end) + " is beyond the addressable range 2**" +
+                          std::to_string(bits) + " of this variate");
+  }
 }
 
 uint64_t stream_id_py(uint64_t purpose, uint64_t step, uint64_t chunk) {
@@ -58,7 +63,7 @@ void fill_words_py(uint64_t seed, uint64_t stream, uint64_t start, py::array& ou
   check_range(start, n, 64);
   uint32_t* o = static_cast<uint32_t*>(out.mutable_data());
   py::gil_scoped_release nogil;
-  fill_words(seed, stream, start, o, n);
+  prng::fill_words(seed, stream, start, o, n);
 }
 
 void fill_py(int variate, uint64_t seed, uint64_t stream, uint64_t start, py::array& out) {
@@ -69,13 +74,13 @@ void fill_py(int variate, uint64_t seed, uint64_t stream, uint64_t start, py::ar
     check_range(start, n, 64);
     float* o = static_cast<float*>(out.mutable_data());
     py::gil_scoped_release nogil;
-    fill_f32(static_cast<Variate>(variate), seed, stream, start, o, n);
+    prng::fill_f32(static_cast<prng::Variate>(variate), seed, stream, start, o, n);
   } else if (out.dtype().is(py::dtype::of<double>())) {
     require_array<double>(out, "out", true);
     check_range(start, n, 63);  // float64 element i uses words 2i, 2i+1
     double* o = static_cast<double*>(out.mutable_data());
     py::gil_scoped_release nogil;
-    fill_f64(static_cast<Variate>(variate), seed, stream, start, o, n);
+    prng::fill_f64(static_cast<prng::Variate>(variate), seed, stream, start, o, n);
   } else {
     throw py::value_error("out: unsupported dtype " + std::string(py::str(out.dtype())) +
                           " (float32 or float64)");
@@ -94,7 +99,7 @@ void register_common(py::module_& m) {
   m.def("stream_id", &stream_id_py, py::arg("purpose"), py::arg("step"), py::arg("chunk"));
   m.def("num_threads", &num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
-  m.def("prng_isa", &prng_isa);
+  m.def("prng_isa", &prng::prng_isa);
 }
 
 }  // namespace bind

@@ -1,7 +1,8 @@
 // chansim._core.RansEncoder / RansDecoder: the rANS coder with its model
 // families. chansim.rans prepares the arguments (dtype conversion, broadcasting,
-// shapes); this layer checks them again so _core is safe on its own, maps
-// rans::FormatError to chansim.FormatError, and releases the GIL while coding.
+// shapes); this layer checks them again so _core is safe on its own, and
+// releases the GIL while coding. A corrupt stream throws chansim::FormatError,
+// which module.cpp maps to chansim.FormatError.
 #include <mutex>
 #include <string>
 
@@ -14,12 +15,6 @@ namespace {
 
 using rans::IntArg;
 using rans::RealArg;
-
-PyObject* format_error_type() {
-  // Kept for the life of the process (never decref'd at interpreter exit).
-  static PyObject* type = py::object(py::module_::import("chansim.errors").attr("FormatError")).release().ptr();
-  return type;
-}
 
 std::size_t symbol_count(const py::array& symbols) {
   require_array<int32_t>(symbols, "symbols", false);
@@ -100,7 +95,7 @@ void encode(PyEncoder& e, const py::array& symbols, const Args& args) {
 template <class Args>
 py::array_t<int32_t> decode(PyDecoder& d, std::size_t n, const Args& args) {
   if (n > d.dec.remaining())  // before allocating the output
-    throw rans::FormatError("rANS stream: " + std::to_string(n) + " symbols requested but only " +
+    throw FormatError("rANS stream: " + std::to_string(n) + " symbols requested but only " +
                             std::to_string(d.dec.remaining()) + " remain");
   py::array_t<int32_t> out(static_cast<py::ssize_t>(n));
   int32_t* o = out.mutable_data();
@@ -115,14 +110,6 @@ py::array_t<int32_t> decode(PyDecoder& d, std::size_t n, const Args& args) {
 }  // namespace
 
 void register_entropy(py::module_& m) {
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const rans::FormatError& e) {
-      PyErr_SetString(format_error_type(), e.what());
-    }
-  });
-
   py::class_<PyEncoder>(m, "RansEncoder", "rANS encoder buffering model-family calls (see chansim.rans.Encoder).")
       .def(py::init([](int precision, int lanes, int segment_log2) {
              rans::StreamParams p{precision, lanes, segment_log2};

@@ -1,5 +1,6 @@
 // GPRS bindings: validation of every argument, GIL released around the
-// per-channel work, malformed messages raised as chansim.FormatError.
+// per-channel work; malformed messages throw chansim::FormatError (raised as
+// chansim.FormatError, see module.cpp).
 #include <atomic>
 #include <stdexcept>
 #include <string>
@@ -7,7 +8,7 @@
 
 #include "bindings.h"
 #include "channel/gprs.h"
-#include "channel/grc_math.h"
+#include "common/errors.h"
 #include "common/parallel.h"
 
 namespace chansim {
@@ -15,12 +16,6 @@ namespace bind {
 namespace {
 
 using grc::u128;
-
-[[noreturn]] void raise_format_error(const std::string& msg) {
-  py::object cls = py::module_::import("chansim.errors").attr("FormatError");
-  PyErr_SetString(cls.ptr(), msg.c_str());
-  throw py::error_already_set();
-}
 
 grc::Method method_of(int method) {
   if (method < 0 || method > 3)
@@ -140,15 +135,13 @@ py::array_t<double> gprs_decode(const py::bytes& data, const py::array& mu_p, co
   std::vector<uint64_t> keys(n);
   for (std::size_t i = 0; i < n; ++i) keys[i] = grc::gprs_channel_key(seed, stream, i);
   grc::Unpacked u;
-  try {
+  {
     py::gil_scoped_release nogil;
     u = grc::gprs_unpack(reinterpret_cast<const uint8_t*>(buf.data()), buf.size(), keys.data(), n);
-  } catch (const std::invalid_argument& e) {
-    raise_format_error(e.what());
   }
   if (u.method != meth)
-    raise_format_error(std::string("message was encoded with method (split rule) '") + grc::method_name(u.method) +
-                       "', not the requested '" + grc::method_name(meth) + "'");
+    throw FormatError(std::string("message was encoded with method (split rule) '") + grc::method_name(u.method) +
+                      "', not the requested '" + grc::method_name(meth) + "'");
   return decode_from(u.index, mu_p, sigma_p, seed, stream, u.split);
 }
 

@@ -10,35 +10,36 @@
 #include "common/prng.h"
 
 namespace chansim {
+namespace dq {
 namespace {
 
 constexpr std::size_t kTile = 1024;
 constexpr std::size_t kGrain = 1 << 15;
 
-const dq_kernels::DqKernels& kernels() {
+const kernels::DqKernels& kernel_set() {
 #if defined(CHANSIM_HAVE_AVX2_TU)
-  static const dq_kernels::DqKernels& k = use_avx2() ? dq_kernels::avx2::table() : dq_kernels::baseline::table();
+  static const kernels::DqKernels& k = use_avx2() ? kernels::avx2::table() : kernels::baseline::table();
 #else
-  static const dq_kernels::DqKernels& k = dq_kernels::baseline::table();
+  static const kernels::DqKernels& k = kernels::baseline::table();
 #endif
   return k;
 }
 
 int quantize_tile(const float* x, const double* mu, bool ma, const double* step, bool sa, const uint32_t* w,
                   int32_t* k, std::size_t m) {
-  return kernels().quantize_f32(x, mu, ma, step, sa, w, k, m);
+  return kernel_set().quantize_f32(x, mu, ma, step, sa, w, k, m);
 }
 int quantize_tile(const double* x, const double* mu, bool ma, const double* step, bool sa, const uint32_t* w,
                   int32_t* k, std::size_t m) {
-  return kernels().quantize_f64(x, mu, ma, step, sa, w, k, m);
+  return kernel_set().quantize_f64(x, mu, ma, step, sa, w, k, m);
 }
 void dequantize_tile(const int32_t* k, const double* mu, bool ma, const double* step, bool sa, const uint32_t* w,
                      float* out, std::size_t m) {
-  kernels().dequantize_f32(k, mu, ma, step, sa, w, out, m);
+  kernel_set().dequantize_f32(k, mu, ma, step, sa, w, out, m);
 }
 void dequantize_tile(const int32_t* k, const double* mu, bool ma, const double* step, bool sa, const uint32_t* w,
                      double* out, std::size_t m) {
-  kernels().dequantize_f64(k, mu, ma, step, sa, w, out, m);
+  kernel_set().dequantize_f64(k, mu, ma, step, sa, w, out, m);
 }
 
 // Visits [0, n) in tiles with the tile's dither words generated in one batch.
@@ -48,7 +49,7 @@ void for_each_dither_tile(uint64_t seed, uint64_t stream, uint64_t start, std::s
     uint32_t w[kTile];
     for (std::size_t t = b; t < e; t += kTile) {
       const std::size_t m = std::min(kTile, e - t);
-      fill_words_serial(seed, stream, start + t, w, m);
+      prng::fill_words_serial(seed, stream, start + t, w, m);
       body(t, m, w);
     }
   });
@@ -104,4 +105,5 @@ template void dq_dequantize<float>(const int32_t*, Param<double>, Param<double>,
 template void dq_dequantize<double>(const int32_t*, Param<double>, Param<double>, uint64_t, uint64_t, uint64_t,
                                     double*, std::size_t);
 
+}  // namespace dq
 }  // namespace chansim

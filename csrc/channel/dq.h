@@ -17,6 +17,7 @@
 #include "common/transforms.h"
 
 namespace chansim {
+namespace dq {
 
 CHANSIM_HD double dq_dither(uint32_t word) { return static_cast<double>(uniform_f32(word)) - 0.5; }
 
@@ -57,4 +58,5 @@ void dq_dequantize(const int32_t* k, Param<double> mu, Param<double> step, uint6
 // The dither values themselves (for entropy models of k given u).
 void dq_dithers(uint64_t seed, uint64_t stream, uint64_t start, double* u, std::size_t n);
 
+}  // namespace dq
 }  // namespace chansim

@@ -7,7 +7,8 @@
 #include <cstdint>
 
 namespace chansim {
-namespace dq_kernels {
+namespace dq {
+namespace kernels {
 
 struct DqKernels {
   int (*quantize_f32)(const float*, const double*, bool, const double*, bool, const uint32_t*, int32_t*, std::size_t);
@@ -26,5 +27,6 @@ const DqKernels& table();
 }
 #endif
 
-}  // namespace dq_kernels
+}  // namespace kernels
+}  // namespace dq
 }  // namespace chansim

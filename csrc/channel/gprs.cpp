@@ -3,12 +3,17 @@
 #include <cmath>
 #include <limits>
 #include <queue>
-#include <stdexcept>
+#include <string>
 
 #include "channel/grc_math.h"
 #include "channel/tree.h"
+#include "common/errors.h"
 #include "common/philox.h"
 #include "common/transforms.h"
+#include "entropy/arith.h"
+#include "entropy/bitio.h"
+#include "entropy/crc32.h"
+#include "entropy/elias.h"
 
 namespace chansim {
 namespace grc {
@@ -247,60 +252,19 @@ double gprs_decode_one(u128 index, uint64_t key, Split split) {
 }
 
 // ---- message format ---------------------------------------------------------------
+// The bit-level codes are the entropy layer's: bit I/O (entropy/bitio.h), the
+// binary arithmetic coder (entropy/arith.h), Elias gamma/delta
+// (entropy/elias.h) and CRC-32 (entropy/crc32.h).
 
 namespace {
 constexpr uint8_t kMagic[4] = {'C', 'S', 'G', 'P'};
 constexpr uint8_t kVersion = 1;
 constexpr std::size_t kHeader = 16, kTrailer = 4;
+constexpr uint32_t kFair = 32768;  // P(0) = 1/2 in the arithmetic coder's 16-bit units
 
-int floor_log2(u128 v) {
-  int l = -1;
-  while (v) {
-    v >>= 1;
-    ++l;
-  }
-  return l;
-}
+double log2_prob16(uint32_t p) { return std::log2(static_cast<double>(p) / 65536.0); }
 
-struct BitWriter {
-  std::vector<uint8_t>& out;
-  uint64_t nbits = 0;
-  void put(unsigned bit) {
-    if ((nbits & 7) == 0) out.push_back(0);
-    if (bit) out.back() |= static_cast<uint8_t>(0x80u >> (nbits & 7));
-    ++nbits;
-  }
-  void put_bits(u128 v, int count) {  // MSB first
-    for (int i = count - 1; i >= 0; --i) put(static_cast<unsigned>((v >> i) & 1));
-  }
-};
-
-struct BitReader {
-  const uint8_t* p;
-  uint64_t size_bits, pos = 0;
-  int get() {
-    if (pos >= size_bits) throw std::invalid_argument("GPRS message truncated inside the index bitstream");
-    const int b = (p[pos >> 3] >> (7 - (pos & 7))) & 1;
-    ++pos;
-    return b;
-  }
-};
 }  // namespace
-
-int elias_delta_bits(u128 index) {
-  const int l = floor_log2(index);  // depth
-  const int ll = floor_log2(static_cast<u128>(l + 1));
-  return l + 2 * ll + 1;
-}
-
-uint32_t crc32(const uint8_t* data, std::size_t size) {
-  uint32_t crc = 0xFFFFFFFFu;
-  for (std::size_t i = 0; i < size; ++i) {
-    crc ^= data[i];
-    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-  }
-  return crc ^ 0xFFFFFFFFu;
-}
 
 uint32_t gprs_left_prob16(double a, double c, double b) {
   const double ratio = det_mass(a, c) / det_mass(a, b);
@@ -309,94 +273,6 @@ uint32_t gprs_left_prob16(double a, double c, double b) {
   if (scaled >= 65535.0) return 65535;
   return static_cast<uint32_t>(scaled);
 }
-
-namespace {
-
-// Binary arithmetic coder with 32-bit low/high and deferred ("pending") bits
-// (Witten, Neal & Cleary 1987). After renormalisation the range exceeds 2^30,
-// so both sub-ranges of a 16-bit probability are non-empty.
-constexpr uint64_t kTop = 0xFFFFFFFFull, kHalf = 0x80000000ull, kQuarter = 0x40000000ull;
-
-struct ArithEncoder {
-  BitWriter& w;
-  uint64_t low = 0, high = kTop, pending = 0;
-  void emit(unsigned bit) {
-    w.put(bit);
-    for (; pending; --pending) w.put(bit ^ 1u);
-  }
-  void encode(unsigned bit, uint32_t p0) {  // p0 = P(bit == 0) * 2^16
-    const uint64_t range = high - low + 1;
-    const uint64_t split = low + ((range * p0) >> 16) - 1;
-    if (bit) low = split + 1;
-    else high = split;
-    for (;;) {
-      if (high < kHalf) {
-        emit(0);
-      } else if (low >= kHalf) {
-        emit(1);
-        low -= kHalf;
-        high -= kHalf;
-      } else if (low >= kQuarter && high < kHalf + kQuarter) {
-        ++pending;
-        low -= kQuarter;
-        high -= kQuarter;
-      } else {
-        break;
-      }
-      low <<= 1;
-      high = (high << 1) | 1;
-    }
-  }
-  void finish() {
-    ++pending;
-    emit(low < kQuarter ? 0 : 1);
-  }
-};
-
-struct ArithDecoder {
-  BitReader& r;
-  uint64_t low = 0, high = kTop, value = 0;
-  // Past the end the stream reads as zeros (the encoder's flush leaves the
-  // value determined by the bits it wrote); the CRC has vouched for them.
-  unsigned next() { return r.pos < r.size_bits ? static_cast<unsigned>(r.get()) : 0u; }
-  explicit ArithDecoder(BitReader& rd) : r(rd) {
-    for (int i = 0; i < 32; ++i) value = (value << 1) | next();
-  }
-  unsigned decode(uint32_t p0) {
-    const uint64_t range = high - low + 1;
-    const uint64_t split = low + ((range * p0) >> 16) - 1;
-    unsigned bit;
-    if (value <= split) {
-      bit = 0;
-      high = split;
-    } else {
-      bit = 1;
-      low = split + 1;
-    }
-    for (;;) {
-      if (high < kHalf) {
-      } else if (low >= kHalf) {
-        low -= kHalf;
-        high -= kHalf;
-        value -= kHalf;
-      } else if (low >= kQuarter && high < kHalf + kQuarter) {
-        low -= kQuarter;
-        high -= kQuarter;
-        value -= kQuarter;
-      } else {
-        break;
-      }
-      low <<= 1;
-      high = (high << 1) | 1;
-      value = (value << 1) | next();
-    }
-    return bit;
-  }
-};
-
-double log2_prob16(uint32_t p) { return std::log2(static_cast<double>(p) / 65536.0); }
-
-}  // namespace
 
 std::vector<uint8_t> gprs_pack(const u128* index, const uint64_t* keys, std::size_t n, Method method, double* bits) {
   const Split split = split_of(method);
@@ -408,22 +284,19 @@ std::vector<uint8_t> gprs_pack(const u128* index, const uint64_t* keys, std::siz
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(static_cast<uint64_t>(n) >> (8 * i)));
   BitWriter w{out};
   if (split == Split::Dyadic) {
+    // Elias delta of each heap index: gamma(depth + 1), then its depth path bits.
+    const auto put = [&w](unsigned bit) { w.put(bit); };
     for (std::size_t i = 0; i < n; ++i) {
-      // Elias delta: gamma code of (depth + 1), then the depth path bits of H.
-      const int l = floor_log2(index[i]);
-      const int ll = floor_log2(static_cast<u128>(l + 1));
-      for (int k = 0; k < ll; ++k) w.put(0);
-      w.put_bits(static_cast<u128>(l + 1), ll + 1);
-      w.put_bits(index[i], l);
-      if (bits) bits[i] = l + 2 * ll + 1;
+      elias_delta_put(index[i], put);
+      if (bits) bits[i] = elias_delta_bits(index[i]);
     }
   } else {
     ArithEncoder enc{w};
+    const auto put_fair = [&enc](unsigned bit) { enc.encode(bit, kFair); };
     for (std::size_t i = 0; i < n; ++i) {
       const int l = floor_log2(index[i]);
-      const int ll = floor_log2(static_cast<u128>(l + 1));
-      for (int k = 0; k < ll; ++k) enc.encode(0, 32768);
-      for (int k = ll; k >= 0; --k) enc.encode(static_cast<unsigned>(((l + 1) >> k) & 1), 32768);
+      const int ll = floor_log2(static_cast<uint64_t>(l + 1));
+      elias_gamma_put(static_cast<uint64_t>(l + 1), put_fair);
       double cost = 2 * ll + 1;
       // Replay the splits exactly as the decoder will.
       double a = -kInf, b = kInf;
@@ -447,61 +320,47 @@ std::vector<uint8_t> gprs_pack(const u128* index, const uint64_t* keys, std::siz
 }
 
 Unpacked gprs_unpack(const uint8_t* data, std::size_t size, const uint64_t* keys, std::size_t expected_n) {
-  if (size < kHeader + kTrailer) throw std::invalid_argument("GPRS message too short for its header");
+  if (size < kHeader + kTrailer) throw FormatError("GPRS message too short for its header");
   for (int i = 0; i < 4; ++i)
-    if (data[i] != kMagic[i]) throw std::invalid_argument("not a GPRS message (bad magic)");
+    if (data[i] != kMagic[i]) throw FormatError("not a GPRS message (bad magic)");
   if (data[4] != kVersion)
-    throw std::invalid_argument("GPRS message version " + std::to_string(data[4]) + " is not supported (expected 1)");
-  if (data[5] > 3) throw std::invalid_argument("GPRS message names unknown method " + std::to_string(data[5]));
-  if (data[6] != 0 || data[7] != 0) throw std::invalid_argument("GPRS message has nonzero reserved bytes");
+    throw FormatError("GPRS message version " + std::to_string(data[4]) + " is not supported (expected 1)");
+  if (data[5] > 3) throw FormatError("GPRS message names unknown method " + std::to_string(data[5]));
+  if (data[6] != 0 || data[7] != 0) throw FormatError("GPRS message has nonzero reserved bytes");
   uint32_t stored = 0;
   for (int i = 0; i < 4; ++i) stored |= static_cast<uint32_t>(data[size - 4 + i]) << (8 * i);
-  if (crc32(data, size - 4) != stored) throw std::invalid_argument("GPRS message checksum mismatch (corrupted)");
+  if (crc32(data, size - 4) != stored) throw FormatError("GPRS message checksum mismatch (corrupted)");
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(data[8 + i]) << (8 * i);
   if (n != expected_n)
-    throw std::invalid_argument("GPRS message holds " + std::to_string(n) + " channels, but " +
-                                std::to_string(expected_n) + " prior parameters were given");
+    throw FormatError("GPRS message holds " + std::to_string(n) + " channels, but " + std::to_string(expected_n) +
+                      " prior parameters were given");
   const std::size_t payload = size - kHeader - kTrailer;
   // Every channel costs at least one whole bit (the gamma code's last bit is a
   // fair coin in both layouts): a larger count is corrupt, and checking it
   // first keeps the allocation bounded by the input size.
-  if (n > static_cast<uint64_t>(payload) * 8) throw std::invalid_argument("GPRS message truncated (too few bits)");
+  if (n > static_cast<uint64_t>(payload) * 8) throw FormatError("GPRS message truncated (too few bits)");
   Unpacked u;
   u.method = static_cast<Method>(data[5]);
   u.split = split_of(u.method);
   u.index.resize(static_cast<std::size_t>(n));
-  BitReader r{data + kHeader, static_cast<uint64_t>(payload) * 8};
+  BitReader r(data + kHeader, static_cast<uint64_t>(payload) * 8, "GPRS message truncated inside the index bitstream");
   const char* too_deep = "GPRS message names a node deeper than 126 (corrupted)";
   if (u.split == Split::Dyadic) {
-    for (std::size_t i = 0; i < n; ++i) {
-      int ll = 0;
-      while (r.get() == 0) {
-        if (++ll > 6) throw std::invalid_argument(too_deep);
-      }
-      int lp1 = 1;
-      for (int k = 0; k < ll; ++k) lp1 = (lp1 << 1) | r.get();
-      const int l = lp1 - 1;
-      if (l > kMaxDepth) throw std::invalid_argument(too_deep);
-      u128 h = 1;
-      for (int k = 0; k < l; ++k) h = (h << 1) | static_cast<unsigned>(r.get());
-      u.index[i] = h;
-    }
-    if ((r.pos + 7) / 8 != payload) throw std::invalid_argument("GPRS message has trailing bytes after the last index");
-    while (r.pos < r.size_bits)
-      if (r.get() != 0) throw std::invalid_argument("GPRS message has nonzero padding bits");
+    const auto get = [&r]() { return r.get(); };
+    for (std::size_t i = 0; i < n; ++i)
+      if (!elias_delta_get(get, kMaxDepth, &u.index[i])) throw FormatError(too_deep);
+    if ((r.pos + 7) / 8 != payload) throw FormatError("GPRS message has trailing bytes after the last index");
+    while (!r.at_end())
+      if (r.get() != 0) throw FormatError("GPRS message has nonzero padding bits");
     return u;
   }
   ArithDecoder dec(r);
+  const auto get_fair = [&dec]() { return dec.decode(kFair); };
   for (std::size_t i = 0; i < n; ++i) {
-    int ll = 0;
-    while (dec.decode(32768) == 0) {
-      if (++ll > 6) throw std::invalid_argument(too_deep);
-    }
-    int lp1 = 1;
-    for (int k = 0; k < ll; ++k) lp1 = (lp1 << 1) | static_cast<int>(dec.decode(32768));
-    const int l = lp1 - 1;
-    if (l > kMaxDepth) throw std::invalid_argument(too_deep);
+    uint64_t lp1;
+    if (!elias_gamma_get(get_fair, static_cast<uint64_t>(kMaxDepth) + 1, &lp1)) throw FormatError(too_deep);
+    const int l = static_cast<int>(lp1) - 1;
     u128 h = 1;
     double a = -kInf, b = kInf;
     for (int k = 0; k < l; ++k) {
@@ -515,7 +374,7 @@ Unpacked gprs_unpack(const uint8_t* data, std::size_t size, const uint64_t* keys
   }
   // The encoder's flush ends at most 32 bits past the decoder's read position.
   if (r.pos + 8 < r.size_bits && r.pos + 8 < payload * 8)
-    throw std::invalid_argument("GPRS message has trailing bytes after the last index");
+    throw FormatError("GPRS message has trailing bytes after the last index");
   return u;
 }
 

@@ -25,9 +25,17 @@
 #include <string>
 #include <vector>
 
+#include "common/errors.h"
+
 namespace chansim {
 namespace grc {
 
+// Heap indices reach 2^127: a 128-bit unsigned integer (GCC and Clang). A port
+// to a compiler without one (MSVC) needs a small u128 type with shifts, |, &,
+// comparisons and conversions; the message format does not change.
+#if !defined(__SIZEOF_INT128__)
+#error "chansim's GPRS/GRC code needs unsigned __int128 (GCC or Clang)"
+#endif
 using u128 = unsigned __int128;
 
 enum class Split : int { Sample = 0, Dyadic = 1 };
@@ -119,8 +127,8 @@ double grc_excess_mass(const GprsTarget& t, double a, double b, double h);
 // arithmetic code over all channels: gamma(depth + 1) in fair bits, then each
 // path bit with P(left) = P(left child) / P(node), quantised to 16 bits;
 // the decoder recomputes these masses while replaying the splits, so the path
-// costs about -log2 P(final interval) instead of one bit per level.
-int elias_delta_bits(u128 index);
+// costs about -log2 P(final interval) instead of one bit per level. The codes
+// themselves live in the entropy layer (entropy/elias.h, arith.h, crc32.h).
 // bits[i] (may be null) receives channel i's code length in bits (fractional
 // for the arithmetic code: the sum of -log2 of the coded probabilities).
 std::vector<uint8_t> gprs_pack(const u128* index, const uint64_t* keys, std::size_t n, Method method, double* bits);
@@ -128,7 +136,8 @@ inline std::vector<uint8_t> gprs_pack(const u128* index, const uint64_t* keys, s
                                       double* bits) {
   return gprs_pack(index, keys, n, static_cast<Method>(split), bits);
 }
-// Throws std::invalid_argument with the reason on any malformed message.
+// Throws chansim::FormatError (common/errors.h) with the reason on any
+// malformed message.
 struct Unpacked {
   Method method;
   Split split;
@@ -138,8 +147,6 @@ Unpacked gprs_unpack(const uint8_t* data, std::size_t size, const uint64_t* keys
 
 // P(left child) / P(node) of a split at c, quantised to [1, 65535] / 65536.
 uint32_t gprs_left_prob16(double a, double c, double b);
-
-uint32_t crc32(const uint8_t* data, std::size_t size);
 
 }  // namespace grc
 }  // namespace chansim

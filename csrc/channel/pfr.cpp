@@ -7,12 +7,14 @@
 #include <vector>
 
 #include "channel/pfr_screen.h"
+#include "common/bits.h"
 #include "common/isa.h"
 #include "common/parallel.h"
 #include "common/prng.h"
 #include "common/transforms.h"
 
 namespace chansim {
+namespace pfr {
 namespace {
 
 constexpr std::size_t kBatchWords = 4096;  // normals generated per batch
@@ -99,11 +101,11 @@ const ChordTable& chord_table() {
   return t;
 }
 
-pfr_screen::ChordPass chord_pass() {
+screen::ChordPass chord_pass() {
 #if defined(CHANSIM_HAVE_AVX2_TU)
-  static const pfr_screen::ChordPass f = use_avx2() ? pfr_screen::avx2::chord_pass : pfr_screen::baseline::chord_pass;
+  static const screen::ChordPass f = use_avx2() ? screen::avx2::chord_pass : screen::baseline::chord_pass;
 #else
-  static const pfr_screen::ChordPass f = pfr_screen::baseline::chord_pass;
+  static const screen::ChordPass f = screen::baseline::chord_pass;
 #endif
   return f;
 }
@@ -117,7 +119,7 @@ void approx_normals(const ChordTable& tb, const uint32_t* w, float* eps, std::si
     chord_pass()(tb.coarse_ab, w + base, eps + base, flag, n);
     for (std::size_t g = 0; g < (n + 7) / 8; ++g) {
       for (unsigned bits = flag[g]; bits; bits &= bits - 1) {
-        const std::size_t i = base + 8 * g + static_cast<std::size_t>(__builtin_ctz(bits));
+        const std::size_t i = base + 8 * g + static_cast<std::size_t>(ctz32(bits));
         const Chord& f = tb.fine[w[i] >> kFineShift];
         eps[i] = f.ok ? f.a + f.b * static_cast<float>(static_cast<int32_t>(w[i] & ((1u << kFineShift) - 1)))
                       : normal_f32(w[i]);
@@ -126,12 +128,12 @@ void approx_normals(const ChordTable& tb, const uint32_t* w, float* eps, std::si
   }
 }
 
-pfr_screen::ApproxScores approx_scores() {
+screen::ApproxScores approx_scores() {
 #if defined(CHANSIM_HAVE_AVX2_TU)
-  static const pfr_screen::ApproxScores f =
-      use_avx2() ? pfr_screen::avx2::approx_scores : pfr_screen::baseline::approx_scores;
+  static const screen::ApproxScores f =
+      use_avx2() ? screen::avx2::approx_scores : screen::baseline::approx_scores;
 #else
-  static const pfr_screen::ApproxScores f = pfr_screen::baseline::approx_scores;
+  static const screen::ApproxScores f = screen::baseline::approx_scores;
 #endif
   return f;
 }
@@ -229,11 +231,11 @@ Best score_range(const PfrChunk& c, const PfrSearch& s, uint64_t first, uint64_t
   while (n <= last) {
     const std::size_t m = static_cast<std::size_t>(std::min<uint64_t>(per, last - n + 1));
     if (screen) {  // unscreened, every candidate is scored exactly below
-      fill_words_serial(s.seed, c.cand_stream, (n - 1) * d, words, m * d);
+      prng::fill_words_serial(s.seed, c.cand_stream, (n - 1) * d, words, m * d);
       approx_normals(tb, words, eps, m * d);
       approx_scores()(lin, c.quad ? quad : nullptr, eps, d, m, approx);
     }
-    fill_f64_serial(Variate::Exponential, s.seed ^ kArrivalKey, c.arrival_stream, n - 1, expo, m);
+    prng::fill_f64_serial(prng::Variate::Exponential, s.seed ^ kArrivalKey, c.arrival_stream, n - 1, expo, m);
     // The batch's arrival times (the same additions in the same order as
     // arrival_prefix) and their cheap log enclosures, so the candidate loop
     // below only compares; det_log(t) only where a decision needs it.
@@ -274,7 +276,7 @@ double arrival_prefix(const PfrChunk& c, const PfrSearch& s, uint64_t first, uin
   std::size_t p = 0;
   for (uint64_t n = first; n <= last;) {
     const std::size_t m = static_cast<std::size_t>(std::min<uint64_t>(expo.size(), last - n + 1));
-    fill_f64_serial(Variate::Exponential, s.seed ^ kArrivalKey, c.arrival_stream, n - 1, expo.data(), m);
+    prng::fill_f64_serial(prng::Variate::Exponential, s.seed ^ kArrivalKey, c.arrival_stream, n - 1, expo.data(), m);
     for (std::size_t j = 0; j < m; ++j, ++n) {
       while (p < part_lo.size() && part_lo[p] == n) (*t_before)[p++] = t;
       t += pfr_increment(static_cast<int>(s.arrivals), expo[j], n, s.max_candidates);
@@ -286,7 +288,7 @@ double arrival_prefix(const PfrChunk& c, const PfrSearch& s, uint64_t first, uin
 }  // namespace
 
 void pfr_candidate(uint64_t seed, uint64_t cand_stream, uint64_t index, std::size_t d, float* eps) {
-  fill_f32_serial(Variate::Normal, seed, cand_stream, (index - 1) * d, eps, d);
+  prng::fill_f32_serial(prng::Variate::Normal, seed, cand_stream, (index - 1) * d, eps, d);
 }
 
 void pfr_screen_normals(const uint32_t* w, float* eps, std::size_t m) { approx_normals(chord_table(), w, eps, m); }
@@ -361,4 +363,5 @@ PfrResult pfr_search(const PfrChunk& c, const PfrSearch& s, int threads) {
   return r;
 }
 
+}  // namespace pfr
 }  // namespace chansim

@@ -20,6 +20,7 @@
 #include <cstdint>
 
 namespace chansim {
+namespace pfr {
 
 enum class PfrArrivals : int { Poisson = 0, Ordered = 1 };
 
@@ -62,4 +63,5 @@ double pfr_screen_error_bound();
 // reference the screened search must reproduce index for index (tests).
 PfrResult pfr_search_unscreened(const PfrChunk& chunk, const PfrSearch& search);
 
+}  // namespace pfr
 }  // namespace chansim

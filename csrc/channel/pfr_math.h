@@ -7,6 +7,7 @@
 #include "common/transforms.h"
 
 namespace chansim {
+namespace pfr {
 
 // Arrival increment of candidate n (1-based): Exp(1) draws e for Poisson PFR,
 // the Rényi representation e·K/(K−n+1) of sorted exponentials for ORC.
@@ -34,4 +35,5 @@ CHANSIM_HD double pfr_log_ratio(const double* lin, const double* quad, double c0
 // The PFR score to minimise: log T_n − log r(Z_n).
 CHANSIM_HD double pfr_score(double t, double log_r) { return det_log(t) - log_r; }
 
+}  // namespace pfr
 }  // namespace chansim

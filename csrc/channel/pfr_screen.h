@@ -11,7 +11,8 @@
 #include <cstdint>
 
 namespace chansim {
-namespace pfr_screen {
+namespace pfr {
+namespace screen {
 
 using ChordPass = void (*)(const float* ab, const uint32_t* w, float* eps, uint8_t* flag,
                            std::size_t m);
@@ -30,5 +31,6 @@ void approx_scores(const float* lin, const float* quad, const float* eps, std::s
 }
 #endif
 
-}  // namespace pfr_screen
+}  // namespace screen
+}  // namespace pfr
 }  // namespace chansim

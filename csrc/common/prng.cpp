@@ -4,6 +4,7 @@
 #include "parallel.h"
 
 namespace chansim {
+namespace prng {
 namespace {
 
 // Below this many elements a second thread costs more than it saves.
@@ -57,4 +58,5 @@ void fill_f64(Variate v, uint64_t seed, uint64_t stream, uint64_t start, double*
                [&](std::size_t b, std::size_t e) { k.f64(static_cast<int>(v), seed, stream, start + b, out + b, e - b); });
 }
 
+}  // namespace prng
 }  // namespace chansim

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 namespace chansim {
+namespace prng {
 
 enum class Variate : int { Uniform = 0, Normal = 1, Exponential = 2 };
 
@@ -37,4 +38,5 @@ const PrngKernels& prng_avx2();
 #endif
 }  // namespace kernels
 
+}  // namespace prng
 }  // namespace chansim

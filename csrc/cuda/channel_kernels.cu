@@ -22,9 +22,9 @@ __global__ void dq_quantize_kernel(const float* x, const double* mu, std::size_t
                                    std::size_t n, unsigned long long* first_bad) {
   const std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  const Param<double> m{mu, mu_n}, s{step, step_n};
-  const double u = dq_dither(philox_word(seed, stream, start + i));
-  if (!dq_index(static_cast<double>(x[i]), m[i], s[i], u, &k[i])) {
+  const dq::Param<double> m{mu, mu_n}, s{step, step_n};
+  const double u = dq::dq_dither(philox_word(seed, stream, start + i));
+  if (!dq::dq_index(static_cast<double>(x[i]), m[i], s[i], u, &k[i])) {
     k[i] = 0;
     atomicMin(first_bad, static_cast<unsigned long long>(i));
   }
@@ -35,8 +35,8 @@ __global__ void dq_dequantize_kernel(const int32_t* k, const double* mu, std::si
                                      std::size_t n) {
   const std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  const Param<double> m{mu, mu_n}, s{step, step_n};
-  out[i] = static_cast<float>(dq_value(k[i], m[i], s[i], dq_dither(philox_word(seed, stream, start + i))));
+  const dq::Param<double> m{mu, mu_n}, s{step, step_n};
+  out[i] = static_cast<float>(dq::dq_value(k[i], m[i], s[i], dq::dq_dither(philox_word(seed, stream, start + i))));
 }
 
 // Serial running sum of arrival times, in candidate order (one thread): the
@@ -45,7 +45,7 @@ __global__ void pfr_arrivals_kernel(uint64_t arrival_seed, uint64_t stream, int 
   if (blockIdx.x != 0 || threadIdx.x != 0) return;
   double acc = 0.0;
   for (uint64_t n = 1; n <= k; ++n) {
-    acc += pfr_increment(ordered, exponential_f64(philox_u64(arrival_seed, stream, n - 1)), n, k);
+    acc += pfr::pfr_increment(ordered, exponential_f64(philox_u64(arrival_seed, stream, n - 1)), n, k);
     t[n - 1] = acc;
   }
 }
@@ -61,10 +61,10 @@ __global__ void pfr_score_kernel(const double* lin, const double* quad, double c
   unsigned long long index = ~0ull;
   if (n <= k) {
     const uint64_t base = (n - 1) * d;
-    const double log_r = pfr_log_ratio(lin, quad, c0, d, [=](std::size_t i) {
+    const double log_r = pfr::pfr_log_ratio(lin, quad, c0, d, [=](std::size_t i) {
       return normal_f32(philox_word(seed, stream, base + i));
     });
-    score = pfr_score(t[n - 1], log_r);
+    score = pfr::pfr_score(t[n - 1], log_r);
     index = n;
   }
   s_score[threadIdx.x] = score;

@@ -1,5 +1,5 @@
 // Host launchers of the CUDA variate kernels. Pointers are device pointers;
-// the results equal chansim::fill_f32 / fill_f64 bit for bit.
+// the results equal chansim::prng::fill_f32 / fill_f64 bit for bit.
 #pragma once
 #include <cstddef>
 #include <cstdint>

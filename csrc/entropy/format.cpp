@@ -50,7 +50,11 @@ uint64_t segment_count(uint64_t n, int segment_log2) {
 }
 
 uint64_t segment_begin(uint64_t k, uint64_t n, uint64_t nseg) {
-  return static_cast<uint64_t>((static_cast<unsigned __int128>(k) * n) / nseg);
+  // floor(k n / nseg) without a 128-bit product: k n = k q nseg + k r with
+  // n = q nseg + r, and k <= nseg <= 2^28 (n <= 2^40 symbols, segments of at
+  // least 2^12), so k r < 2^56.
+  const uint64_t q = n / nseg, r = n % nseg;
+  return k * q + (k * r) / nseg;
 }
 
 SegmentShape segment_shape(uint64_t m, int lanes) {

@@ -7,14 +7,10 @@
 #include <stdexcept>
 #include <vector>
 
+#include "common/errors.h"
+
 namespace chansim {
 namespace rans {
-
-// A truncated, corrupted, foreign or future-version stream.
-class FormatError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 constexpr uint8_t kMagic0 = 'r', kMagic1 = 'A';
 constexpr uint8_t kVersion = 1;
@@ -54,7 +50,7 @@ struct Header {
   std::vector<uint64_t> segment_offsets;  // nseg + 1 byte offsets into the data
 };
 
-// Parses and validates the header of data[0, size); throws FormatError.
+// Parses and validates the header of data[0, size); throws chansim::FormatError.
 Header parse_header(const uint8_t* data, std::size_t size);
 
 // Appends the header for n symbols and the given segment sizes to out.

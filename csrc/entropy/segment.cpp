@@ -3,6 +3,8 @@
 #include <memory>
 #include <string>
 
+#include "common/bits.h"
+
 namespace chansim {
 namespace rans {
 namespace {
@@ -46,7 +48,7 @@ class BitReader {
   std::size_t bit_ = 0;
 };
 
-int bit_length(uint64_t x) { return 64 - __builtin_clzll(x); }
+int bit_length(uint64_t x) { return bit_length64(x); }
 
 class SegmentEncoder {
  public:

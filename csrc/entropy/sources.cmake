@@ -1,9 +1,9 @@
 list(APPEND CHANSIM_CORE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/coder.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/family_param.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/family_table.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/family_uniform.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/family_zipf.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/param_family.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/table_family.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/uniform_family.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/zipf_family.cpp
   ${CMAKE_CURRENT_LIST_DIR}/format.cpp
   ${CMAKE_CURRENT_LIST_DIR}/param_kernels.cpp
   ${CMAKE_CURRENT_LIST_DIR}/param_kernels_baseline.cpp

@@ -27,14 +27,16 @@ for the Gaussian, ``s`` for the logistic, ``b`` for the Laplace):
 
 - ``gaussian`` / ``logistic`` / ``laplace``: ``P(k)`` is the mass of
   ``[k - 1/2, k + 1/2)``; means may be fractional.
-- ``*_uniform``: the same on a dithered grid, for dithered quantization
+- ``*_dithered`` (``gaussian_dithered`` / ``logistic_dithered`` /
+  ``laplace_dithered``): the same on a dithered grid, for dithered quantization
   ``k = round(x / width + offset)``:
   ``P(k) = G((width (k - offset + 1/2) - mean) / scale) - G((width (k - offset - 1/2) - mean) / scale)``
   with ``G`` the standard CDF (the UQDM prior ``g * U(-width/2, width/2)`` evaluated
-  on the offset grid).
+  on the offset grid). Their older names ``*_uniform`` (e.g.
+  ``encode_logistic_uniform``) remain as aliases that write the same bytes.
 - ``categorical``: a probability table, shared or one row per symbol.
 - ``zipf``: ``P(n) ∝ n**-lam`` on ``[1, n_max]`` (PFR indices).
-- ``uniform``: integers on ``[low, high]``.
+- ``uniform``: integers on ``[low, high]`` (the only meaning of "uniform" here).
 
 Parameters are quantized before use (means to multiples of 2**-20, scales to
 16 mantissa bits, probabilities to integer frequencies at the stream's
@@ -220,7 +222,7 @@ class Encoder:
         """Quantized Laplace with location ``means`` and scale ``scales`` (b)."""
         self._param(_LAPLACE, symbols, means, scales)
 
-    def encode_gaussian_uniform(self, symbols, means, scales, width, offset) -> None:
+    def encode_gaussian_dithered(self, symbols, means, scales, width, offset) -> None:
         """Gaussian prior on a dithered grid: the symbols ``k = round(x / width + offset)``.
 
         ``P(k) = Φ((width (k − offset + ½) − mean)/scale) − Φ((width (k − offset − ½) − mean)/scale)``,
@@ -230,13 +232,26 @@ class Encoder:
         """
         self._param(_GAUSSIAN, symbols, means, scales, width, offset)
 
-    def encode_logistic_uniform(self, symbols, means, scales, width, offset) -> None:
-        """Logistic prior on a dithered grid (UQDM's ``g ⋆ U``); see :meth:`encode_gaussian_uniform`."""
+    def encode_logistic_dithered(self, symbols, means, scales, width, offset) -> None:
+        """Logistic prior on a dithered grid (UQDM's ``g ⋆ U``); see :meth:`encode_gaussian_dithered`."""
         self._param(_LOGISTIC, symbols, means, scales, width, offset)
 
-    def encode_laplace_uniform(self, symbols, means, scales, width, offset) -> None:
-        """Laplace prior on a dithered grid; see :meth:`encode_gaussian_uniform`."""
+    def encode_laplace_dithered(self, symbols, means, scales, width, offset) -> None:
+        """Laplace prior on a dithered grid; see :meth:`encode_gaussian_dithered`."""
         self._param(_LAPLACE, symbols, means, scales, width, offset)
+
+    # Older names of the dithered-grid families, kept working (same bytes).
+    def encode_gaussian_uniform(self, symbols, means, scales, width, offset) -> None:
+        """Older name of :meth:`encode_gaussian_dithered` (an alias; same stream)."""
+        self.encode_gaussian_dithered(symbols, means, scales, width, offset)
+
+    def encode_logistic_uniform(self, symbols, means, scales, width, offset) -> None:
+        """Older name of :meth:`encode_logistic_dithered` (an alias; same stream)."""
+        self.encode_logistic_dithered(symbols, means, scales, width, offset)
+
+    def encode_laplace_uniform(self, symbols, means, scales, width, offset) -> None:
+        """Older name of :meth:`encode_laplace_dithered` (an alias; same stream)."""
+        self.encode_laplace_dithered(symbols, means, scales, width, offset)
 
     def encode_categorical(self, symbols, probabilities) -> None:
         """Categorical on ``[0, K)``: ``probabilities`` of shape (K,) shared by all
@@ -339,17 +354,30 @@ class Decoder:
         """Symbols of an :meth:`Encoder.encode_laplace` call."""
         return self._param(_LAPLACE, means, scales, shape)
 
-    def decode_gaussian_uniform(self, means, scales, width, offset, shape=None) -> np.ndarray:
-        """Symbols of an :meth:`Encoder.encode_gaussian_uniform` call."""
+    def decode_gaussian_dithered(self, means, scales, width, offset, shape=None) -> np.ndarray:
+        """Symbols of an :meth:`Encoder.encode_gaussian_dithered` call."""
         return self._param(_GAUSSIAN, means, scales, shape, width, offset)
 
-    def decode_logistic_uniform(self, means, scales, width, offset, shape=None) -> np.ndarray:
-        """Symbols of an :meth:`Encoder.encode_logistic_uniform` call."""
+    def decode_logistic_dithered(self, means, scales, width, offset, shape=None) -> np.ndarray:
+        """Symbols of an :meth:`Encoder.encode_logistic_dithered` call."""
         return self._param(_LOGISTIC, means, scales, shape, width, offset)
 
-    def decode_laplace_uniform(self, means, scales, width, offset, shape=None) -> np.ndarray:
-        """Symbols of an :meth:`Encoder.encode_laplace_uniform` call."""
+    def decode_laplace_dithered(self, means, scales, width, offset, shape=None) -> np.ndarray:
+        """Symbols of an :meth:`Encoder.encode_laplace_dithered` call."""
         return self._param(_LAPLACE, means, scales, shape, width, offset)
+
+    # Older names of the dithered-grid families, kept working.
+    def decode_gaussian_uniform(self, means, scales, width, offset, shape=None) -> np.ndarray:
+        """Older name of :meth:`decode_gaussian_dithered` (an alias)."""
+        return self.decode_gaussian_dithered(means, scales, width, offset, shape=shape)
+
+    def decode_logistic_uniform(self, means, scales, width, offset, shape=None) -> np.ndarray:
+        """Older name of :meth:`decode_logistic_dithered` (an alias)."""
+        return self.decode_logistic_dithered(means, scales, width, offset, shape=shape)
+
+    def decode_laplace_uniform(self, means, scales, width, offset, shape=None) -> np.ndarray:
+        """Older name of :meth:`decode_laplace_dithered` (an alias)."""
+        return self.decode_laplace_dithered(means, scales, width, offset, shape=shape)
 
     def decode_categorical(self, probabilities, shape=None) -> np.ndarray:
         """Symbols of an :meth:`Encoder.encode_categorical` call; ``shape`` is

@@ -10,6 +10,8 @@
 #include "channel/gprs.h"
 #include "channel/grc_math.h"
 #include "check.h"
+#include "entropy/crc32.h"
+#include "entropy/elias.h"
 
 using namespace chansim;
 using namespace chansim::grc;
@@ -216,7 +218,7 @@ void check_message(const std::vector<u128>& idx, const std::vector<uint64_t>& ke
     ++total_cases;
     try {
       gprs_unpack(msg.data(), len, keys.data(), idx.size());
-    } catch (const std::invalid_argument&) {
+    } catch (const FormatError&) {
       ++rejected;
     }
   }
@@ -226,7 +228,7 @@ void check_message(const std::vector<u128>& idx, const std::vector<uint64_t>& ke
     ++total_cases;
     try {
       gprs_unpack(bad.data(), bad.size(), keys.data(), idx.size());
-    } catch (const std::invalid_argument&) {
+    } catch (const FormatError&) {
       ++rejected;
     }
   }

@@ -13,6 +13,7 @@
 #include "common/transforms.h"
 
 using namespace chansim;
+using namespace chansim::pfr;
 
 namespace {
 

@@ -13,6 +13,7 @@
 #include "common/transforms.h"
 
 using namespace chansim;
+using namespace chansim::prng;
 
 static double ulp_distance(double a, double b) {
   return std::fabs(a - b) / std::fabs(std::nextafter(b, INFINITY) - b);

@@ -204,7 +204,7 @@ int main() {
         SegmentDecoder dec(bad.data(), bad.size(), m, p);
         dec.decode(TableModel{t, 0}, 0, m, out.data());
         ++silent;
-      } catch (const FormatError&) {
+      } catch (const chansim::FormatError&) {
         ++errors;
       }
     }

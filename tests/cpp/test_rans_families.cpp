@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "check.h"
+#include "common/isa.h"
 #include "common/parallel.h"
 #include "entropy/coder.h"
 #include "entropy/param_family.h"
@@ -85,7 +86,7 @@ void check_param_family(const char* name) {
       }
       std::vector<const ParamKernels*> sets = {&kernels::param_baseline()};
 #if defined(CHANSIM_HAVE_AVX2_TU)
-      if (__builtin_cpu_supports("avx2")) sets.push_back(&kernels::param_avx2());
+      if (cpu_has_avx2()) sets.push_back(&kernels::param_avx2());
 #endif
       for (const ParamKernels* ks : sets) {
         std::vector<uint64_t> step(n);

@@ -1,7 +1,8 @@
 // Truncated Zipf family; a shared lambda builds its head table once.
+#include "zipf_family.h"
+
 #include "coder_impl.h"
 #include "validate.h"
-#include "zipf_family.h"
 
 namespace chansim {
 namespace rans {

@@ -1,9 +1,10 @@
 // Categorical family: a shared probability row (one table, bucket-indexed for
 // decoding) or one row per symbol (quantized on the fly).
+#include "table_family.h"
+
 #include <vector>
 
 #include "coder_impl.h"
-#include "table_family.h"
 #include "validate.h"
 
 namespace chansim {

@@ -1,6 +1,7 @@
 // Uniform integers on [low, high], any width up to the whole int32 range.
-#include "coder_impl.h"
 #include "uniform_family.h"
+
+#include "coder_impl.h"
 #include "validate.h"
 
 namespace chansim {

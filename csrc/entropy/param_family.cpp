@@ -1,5 +1,7 @@
 // Gaussian, logistic and Laplace (plain and on a dithered grid): encoder steps
 // and decoder lookups through the batch kernels.
+#include "param_family.h"
+
 #include "coder_impl.h"
 #include "param_kernels.h"
 #include "validate.h"
