@@ -158,6 +158,8 @@ def main():
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--out", default="benchmarks/results/ntc_kodak.json")
     ap.add_argument("--plot", default="benchmarks/results/ntc_rd.png")
+    ap.add_argument("--phase", choices=("all", "peers"), default="all",
+                    help="peers: only the Pillow sweeps (they do not depend on the model)")
     ap.add_argument("--report", action="store_true")
     args = ap.parse_args()
     if args.report:
@@ -170,11 +172,12 @@ def main():
     state = json.loads(out.read_text()) if out.is_file() else {}
     if state.get("model_id") != codec.model_id:
         state = {"model_id": codec.model_id, "peers": state.get("peers", {}), "images": {}}
+    phases = ("peers",) if args.phase == "peers" else ("peers", "images")
     names = [f"kodim{i:02d}.png" for i in range(1, args.images + 1)]
     for i, name in enumerate(names):
         img = np.asarray(Image.open(shared_path("kodak", name)).convert("RGB"))
         for key, run in (("peers", lambda: eval_peers(img)), ("images", lambda: eval_ntc(codec, img, i < args.verify))):
-            if name in state[key]:
+            if name in state[key] or key not in phases:
                 continue
             t = time.perf_counter()
             state[key][name] = run()
@@ -184,6 +187,8 @@ def main():
     if args.speed:
         state["speed"] = speed(codec, np.asarray(Image.open(shared_path("kodak", "kodim01.png")).convert("RGB")))
     names = [n for n in names if n in state["peers"] and n in state["images"]]
+    if not names:
+        return
     per = [dict(state["peers"][n], **state["images"][n]) for n in names]
     curves = {c: mean_curve(per, c) for c in ("ntc", "jpeg", "webp", "avif")}
     overhead = {q: float(np.sum([r["ntc"][q]["file_bits"] for r in per]) / np.sum([r["ntc"][q]["ideal_bits"] for r in per]))
