@@ -431,8 +431,9 @@ class reserved_stdout:
         sys.stdout.flush()
         try:
             fd = sys.stdout.fileno()
-        except (AttributeError, OSError, ValueError):
-            fd = None
+            err_fd = sys.stderr.fileno()
+        except (AttributeError, OSError, ValueError):  # e.g. captured in-process, or a notebook
+            fd = err_fd = None
         self._old = sys.stdout
         if fd is None:
             out = getattr(sys.stdout, "buffer", sys.stdout)
@@ -441,7 +442,7 @@ class reserved_stdout:
         self._fd = fd
         self._saved = os.dup(fd)
         sys.stderr.flush()
-        os.dup2(sys.stderr.fileno(), fd)
+        os.dup2(err_fd, fd)
         self._out = os.fdopen(os.dup(self._saved), "wb")
         return self._out
 
