@@ -55,10 +55,10 @@ class Timed:
 
 
 def _patch_rans():
-    enc = Timed.wrap(rans.Encoder, ["encode_logistic_uniform", "encode_categorical", "finish"])
+    enc = Timed.wrap(rans.Encoder, ["encode_logistic_dithered", "encode_categorical", "finish"])
     dec_base = rans.Decoder
 
-    class Dec(Timed.wrap(dec_base, ["decode_logistic_uniform", "decode_categorical"])):
+    class Dec(Timed.wrap(dec_base, ["decode_logistic_dithered", "decode_categorical"])):
         def __init__(self, data):
             t = time.perf_counter()
             super().__init__(data)
@@ -154,7 +154,7 @@ def main():
     sizes_fast = []
     for k, idx, u in syms:
         enc = rans.Encoder()
-        enc.encode_logistic_uniform(k, 0.0, uqdm_step.SCALES[idx], 1.0, u)
+        enc.encode_logistic_dithered(k, 0.0, uqdm_step.SCALES[idx], 1.0, u)
         sizes_fast.append(len(enc.finish()))
     fast = time.perf_counter() - t
     t = time.perf_counter()

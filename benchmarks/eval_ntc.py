@@ -98,11 +98,11 @@ def speed(codec: NTC, img: np.ndarray, quality: int = 5) -> dict:
         t = time.perf_counter()
         e = rans.Encoder()
         e.encode_categorical(zs, codec._z_probs(z.shape))
-        e.encode_gaussian_uniform(k, 0.0, scale, 1.0, u)
+        e.encode_gaussian_dithered(k, 0.0, scale, 1.0, u)
         stream = e.finish()
         d = rans.Decoder(stream)
         d.decode_categorical(codec._z_probs(z.shape))
-        d.decode_gaussian_uniform(0.0, scale, 1.0, u)
+        d.decode_gaussian_dithered(0.0, scale, 1.0, u)
         ent.append(time.perf_counter() - t)
     return {"image": f"{img.shape[1]}x{img.shape[0]}", "quality": quality, "bytes": len(data),
             "encode_s": min(enc), "decode_s": min(dec), "entropy_coding_s": min(ent)}

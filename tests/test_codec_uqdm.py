@@ -273,9 +273,9 @@ def test_one_rans_call_per_step(codec, monkeypatch):
     real_enc = rans.Encoder
 
     class Counting(real_enc):
-        def encode_logistic_uniform(self, *a, **k):
+        def encode_logistic_dithered(self, *a, **k):
             calls.append("step")
-            return super().encode_logistic_uniform(*a, **k)
+            return super().encode_logistic_dithered(*a, **k)
 
         def encode_categorical(self, *a, **k):
             calls.append("pixels")

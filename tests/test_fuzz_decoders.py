@@ -70,7 +70,7 @@ def _rans_message() -> bytes:
     n_g, n_lu, n_cat, n_z, n_u = _RANS_CALLS
     enc = rans.Encoder(lanes=4)
     enc.encode_gaussian(np.round(rng.normal(0, 3, n_g)).astype(np.int32), np.linspace(-2, 2, n_g), 3.0)
-    enc.encode_logistic_uniform(np.round(rng.normal(0, 2, n_lu)).astype(np.int32), 0.3, 1.5, 1.0, 0.25)
+    enc.encode_logistic_dithered(np.round(rng.normal(0, 2, n_lu)).astype(np.int32), 0.3, 1.5, 1.0, 0.25)
     enc.encode_categorical(rng.integers(0, 5, n_cat), [0.1, 0.2, 0.3, 0.25, 0.15])
     enc.encode_zipf(rng.integers(1, 40, n_z), 1.3, 1000)
     enc.encode_uniform(rng.integers(-5, 6, n_u), -5, 5)
@@ -81,7 +81,7 @@ def decode_rans(data: bytes):
     n_g, n_lu, n_cat, n_z, n_u = _RANS_CALLS
     dec = rans.Decoder(data)
     out = [dec.decode_gaussian(np.linspace(-2, 2, n_g), 3.0),
-           dec.decode_logistic_uniform(0.3, 1.5, 1.0, 0.25, shape=(n_lu,)),
+           dec.decode_logistic_dithered(0.3, 1.5, 1.0, 0.25, shape=(n_lu,)),
            dec.decode_categorical([0.1, 0.2, 0.3, 0.25, 0.15], shape=(n_cat,)),
            dec.decode_zipf(1.3, 1000, shape=(n_z,)),
            dec.decode_uniform(-5, 5, shape=(n_u,))]

@@ -31,7 +31,7 @@ def _golden_stream(**options):
     symbols, means, scales = _golden_input()
     enc = rans.Encoder(**options)
     enc.encode_gaussian(symbols, means, scales)
-    enc.encode_logistic_uniform(symbols[:5000], means[:5000], 1.5, 0.75, means[5000:10000] / 10.0)
+    enc.encode_logistic_dithered(symbols[:5000], means[:5000], 1.5, 0.75, means[5000:10000] / 10.0)
     enc.encode_categorical(np.arange(-1, 7) % 9, [0.5, 0.25, 0.125, 0.0625, 0.0625])
     enc.encode_zipf(np.arange(1, 300), 1.3, 2**20)
     enc.encode_uniform(np.arange(-1000, 1000, 7), -2**31, 2**31 - 1)

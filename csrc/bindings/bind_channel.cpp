@@ -60,7 +60,7 @@ py::array_t<int32_t> dq_quantize_py(const py::array& x, const py::array& mu, con
   check_steps(s);
   py::array_t<int32_t> k(static_cast<py::ssize_t>(n));
   std::size_t bad;
-  if (x.dtype().is(py::dtype::of<float>())) {
+  if (py::isinstance<py::array_t<float>>(x)) {
     require_array<float>(x, "x", false);
     bad = quantize_typed<float>(x, m, s, seed, stream, start, k.mutable_data(), n);
   } else {

@@ -69,13 +69,13 @@ void fill_words_py(uint64_t seed, uint64_t stream, uint64_t start, py::array& ou
 void fill_py(int variate, uint64_t seed, uint64_t stream, uint64_t start, py::array& out) {
   if (variate < 0 || variate > 2) throw py::value_error("variate must be 0 (uniform), 1 (normal) or 2 (exponential)");
   const std::size_t n = static_cast<std::size_t>(out.size());
-  if (out.dtype().is(py::dtype::of<float>())) {
+  if (py::isinstance<py::array_t<float>>(out)) {
     require_array<float>(out, "out", true);
     check_range(start, n, 64);
     float* o = static_cast<float*>(out.mutable_data());
     py::gil_scoped_release nogil;
     prng::fill_f32(static_cast<prng::Variate>(variate), seed, stream, start, o, n);
-  } else if (out.dtype().is(py::dtype::of<double>())) {
+  } else if (py::isinstance<py::array_t<double>>(out)) {
     require_array<double>(out, "out", true);
     check_range(start, n, 63);  // float64 element i uses words 2i, 2i+1
     double* o = static_cast<double*>(out.mutable_data());

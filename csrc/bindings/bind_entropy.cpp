@@ -28,7 +28,7 @@ RealArg real_arg(const py::object& o, std::size_t n, const char* name) {
   if (static_cast<std::size_t>(a.size()) != n)
     throw py::value_error(std::string(name) + ": expected " + std::to_string(n) + " elements, got " +
                           std::to_string(a.size()));
-  if (a.dtype().is(py::dtype::of<float>())) {
+  if (py::isinstance<py::array_t<float>>(a)) {
     require_array<float>(a, name, false);
     return RealArg::f32(static_cast<const float*>(a.data()));
   }

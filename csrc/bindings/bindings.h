@@ -20,7 +20,8 @@ void register_grc(py::module_& m);
 // argument, never a crash on a wrong dtype, layout or size.
 template <class T>
 inline void require_array(const py::array& a, const char* name, bool writable) {
-  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>()))
+  // By equivalence, not identity: an unpickled array's dtype is a different object.
+  if (!py::isinstance<py::array_t<T>>(a))
     throw py::value_error(std::string(name) + ": expected dtype " + std::string(py::str(py::dtype::of<T>())) +
                           ", got " + std::string(py::str(a.dtype())));
   if (!(a.flags() & py::array::c_style))

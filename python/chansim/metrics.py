@@ -84,7 +84,7 @@ def ssim(a, b, data_range: float = 255.0) -> float:
     """Single-scale SSIM (Gaussian window, valid filtering), averaged over channels."""
     x, y = _as_float(a, b)
     if min(x.shape[1:]) < _WIN:
-        raise ValueError(f"SSIM needs both sides ≥ {_WIN} pixels, got {x.shape[1]}×{x.shape[2]}")
+        raise ValueError(f"SSIM needs both sides ≥ {_WIN} pixels, got {x.shape[2]}×{x.shape[1]} (width×height)")
     return float(_ssim_terms(x, y, data_range)[0].mean())
 
 
@@ -97,7 +97,7 @@ def ms_ssim(a, b, data_range: float = 255.0) -> float:
     h, w = x.shape[1:]
     if min(h, w) < MS_SSIM_MIN_SIDE:
         raise ValueError(f"MS-SSIM (5 scales, 11×11 window) needs both sides ≥ {MS_SSIM_MIN_SIDE} pixels, "
-                         f"got {h}×{w}")
+                         f"got {w}×{h} (width×height)")
     weights = np.asarray(MS_SSIM_WEIGHTS)
     factors = []
     for level in range(len(weights)):

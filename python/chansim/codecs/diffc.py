@@ -232,7 +232,7 @@ class DiffC(Codec):
         if len(c.sections) > len(grid) - 1:
             raise FormatError(f"DiffC file has {len(c.sections)} sections, schedule {s[1]} has {len(grid) - 1} steps")
         if c.height < 16 or c.width < 16:
-            raise FormatError(f"DiffC file image shape {c.height}×{c.width} below 16×16")
+            raise FormatError(f"DiffC file image size {c.width}×{c.height} (width×height) below 16×16")
         return c, cs, grid
 
     # ---- the shared step -------------------------------------------------------------

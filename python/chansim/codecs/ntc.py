@@ -132,7 +132,7 @@ class NTC(Codec):
         u = dq.dither(seed, DITHER_STREAM, 0, k.size).reshape(k.shape)
         enc = rans.Encoder()
         enc.encode_categorical(z_int - self.z_offsets[None, :, None, None], self._z_probs(z_int.shape))
-        enc.encode_gaussian_uniform(k, 0.0, scale, 1.0, u)
+        enc.encode_gaussian_dithered(k, 0.0, scale, 1.0, u)
         section = enc.finish()
         y_hat = dq.dequantize(k, 1.0, seed, DITHER_STREAM, mu=mean, dtype=np.float64)
         settings = _SETTINGS.pack(SETTINGS_VERSION, int(quality), _symbols_crc(z_int, k))
@@ -182,7 +182,7 @@ class NTC(Codec):
             z_int = dec.decode_categorical(self._z_probs(z_shape)) + self.z_offsets[None, :, None, None]
             mean, scale = self._latent_params(z_int, q)
             u = dq.dither(c.seed, DITHER_STREAM, 0, int(np.prod(y_shape))).reshape(y_shape)
-            k = dec.decode_gaussian_uniform(0.0, scale, 1.0, u)
+            k = dec.decode_gaussian_dithered(0.0, scale, 1.0, u)
             if dec.remaining:
                 raise FormatError(f"corrupted NTC file: {dec.remaining} symbols left undecoded")
             if _symbols_crc(z_int, k) != crc:

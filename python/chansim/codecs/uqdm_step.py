@@ -221,7 +221,7 @@ def section(sent: Sent, fraction: int = FRACTION_UNITS):
     :func:`decode` for the sample the receiver draws there for ``"ancestral"``)."""
     mask = partial_mask(sent.z_s.shape, fraction)
     enc = rans.Encoder()
-    enc.encode_logistic_uniform(_select(sent.k.numpy(), mask), 0.0, SCALES[_select(sent.idx.numpy(), mask)], 1.0,
+    enc.encode_logistic_dithered(_select(sent.k.numpy(), mask), 0.0, SCALES[_select(sent.idx.numpy(), mask)], 1.0,
                                 _select(sent.u, mask))
     z_s = sent.z_s if mask is None else torch.where(mask, sent.z_s, sent.mu_p)
     return z_s, struct.pack("<I", checksum(z_s)) + enc.finish()
@@ -260,7 +260,7 @@ def decode(model, z: torch.Tensor, section: bytes, step: Step, seed: int):
     sent = u64.size if mask is None else int(mask.sum())
     if dec.num_symbols != sent:
         raise FormatError(f"UQDM step {step.index}: {dec.num_symbols} coded symbols, expected {sent}")
-    ks = torch.from_numpy(dec.decode_logistic_uniform(0.0, SCALES[_select(idx.numpy(), mask)], 1.0,
+    ks = torch.from_numpy(dec.decode_logistic_dithered(0.0, SCALES[_select(idx.numpy(), mask)], 1.0,
                                                       _select(u64, mask)))
     if mask is None:
         k = ks.reshape(z.shape)
