@@ -63,7 +63,9 @@ def ideal_bits(codec: NTC, img: np.ndarray, quality: int, seed: int) -> float:
     assert inside.all(), "a hyper-latent escaped its table"
     a = np.abs(k - u)
     p = special.ndtr((0.5 - a) / scale) - special.ndtr((-0.5 - a) / scale)   # N(0, σ̂²) mass of the cell
-    return float(bits - np.log2(p).sum())
+    # A cell far in the tail (p below the coder's 24-bit resolution, < 1e-6 of the latents) is sent
+    # by the rANS escape; it is counted at the resolution's floor, 24 bits, not at −log₂ p.
+    return float(bits - np.log2(np.maximum(p, 2.0 ** -24)).sum())
 
 
 def eval_ntc(codec: NTC, img: np.ndarray, verify: bool):
