@@ -168,7 +168,7 @@ def codec(name: str):
 
 
 # The cheapest reconstruction of each codec: parsing and checks do not depend on it.
-_CHEAP = {"uqdm": "denoise", "diffc": "mmse"}
+_CHEAP = {"uqdm": "mmse", "diffc": "mmse"}
 
 
 def _codec_target(name: str) -> Target:
