@@ -155,6 +155,19 @@ class Codec(abc.ABC):
         return f"{type(self).__name__}(model_id={self.model_id[:16]}…)"
 
 
+class DeprecatedAttribute:
+    """A class attribute kept under an old name for one release (warns on access)."""
+
+    def __init__(self, old: str, new: str, value):
+        self.old, self.new, self.value = old, new, value
+
+    def __get__(self, obj, cls=None):
+        import warnings
+
+        warnings.warn(f"{self.old} is deprecated: use {self.new}", DeprecationWarning, stacklevel=2)
+        return self.value
+
+
 def codec_names() -> List[str]:
     return list(CODECS)
 

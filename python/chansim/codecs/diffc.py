@@ -51,7 +51,7 @@ import numpy as np
 
 from . import container, streams
 from ._pretrained import load_shipped
-from .base import Codec, Evaluation
+from .base import Codec, DeprecatedAttribute, Evaluation
 from .diffc_channel import (DEFAULT_PRESET, PRESETS, ChannelSettings, coefficients, decode_step, encode_step,
                             permutation)
 from .diffc_reconstruct import KINDS as RECONSTRUCTIONS
@@ -109,17 +109,6 @@ class Encoding:
     seconds: float = 0.0
 
 
-class _Deprecated:
-    """A class attribute kept under an old name for one release (warns on access)."""
-
-    def __init__(self, old: str, new: str, value):
-        self.old, self.new, self.value = old, new, value
-
-    def __get__(self, obj, cls=None):
-        warnings.warn(f"{self.old} is deprecated: use {self.new}", DeprecationWarning, stacklevel=2)
-        return self.value
-
-
 class DiffC(Codec):
     """DiffC codec around a Gaussian denoiser (``schedule`` + ``denoise(z, γ) -> (x̂, ε̂)``); see
     :class:`chansim.codecs.base.Codec` for the contract.
@@ -133,7 +122,7 @@ class DiffC(Codec):
 
     name = "diffc"
     reconstructions = RECONSTRUCTIONS
-    codec_id = _Deprecated("DiffC.codec_id", "DiffC.name", "diffc")
+    codec_id = DeprecatedAttribute("DiffC.codec_id", "DiffC.name", "diffc")
 
     def __init__(self, model, model_id: str, card: Optional[Dict[str, Any]] = None, *,
                  channel: Union[str, ChannelSettings] = DEFAULT_PRESET, schedule_id: int = DEFAULT_SCHEDULE,

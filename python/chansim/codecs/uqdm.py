@@ -66,7 +66,7 @@ from ..errors import FormatError
 from . import container as C
 from . import uqdm_lossless, uqdm_step
 from ._pretrained import load_shipped
-from .base import Codec, Evaluation
+from .base import Codec, DeprecatedAttribute, Evaluation
 from .image import check_image, from_batch, to_batch
 
 DEFAULT_MODEL = "uqdm_default"
@@ -90,17 +90,6 @@ def default_quality_table(steps: int) -> List[Tuple[int, int]]:
     return table
 
 
-class _Deprecated:
-    """A class attribute kept under an old name for one release (warns on access)."""
-
-    def __init__(self, old: str, new: str, value):
-        self.old, self.new, self.value = old, new, value
-
-    def __get__(self, obj, cls=None):
-        warnings.warn(f"{self.old} is deprecated: use {self.new}", DeprecationWarning, stacklevel=2)
-        return self.value
-
-
 class UQDM(Codec):
     """UQDM image codec around a :class:`chansim.diffusion.UQDMModel`; see
     :class:`chansim.codecs.base.Codec` for the contract.
@@ -118,7 +107,7 @@ class UQDM(Codec):
 
     name = "uqdm"
     reconstructions = RECONSTRUCTIONS
-    codec_id = _Deprecated("UQDM.codec_id", "UQDM.name", "uqdm")
+    codec_id = DeprecatedAttribute("UQDM.codec_id", "UQDM.name", "uqdm")
 
     def __init__(self, model, model_id: str, card: Optional[Dict[str, Any]] = None,
                  threads: Optional[int] = CODEC_THREADS):

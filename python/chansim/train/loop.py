@@ -136,7 +136,48 @@ def lr_at(step: int, args) -> float:
     return args.lr * (args.lr_final + (1 - args.lr_final) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-class Trainer:
+class Checkpointed:
+    """What every trainer resumes from: ``<out>/checkpoint.pt`` (model, EMA, optimizer, step, wall
+    time, data-sampler and torch RNG states, arguments, history) and ``<out>/log.jsonl``.
+
+    Needs ``out``, ``model`` (with ``config()``), ``ema``, ``opt``, ``sampler``, ``args``, ``step``,
+    ``elapsed`` and ``history``; :meth:`checkpoint_extra` adds a trainer's own entries.
+    """
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    def checkpoint_args(self) -> Dict[str, Any]:
+        return vars(self.args)
+
+    def checkpoint_extra(self) -> Dict[str, Any]:
+        return {}
+
+    def save_checkpoint(self) -> None:
+        blob = {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
+                "step": self.step, "elapsed": self.elapsed, "sampler": self.sampler.state(),
+                "torch_rng": torch.get_rng_state(), "args": self.checkpoint_args(), "history": self.history,
+                "config": self.model.config(), **self.checkpoint_extra()}
+        tmp = self.ckpt_path.with_suffix(".tmp")
+        torch.save(blob, tmp)
+        tmp.replace(self.ckpt_path)
+
+    def load_checkpoint(self) -> None:
+        blob = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
+        self.model.load_state_dict(blob["model"])
+        self.ema.load_state_dict(blob["ema"])
+        self.opt.load_state_dict(blob["opt"])
+        self.step, self.elapsed, self.history = blob["step"], blob["elapsed"], blob["history"]
+        self.sampler.set_state(blob["sampler"])
+        torch.set_rng_state(blob["torch_rng"])
+
+    def log(self, record: Dict[str, Any]) -> None:
+        with open(self.out / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+class Trainer(Checkpointed):
     def __init__(self, args, sampler, heldout: Optional[torch.Tensor]):
         self.args = args
         self.out = Path(args.out)
@@ -155,32 +196,6 @@ class Trainer:
         self.history = []
 
     # -- checkpoints -------------------------------------------------------------------------
-    @property
-    def ckpt_path(self) -> Path:
-        return self.out / "checkpoint.pt"
-
-    def save_checkpoint(self) -> None:
-        blob = {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
-                "step": self.step, "elapsed": self.elapsed, "sampler": self.sampler.state(),
-                "torch_rng": torch.get_rng_state(), "args": vars(self.args), "history": self.history,
-                "config": self.model.config()}
-        tmp = self.ckpt_path.with_suffix(".tmp")
-        torch.save(blob, tmp)
-        tmp.replace(self.ckpt_path)
-
-    def load_checkpoint(self) -> None:
-        blob = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
-        self.model.load_state_dict(blob["model"])
-        self.ema.load_state_dict(blob["ema"])
-        self.opt.load_state_dict(blob["opt"])
-        self.step, self.elapsed, self.history = blob["step"], blob["elapsed"], blob["history"]
-        self.sampler.set_state(blob["sampler"])
-        torch.set_rng_state(blob["torch_rng"])
-
-    def log(self, record: Dict[str, Any]) -> None:
-        with open(self.out / "log.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-
     # -- evaluation --------------------------------------------------------------------------
     def evaluate_ema(self) -> Optional[Dict[str, float]]:
         if self.heldout is None:

@@ -15,7 +15,6 @@ Bjøntegaard deltas against them, one line per evaluation in ``<out>/log.jsonl``
 from __future__ import annotations
 
 import io
-import json
 import math
 import sys
 import time
@@ -27,7 +26,7 @@ import torch
 
 from ..evaluation import bd_psnr
 from ..ntc.model import HyperpriorModel
-from .loop import EMA
+from .loop import EMA, Checkpointed
 
 EVAL_CROP = 256
 
@@ -92,7 +91,7 @@ def lr_at(progress: float, step: int, args) -> float:
     return args.lr * (args.lr_final + (1 - args.lr_final) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-class NTCTrainer:
+class NTCTrainer(Checkpointed):
     def __init__(self, args, sampler, heldout: Optional[torch.Tensor]):
         self.args = args
         self.out = Path(args.out)
@@ -105,32 +104,11 @@ class NTCTrainer:
         self.step, self.elapsed, self.history = 0, 0.0, []
         self.baselines = baseline_curves(heldout) if heldout is not None else None
 
-    @property
-    def ckpt_path(self) -> Path:
-        return self.out / "checkpoint.pt"
+    def checkpoint_args(self) -> Dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self.args).items()}
 
-    def save_checkpoint(self) -> None:
-        blob = {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
-                "step": self.step, "elapsed": self.elapsed, "sampler": self.sampler.state(),
-                "torch_rng": torch.get_rng_state(), "args": {k: (str(v) if isinstance(v, Path) else v)
-                                                              for k, v in vars(self.args).items()},
-                "history": self.history, "config": self.model.config(), "baselines": self.baselines}
-        tmp = self.ckpt_path.with_suffix(".tmp")
-        torch.save(blob, tmp)
-        tmp.replace(self.ckpt_path)
-
-    def load_checkpoint(self) -> None:
-        blob = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
-        self.model.load_state_dict(blob["model"])
-        self.ema.load_state_dict(blob["ema"])
-        self.opt.load_state_dict(blob["opt"])
-        self.step, self.elapsed, self.history = blob["step"], blob["elapsed"], blob["history"]
-        self.sampler.set_state(blob["sampler"])
-        torch.set_rng_state(blob["torch_rng"])
-
-    def log(self, record: Dict) -> None:
-        with open(self.out / "log.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+    def checkpoint_extra(self) -> Dict:
+        return {"baselines": self.baselines}
 
     def progress(self) -> float:
         p = self.step / self.args.steps
