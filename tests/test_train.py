@@ -151,3 +151,28 @@ def test_uqdm_initialised_from_a_gaussian_model(tmp_path, data_root, keep_thread
     assert card["initialised_from"]["model_id"] == src_card["model_id"]
     assert card["initialised_from"]["steps"] == 1
     assert card["config"]["net"]["gamma_range"] == src_card["config"]["net"]["gamma_range"]
+
+
+def test_ntc_run_starts_from_shipped_weights(tmp_path):
+    """--init-from: a new NTC run continues from an exported model file (float16 weights as stored)."""
+    import argparse
+
+    import numpy as np
+
+    from chansim.ntc.io import load_model as load_ntc, save_model as save_ntc
+    from chansim.ntc.model import HyperpriorModel
+    from chansim.train.data import CropSampler
+    from chansim.train.ntc import NTCTrainer
+
+    torch.manual_seed(3)
+    src = HyperpriorModel(8, 12)
+    save_ntc(src, tmp_path / "m.pt")
+    shipped = load_ntc(tmp_path / "m.pt")[0].state_dict()
+    args = argparse.Namespace(out=tmp_path / "run", n=8, m=12, seed=0, lr=1e-4, ema=0.999,
+                              init_from=tmp_path / "m.pt")
+    trainer = NTCTrainer(args, CropSampler([np.zeros((64, 64, 3), np.uint8)], 64), None)
+    got = trainer.model.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in shipped.items())
+    fresh = NTCTrainer(argparse.Namespace(**{**vars(args), "init_from": None}),
+                       CropSampler([np.zeros((64, 64, 3), np.uint8)], 64), None)
+    assert not torch.equal(fresh.model.state_dict()["g_a.0.weight"], got["g_a.0.weight"])

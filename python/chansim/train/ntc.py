@@ -99,6 +99,12 @@ class NTCTrainer(Checkpointed):
         self.sampler, self.heldout = sampler, heldout
         torch.manual_seed(args.seed)
         self.model = HyperpriorModel(args.n, args.m)
+        if getattr(args, "init_from", None) and not getattr(args, "resume", False):
+            # Continue from shipped weights (the checkpoint stays on the machine that trained):
+            # the network restarts where it was, the optimizer state is rebuilt.
+            from ..ntc.io import load_model
+
+            self.model.load_state_dict(load_model(args.init_from)[0].state_dict())
         self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr)
         self.ema = EMA(self.model, args.ema)
         self.step, self.elapsed, self.history = 0, 0.0, []
@@ -206,6 +212,8 @@ def add_parser(sub) -> None:
     p.add_argument("--eval-minutes", type=float, default=12.0)
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--data-dir", type=Path, default=None)
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="start from an exported NTC model file (e.g. python/chansim/models/ntc_default.pt)")
 
 
 def main(args) -> int:
