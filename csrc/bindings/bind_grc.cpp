@@ -15,8 +15,6 @@ namespace chansim {
 namespace bind {
 namespace {
 
-using grc::u128;
-
 grc::Method method_of(int method) {
   if (method < 0 || method > 3)
     throw py::value_error("method must be 0 (gprs-sample), 1 (gprs-dyadic), 2 (grc-sample) or 3 (grc-dyadic)");
@@ -86,8 +84,8 @@ py::tuple gprs_encode(const py::array& mu_q, const py::array& sigma_q, const py:
         // Same expression as the decoder, so the two samples agree bit for bit.
         xs[i] = mp[i] + sp[i] * r.x;
         index[i] = r.index;
-        lo[i] = static_cast<uint64_t>(r.index);
-        hi[i] = static_cast<uint64_t>(r.index >> 64);
+        lo[i] = r.index.lo;
+        hi[i] = r.index.hi;
       }
     });
     if (first_fail.load() == n) data = grc::gprs_pack(index.data(), keys.data(), n, meth, bt);
@@ -159,7 +157,7 @@ py::array_t<double> gprs_decode_indices(const py::array& index_lo, const py::arr
   const uint64_t* hi = static_cast<const uint64_t*>(index_hi.data());
   std::vector<u128> index(n);
   for (std::size_t i = 0; i < n; ++i) {
-    index[i] = (static_cast<u128>(hi[i]) << 64) | lo[i];
+    index[i] = u128::from_words(hi[i], lo[i]);
     if (index[i] == 0 || (hi[i] >> 63) != 0)
       throw py::value_error("index " + std::to_string(i) + ": heap indices are in [1, 2**127)");
   }

@@ -218,7 +218,7 @@ GprsResult gprs_encode_one(const GprsTarget& t, uint64_t key, Split split, uint6
       const double a = bounds[side][0], b = bounds[side][1];
       const double mass = det_mass(a, b);
       if (!(mass > 0.0)) continue;
-      const u128 child = nd.index * 2 + static_cast<unsigned>(side);
+      const u128 child = (nd.index << 1) | side;  // 2H + side
       const double tc = nd.t + exponential_f64(node_words(key, child).w23) / mass;
       const double dist = xs < a ? a - xs : (xs > b ? xs - b : 0.0);
       if (dist > 0.0) {

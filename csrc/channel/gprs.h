@@ -26,17 +26,10 @@
 #include <vector>
 
 #include "common/errors.h"
+#include "common/u128.h"  // heap indices reach 2^127
 
 namespace chansim {
 namespace grc {
-
-// Heap indices reach 2^127: a 128-bit unsigned integer (GCC and Clang). A port
-// to a compiler without one (MSVC) needs a small u128 type with shifts, |, &,
-// comparisons and conversions; the message format does not change.
-#if !defined(__SIZEOF_INT128__)
-#error "chansim's GPRS/GRC code needs unsigned __int128 (GCC or Clang)"
-#endif
-using u128 = unsigned __int128;
 
 enum class Split : int { Sample = 0, Dyadic = 1 };
 

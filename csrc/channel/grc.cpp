@@ -128,7 +128,7 @@ GprsResult grc_encode_one(const GprsTarget& t, uint64_t key, Split split, uint64
     }
     pmass = det_mass(a, b);
     level = h;
-    node = node * 2 + (go_right ? 1u : 0u);
+    node = (node << 1) | (go_right ? 1u : 0u);  // 2H + side
     ++depth;
   }
 }

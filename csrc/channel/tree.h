@@ -26,7 +26,7 @@ struct NodeWords {
 
 inline NodeWords node_words(uint64_t key, u128 index) {
   uint32_t w[4];
-  philox_block(key, static_cast<uint64_t>(index >> 64), static_cast<uint64_t>(index), w);
+  philox_block(key, index.hi, index.lo, w);
   const uint64_t a = static_cast<uint64_t>(w[0]) | (static_cast<uint64_t>(w[1]) << 32);
   const uint64_t b = static_cast<uint64_t>(w[2]) | (static_cast<uint64_t>(w[3]) << 32);
   return {uniform_f64(a), b};
@@ -36,7 +36,7 @@ inline NodeWords node_words(uint64_t key, u128 index) {
 // H + 2^127, which no node (H < 2^127) reads.
 inline double node_child_uniform(uint64_t key, u128 index) {
   uint32_t w[4];
-  philox_block(key, static_cast<uint64_t>(index >> 64) | (uint64_t{1} << 63), static_cast<uint64_t>(index), w);
+  philox_block(key, index.hi | (uint64_t{1} << 63), index.lo, w);
   return uniform_f64(static_cast<uint64_t>(w[0]) | (static_cast<uint64_t>(w[1]) << 32));
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "check.h"
+#include "common/u128.h"
 #include "entropy/arith.h"
 #include "entropy/bitio.h"
 #include "entropy/crc32.h"
@@ -42,9 +43,8 @@ void test_elias() {
     CHECK(bits_of(out, w.nbits) == k.code);
     CHECK(elias_delta_bits(k.v) == static_cast<int>(w.nbits));
   }
-  // Round trip, 128-bit values included, and the bound.
-  using u128 = unsigned __int128;
-  std::vector<u128> vals = {1, 2, 5, 1000, (static_cast<u128>(1) << 100) + 12345, (static_cast<u128>(1) << 126)};
+  // Round trip, 128-bit values (the portable common/u128.h) included, and the bound.
+  std::vector<u128> vals = {1, 2, 5, 1000, (u128(1) << 100) | 12345, u128(1) << 126};
   std::vector<uint8_t> out;
   BitWriter w{out};
   for (u128 v : vals) elias_delta_put(v, [&w](unsigned b) { w.put(b); });
@@ -58,7 +58,7 @@ void test_elias() {
   // floor(log2 v) = 127 > 126 is refused.
   std::vector<uint8_t> big;
   BitWriter wb{big};
-  elias_delta_put(static_cast<u128>(1) << 127, [&wb](unsigned b) { wb.put(b); });
+  elias_delta_put(u128(1) << 127, [&wb](unsigned b) { wb.put(b); });
   BitReader rb(big.data(), wb.nbits, "truncated");
   u128 got = 0;
   CHECK(!elias_delta_get([&rb]() { return rb.get(); }, 126, &got));

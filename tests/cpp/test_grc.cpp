@@ -236,7 +236,7 @@ void check_message(const std::vector<u128>& idx, const std::vector<uint64_t>& ke
 }
 
 void test_format() {
-  std::vector<u128> idx = {1, 2, 3, 1000, (static_cast<u128>(1) << 100) + 12345};
+  std::vector<u128> idx = {1, 2, 3, 1000, (u128(1) << 100) | 12345};
   std::vector<uint64_t> keys = {1, 2, 3, 4, 5};
   check_message(idx, keys, Split::Dyadic);
   check_message(idx, keys, Split::Sample);
