@@ -16,7 +16,11 @@ list(APPEND CHANSIM_AVX2_SOURCES
 # semantics (Clang's default), never a value; -ffp-contract=off and
 # -fno-fast-math still hold. COMPILE_FLAGS, because csrc/CMakeLists.txt sets the
 # AVX2 sources' COMPILE_OPTIONS.
-set_property(SOURCE
-  ${CMAKE_CURRENT_LIST_DIR}/param_kernels_baseline.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/param_kernels_avx2.cpp
-  APPEND_STRING PROPERTY COMPILE_FLAGS " -fno-trapping-math")
+# GCC/Clang only: under MSVC's /fp:precise, /fp:except- (no exception-flag
+# semantics) is already the default.
+if(NOT MSVC)
+  set_property(SOURCE
+    ${CMAKE_CURRENT_LIST_DIR}/param_kernels_baseline.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/param_kernels_avx2.cpp
+    APPEND_STRING PROPERTY COMPILE_FLAGS " -fno-trapping-math")
+endif()
