@@ -189,8 +189,9 @@ def test_file_from_another_model_names_the_mismatch(codec, encoded):
 def test_channel_settings_travel_in_the_file(codec):
     compact = DiffC(codec.model, codec.model_id, channel="compact")
     data = compact.compress(_image(), 4, seed=7)
-    # settings version 2, schedule 1, then the channel (docs/format.md §7)
-    assert container.unpack(data).settings == bytes([2, 1]) + PRESETS["compact"].to_bytes()
+    # settings version 3: schedule 1, the channel, the runtime (CPU float32 = 0), no guidance flag,
+    # an empty caption (docs/format.md §7)
+    assert container.unpack(data).settings == bytes([3, 1]) + PRESETS["compact"].to_bytes() + bytes([0, 0, 0])
     # the default-settings codec decodes it (the settings come from the file)
     res = compact.evaluate(_image(), [4], reconstructions=("mmse",), seed=7)[0]
     assert res.data == data and np.array_equal(codec.decompress(data, "mmse"), res.images["mmse"])
@@ -203,9 +204,18 @@ def test_settings_version_1_files_are_refused(codec, encoded):
     v1 = container.Container("diffc", c.model_tag, 32, 48, c.seed, c.settings[1:], c.sections).pack()
     with pytest.raises(FormatError, match="version 1"):
         codec.decompress(v1)
-    v3 = container.Container("diffc", c.model_tag, 32, 48, c.seed, bytes([3]) + c.settings[1:], c.sections).pack()
-    with pytest.raises(FormatError, match="version 3"):
-        codec.decompress(v3)
+    v4 = container.Container("diffc", c.model_tag, 32, 48, c.seed, bytes([4]) + c.settings[1:], c.sections).pack()
+    with pytest.raises(FormatError, match="version 4"):
+        codec.decompress(v4)
+
+
+def test_settings_version_2_files_still_decode(codec, encoded):
+    # Version 2 (6 bytes: version, schedule, channel) is version 3 without the conditioning tail
+    # (runtime, flags, caption): an unconditional CPU float32 model reads both the same way.
+    c = container.unpack(encoded.data)
+    assert c.settings[0] == 3 and c.settings[6:] == bytes([0, 0, 0])
+    v2 = container.Container("diffc", c.model_tag, 32, 48, c.seed, bytes([2]) + c.settings[1:6], c.sections).pack()
+    assert np.array_equal(codec.decompress(v2, "mmse"), codec.decompress(encoded.data, "mmse"))
 
 
 def test_permutation_has_its_own_purpose():

@@ -1,4 +1,6 @@
-"""diffusers UNet2DModel + scheduler as a chansim denoiser (tiny random models saved to a tmp dir; no downloads)."""
+"""diffusers UNet2DModel + scheduler as a chansim denoiser (tiny random models saved to a tmp dir; no downloads).
+
+The conditional families (SD, SDXL, SD3, Flux) are tests/test_diffc_pretrained.py."""
 
 import math
 
@@ -9,7 +11,7 @@ diffusers = pytest.importorskip("diffusers")
 
 from chansim.codecs import DiffC  # noqa: E402
 from chansim.diffusion import ddim_step  # noqa: E402
-from chansim.diffusion.diffusers_adapter import DiffusersDenoiser, gammas_from_alphas_cumprod  # noqa: E402
+from chansim.diffusion.pretrained import gammas_from_alphas_cumprod, load  # noqa: E402
 from chansim.diffusion.gaussian import alpha_sigma  # noqa: E402
 
 
@@ -27,7 +29,7 @@ def pipeline_dir(request, tmp_path_factory):
     sched = diffusers.DDIMScheduler(num_train_timesteps=50, beta_schedule="scaled_linear", clip_sample=False,
                                     set_alpha_to_one=False, prediction_type=request.param)
     diffusers.DDIMPipeline(unet=_unet(), scheduler=sched).save_pretrained(d)
-    return d, sched, DiffusersDenoiser.from_pretrained(d)
+    return d, sched, load(d)
 
 
 def test_schedule_maps_alphas_cumprod(pipeline_dir):
@@ -81,7 +83,7 @@ def test_bare_unet_directory_and_learned_variance_output(tmp_path):
     unet = _unet(out_channels=6)
     unet.save_pretrained(tmp_path)
     diffusers.DDPMScheduler(num_train_timesteps=30).save_pretrained(tmp_path)
-    den = DiffusersDenoiser.from_pretrained(tmp_path)
+    den = load(tmp_path)
     z = torch.randn(1, 3, 16, 16)
     with torch.no_grad():
         x_hat, eps_hat = den.denoise(z, float(den.schedule.table[5]), clip=False)
@@ -98,7 +100,7 @@ def test_latent_diffusion_with_vae(tmp_path):
     sched = diffusers.DDIMScheduler(num_train_timesteps=20)
     for name, m in (("unet", unet), ("vae", vae), ("scheduler", sched)):
         m.save_pretrained(tmp_path / name)
-    den = DiffusersDenoiser.from_pretrained(tmp_path)
+    den = load(tmp_path)
     img = torch.rand(1, 3, 16, 16) * 2 - 1
     with torch.no_grad():
         lat = den.encode(img)
@@ -116,15 +118,26 @@ def test_diffc_zero_shot_and_model_id(pipeline_dir, tmp_path):
     codec = DiffC.from_diffusers(d)
     assert len(codec.model_id) == 64 and codec.schedule is codec.model.schedule
     assert codec.model_id == den.model_id()
+    # The id names the stored files: the same files in half precision at run time keep it ...
+    assert load(d, dtype=torch.float16).model_id() == den.model_id()
+    # ... other weights change it.
+    unet = diffusers.UNet2DModel.from_pretrained(d, subfolder="unet")
     with torch.no_grad():
-        den.unet.conv_in.bias[0] += 1
-    try:
-        assert den.model_id() != codec.model_id
-    finally:
-        with torch.no_grad():
-            den.unet.conv_in.bias[0] -= 1
+        unet.conv_in.bias[0] += 1
+    other = tmp_path / "other"
+    diffusers.DDIMPipeline(unet=unet, scheduler=diffusers.DDIMScheduler.from_pretrained(d, subfolder="scheduler")
+                           ).save_pretrained(other)
+    assert load(other).model_id() != den.model_id()
     with pytest.raises(FileNotFoundError):
-        DiffusersDenoiser.from_pretrained(tmp_path / "missing")
+        load(tmp_path / "missing")
+
+
+def test_deprecated_adapter_module(pipeline_dir):
+    d, _, den = pipeline_dir
+    from chansim.diffusion.diffusers_adapter import DiffusersDenoiser
+
+    with pytest.deprecated_call():
+        assert DiffusersDenoiser.from_pretrained(d).model_id() == den.model_id()
 
 
 def test_gammas_from_alphas_cumprod():

@@ -130,6 +130,40 @@ def _suite(path: Path, extra: Optional[str]) -> int:
     return subprocess.call(cmd)
 
 
+def _bits_per_step(args) -> int:
+    """Per-step rate and time of a diffusion codec on one image (``--bits-per-step IMAGE``)."""
+    from ..codecs.step_report import bits_per_step, format_rows
+    from .common import check_codec_spec, load_codec, parse_quality, read_image
+
+    image = read_image(args.bits_per_step)
+    codec_name = check_codec_spec(args.codec)
+    if args.model is not None:
+        if codec_name != "diffc":
+            raise UsageError("--model (a diffusers model directory or hub id) is for --codec diffc")
+        from ..codecs import DiffC
+
+        try:
+            codec = DiffC.from_diffusers(args.model, prompt=args.prompt, guidance=args.guidance, device=args.device,
+                                         dtype=args.dtype)
+        except (FileNotFoundError, ValueError) as exc:
+            raise UsageError(f"--model {args.model}: {exc}") from None
+    else:
+        if args.prompt or args.guidance is not None:
+            raise UsageError("--prompt and --guidance need --model (the shipped models are unconditional)")
+        codec = load_codec(codec_name)
+    quality = parse_quality(codec, args.quality)
+    try:
+        rows = bits_per_step(codec, image, quality, seed=args.seed)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    h, w = image.shape[:2]
+    model = args.model or "shipped model"
+    print(f"chansim {version()} · {codec.name} · {model} · {w}×{h} · quality {quality}"
+          f" · {sum(r['bits'] for r in rows) / (h * w):.4f} bpp in the steps")
+    print(format_rows(rows))
+    return 0
+
+
 def run_bench(args) -> int:
     from tqdm.auto import tqdm
 
@@ -137,6 +171,8 @@ def run_bench(args) -> int:
 
     if args.suite is not None:
         return _suite(Path(args.suite), args.k)
+    if args.bits_per_step is not None:
+        return _bits_per_step(args)
     if args.threads is not None:
         set_num_threads(args.threads)
     with tqdm(total=5, desc="benchmarking", unit="group", disable=args.quiet, leave=False, file=sys.stderr) as bar:
@@ -155,4 +191,17 @@ def add_parser(sub, common) -> None:
     p.add_argument("--suite", default=None, metavar="DIR",
                    help="run the pytest-benchmark files in DIR (e.g. the repository's benchmarks/) instead")
     p.add_argument("-k", default=None, help="with --suite: pytest -k expression selecting benchmarks")
+    g = p.add_argument_group("bits per step (--bits-per-step IMAGE)")
+    g.add_argument("--bits-per-step", default=None, metavar="IMAGE",
+                   help="encode IMAGE and print, per diffusion step, γ_t → γ_s, KL bits, coded bits, bits/KL, "
+                        "shift fraction, candidates examined, network and channel seconds")
+    g.add_argument("--codec", default="diffc", help="diffc (default) or uqdm")
+    g.add_argument("--model", default=None, help="diffc on a diffusers model directory (or hub id) instead of the "
+                                                 "shipped one")
+    g.add_argument("--quality", default=None, help="steps to send (default: the codec's default quality)")
+    g.add_argument("--prompt", default="", help="caption to condition on (stored in the file)")
+    g.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
+    g.add_argument("--device", default="cpu", help="cpu, cuda or mps (default cpu)")
+    g.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"))
+    g.add_argument("--seed", type=int, default=None, help="file seed (default: derived from image and model)")
     p.set_defaults(func=run_bench)

@@ -64,9 +64,15 @@ DEFAULT_QUALITY = 12
 #: Version of the settings blob (docs/format.md §7). Version 1 (5 bytes, no version byte) drew the
 #: coordinate permutation from ``stream_id("diffusion_init", 0, 1)``; version 2 draws it from its own
 #: purpose (:func:`.streams.permutation`), so version-1 files are refused.
-SETTINGS_VERSION = 2
-_SETTINGS_BYTES = 6
+#: Version 3 appends the conditioning (docs/format.md §7): the encoder's network runtime, the
+#: guidance setting and the caption, so a conditional model's file says what it was conditioned on
+#: and the bytes are counted in the rate. Version-2 files (6 bytes) still decode: no caption, no
+#: guidance, CPU float32.
+SETTINGS_VERSION = 3
+_V2_SETTINGS_BYTES = 6
 _V1_SETTINGS_BYTES = 5
+#: Longest caption a file may carry (UTF-8 bytes); text encoders read 77 (CLIP) to 512 (T5) tokens.
+MAX_CAPTION_BYTES = 4096
 
 #: Keys of one step's diagnostics (``Encoding.steps[i]``, ``Evaluation.info["steps"][i]``).
 STEP_KEYS = {
@@ -82,6 +88,7 @@ STEP_KEYS = {
                       "(1 for an exact channel; budgeted PFR and ORC fall short)",
     "bias_z_mean": "mean over chunks of the standardised projection (m_c·ξ_c − ‖m_c‖²)/‖m_c‖ (0 for an exact channel)",
     "bias_z_var": "its variance over chunks (1 for an exact channel)",
+    "candidates": "candidates the encoder examined (summed over chunks; at most the budgets Σ_c K_c)",
     "work": "candidate coordinates the encoder may generate, Σ_c K_c·d_c (its cost model)",
     "seconds": "wall time of the channel simulation (PFR search and coding)",
     "network_seconds": "wall time of the denoiser call and the step's fused math",
@@ -126,9 +133,10 @@ class DiffC(Codec):
 
     def __init__(self, model, model_id: str, card: Optional[Dict[str, Any]] = None, *,
                  channel: Union[str, ChannelSettings] = DEFAULT_PRESET, schedule_id: int = DEFAULT_SCHEDULE,
-                 recon_steps: int = 8):
+                 recon_steps: int = 8, prompt: str = "", guidance: Optional[float] = None):
         if not (hasattr(model, "denoise") and hasattr(model, "schedule")):
             raise TypeError("DiffC needs a denoiser with .schedule and .denoise(z, gamma)")
+        self.prompt, self.guidance = _check_conditioning(model, prompt, guidance)
         self.model, self.model_id, self.card = model, model_id, card
         self.schedule = model.schedule
         if isinstance(channel, str):
@@ -160,12 +168,30 @@ class DiffC(Codec):
         return cls(model.eval(), mid, card, **options)
 
     @classmethod
-    def from_diffusers(cls, path, **options) -> "DiffC":
-        """Zero-shot DiffC on a diffusers model saved in a local directory (latent mode if it has a VAE)."""
-        from ..diffusion.diffusers_adapter import DiffusersDenoiser
+    def from_diffusers(cls, source, *, prompt: str = "", guidance: Optional[float] = None, device="cpu",
+                       dtype="float32", variant: Optional[str] = None, local_files_only: bool = False,
+                       **options) -> "DiffC":
+        """Zero-shot DiffC on a pretrained diffusers model (:func:`chansim.diffusion.pretrained.load`).
 
-        den = DiffusersDenoiser.from_pretrained(path)
-        return cls(den, den.model_id(), **options)
+        ``source``: a local directory in ``save_pretrained`` layout (Stable Diffusion 1.x/2.x, SDXL,
+        SD3, Flux, or an unconditional ``UNet2DModel`` pipeline, latent mode if it has a VAE), or a
+        hub id when the machine can reach the hub. ``prompt``: the caption the encoder conditions on
+        (stored in the file, counted in the rate; the decoder reads it from there). ``guidance``:
+        classifier-free guidance scale (Flux-dev: its embedded guidance), stored in the file; None =
+        the plain model. ``device`` and ``dtype`` (``"float32"``, ``"float16"``, ``"bfloat16"``)
+        place the networks; the channel simulation stays on the CPU in float32, so a file decodes
+        on any device and dtype (a different one than the encoder's gives a warning and a slightly
+        different image, never a desynchronised one).
+        """
+        import torch
+
+        from ..diffusion.pretrained import load
+
+        dt = getattr(torch, dtype) if isinstance(dtype, str) and hasattr(torch, dtype) else dtype
+        if not isinstance(dt, torch.dtype):
+            raise ValueError(f"unknown dtype {dtype!r}")
+        den = load(source, device=device, dtype=dt, variant=variant, local_files_only=local_files_only)
+        return cls(den, den.model_id(), prompt=prompt, guidance=guidance, **options)
 
     # ---- helpers -------------------------------------------------------------------
 
@@ -182,47 +208,92 @@ class DiffC(Codec):
 
     def _multiple(self) -> int:
         """Padding multiple so the network (and the VAE) see whole blocks."""
+        if hasattr(self.model, "pad_multiple"):
+            return int(self.model.pad_multiple())
         net = getattr(self.model, "net", None)
-        if net is not None and hasattr(net, "stride"):
-            return int(net.stride)
-        unet = getattr(self.model, "unet", None)
-        levels = len(getattr(getattr(unet, "config", None), "down_block_types", ()) or ()) if unet is not None else 0
-        mult = 2 ** max(0, levels - 1)
-        vae = getattr(self.model, "vae", None)
-        if vae is not None:
-            mult *= 2 ** max(0, len(vae.config.block_out_channels) - 1)
-        return max(1, mult)
+        return int(net.stride) if net is not None and hasattr(net, "stride") else 1
 
     def _space_shape(self, h: int, w: int) -> Tuple[int, ...]:
         """Shape of x in the diffusion space for a padded h × w image."""
-        if not self.latent:
-            return (1, 3, h, w)
-        vae = self.model.vae
-        f = 2 ** max(0, len(vae.config.block_out_channels) - 1)
-        return (1, int(vae.config.latent_channels), h // f, w // f)
+        if hasattr(self.model, "space_shape"):
+            return tuple(self.model.space_shape(h, w))
+        return (1, 3, h, w)
+
+    def _runtime(self) -> int:
+        """The network's device/dtype code (:func:`chansim.diffusion.pretrained.runtime_code`)."""
+        if hasattr(self.model, "runtime"):
+            return int(self.model.runtime)
+        from ..diffusion.pretrained.denoiser import runtime_code
+
+        p = next(iter(self.model.parameters()), None)
+        return 0 if p is None else runtime_code(p.device, p.dtype)
+
+    def _condition(self, prompt: str, guidance: Optional[float]) -> None:
+        """Condition the network on a file's caption and guidance (both sides call this first)."""
+        if hasattr(self.model, "condition"):
+            self.model.condition(prompt, guidance)
 
     def _settings(self) -> bytes:
-        return bytes([SETTINGS_VERSION, self.schedule_id]) + self.channel.to_bytes()
+        import struct
 
-    def _parse(self, data) -> Tuple[container.Container, ChannelSettings, List[float]]:
+        from .. import varint
+
+        caption = self.prompt.encode("utf-8")
+        flags = 1 if self.guidance is not None else 0
+        out = bytes([SETTINGS_VERSION, self.schedule_id]) + self.channel.to_bytes() + bytes([self._runtime(), flags])
+        if self.guidance is not None:
+            out += struct.pack("<f", self.guidance)
+        return out + varint.encode(len(caption)) + caption
+
+    def _parse(self, data) -> Tuple[container.Container, ChannelSettings, List[float], Dict[str, Any]]:
+        """(container, channel settings, γ grid, conditioning {"prompt", "guidance", "runtime"})."""
+        import struct
+
+        from .. import varint
+
         c = container.unpack(data, codec=self.name, model_id=self.model_id)
         s = c.settings
         if len(s) == _V1_SETTINGS_BYTES:
             raise FormatError("DiffC file of settings version 1 (written before the coordinate permutation got "
-                              "its own Philox purpose): this chansim reads version 2 only; re-encode the image")
-        if len(s) != _SETTINGS_BYTES:
-            raise FormatError(f"DiffC settings must be {_SETTINGS_BYTES} bytes, got {len(s)}")
-        if s[0] != SETTINGS_VERSION:
-            raise FormatError(f"DiffC settings version {s[0]}; this chansim reads version {SETTINGS_VERSION}")
+                              "its own Philox purpose): this chansim reads versions 2 and 3; re-encode the image")
+        if len(s) < _V2_SETTINGS_BYTES or s[0] not in (2, SETTINGS_VERSION):
+            raise FormatError(f"DiffC settings version {s[0] if s else '?'} ({len(s)} bytes); this chansim reads "
+                              f"versions 2 and {SETTINGS_VERSION}")
+        if s[0] == 2 and len(s) != _V2_SETTINGS_BYTES:
+            raise FormatError(f"DiffC settings version 2 must be {_V2_SETTINGS_BYTES} bytes, got {len(s)}")
         if s[1] not in SCHEDULES:
             raise FormatError(f"DiffC file uses unknown schedule id {s[1]}")
-        cs = ChannelSettings.from_bytes(s[2:])
+        cs = ChannelSettings.from_bytes(s[2:_V2_SETTINGS_BYTES])
+        cond: Dict[str, Any] = {"prompt": "", "guidance": None, "runtime": 0}
+        if s[0] == SETTINGS_VERSION:
+            if len(s) < _V2_SETTINGS_BYTES + 3:
+                raise FormatError("DiffC settings truncated (no conditioning)")
+            cond["runtime"], flags = s[6], s[7]
+            if flags & ~1:
+                raise FormatError(f"DiffC settings: unknown flags {flags:#x}")
+            pos = 8
+            if flags & 1:
+                if len(s) < pos + 4:
+                    raise FormatError("DiffC settings truncated (guidance)")
+                g = struct.unpack_from("<f", s, pos)[0]
+                if not 0.0 <= g <= 100.0:
+                    raise FormatError(f"DiffC settings: guidance {g} outside [0, 100]")
+                cond["guidance"], pos = float(g), pos + 4
+            n, pos = varint.read(s, pos, "caption length", MAX_CAPTION_BYTES, "DiffC settings")
+            if pos + n != len(s):
+                raise FormatError(f"DiffC settings: caption of {n} bytes does not fill the {len(s) - pos} left")
+            try:
+                cond["prompt"] = bytes(s[pos:]).decode("utf-8")
+            except UnicodeDecodeError:
+                raise FormatError("DiffC settings: the caption is not valid UTF-8") from None
+        if (cond["prompt"] or cond["guidance"] is not None) and not getattr(self.model, "conditional", False):
+            raise FormatError("DiffC file carries a caption or guidance setting, but this model is unconditional")
         grid = self.grid(s[1])
         if len(c.sections) > len(grid) - 1:
             raise FormatError(f"DiffC file has {len(c.sections)} sections, schedule {s[1]} has {len(grid) - 1} steps")
         if c.height < 16 or c.width < 16:
             raise FormatError(f"DiffC file image size {c.width}×{c.height} (width×height) below 16×16")
-        return c, cs, grid
+        return c, cs, grid, cond
 
     # ---- the shared step -------------------------------------------------------------
 
@@ -257,6 +328,7 @@ class DiffC(Codec):
         t0 = time.perf_counter()
         grid = self.grid()
         sections, steps, points = [], [], []
+        self._condition(self.prompt, self.guidance)
         with deterministic_inference():
             xb = to_unit(to_batch(pad_to_multiple(img, self._multiple())))
             x = self.model.encode(xb) if self.latent else xb
@@ -347,7 +419,14 @@ class DiffC(Codec):
 
         from ..diffusion.determinism import deterministic_inference
 
-        c, cs, grid = self._parse(data)
+        c, cs, grid, cond = self._parse(data)
+        if cond["runtime"] != self._runtime():
+            from ..diffusion.pretrained.denoiser import describe_runtime
+
+            warnings.warn(f"DiffC file was encoded with the network on {describe_runtime(cond['runtime'])}, "
+                          f"decoding on {describe_runtime(self._runtime())}: the decoder stays in sync but the "
+                          "reconstruction can differ slightly from the encoder's", RuntimeWarning, stacklevel=3)
+        self._condition(cond["prompt"], cond["guidance"])
         with deterministic_inference():
             h, w = c.height, c.width
             m = self._multiple()
@@ -442,3 +521,21 @@ def _check_recon(reconstruction: str, lam: float) -> None:
         raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}")
     if not 0.0 <= float(lam) <= 1.0:
         raise ValueError("lam must lie in [0, 1]")
+
+
+def _check_conditioning(model, prompt: str, guidance: Optional[float]) -> Tuple[str, Optional[float]]:
+    """Validated (prompt, guidance): only a conditional model takes them; the caption must fit the file."""
+    import struct
+
+    if not isinstance(prompt, str):
+        raise TypeError("prompt must be a str")
+    if len(prompt.encode("utf-8")) > MAX_CAPTION_BYTES:
+        raise ValueError(f"prompt longer than {MAX_CAPTION_BYTES} UTF-8 bytes")
+    if guidance is not None:
+        guidance = float(guidance)
+        if not 0.0 <= guidance <= 100.0:
+            raise ValueError(f"guidance must lie in [0, 100], got {guidance}")
+        guidance = struct.unpack("<f", struct.pack("<f", guidance))[0]  # the float32 the file stores
+    if (prompt or guidance is not None) and not getattr(model, "conditional", False):
+        raise ValueError("this model is unconditional: it takes no prompt or guidance")
+    return prompt, guidance

@@ -131,7 +131,7 @@ def encode_step(mu_p: np.ndarray, mu_q: np.ndarray, beta: float, seed: int, step
 
     ``mu_p``, ``mu_q`` are float64 arrays (any shape), ``beta`` the float64 step std,
     ``perm`` the file's :func:`permutation`. Returns ``(z_s float64 of mu_p's shape,
-    section bytes, info)``; ``info`` holds ``kl_bits``, ``bits``, ``chunks``,
+    section bytes, info)``; ``info`` holds ``kl_bits``, ``bits``, ``chunks``, ``candidates``,
     ``max_chunk_kl_bits``, ``capped``, ``shift_fraction``, ``bias_z_mean``, ``bias_z_var``,
     ``work`` and ``seconds``, documented in :data:`chansim.codecs.diffc.STEP_KEYS`.
     """
@@ -151,7 +151,8 @@ def encode_step(mu_p: np.ndarray, mu_q: np.ndarray, beta: float, seed: int, step
            "capped": int(np.count_nonzero(np.ceil(info["kl_bits"]) + cs.pad_bits > math.log2(cs.max_candidates))),
            "shift_fraction": info.get("shift_fraction", 1.0),
            "bias_z_mean": info.get("bias_z_mean", 0.0), "bias_z_var": info.get("bias_z_var", 1.0),
-           "work": _work(budgets, mp.size, info["chunks"]), "seconds": time.perf_counter() - t0}
+           "candidates": int(np.sum(info["examined"])), "work": _work(budgets, mp.size, info["chunks"]),
+           "seconds": time.perf_counter() - t0}
     return z.reshape(mu_p.shape), section, out
 
 

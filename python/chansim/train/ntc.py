@@ -91,6 +91,20 @@ def lr_at(progress: float, step: int, args) -> float:
     return args.lr * (args.lr_final + (1 - args.lr_final) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
+def _init_state(path: Path) -> Dict:
+    """Where a new run (fresh step count and LR schedule) starts: an exported model file gives the
+    network only (the optimizer state is rebuilt); a run's ``checkpoint.pt`` gives its EMA weights and
+    Adam moments, so a warm restart does not pay Adam's re-estimation of second moments."""
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(blob, dict) and "ema" in blob and "opt" in blob:
+        if blob.get("config", {}).get("kind") != "ntc":
+            raise ValueError(f"{path} is not an NTC run checkpoint")
+        return {"model": blob["ema"]["shadow"], "opt": blob["opt"]}
+    from ..ntc.io import load_model
+
+    return {"model": load_model(path)[0].state_dict()}
+
+
 class NTCTrainer(Checkpointed):
     def __init__(self, args, sampler, heldout: Optional[torch.Tensor]):
         self.args = args
@@ -100,12 +114,13 @@ class NTCTrainer(Checkpointed):
         torch.manual_seed(args.seed)
         self.model = HyperpriorModel(args.n, args.m)
         if getattr(args, "init_from", None) and not getattr(args, "resume", False):
-            # Continue from shipped weights (the checkpoint stays on the machine that trained):
-            # the network restarts where it was, the optimizer state is rebuilt.
-            from ..ntc.io import load_model
-
-            self.model.load_state_dict(load_model(args.init_from)[0].state_dict())
+            start = _init_state(Path(args.init_from))
+            self.model.load_state_dict(start["model"])
+        else:
+            start = {}
         self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr)
+        if "opt" in start:
+            self.opt.load_state_dict(start["opt"])
         self.ema = EMA(self.model, args.ema)
         self.step, self.elapsed, self.history = 0, 0.0, []
         self.baselines = baseline_curves(heldout) if heldout is not None else None
@@ -213,7 +228,8 @@ def add_parser(sub) -> None:
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--init-from", type=Path, default=None,
-                   help="start from an exported NTC model file (e.g. python/chansim/models/ntc_default.pt)")
+                   help="start a new schedule from an exported NTC model file (e.g. python/chansim/models/ntc_default.pt) "
+                        "or from a run's checkpoint.pt (its EMA weights and optimizer moments)")
 
 
 def main(args) -> int:
