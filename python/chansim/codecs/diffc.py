@@ -29,11 +29,20 @@ Usage::
 
 Channel settings: ``DiffC.pretrained(channel="unbiased" | "balanced" | "compact")`` or a
 :class:`~chansim.codecs.diffc_channel.ChannelSettings`; they travel in the file, so the
-decoder needs no options. Latent mode: a :class:`~chansim.diffusion.diffusers_adapter.DiffusersDenoiser`
-with a VAE (``DiffC.from_diffusers(path)`` on a pipeline directory with ``vae/``) runs the
-same steps on the VAE's latents. Files are ``docs/format.md`` §6 containers; the settings
-blob and sections are §7 (settings version 2: files of version 1, whose coordinate
-permutation borrowed z_T's purpose, are refused with a :class:`~chansim.errors.FormatError`).
+decoder needs no options.
+
+Pretrained models: ``DiffC.from_diffusers(path_or_id, prompt="", guidance=None, device=, dtype=)``
+runs the same steps on Stable Diffusion 1.x/2.x, SDXL, SD3 and Flux latents (and on unconditional
+``UNet2DModel`` pipelines, pixel or latent) through :mod:`chansim.diffusion.pretrained`. The
+caption and the guidance setting are part of the message: stored in the file, counted in its
+size, read back by the decoder. The network runs on ``device`` in ``dtype``; the channel
+simulation stays on the CPU in float32, so a file decodes anywhere (another device or dtype than
+the encoder's, recorded in the file, gives a :class:`RuntimeWarning` and a slightly different
+image, never a desynchronised one).
+
+Files are ``docs/format.md`` §6 containers; the settings blob and sections are §7 (settings
+version 3; version 2, without the conditioning, still decodes; version 1, whose coordinate
+permutation borrowed z_T's purpose, is refused with a :class:`~chansim.errors.FormatError`).
 
 Deprecated for one release (DeprecationWarning): ``codec_id`` (use ``name``), :meth:`DiffC.encode`
 (use :meth:`DiffC.evaluate`, whose ``info`` holds the same diagnostics) and
