@@ -241,3 +241,48 @@ def test_loader_families_and_errors(model_dirs, tmp_path):
         load("nobody/no-such-model", local_files_only=True)
     with pytest.raises(ValueError, match="dtype"):
         load(model_dirs("sd15"), dtype=torch.int8)
+
+
+def test_decoder_with_perturbed_network_stays_in_sync(codecs):
+    """A decoder whose network outputs carry a 1e-6 relative perturbation (another device's
+    rounding) reads the same indices and candidates: the image moves by rounding, not by desync."""
+    from chansim.metrics import psnr
+
+    codec = codecs("sd15", prompt="a cat")
+    img = _image()
+    data = codec.compress(img, 4, seed=6)
+    exact = codec.decompress(data, "mmse")
+
+    class Perturbed:
+        def __init__(self, inner):
+            self.inner, self.gen = inner, torch.Generator().manual_seed(0)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def denoise(self, z, gamma, clip=None):
+            return tuple(t * (1 + 1e-6 * torch.randn(t.shape, generator=self.gen)) for t in self.inner.denoise(z, gamma, clip))
+
+    out = DiffC(Perturbed(codec.model), codec.model_id, recon_steps=2).decompress(data, "mmse")
+    assert psnr(exact, out) > 45  # at most a few pixels off by one level; a desync would be ≈ 10 dB
+
+
+def test_bits_per_step_rows_and_cli(codecs, model_dirs, tmp_path, capsys):
+    from PIL import Image
+
+    from chansim.cli import main
+    from chansim.codecs.step_report import COLUMNS, bits_per_step
+
+    codec = codecs("flux", prompt="a photo")
+    rows = bits_per_step(codec, _image(), 3, seed=2)
+    ev = codec.evaluate(_image(), [3], reconstructions=(), seed=2)[0]
+    assert [r["step"] for r in rows] == [0, 1, 2] and all(set(k for k, _ in COLUMNS) <= set(r) for r in rows)
+    assert sum(r["bits"] for r in rows) == sum(8 * len(s) for s in container.unpack(ev.data).sections)
+    assert all(r["bits_per_kl"] == pytest.approx(r["bits"] / r["kl_bits"]) for r in rows)
+    Image.fromarray(_image()).save(tmp_path / "x.png")
+    assert main(["bench", "--bits-per-step", str(tmp_path / "x.png"), "--model", str(model_dirs("flux")),
+                 "--quality", "2", "--prompt", "a photo"]) == 0
+    out = capsys.readouterr().out
+    assert "γ_t" in out and "bits/KL" in out and "total" in out
+    assert main(["bench", "--bits-per-step", str(tmp_path / "x.png"), "--codec", "ntc"]) == 2
+    assert "no diffusion steps" in capsys.readouterr().err
