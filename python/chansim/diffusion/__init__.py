@@ -12,7 +12,8 @@ Modules, one job each:
 - :mod:`.unet` — the denoiser network; :mod:`.models` — the trainable models.
 - :mod:`.steps` — deprecated: the per-step codec math moved to :mod:`chansim.codecs`.
 - :mod:`.io` — model files, content hash, cards; :mod:`.determinism` — bit-stable inference.
-- :mod:`.diffusers_adapter` — a diffusers ``UNet2DModel`` + scheduler as a chansim denoiser.
+- :mod:`.pretrained` — pretrained diffusers models (SD 1.x/2.x, SDXL, SD3, Flux, ``UNet2DModel``)
+  as chansim denoisers, one loader; :mod:`.diffusers_adapter` is its deprecated old name.
 """
 
 from .gaussian import (Parameterisation, StepCoefficients, alpha_sigma, eps_from_x, kl_step, posterior,
