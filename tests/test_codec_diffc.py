@@ -228,24 +228,25 @@ def test_permutation_has_its_own_purpose():
 
 
 def test_step_samples_follow_q_within_the_default_bias(codec):
-    """Statistic: the realised fraction of the mean shift, f = Σ m·ξ / Σ m² with
-    ξ = (z_s − μ_p)/β and m = (μ_q − μ_p)/β, pooled over 24 seeds of one real step on a
-    32×48 image (γ 0 → −0.5). Under q exactly, E f = 1 and sd(f) = 1/√Σm². The default
-    preset's 1-D law (BENCHMARKS.md) is f ≈ 0.99; we accept |f − 1| ≤ 0.02 + 4 sd
-    (false alarm ≈ 6e-5 for an exact channel). The residual ξ − m must be N(0, 1)
-    coordinate-wise: mean within 4 SE, variance within 1 ± (4·√(2/n) + 0.01).
+    """One real step on a 32×48 image (γ 0 → −0.5, KL ≈ 175 bits in ≈ 108 chunks), sent by the
+    default preset, checked with :func:`chansim.testing.check_bias` (the project's one implementation
+    of the statistics) over n = 120 seeds, z-tests at family-wise α = 1e-4:
+    - the realised fraction of the mean shift along m = (μ_q − μ_p)/β is 1 within the preset's
+      documented bias (0.988 ± 0.004 on Kodak, BENCHMARKS.md "Channel frontier": tolerance 0.02);
+    - the variance along the shift lies in [0.6, 1.0]: budgeted PFR shrinks it (1-D Pareto table:
+      0.5–0.95 at these budgets); measured 0.73 ± 0.07 at n = 200 on this step. An exact channel
+      gives 1; a broken one (a wrong β, a chunk decoded with the wrong candidates) leaves the band.
     """
-    from chansim.diffusion.gaussian import step_coefficients
-    from chansim.diffusion.likelihood import to_unit
     from chansim.codecs.diffc_channel import coefficients as diffc_coefficients
     from chansim.codecs.image import to_batch
+    from chansim.diffusion.gaussian import alpha_sigma, step_coefficients
+    from chansim.diffusion.likelihood import to_unit
     from chansim.kernels import diffusion_steps as K
+    from chansim.testing import Gaussian, check_bias
 
     g_t, g_s = 0.0, -0.5
     x = to_unit(to_batch(_image()))
     gen = torch.Generator().manual_seed(0)
-    from chansim.diffusion.gaussian import alpha_sigma
-
     a, s = alpha_sigma(torch.tensor(g_t))
     with torch.inference_mode():
         z = (a * x + s * torch.randn(x.shape, generator=gen)).float()
@@ -253,22 +254,17 @@ def test_step_samples_follow_q_within_the_default_bias(codec):
         coefs = diffc_coefficients(step_coefficients(g_s, g_t))
         _, mu_p, mu_q, _, _ = K.diffc_encode(z, eps, x, coefs)
     beta = float(coefs[4])
-    mp, mq = mu_p.double().numpy(), mu_q.double().numpy()
-    m = (mq - mp) / beta
-    num = den = 0.0
-    resid = []
-    for seed in range(24):
-        zs, _, info = encode_step(mp, mq, beta, seed, 5, PRESETS["unbiased"], permutation(seed, mp.size))
-        xi = (zs - mp) / beta
-        num += float(np.sum(m * xi))
-        den += float(np.sum(m * m))
-        resid.append((xi - m).ravel())
-    f = num / den
-    sd = 1.0 / math.sqrt(den)
-    assert abs(f - 1.0) <= 0.02 + 4 * sd, (f, sd)
-    r = np.concatenate(resid)
-    assert abs(r.mean()) <= 4 / math.sqrt(r.size)
-    assert abs(r.var() - 1.0) <= 4 * math.sqrt(2.0 / r.size) + 0.01
+    mp, mq = mu_p.double().numpy().ravel(), mu_q.double().numpy().ravel()
+    perms = {}
+
+    def encode(seed):
+        perm = perms.setdefault(seed, permutation(seed, mp.size))
+        zs, section, _ = encode_step(mp, mq, beta, seed, 5, PRESETS["unbiased"], perm)
+        return zs.ravel(), section
+
+    r = check_bias(encode, Gaussian(mq, beta), Gaussian(mp, beta), n=120, alpha=1e-4, expected_shift=1.0,
+                   tol_shift=0.02, expected_variance=0.8, tol_variance=0.2)
+    assert r.passed and r.n == 120
 
 
 def test_the_codecs_stream_map_is_docs_format_1_2():
