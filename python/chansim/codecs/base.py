@@ -16,6 +16,15 @@ A codec turns a uint8[H, W, 3] photo into one self-describing file (``docs/forma
     for result in codec.evaluate(image, qualities, reconstructions=...):   # the evaluation entry point
         result.quality, result.data, result.images["mmse"]
 
+Large images (:mod:`.tiling`, docs/format.md §6.1): an image whose grid of
+``codec.tile_edge``-pixel tiles (1024 by default) has more than one tile is coded as a tiled
+file, each tile an independent file of the codec, so peak memory stays that of one tile
+whatever the photo's size; ``compress(..., tile=E)`` picks the edge (``tile=0``: never tile)
+and ``decompress(..., workers=N)`` decodes N tiles at a time (bit-identical for every N).
+Every subclass gets this from :meth:`Codec.__init_subclass__`, which wraps the ``compress``,
+``decompress``, ``decompress_progressive`` and ``evaluate`` it defines; smaller images are
+coded exactly as the codec codes them.
+
 Reconstruction names mean the same thing in every codec: ``"mmse"`` the network's
 estimate of E[x | what was received] (best PSNR), ``"flow"`` the deterministic
 probability-flow ODE, ``"ancestral"`` a sample of the model's reverse process,
@@ -76,6 +85,15 @@ class Codec(abc.ABC):
     reconstructions: ClassVar[Tuple[str, ...]]
     model_id: str
     card: Optional[Dict[str, Any]] = None
+    #: Tile edge in pixels for large images (:mod:`.tiling`); 0 never tiles.
+    tile_edge: ClassVar[int] = 1024
+
+    def __init_subclass__(cls, **kwargs):
+        """Wrap the subclass's coding methods so that large images are tiled (:func:`.tiling.install`)."""
+        super().__init_subclass__(**kwargs)
+        from . import tiling
+
+        tiling.install(cls)
 
     @classmethod
     @abc.abstractmethod

@@ -29,6 +29,9 @@ VERSIONS = (1, 2)
 FLAG_GRAY = 1
 KNOWN_FLAGS = FLAG_GRAY
 MODEL_ID_BYTES = 8
+#: Version byte of a tiled file (a header and independent containers, one per tile:
+#: :mod:`chansim.codecs.tiling`, docs/format.md §6.1).
+TILED_VERSION = 3
 #: Codec ids on the wire. New codecs append; numbers are never reused.
 CODEC_IDS = {"uqdm": 1, "diffc": 2, "ntc": 3}
 _CODEC_NAMES = {v: k for k, v in CODEC_IDS.items()}
@@ -153,6 +156,9 @@ def unpack(data, codec: Optional[str] = None, model_id: Optional[str] = None) ->
         raise FormatError("not a chansim file (bad magic; expected b'CHSM')")
     r.pos = len(MAGIC)
     version = r.u8("version")
+    if version == TILED_VERSION:
+        raise FormatError("a tiled chansim file (format version 3, docs/format.md §6.1): its tiles are "
+                          "containers; read it with chansim.codecs.tiling.unpack, or decode it with the codec")
     if version not in VERSIONS:
         raise FormatError(_version_message(data, version))
     cid = r.u8("codec id")

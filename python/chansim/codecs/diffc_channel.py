@@ -87,8 +87,20 @@ PRESETS: Dict[str, ChannelSettings] = {
     "balanced": ChannelSettings("budgeted", 4, 6, 4),
     # D = 8, K ≤ 2^10 ORC: rate close to the KL, strongly biased (shift fraction ≈ 0.82).
     "compact": ChannelSettings("orc", 8, 2, 4),
+    "l6-8": ChannelSettings("budgeted", 6, 8, 4),
+    "l7-8": ChannelSettings("budgeted", 7, 8, 4),
+    "l7-9": ChannelSettings("budgeted", 7, 9, 4),
+    "l8-9": ChannelSettings("budgeted", 8, 9, 4),
+    "l8-10": ChannelSettings("budgeted", 8, 10, 4),
+    "l9-9": ChannelSettings("budgeted", 9, 9, 4),
+    "l6-8c2": ChannelSettings("budgeted", 6, 8, 2),
 }
 DEFAULT_PRESET = "unbiased"
+
+
+def nominal_work(cs: ChannelSettings, dims: int) -> float:
+    """DRAFT"""
+    return float(dims) * 2.0 ** (cs.chunk_bits + cs.pad_bits)
 
 
 def coefficients(c, device=None):
