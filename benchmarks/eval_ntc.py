@@ -61,11 +61,15 @@ def ideal_bits(codec: NTC, img: np.ndarray, quality: int, seed: int) -> float:
     inside = (sym >= 0) & (sym < codec.z_probs.shape[1])
     bits = -np.log2(codec.z_probs[rows[inside], sym[inside]]).sum()
     assert inside.all(), "a hyper-latent escaped its table"
+    # The model's own code length of each cell, −log₂ P with P the N(0, σ̂²) mass of
+    # [|k − u| − ½, |k − u| + ½], in the upper-tail form so that cells far out (where the model's
+    # scale is badly wrong: up to ~90 bits for one latent at the highest quality) keep their true
+    # length; a floor at the coder's 24-bit resolution would understate the model's −Σ log₂ P
+    # (the rANS escape sends such a cell for fewer bits than the model assigns it).
     a = np.abs(k - u)
-    p = special.ndtr((0.5 - a) / scale) - special.ndtr((-0.5 - a) / scale)   # N(0, σ̂²) mass of the cell
-    # A cell far in the tail (p below the coder's 24-bit resolution, < 1e-6 of the latents) is sent
-    # by the rANS escape; it is counted at the resolution's floor, 24 bits, not at −log₂ p.
-    return float(bits - np.log2(np.maximum(p, 2.0 ** -24)).sum())
+    hi = special.log_ndtr(-(a - 0.5) / scale)
+    lo = special.log_ndtr(-(a + 0.5) / scale)
+    return float(bits - ((hi + np.log1p(-np.exp(lo - hi))) / np.log(2)).sum())
 
 
 def eval_ntc(codec: NTC, img: np.ndarray, verify: bool):
