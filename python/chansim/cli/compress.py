@@ -40,8 +40,9 @@ def run_compress(args) -> int:
 def _compress(args, spec, out, stdout) -> int:
     import numpy as np
 
-    from ..codecs.container import FLAG_GRAY, with_flags
+    from ..codecs.container import FLAG_GRAY
     from ..codecs.image import to_gray
+    from ..codecs.tiling import with_flags
     from ..metrics import bpp, psnr
 
     loaded = load_image(args.input)  # before the codecs' imports (PyTorch): bad input fails fast
@@ -55,7 +56,8 @@ def _compress(args, spec, out, stdout) -> int:
     t0 = time.perf_counter()
     name = "stdin" if is_stdio(args.input) else Path(args.input).name
     with Ticker(f"compressing {name} ({codec.name}, quality {quality})", enabled=not args.quiet):
-        data = codec.compress(image, quality, seed=args.seed)
+        # Images larger than the codec's tile edge are coded as tiled files (docs/format.md §6.1).
+        data = codec.compress(image, quality, seed=args.seed, **({} if args.tile is None else {"tile": args.tile}))
     if loaded.gray:  # one container flag: decompress returns one channel (docs/format.md §6)
         data = with_flags(data, FLAG_GRAY)
     seconds = time.perf_counter() - t0
@@ -66,7 +68,7 @@ def _compress(args, spec, out, stdout) -> int:
         # Decoding here is what the receiver will do; its PSNR is the one the rate buys.
         t0 = time.perf_counter()
         with Ticker("decoding to check", enabled=not args.quiet):
-            back = np.asarray(codec.decompress(data, reconstruction))
+            back = np.asarray(codec.decompress(data, reconstruction, **_workers(args, data)))
         if back.shape != image.shape:
             raise RuntimeError(f"decoded shape {back.shape} differs from the input {image.shape}")
         score = psnr(image[..., 0], to_gray(back)) if loaded.gray else psnr(image, back)
@@ -93,20 +95,21 @@ def run_decompress(args) -> int:
 def _decompress(args, out, stdout) -> int:
     import numpy as np
 
-    from ..codecs.container import FLAG_GRAY, truncate, unpack
+    from ..codecs.container import FLAG_GRAY
     from ..codecs.image import to_gray
+    from ..codecs.tiling import summary, truncate
     from ..errors import FormatError
 
     src, dst = _label(args.input, "stdin"), _label(args.output, "stdout")
     data = read_file(args.input)
     try:
-        container = unpack(data)  # anything that is not a whole, valid chansim file stops here
+        # Anything that is not a whole, valid chansim file (plain or tiled) stops here.
+        codec_name, flags, n_sections = summary(data)[:3]
     except FormatError as exc:
         raise FormatError(f"{src}: {exc}") from None
-    codec = load_codec(args.codec or container.codec)
+    codec = load_codec(args.codec or codec_name)
     reconstruction = check_reconstruction(codec, args.reconstruction)
-    gray = (args.gray or bool(container.flags & FLAG_GRAY)) and not args.rgb
-    n_sections = len(container.sections)
+    gray = (args.gray or bool(flags & FLAG_GRAY)) and not args.rgb
     t0 = time.perf_counter()
     if args.preview_steps is None:
         k, what = n_sections, "full"
@@ -118,7 +121,7 @@ def _decompress(args, out, stdout) -> int:
         what = f"preview after {k} of {n_sections} steps"
     name = "stdin" if is_stdio(args.input) else Path(args.input).name
     with Ticker(f"decoding {name}", enabled=not args.quiet):
-        image = np.asarray(codec.decompress(data, reconstruction))
+        image = np.asarray(codec.decompress(data, reconstruction, **_workers(args, data)))
     if gray:
         image = to_gray(image)
     write_image(out, image, stdout)
@@ -127,6 +130,36 @@ def _decompress(args, out, stdout) -> int:
         print(f"{src} -> {dst} ({w}×{h}{', grayscale' if gray else ''}, {what}, "
               f"{8 * len(data) / (h * w):.4f} bpp used, {time.perf_counter() - t0:.2f} s)")
     return 0
+
+
+def _workers(args, data) -> dict:
+    """``workers=`` for a tiled file when asked for (a plain file decodes in one piece)."""
+    from ..codecs.tiling import is_tiled
+
+    workers = getattr(args, "workers", None)
+    return {"workers": workers} if workers and workers > 1 and is_tiled(data) else {}
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {text}")
+    return n
+
+
+def _tile(text: str) -> int:
+    from ..codecs.tiling import MIN_TILE
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if n != 0 and not MIN_TILE <= n <= 1 << 15:
+        raise argparse.ArgumentTypeError(f"must be 0 (no tiling) or {MIN_TILE}…{1 << 15}, got {text}")
+    return n
 
 
 def _output_options(p) -> None:
@@ -156,6 +189,11 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--seed", type=_seed, default=None,
                    help="shared-randomness seed < 2**64 (default: derived from the image and model)")
     p.add_argument("--check", action="store_true", help="decode the file again and report its PSNR")
+    p.add_argument("--tile", type=_tile, default=None, metavar="E",
+                   help="tile edge in pixels for large images (default: the codec's, 1024): an image needing more "
+                        "than one E×E tile is coded as independent tiles, bounding memory; 0 = never tile")
+    p.add_argument("--workers", type=_positive, default=1, metavar="N",
+                   help="with --check, decode N tiles of a tiled file at a time (default 1)")
     _output_options(p)
     p.set_defaults(func=run_compress)
 
@@ -177,5 +215,8 @@ def add_parsers(sub, common) -> None:
                    help="write a one-channel image (the rounded mean of R, G, B); the default for files whose "
                         "source was grayscale")
     p.add_argument("--rgb", action="store_true", help="write three channels even when the source was grayscale")
+    p.add_argument("--workers", type=_positive, default=1, metavar="N",
+                   help="decode N tiles of a tiled file (a large photo) at a time in threads; the image is the "
+                        "same for every N, peak memory grows with N (default 1)")
     _output_options(p)
     p.set_defaults(func=run_decompress)
