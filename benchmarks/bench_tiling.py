@@ -9,8 +9,8 @@
 decompression each run in a fresh subprocess; peak RSS is that process's ``ru_maxrss`` right
 after the call (interpreter, PyTorch, model, image and the codec's working set).
 ``rd``: bpp and PSNR of every NTC quality on the first N Kodak images, untiled (the codec's
-own files) and tiled with each edge; BD-PSNR (Bjøntegaard, cubic in log-rate) per image,
-averaged.
+own files) and tiled with each edge; BD-PSNR (``chansim.evaluation.bd_psnr``, PCHIP) per
+image, averaged.
 """
 
 from __future__ import annotations
@@ -80,15 +80,6 @@ def run_rss(specs, workers) -> None:
             print(json.dumps(row), flush=True)
 
 
-def bd_psnr(r1, p1, r2, p2) -> float:
-    """Mean PSNR difference of curve 2 over curve 1 on their common log-rate interval."""
-    l1, l2 = np.log10(r1), np.log10(r2)
-    f1, f2 = np.polyfit(l1, p1, 3), np.polyfit(l2, p2, 3)
-    lo, hi = max(l1.min(), l2.min()), min(l1.max(), l2.max())
-    i1, i2 = np.polyint(f1), np.polyint(f2)
-    return float(((np.polyval(i2, hi) - np.polyval(i2, lo)) - (np.polyval(i1, hi) - np.polyval(i1, lo))) / (hi - lo))
-
-
 def run_rd(n_images: int, tiles) -> None:
     from PIL import Image
 
@@ -110,6 +101,14 @@ def run_rd(n_images: int, tiles) -> None:
             res[str(t)] = pts
         rows[f"kodim{k:02d}"] = res
         print(json.dumps({"image": f"kodim{k:02d}", **res}), flush=True)
+    summarize(rows, tiles)
+
+
+def summarize(rows, tiles) -> None:
+    """Per tile edge: BD-PSNR of tiled over untiled (PCHIP, chansim.evaluation.bd_psnr) per image
+    and its mean; mean ΔPSNR and relative rate change per quality (same quality, tiled − untiled)."""
+    from chansim.evaluation import bd_psnr
+
     for t in tiles:
         bd = [bd_psnr(*map(np.array, zip(*r["whole"])), *map(np.array, zip(*r[str(t)]))) for r in rows.values()]
         dp = np.mean([[b[1] - a[1] for a, b in zip(r["whole"], r[str(t)])] for r in rows.values()], axis=0)
@@ -130,9 +129,13 @@ def main(argv=None) -> None:
     d = sub.add_parser("rd")
     d.add_argument("--images", type=int, default=6)
     d.add_argument("--tiles", type=int, nargs="+", default=[256])
+    d.add_argument("--summarize", metavar="LOG", help="only summarize the per-image lines of an earlier run's output")
     a = p.parse_args(argv)
     if a.cmd == "rss":
         run_rss(a.specs, a.workers)
+    elif a.summarize:
+        lines = [json.loads(x) for x in Path(a.summarize).read_text().splitlines() if x.startswith('{"image"')]
+        summarize({x.pop("image"): x for x in lines}, a.tiles)
     else:
         run_rd(a.images, a.tiles)
 

@@ -53,7 +53,8 @@ def test_every_truncation_and_bit_flip_is_a_format_error():
 
 @pytest.mark.parametrize("edit, message", [
     (lambda d: b"PNG!" + d[4:], "bad magic"),
-    (lambda d: _recrc(d[:4] + b"\x03" + d[5:-4]), "version 3 \\(written by a newer chansim\\)"),
+    (lambda d: _recrc(d[:4] + b"\x04" + d[5:-4]), "version 4 \\(written by a newer chansim\\)"),
+    (lambda d: _recrc(d[:4] + b"\x03" + d[5:-4]), "a tiled chansim file \\(format version 3"),  # §6.1
     (lambda d: d[:4] + b"\x03" + d[5:], "corrupted .*version byte 3.*CRC32 does not match"),
     (lambda d: _recrc(d[:4] + b"\x00" + d[5:-4]), "version 0; this chansim reads versions 1, 2"),
     (lambda d: _recrc(d[:5] + b"\x09" + d[6:-4]), "unknown codec id 9"),

@@ -156,7 +156,7 @@ def unpack(data, codec: Optional[str] = None, model_id: Optional[str] = None) ->
         raise FormatError("not a chansim file (bad magic; expected b'CHSM')")
     r.pos = len(MAGIC)
     version = r.u8("version")
-    if version == TILED_VERSION:
+    if version == TILED_VERSION and _crc_ok(data):
         raise FormatError("a tiled chansim file (format version 3, docs/format.md §6.1): its tiles are "
                           "containers; read it with chansim.codecs.tiling.unpack, or decode it with the codec")
     if version not in VERSIONS:
@@ -197,6 +197,11 @@ def unpack(data, codec: Optional[str] = None, model_id: Optional[str] = None) ->
     return Container(name, tag, h, w, seed, settings, sections, flags)
 
 
+def _crc_ok(data: bytes) -> bool:
+    """Whether ``data`` ends with the CRC32 of the bytes before it (every version's last field)."""
+    return len(data) >= len(MAGIC) + 6 and struct.unpack("<I", data[-4:])[0] == zlib.crc32(data[:-4])
+
+
 def _version_message(data: bytes, version: int) -> str:
     """Why a file with an unreadable version byte is refused.
 
@@ -204,7 +209,7 @@ def _version_message(data: bytes, version: int) -> str:
     means a well-formed file of another version: only then is a newer chansim named.
     Otherwise the bytes after the magic are damaged or not chansim's at all.
     """
-    crc_ok = len(data) >= len(MAGIC) + 6 and struct.unpack("<I", data[-4:])[0] == zlib.crc32(data[:-4])
+    crc_ok = _crc_ok(data)
     if crc_ok and version > VERSION:
         return (f"chansim file format version {version} (written by a newer chansim); this chansim reads "
                 f"versions {', '.join(map(str, VERSIONS))} — upgrade chansim to decode it")

@@ -307,10 +307,12 @@ def compress(codec, raw: Callable, image: np.ndarray, quality, seed: Optional[in
     h, w = image.shape[:2]
     rects = grid(h, w, tile)
     seed = default_seed(image, codec.model_id) if seed is None else codec.check_seed(seed)
-    jobs = [functools.partial(raw, codec, np.ascontiguousarray(image[y0:y1, x0:x1]), quality,
-                              seed=tile_seed(seed, i), **kwargs)
-            for i, (y0, y1, x0, x1) in enumerate(rects)]
-    tiles = _run(jobs, workers)
+
+    def job(i, rect):
+        y0, y1, x0, x1 = rect
+        return raw(codec, np.ascontiguousarray(image[y0:y1, x0:x1]), quality, seed=tile_seed(seed, i), **kwargs)
+
+    tiles = _run([functools.partial(job, i, r) for i, r in enumerate(rects)], workers)
     return Tiled(codec.name, C.model_tag(codec.model_id), h, w, seed, tile, tiles).pack()
 
 
