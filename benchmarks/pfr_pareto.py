@@ -26,7 +26,8 @@ latent-like steps: p = N(0, 1), q = N(m, 1) with shifts m_j = s·g_j·exp(0.25·
 standard normal (kurtosis ≈ 3.9; the shipped pixel model's steps on Kodak crops measure 2–5), s set
 so the step carries ``--kl-per-coord`` bits per coordinate. Reports the KL-weighted shift fraction
 (±SE of an exact channel, 1/√(2 ln 2 · KL)), section bits over KL, and the work Σ K_c·d_c over
-its nominal dims·2^(chunk_bits + pad_bits) (``diffc_channel.nominal_work``).
+``diffc_channel.estimated_work`` (dims·2^(chunk_bits + 1 + pad_bits), the cost model
+``choose_preset`` budgets with).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def preset_laws(candidates: int = 2**28):
 
 def codec_law(cs, dims: int = 16384, steps: int = 8, kl_per_coord: float = 0.3, seed: int = 5) -> dict:
     """One preset through ``diffc_channel.encode_step`` on ``steps`` synthetic steps of ``dims`` coordinates."""
-    from chansim.codecs.diffc_channel import encode_step, nominal_work, permutation
+    from chansim.codecs.diffc_channel import encode_step, estimated_work, permutation
 
     rng = np.random.default_rng(seed)
     perm = permutation(seed, dims)
@@ -97,17 +98,17 @@ def codec_law(cs, dims: int = 16384, steps: int = 8, kl_per_coord: float = 0.3, 
         acc["shift_w"] += info["shift_fraction"] * info["kl_bits"]
     return dict(dims=dims, steps=steps, kl_per_coord=kl_per_coord, frac=acc["shift_w"] / acc["kl"],
                 frac_se=1.0 / math.sqrt(2 * math.log(2) * acc["kl"]), bits_over_kl=acc["bits"] / acc["kl"],
-                chunk_kl=acc["kl"] / acc["chunks"], work_over_nominal=acc["work"] / (steps * nominal_work(cs, dims)),
+                chunk_kl=acc["kl"] / acc["chunks"], work_over_estimate=acc["work"] / (steps * estimated_work(cs, dims)),
                 capped=acc["capped"], chunks=acc["chunks"], cpu_seconds_per_step=acc["cpu"] / steps)
 
 
 CODEC_HEAD = ("| preset | mode, D, pad, cap | shift fraction (KL-weighted, ±SE) | bits / KL | mean chunk KL (bits) | "
-              "work / nominal | capped / chunks | encode CPU s / step |\n|---|---|---:|---:|---:|---:|---:|---:|")
+              "work / estimate | capped / chunks | encode CPU s / step |\n|---|---|---:|---:|---:|---:|---:|---:|")
 
 
 def codec_line(name: str, cs, r: dict) -> str:
     return (f"| {name} | {cs.mode}, {cs.chunk_bits}, {cs.pad_bits}, {cs.cap_bits} | {r['frac']:.3f} ± "
-            f"{r['frac_se']:.3f} | {r['bits_over_kl']:.3f} | {r['chunk_kl']:.2f} | {r['work_over_nominal']:.2f} | "
+            f"{r['frac_se']:.3f} | {r['bits_over_kl']:.3f} | {r['chunk_kl']:.2f} | {r['work_over_estimate']:.2f} | "
             f"{r['capped']} / {r['chunks']} | {r['cpu_seconds_per_step']:.2f} |")
 
 

@@ -80,6 +80,10 @@ class ChannelSettings:
 
 
 #: Named operating points (see BENCHMARKS.md "DiffC codec" for their measured bias, rate and time).
+#: The ``latent*`` presets spend more candidates per coordinate (K = 2^(D + pad) of 2^15 … 2^18
+#: against ``unbiased``'s 2^8) for a rate near the KL; they suit latent diffusion models, whose
+#: latents have 12–48× fewer coordinates than the image has pixel values (BENCHMARKS.md, "Latent
+#: presets: frontier (chunk KL 4–10 bits, pad 4–10)"). Measured laws: :data:`PRESET_LAWS`.
 PRESETS: Dict[str, ChannelSettings] = {
     # ≤ 2 % bias along the mean shift (1-D law: shift fraction 0.99, variance 0.94 at D = 2, K = 2^8).
     "unbiased": ChannelSettings("budgeted", 2, 6, 4),
@@ -87,20 +91,84 @@ PRESETS: Dict[str, ChannelSettings] = {
     "balanced": ChannelSettings("budgeted", 4, 6, 4),
     # D = 8, K ≤ 2^10 ORC: rate close to the KL, strongly biased (shift fraction ≈ 0.82).
     "compact": ChannelSettings("orc", 8, 2, 4),
-    "l6-8": ChannelSettings("budgeted", 6, 8, 4),
-    "l7-8": ChannelSettings("budgeted", 7, 8, 4),
-    "l7-9": ChannelSettings("budgeted", 7, 9, 4),
-    "l8-9": ChannelSettings("budgeted", 8, 9, 4),
-    "l8-10": ChannelSettings("budgeted", 8, 10, 4),
-    "l9-9": ChannelSettings("budgeted", 9, 9, 4),
-    "l6-8c2": ChannelSettings("budgeted", 6, 8, 2),
+    # D = 7, K = 2^15: the cheapest point with shift ≥ 0.97 at ≤ 1.5 bits per bit of KL.
+    "latent-fast": ChannelSettings("budgeted", 7, 8, 2),
+    # D = 8, K = 2^17: the lowest bits over KL with shift ≥ 0.97 among the presets.
+    "latent": ChannelSettings("budgeted", 8, 9, 2),
+    # D = 8, K = 2^18: ≤ 2 % bias (as ``unbiased``) at ≈ 0.65× ``unbiased``'s bits over KL.
+    "latent-unbiased": ChannelSettings("budgeted", 8, 10, 2),
 }
 DEFAULT_PRESET = "unbiased"
 
 
-def nominal_work(cs: ChannelSettings, dims: int) -> float:
-    """DRAFT"""
-    return float(dims) * 2.0 ** (cs.chunk_bits + cs.pad_bits)
+@dataclass(frozen=True)
+class PresetLaw:
+    """A preset's measured 1-D law (``benchmarks/pfr_pareto.py --presets``): ``chunks`` equal-variance
+    1-D chunks of KL = chunk_bits, each with K = 2^(chunk_bits + pad_bits) candidates (seed 11).
+
+    shift_fraction: realised fraction of the mean shift (1 = unbiased), ``shift_se`` its standard error.
+    bits_over_kl: whole-message bits per chunk over the chunk KL (the channel's rate overhead).
+    """
+
+    shift_fraction: float
+    shift_se: float
+    bits_over_kl: float
+    chunks: int
+
+
+#: The presets' 1-D laws, measured in one run (BENCHMARKS.md, "Latent presets: frontier (chunk KL
+#: 4–10 bits, pad 4–10)", with the machine and its load). TODO table.
+PRESET_LAWS: Dict[str, PresetLaw] = {
+    "unbiased": PresetLaw(0.992, 0.004, 2.128, 20000),
+    "balanced": PresetLaw(0.968, 0.003, 1.586, 20000),
+    "compact": PresetLaw(0.821, 0.002, 0.995, 20000),
+    "latent-fast": PresetLaw(0.972, 0.003, 1.370, 8192),
+    "latent": PresetLaw(0.975, 0.006, 1.335, 2048),
+    "latent-unbiased": PresetLaw(0.986, 0.009, 1.375, 1024),
+}
+#: Shift fraction a preset must reach to count as (nearly) unbiased in :func:`choose_preset`.
+SHIFT_TARGET = 0.97
+#: Work budget of ``DiffC(channel="auto")`` when none is given: candidate·coordinates per step.
+DEFAULT_WORK_BUDGET = float(2**32)
+
+
+def estimated_work(cs: ChannelSettings, dims: int) -> float:
+    """Estimated encoder work of one step on ``dims`` coordinates, in the cost model of the ``work``
+    diagnostic (Σ_c K_c·d_c, :func:`_work`; the chunks' sizes add up to ``dims``) with every chunk's
+    budget at K_c = 2^(chunk_bits + 1 + pad_bits), i.e. ⌈KL_c⌉ = chunk_bits + 1, the usual rounding of
+    chunk KLs that scatter around chunk_bits."""
+    return float(dims) * 2.0 ** (cs.chunk_bits + 1 + cs.pad_bits)
+
+
+def choose_preset(work_budget: float, dims: int, presets=None) -> str:
+    """The preset for steps of ``dims`` coordinates whose :func:`estimated_work` fits ``work_budget``
+    (candidate·coordinates per step).
+
+    Among the fitting presets (``presets``: names, default all of :data:`PRESET_LAWS`), the one with
+    the lowest bits over KL whose shift fraction reaches :data:`SHIFT_TARGET`; if none reaches it,
+    the most accurate (highest shift fraction); if none fits, the cheapest. Ties go to the cheaper
+    preset, then to the name. A larger budget never gives a worse choice: the fitting set only grows.
+    """
+    names = sorted(PRESET_LAWS if presets is None else presets)
+    if not names:
+        raise ValueError("choose_preset needs at least one preset")
+    for n in names:
+        if n not in PRESET_LAWS:
+            raise ValueError(f"no measured law for preset {n!r}; known: {sorted(PRESET_LAWS)}")
+    dims, budget = int(dims), float(work_budget)
+    if dims < 1:
+        raise ValueError(f"dims must be ≥ 1, got {dims}")
+    if not budget > 0:
+        raise ValueError(f"work_budget must be positive, got {work_budget!r}")
+    work = {n: estimated_work(PRESETS[n], dims) for n in names}
+    law = PRESET_LAWS
+    fit = [n for n in names if work[n] <= budget]
+    if not fit:
+        return min(names, key=lambda n: (work[n], -law[n].shift_fraction, n))
+    good = [n for n in fit if law[n].shift_fraction >= SHIFT_TARGET]
+    if good:
+        return min(good, key=lambda n: (law[n].bits_over_kl, work[n], n))
+    return min(fit, key=lambda n: (-law[n].shift_fraction, work[n], n))
 
 
 def coefficients(c, device=None):
