@@ -61,8 +61,8 @@ import numpy as np
 from . import container, streams
 from ._pretrained import load_shipped
 from .base import Codec, DeprecatedAttribute, Evaluation
-from .diffc_channel import (DEFAULT_PRESET, PRESETS, ChannelSettings, coefficients, decode_step, encode_step,
-                            permutation)
+from .diffc_channel import (DEFAULT_PRESET, DEFAULT_WORK_BUDGET, PRESETS, ChannelSettings, choose_preset,
+                            coefficients, decode_step, encode_step, permutation)
 from .diffc_reconstruct import KINDS as RECONSTRUCTIONS
 from .diffc_schedule import DEFAULT_SCHEDULE, SCHEDULES, gamma_grid
 from ..errors import FormatError
@@ -101,7 +101,12 @@ STEP_KEYS = {
     "work": "candidate coordinates the encoder may generate, Σ_c K_c·d_c (its cost model)",
     "seconds": "wall time of the channel simulation (PFR search and coding)",
     "network_seconds": "wall time of the denoiser call and the step's fused math",
+    "preset": "the channel preset (a name in ``diffc_channel.PRESETS``, or ``\"custom\"``) whose settings the file "
+              "carries; ``channel=\"auto\"`` picks it per file with ``diffc_channel.choose_preset`` from the work "
+              "budget and the diffusion-space dimension",
 }
+#: ``DiffC(channel=AUTO, work_budget=W)``: the preset is chosen at compress time (see STEP_KEYS["preset"]).
+AUTO = "auto"
 
 
 @dataclass
@@ -131,7 +136,9 @@ class DiffC(Codec):
 
     Attributes:
         model, schedule, model_id, card: as loaded.
-        channel: :class:`ChannelSettings` used by :meth:`compress`.
+        channel: :class:`ChannelSettings` used by :meth:`compress`, or ``"auto"``: each file gets
+            ``diffc_channel.choose_preset(work_budget, dims)`` for its diffusion-space dimension.
+        work_budget: with ``"auto"``, the encoder work allowed per step (candidate·coordinates).
         qualities: valid ``quality`` values (number of steps sent), lowest rate first.
         reconstructions: ``("flow", "mmse", "ancestral", "interp")``; ``"flow"`` is the default.
     """
@@ -142,18 +149,26 @@ class DiffC(Codec):
 
     def __init__(self, model, model_id: str, card: Optional[Dict[str, Any]] = None, *,
                  channel: Union[str, ChannelSettings] = DEFAULT_PRESET, schedule_id: int = DEFAULT_SCHEDULE,
-                 recon_steps: int = 8, prompt: str = "", guidance: Optional[float] = None):
+                 recon_steps: int = 8, prompt: str = "", guidance: Optional[float] = None,
+                 work_budget: Optional[float] = None):
         if not (hasattr(model, "denoise") and hasattr(model, "schedule")):
             raise TypeError("DiffC needs a denoiser with .schedule and .denoise(z, gamma)")
         self.prompt, self.guidance = _check_conditioning(model, prompt, guidance)
         self.model, self.model_id, self.card = model, model_id, card
         self.schedule = model.schedule
-        if isinstance(channel, str):
+        self.work_budget = None
+        if channel == AUTO:
+            self.work_budget = DEFAULT_WORK_BUDGET if work_budget is None else float(work_budget)
+            if not self.work_budget > 0:
+                raise ValueError(f"work_budget must be positive, got {work_budget!r}")
+        elif work_budget is not None:
+            raise ValueError('work_budget is for channel="auto"')
+        elif isinstance(channel, str):
             if channel not in PRESETS:
-                raise ValueError(f"unknown channel preset {channel!r}; known: {sorted(PRESETS)}")
+                raise ValueError(f"unknown channel preset {channel!r}; known: {sorted(PRESETS) + [AUTO]}")
             channel = PRESETS[channel]
-        if not isinstance(channel, ChannelSettings):
-            raise TypeError("channel must be a preset name or a ChannelSettings")
+        if not isinstance(channel, ChannelSettings) and channel != AUTO:
+            raise TypeError('channel must be a preset name, "auto" or a ChannelSettings')
         if schedule_id not in SCHEDULES:
             raise ValueError(f"unknown schedule id {schedule_id}; known: {sorted(SCHEDULES)}")
         if not 1 <= int(recon_steps) <= 1000:
@@ -200,6 +215,11 @@ class DiffC(Codec):
         if not isinstance(dt, torch.dtype):
             raise ValueError(f"unknown dtype {dtype!r}")
         den = load(source, device=device, dtype=dt, variant=variant, local_files_only=local_files_only)
+        # The channel stays "unbiased" unless asked (channel="auto" picks a latent preset by work budget).
+        # Measured (BENCHMARKS.md "Latent presets"): the latent presets send latent-like steps at
+        # 1.46-1.47 bits per bit of KL against unbiased's 2.19, shift fraction >= 0.979, but on SD's
+        # 16384 latent coordinates they cost ~2^30 candidate-coordinates per step (2-3 s on one core),
+        # ~50x unbiased's channel and far more than a GPU network call; and no real latent was measured.
         return cls(den, den.model_id(), prompt=prompt, guidance=guidance, **options)
 
     # ---- helpers -------------------------------------------------------------------
@@ -242,14 +262,15 @@ class DiffC(Codec):
         if hasattr(self.model, "condition"):
             self.model.condition(prompt, guidance)
 
-    def _settings(self) -> bytes:
+    def _settings(self, channel: Optional[ChannelSettings] = None) -> bytes:
         import struct
 
         from .. import varint
 
         caption = self.prompt.encode("utf-8")
         flags = 1 if self.guidance is not None else 0
-        out = bytes([SETTINGS_VERSION, self.schedule_id]) + self.channel.to_bytes() + bytes([self._runtime(), flags])
+        cs = self.channel if channel is None else channel
+        out = bytes([SETTINGS_VERSION, self.schedule_id]) + cs.to_bytes() + bytes([self._runtime(), flags])
         if self.guidance is not None:
             out += struct.pack("<f", self.guidance)
         return out + varint.encode(len(caption)) + caption
@@ -344,6 +365,12 @@ class DiffC(Codec):
             x = x.to(torch.float32).contiguous()
             z = streams.initial_latent(seed, tuple(x.shape))
             perm = permutation(seed, z.numel())
+            if self.channel == AUTO:
+                preset = choose_preset(self.work_budget, z.numel())
+                cs = PRESETS[preset]
+            else:
+                cs = self.channel
+                preset = next((k for k, v in PRESETS.items() if v == cs), "custom")
             for i in range(q):
                 g_t, g_s = grid[i], grid[i + 1]
                 ts = time.perf_counter()
@@ -355,15 +382,15 @@ class DiffC(Codec):
                 beta = float(coefs[4].item())
                 tn = time.perf_counter() - ts
                 zs, sec, info = encode_step(mu_p.double().numpy(), mu_q.double().numpy(), beta, seed, i,
-                                            self.channel, perm)
+                                            cs, perm)
                 z = torch.from_numpy(zs.astype(np.float32))
-                info.update(step=i, gamma_t=g_t, gamma_s=g_s, network_seconds=tn)
+                info.update(step=i, gamma_t=g_t, gamma_s=g_s, network_seconds=tn, preset=preset)
                 sections.append(sec)
                 steps.append(info)
             if keep:
                 points.append((z, grid[q], self.model.denoise(z, grid[q])))
         data = container.Container(self.name, container.model_tag(self.model_id), h, w, seed,
-                                   self._settings(), sections).pack()
+                                   self._settings(cs), sections).pack()
         return Encoding(data, z, grid[q], steps, time.perf_counter() - t0), points
 
     def encode(self, image: np.ndarray, quality: Optional[int] = None, *, seed: Optional[int] = None) -> Encoding:

@@ -129,7 +129,7 @@ PRESET_LAWS: Dict[str, PresetLaw] = {
 #: Shift fraction a preset must reach to count as (nearly) unbiased in :func:`choose_preset`.
 SHIFT_TARGET = 0.97
 #: Work budget of ``DiffC(channel="auto")`` when none is given: candidate·coordinates per step.
-DEFAULT_WORK_BUDGET = float(2**32)
+DEFAULT_WORK_BUDGET = float(2**30)
 
 
 def estimated_work(cs: ChannelSettings, dims: int) -> float:
