@@ -283,10 +283,11 @@ print(json.dumps({"rss": rss, "compress_s": tc, "decompress_s": td, "bytes": len
 """
 
 
-@pytest.mark.slow
 def test_24_megapixels_within_2_gb():
     """NTC at its lowest quality on 6000×4000, compress and decompress in one fresh process:
-    peak RSS (ru_maxrss) under 2 GB (untiled it is ≈ 10 GB)."""
+    peak RSS (ru_maxrss) under 2 GB (untiled it is ≈ 10 GB). 63 s with one of the two cores busy
+    elsewhere (2026-12-03), so not marked slow; it runs in CI either way (the README's command
+    runs every test)."""
     proc = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT], capture_output=True, text=True, timeout=3600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
