@@ -216,10 +216,11 @@ class DiffC(Codec):
             raise ValueError(f"unknown dtype {dtype!r}")
         den = load(source, device=device, dtype=dt, variant=variant, local_files_only=local_files_only)
         # The channel stays "unbiased" unless asked (channel="auto" picks a latent preset by work budget).
-        # Measured (BENCHMARKS.md "Latent presets"): the latent presets send latent-like steps at
-        # 1.46-1.47 bits per bit of KL against unbiased's 2.19, shift fraction >= 0.979, but on SD's
-        # 16384 latent coordinates they cost ~2^30 candidate-coordinates per step (2-3 s on one core),
-        # ~50x unbiased's channel and far more than a GPU network call; and no real latent was measured.
+        # Measured (BENCHMARKS.md "Latent presets"): on latent-like steps the latent presets spend
+        # 1.31-1.44 bits per bit of KL against unbiased's 2.19 at the same shift fraction (0.96-0.98),
+        # but on SD's 16384 latent coordinates "latent-fast" costs ~2^30 candidate-coordinates per step
+        # (~2 s on one core), ~60x unbiased's channel and ~300x an assumed GPU network call; and no real
+        # latent could be measured here (no weights). So "auto" is opt-in, not the default.
         return cls(den, den.model_id(), prompt=prompt, guidance=guidance, **options)
 
     # ---- helpers -------------------------------------------------------------------

@@ -117,7 +117,27 @@ class PresetLaw:
 
 
 #: The presets' 1-D laws, measured in one run (BENCHMARKS.md, "Latent presets: frontier (chunk KL
-#: 4–10 bits, pad 4–10)", with the machine and its load). TODO table.
+#: 4–10 bits, pad 4–10)", 2026-12-03, with the machine and its load). :func:`choose_preset` ranks
+#: by these. "codec" = the same preset through :func:`encode_step` on synthetic latent-like steps of
+#: 16384 coordinates at 0.1 / 0.3 bits of KL per coordinate (``pfr_pareto.py --codec``, SE ±0.009 /
+#: ±0.007): the codec's chunks carry uneven KL (mean 1.1–1.2× chunk_bits, the heaviest up to the cap),
+#: which moves both numbers; from 0.1 to 0.3 bits per coordinate every preset loses 0.005–0.02 of shift.
+#:
+#: ===============  =================  ======  ===============  =======  ==============  ===============
+#: preset           mode, D, pad, cap  K       1-D shift (±SE)  1-D      codec shift     codec bits/KL
+#:                                                              bits/KL  (0.1 / 0.3)     (0.1 / 0.3)
+#: ===============  =================  ======  ===============  =======  ==============  ===============
+#: unbiased         budgeted 2, 6, 4   2^8     0.992 ± 0.004    2.128    0.984 / 0.968   2.19 / 2.19
+#: balanced         budgeted 4, 6, 4   2^10    0.968 ± 0.003    1.586    0.958 / 0.939   1.65 / 1.39
+#: compact          orc 8, 2, 4        2^10    0.821 ± 0.002    0.995    –               –
+#: latent-fast      budgeted 7, 8, 2   2^15    0.972 ± 0.003    1.370    0.976 / 0.971   1.44 / 1.38
+#: latent           budgeted 8, 9, 2   2^17    0.975 ± 0.006    1.335    0.973 / 0.960   1.40 / 1.31
+#: latent-unbiased  budgeted 8, 10, 2  2^18    0.986 ± 0.009    1.375    0.981 / 0.967   1.42 / 1.33
+#: ===============  =================  ======  ===============  =======  ==============  ===============
+#:
+#: (K: candidates per chunk at KL = D; a chunk of d coordinates costs K·d candidate·coordinates.
+#: Cap 2 keeps the work within 1.05–1.19× :func:`estimated_work`; cap 4 adds 0.005–0.011 of codec
+#: shift at 0.3 bits per coordinate for 2.1–2.4× the work.)
 PRESET_LAWS: Dict[str, PresetLaw] = {
     "unbiased": PresetLaw(0.992, 0.004, 2.128, 20000),
     "balanced": PresetLaw(0.968, 0.003, 1.586, 20000),
@@ -136,7 +156,9 @@ def estimated_work(cs: ChannelSettings, dims: int) -> float:
     """Estimated encoder work of one step on ``dims`` coordinates, in the cost model of the ``work``
     diagnostic (Σ_c K_c·d_c, :func:`_work`; the chunks' sizes add up to ``dims``) with every chunk's
     budget at K_c = 2^(chunk_bits + 1 + pad_bits), i.e. ⌈KL_c⌉ = chunk_bits + 1, the usual rounding of
-    chunk KLs that scatter around chunk_bits."""
+    chunk KLs that scatter around chunk_bits. Measured work over this estimate: 1.05–1.19 for the
+    ``latent*`` presets on latent-like steps, 1.07–4.0 for the cap-4 pixel presets there (their heavy
+    chunks reach 2^4× the budget), ≈ 0.67 for ``unbiased`` and ``balanced`` on Kodak pixels."""
     return float(dims) * 2.0 ** (cs.chunk_bits + 1 + cs.pad_bits)
 
 
