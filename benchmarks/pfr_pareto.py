@@ -132,7 +132,8 @@ def main(argv=None) -> None:
     ap.add_argument("--latent", action="store_true", help="the latent presets' frontier (D 4–10, pad 4–10)")
     ap.add_argument("--presets", action="store_true", help="the 1-D law of each DiffC preset")
     ap.add_argument("--candidates", type=int, default=2**28, help="candidates per --latent row")
-    ap.add_argument("--codec", nargs="*", metavar="PRESET", help="these presets (all if none) through the DiffC channel")
+    ap.add_argument("--codec", nargs="*", metavar="PRESET",
+                    help="these presets (all if none) through the DiffC channel")
     ap.add_argument("--dims", type=int, default=16384, help="--codec: coordinates per step")
     ap.add_argument("--steps", type=int, default=8, help="--codec: steps per preset")
     ap.add_argument("--kl-per-coord", type=float, default=0.3, help="--codec: mean KL per coordinate (bits)")
