@@ -93,7 +93,7 @@ class Codec(abc.ABC):
         super().__init_subclass__(**kwargs)
         from . import tiling
 
-        tiling.install(cls)
+        tiling.install(cls, Codec.evaluate)
 
     @classmethod
     @abc.abstractmethod

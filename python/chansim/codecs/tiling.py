@@ -417,16 +417,14 @@ def _wrap_progressive(fn):
     return wrapper
 
 
-def _wrap_evaluate(fn):
+def _wrap_evaluate(fn, generic_evaluate):
     @functools.wraps(fn)
     def wrapper(self, image, qualities=None, *args, **kwargs):
         if _inside() or _needs_tiles(self, image, None) is None:
             return fn(self, image, qualities, *args, **kwargs)
         # A large image: the generic evaluation (compress and decompress each quality), which tiles;
         # a codec's own shared-work evaluate would hold the whole image's activations.
-        from .base import Codec
-
-        return Codec.evaluate(self, image, qualities, *args, **kwargs)
+        return generic_evaluate(self, image, qualities, *args, **kwargs)
     wrapper._tiling = True
     return wrapper
 
@@ -435,10 +433,11 @@ _WRAPPERS = {"compress": _wrap_compress, "decompress": _wrap_decompress,
              "decompress_progressive": _wrap_progressive, "evaluate": _wrap_evaluate}
 
 
-def install(cls) -> None:
+def install(cls, generic_evaluate) -> None:
     """Wrap the coding methods ``cls`` defines itself so that large images are tiled (called by
-    ``Codec.__init_subclass__`` for every codec class)."""
+    ``Codec.__init_subclass__`` for every codec class, which passes the base class's generic
+    ``evaluate``: this module never imports :mod:`.base`, so the two do not form an import cycle)."""
     for name, wrap in _WRAPPERS.items():
         fn = cls.__dict__.get(name)
         if callable(fn) and not getattr(fn, "_tiling", False) and not getattr(fn, "__isabstractmethod__", False):
-            setattr(cls, name, wrap(fn))
+            setattr(cls, name, wrap(fn, generic_evaluate) if name == "evaluate" else wrap(fn))
