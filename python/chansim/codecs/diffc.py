@@ -27,9 +27,11 @@ Usage::
     for r in codec.evaluate(image, [4, 8, 12], reconstructions=("mmse", "flow")):
         r.quality, r.bits, r.images["flow"], r.info["steps"]   # one trajectory for all qualities
 
-Channel settings: ``DiffC.pretrained(channel="unbiased" | "balanced" | "compact")`` or a
-:class:`~chansim.codecs.diffc_channel.ChannelSettings`; they travel in the file, so the
-decoder needs no options.
+Channel settings: ``DiffC.pretrained(channel="unbiased" | "balanced" | "compact" | "latent-fast" |
+"latent" | "latent-unbiased")``, a :class:`~chansim.codecs.diffc_channel.ChannelSettings`, or
+``channel="auto"`` (a preset chosen per file from ``work_budget`` candidate·coordinates per step,
+:func:`~chansim.codecs.diffc_channel.choose_preset`); they travel in the file, so the decoder needs
+no options.
 
 Pretrained models: ``DiffC.from_diffusers(path_or_id, prompt="", guidance=None, device=, dtype=)``
 runs the same steps on Stable Diffusion 1.x/2.x, SDXL, SD3 and Flux latents (and on unconditional
