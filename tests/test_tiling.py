@@ -293,3 +293,25 @@ def test_24_megapixels_within_2_gb():
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["rss"] < 2 * 1024 ** 3, result
     assert result["psnr"] > 20, result
+
+
+def test_lockstep_previews_leave_no_inference_mode_behind():
+    """Tiles' progressive decoders run in lockstep; each step enters and leaves the codec's
+    deterministic-inference context on its own (chansim.diffusion.determinism.stepwise), so the
+    caller's autograd state and thread count are what they were (a leak once switched gradients
+    off for the rest of the process)."""
+    import torch
+
+    from chansim.codecs import UQDM
+
+    codec = UQDM.pretrained()
+    yy, xx = np.mgrid[0:40, 0:72]
+    img = np.stack([(4 * xx) % 256, (6 * yy) % 256, (xx * yy) % 256], -1).astype(np.uint8)
+    data = codec.compress(img, codec.qualities[1], tile=32)
+    threads = torch.get_num_threads()
+    previews = list(codec.decompress_progressive(data))
+    assert len(previews) >= 2
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled() and torch.get_num_threads() == threads
+    for _ in codec.decompress_progressive(data):
+        assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+        break

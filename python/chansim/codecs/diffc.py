@@ -456,7 +456,7 @@ class DiffC(Codec):
         """Yield ``(sections_used, z, γ, (x̂, ε̂) at z)`` for the start and after every section."""
         import torch
 
-        from ..diffusion.determinism import deterministic_inference
+        from ..diffusion.determinism import stepwise
 
         c, cs, grid, cond = self._parse(data)
         if cond["runtime"] != self._runtime():
@@ -466,7 +466,8 @@ class DiffC(Codec):
                           f"decoding on {describe_runtime(self._runtime())}: the decoder stays in sync but the "
                           "reconstruction can differ slightly from the encoder's", RuntimeWarning, stacklevel=3)
         self._condition(cond["prompt"], cond["guidance"])
-        with deterministic_inference():
+
+        def work():  # each step runs inside deterministic_inference, every yield outside it (stepwise)
             h, w = c.height, c.width
             m = self._multiple()
             shape = self._space_shape(h + (-h) % m, w + (-w) % m)
@@ -481,6 +482,8 @@ class DiffC(Codec):
                 beta = float(coefs[4].item())
                 zs = decode_step(c.sections[i], mu_p.double().numpy(), beta, c.seed, i, cs, perm)
                 z = torch.from_numpy(zs.astype(np.float32))
+
+        yield from stepwise(work())
 
     def reconstruct(self, z, gamma: float, height: int, width: int, seed: int, reconstruction: str = "flow",
                     lam: float = 0.5, denoised=None) -> np.ndarray:

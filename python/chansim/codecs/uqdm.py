@@ -58,7 +58,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..diffusion.determinism import CODEC_THREADS, deterministic_inference
+from ..diffusion.determinism import CODEC_THREADS, deterministic_inference, stepwise
 from ..diffusion.gaussian import alpha_sigma
 from ..diffusion.likelihood import to_pixels, to_unit
 from ..diffusion.samplers import ddim_step
@@ -327,7 +327,8 @@ class UQDM(Codec):
 
         steps = self._steps(n, j)[:min(len(c.sections), n)]
         shape = (1, 3, c.height, c.width)
-        with deterministic_inference(self._threads(c.height, c.width)):
+
+        def work():  # each step runs inside deterministic_inference, every yield outside it (stepwise)
             z = uqdm_step.initial_latent(c.seed, shape)
             if progressive:
                 yield bits(0), self._reconstruct(z, None, c, reconstruction)
@@ -344,6 +345,8 @@ class UQDM(Codec):
                 pixels = uqdm_lossless.decode(c.sections[n], z, self.gammas()[-1], self._table())
                 x_raw = torch.from_numpy(pixels.astype(np.int64)).reshape(shape)
                 yield bits(n + 1), from_batch(x_raw, c.height, c.width)
+
+        yield from stepwise(work(), self._threads(c.height, c.width))
 
     def _reconstruct(self, z: torch.Tensor, step: Optional[uqdm_step.Step], c: C.Container,
                      reconstruction: str) -> np.ndarray:

@@ -23,7 +23,7 @@ core count.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Optional
+from typing import Iterator, Optional, TypeVar
 
 import torch
 
@@ -54,3 +54,26 @@ def deterministic_inference(threads: Optional[int] = CODEC_THREADS,
         if torch.are_deterministic_algorithms_enabled() != prev_det:
             torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
         torch.set_num_threads(prev_threads)
+
+
+T = TypeVar("T")
+
+
+def stepwise(steps: Iterator[T], threads: Optional[int] = CODEC_THREADS) -> Iterator[T]:
+    """Run each step of the generator ``steps`` inside :func:`deterministic_inference` and yield
+    its values *outside* it.
+
+    A generator that yields from inside the context would leak the pinned thread count and
+    inference mode into its caller between yields, and several such generators advanced in
+    lockstep (a tiled file's previews) would exit their contexts out of order and leave
+    inference mode switched on for the rest of the process (gradients silently off: measured
+    as a later training test failing). Codecs' progressive decoders therefore write their work
+    as a plain generator and wrap it here.
+    """
+    while True:
+        with deterministic_inference(threads):
+            try:
+                value = next(steps)
+            except StopIteration:
+                return
+        yield value
