@@ -56,13 +56,13 @@ def test_bits_per_step_shipped_pixel_model(benchmark):
 def test_bits_per_step_tiny_architecture(benchmark, family):
     pytest.importorskip("transformers")
     sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+    from images import pattern_image
     from tiny_diffusers import make_tiny_pipeline
 
     from chansim.codecs import DiffC
     from chansim.codecs.step_report import bits_per_step
 
-    yy, xx = np.mgrid[0:64, 0:64]
-    img = np.stack([(4 * xx) % 256, (6 * yy) % 256, (xx * yy) % 256], -1).astype(np.uint8)
+    img = pattern_image(64, 64)
     with tempfile.TemporaryDirectory() as d:
         codec = DiffC.from_diffusers(make_tiny_pipeline(family, d), prompt="" if family in ("unet2d", "ldm") else "a photo")
         q = min(6, codec.qualities[-1])

@@ -16,14 +16,7 @@ from chansim.codecs.diffc_channel import PRESETS, ChannelSettings, encode_step, 
 QUALITY = 8  # γ: 6.2 → 4, 3, 2.5, 2, 1.5, 1, 0.5, 0 — every kind of step, a few seconds on 32×48
 
 
-def _image(h=32, w=48, seed=0):
-    """Smooth gradients, a disc and mild noise: structure the model can predict, edges it cannot."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    img = np.stack([40 + 3 * xx, 60 + 4 * yy, 128 + 60 * np.sin(xx / 5.0)], axis=-1)
-    img[(yy - h / 2) ** 2 + (xx - w / 3) ** 2 < (h / 4) ** 2] = (220, 40, 30)
-    img += rng.normal(0, 4, img.shape)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+from images import disc_image as _image  # noqa: E402  (smooth gradients, a disc, mild noise)
 
 
 @pytest.fixture(scope="module")

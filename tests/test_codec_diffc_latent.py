@@ -27,9 +27,7 @@ def latent_codec(tmp_path_factory):
     return DiffC.from_diffusers(d, recon_steps=2)  # few network passes: the test is about bits, not quality
 
 
-def _image(h, w):
-    yy, xx = np.mgrid[0:h, 0:w]
-    return np.stack([(4 * xx) % 256, (6 * yy) % 256, (xx * yy) % 256], -1).astype(np.uint8)
+from images import pattern_image as _image  # noqa: E402
 
 
 def test_latent_mode_roundtrip_prefixes_and_dimensions(latent_codec):

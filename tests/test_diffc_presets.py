@@ -105,13 +105,7 @@ def test_choose_preset_examples_and_errors():
         choose_preset(2**30, 100, presets=["nope"])
 
 
-def _image(h=32, w=48, seed=0):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    img = np.stack([40 + 3 * xx, 60 + 4 * yy, 128 + 60 * np.sin(xx / 5.0)], axis=-1)
-    img[(yy - h / 2) ** 2 + (xx - w / 3) ** 2 < (h / 4) ** 2] = (220, 40, 30)
-    img += rng.normal(0, 4, img.shape)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+from images import disc_image as _image  # noqa: E402
 
 
 def test_auto_round_trips_on_the_pixel_model():

@@ -58,9 +58,7 @@ def codecs(model_dirs):
     return get
 
 
-def _image(h=64, w=64):
-    yy, xx = np.mgrid[0:h, 0:w]
-    return np.stack([(4 * xx) % 256, (6 * yy) % 256, (xx * yy) % 256], -1).astype(np.uint8)
+from images import pattern_image as _image  # noqa: E402
 
 
 @pytest.mark.parametrize("family", ALL)
@@ -286,3 +284,10 @@ def test_bits_per_step_rows_and_cli(codecs, model_dirs, tmp_path, capsys):
     assert "γ_t" in out and "bits/KL" in out and "total" in out
     assert main(["bench", "--bits-per-step", str(tmp_path / "x.png"), "--codec", "ntc"]) == 2
     assert "no diffusion steps" in capsys.readouterr().err
+    # bad arguments: one line naming the problem, exit 2, no traceback
+    for argv, msg in ((["--model", str(tmp_path / "nowhere")], "not a model directory"),
+                      (["--prompt", "a cat"], "need --model"),
+                      (["--codec", "uqdm", "--model", str(model_dirs("flux"))], "is for --codec diffc")):
+        assert main(["bench", "--bits-per-step", str(tmp_path / "x.png"), *argv]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err, err

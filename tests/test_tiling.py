@@ -305,8 +305,9 @@ def test_lockstep_previews_leave_no_inference_mode_behind():
     from chansim.codecs import UQDM
 
     codec = UQDM.pretrained()
-    yy, xx = np.mgrid[0:40, 0:72]
-    img = np.stack([(4 * xx) % 256, (6 * yy) % 256, (xx * yy) % 256], -1).astype(np.uint8)
+    from images import pattern_image
+
+    img = pattern_image(40, 72)
     data = codec.compress(img, codec.qualities[1], tile=32)
     threads = torch.get_num_threads()
     previews = list(codec.decompress_progressive(data))

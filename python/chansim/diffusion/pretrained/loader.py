@@ -81,8 +81,7 @@ def files_digest(root: Path, parts: Iterable[Path]) -> str:
     return h.hexdigest()
 
 
-def _components(root: Path) -> List[str]:
-    index = json.loads((root / "model_index.json").read_text())
+def _components(index: dict) -> List[str]:
     return sorted(k for k, v in index.items()
                   if not k.startswith("_") and k not in _UNUSED and isinstance(v, list) and v[0] is not None)
 
@@ -112,9 +111,10 @@ def load(source: Union[str, Path], *, device="cpu", dtype: torch.dtype = torch.f
     family = detect_family(root)
     if family == "unet2d":
         return _load_unet2d(root, device, dtype, variant)
-    parts = [root / "model_index.json"] + [f for c in _components(root) for f in _files(root / c, variant)]
+    index = json.loads((root / "model_index.json").read_text())
+    parts = [root / "model_index.json"] + [f for c in _components(index) for f in _files(root / c, variant)]
     source_id = files_digest(root, parts)
-    extra = {k: None for k in _UNUSED if k in json.loads((root / "model_index.json").read_text())}
+    extra = {k: None for k in _UNUSED if k in index}
     if family == "sd":
         extra["requires_safety_checker"] = False
     pipe = diffusers.DiffusionPipeline.from_pretrained(root, torch_dtype=dtype, variant=variant,
