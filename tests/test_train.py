@@ -176,3 +176,56 @@ def test_ntc_run_starts_from_shipped_weights(tmp_path):
     fresh = NTCTrainer(argparse.Namespace(**{**vars(args), "init_from": None}),
                        CropSampler([np.zeros((64, 64, 3), np.uint8)], 64), None)
     assert not torch.equal(fresh.model.state_dict()["g_a.0.weight"], got["g_a.0.weight"])
+
+
+def test_gain_regrid_follows_log_lambda():
+    """Log-gains linear in log λ are reproduced exactly on any new ladder, inside and beyond the old one."""
+    from chansim.train.ntc import regrid_gains
+
+    old = (0.002, 0.005, 0.01, 0.04)
+    new = (0.0001, 0.003, 0.01, 0.2)
+    a, b = torch.linspace(-1, 1, 6, dtype=torch.float64), torch.linspace(0.3, 0.7, 6, dtype=torch.float64)
+    table = lambda lams: a + b * torch.log(torch.tensor(lams, dtype=torch.float64))[:, None]
+    torch.testing.assert_close(regrid_gains(table(old), old, new), table(new), rtol=0, atol=1e-12)
+    bent = torch.randn(4, 6, dtype=torch.float64)
+    assert torch.equal(regrid_gains(bent, old, old), bent)
+
+
+def test_ntc_warm_restart_changes_the_lambda_ladder(tmp_path):
+    """--init-from a run checkpoint with --lambdas: shared weights kept, gain rows regridded, Adam
+    moments reshaped so that the optimizer steps."""
+    import argparse
+
+    import numpy as np
+
+    from chansim.ntc.model import HyperpriorModel
+    from chansim.train.data import CropSampler
+    from chansim.train.ntc import NTCTrainer, regrid_gains
+
+    torch.manual_seed(5)
+    src = HyperpriorModel(8, 12, (0.001, 0.01, 0.1))
+    opt = torch.optim.Adam(src.parameters())
+    src.loss(torch.rand(2, 3, 64, 64), torch.tensor([0, 2]))["loss"].backward()
+    opt.step()
+    torch.save({"ema": {"shadow": src.state_dict()}, "opt": opt.state_dict(), "config": src.config(),
+                "args": {"n": 8, "m": 12, "lambdas": src.lambdas}}, tmp_path / "checkpoint.pt")
+    new = (0.0005, 0.002, 0.01, 0.05)
+    args = argparse.Namespace(out=tmp_path / "run", n=8, m=12, seed=0, lr=1e-4, ema=0.999, lambdas=new,
+                              init_from=tmp_path / "checkpoint.pt")
+    trainer = NTCTrainer(args, CropSampler([np.zeros((64, 64, 3), np.uint8)], 64), None)
+    got = trainer.model.state_dict()
+    assert trainer.model.lambdas == new and got["gain"].shape == (4, 12) and got["hgain"].shape == (4, 8)
+    torch.testing.assert_close(got["inv_gain"], regrid_gains(src.inv_gain.detach(), src.lambdas, new))
+    assert torch.equal(got["g_s.0.weight"], src.state_dict()["g_s.0.weight"])
+    trainer.model.loss(torch.rand(2, 3, 64, 64), torch.tensor([0, 3]))["loss"].backward()
+    trainer.opt.step()                      # would raise on a moment of the old shape
+
+
+@pytest.mark.parametrize("text", ["0.1", "0.2,0.1", "0.1,0.1", "0.1,-1", "a,b", "0.1,nan"])
+def test_lambda_ladder_argument_rejects_bad_lists(text):
+    import argparse
+
+    from chansim.train.ntc import _lambda_list
+
+    with pytest.raises(argparse.ArgumentTypeError, match="--lambdas"):
+        _lambda_list(text)

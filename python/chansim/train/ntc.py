@@ -19,13 +19,13 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from ..evaluation import bd_psnr
-from ..ntc.model import HyperpriorModel
+from ..ntc.model import QUALITY_LAMBDAS, HyperpriorModel
 from .loop import EMA, Checkpointed
 
 EVAL_CROP = 256
@@ -85,24 +85,74 @@ def evaluate(model: HyperpriorModel, images: torch.Tensor, seed: int = 0, batch:
     return rows
 
 
+def ladder(args) -> tuple:
+    """The run's λ ladder (runs from before ``--lambdas`` existed used :data:`QUALITY_LAMBDAS`)."""
+    lam = args.get("lambdas") if isinstance(args, dict) else getattr(args, "lambdas", None)
+    return tuple(lam) if lam else QUALITY_LAMBDAS
+
+
 def lr_at(progress: float, step: int, args) -> float:
     if step < args.warmup:
         return args.lr * (step + 1) / args.warmup
     return args.lr * (args.lr_final + (1 - args.lr_final) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def _init_state(path: Path) -> Dict:
+GAIN_TABLES = ("gain", "inv_gain", "hgain", "inv_hgain")
+
+
+def regrid_gains(table: torch.Tensor, old: Sequence[float], new: Sequence[float]) -> torch.Tensor:
+    """Rows of a log-gain table for a new λ ladder: piecewise-linear in log λ through the old rows,
+    extended linearly beyond them with the slope of the nearest two (log-gains are close to linear in
+    log λ, step ∝ λ^(−½)), so a warm restart can change the ladder without relearning the gains."""
+    lo, ln = torch.log(torch.tensor(old, dtype=torch.float64)), torch.log(torch.tensor(new, dtype=torch.float64))
+    t = table.double()
+    rows = []
+    for v in ln:
+        i = int(torch.searchsorted(lo, v).clamp(1, len(lo) - 1))
+        w = (v - lo[i - 1]) / (lo[i] - lo[i - 1])
+        rows.append((1 - w) * t[i - 1] + w * t[i])     # exact at the old λ (w = 0 or 1)
+    return torch.stack(rows).to(table.dtype)
+
+
+def _nearest_rows(table: torch.Tensor, old: Sequence[float], new: Sequence[float]) -> torch.Tensor:
+    lo = torch.log(torch.tensor(old, dtype=torch.float64))
+    idx = [int(torch.argmin((lo - math.log(v)).abs())) for v in new]
+    return table[idx].clone()
+
+
+def _init_state(path: Path, lambdas: Sequence[float], param_names: Sequence[str]) -> Dict:
     """Where a new run (fresh step count and LR schedule) starts: an exported model file gives the
     network only (the optimizer state is rebuilt); a run's ``checkpoint.pt`` gives its EMA weights and
-    Adam moments, so a warm restart does not pay Adam's re-estimation of second moments."""
+    Adam moments, so a warm restart does not pay Adam's re-estimation of second moments.
+
+    When ``lambdas`` differs from the source's ladder, the gain tables are regridded
+    (:func:`regrid_gains`) and their Adam moments are taken from the nearest old row."""
     blob = torch.load(path, map_location="cpu", weights_only=False)
     if isinstance(blob, dict) and "ema" in blob and "opt" in blob:
         if blob.get("config", {}).get("kind") != "ntc":
             raise ValueError(f"{path} is not an NTC run checkpoint")
-        return {"model": blob["ema"]["shadow"], "opt": blob["opt"]}
-    from ..ntc.io import load_model
+        state = dict(blob["ema"]["shadow"])
+        old = blob["args"].get("lambdas") or QUALITY_LAMBDAS
+        opt = blob["opt"]
+    else:
+        from ..ntc.io import load_model
 
-    return {"model": load_model(path)[0].state_dict()}
+        model = load_model(path)[0]
+        state, old, opt = dict(model.state_dict()), model.lambdas, None
+    old, lambdas = tuple(float(v) for v in old), tuple(float(v) for v in lambdas)
+    if old != lambdas:
+        for name in GAIN_TABLES:
+            state[name] = regrid_gains(state[name], old, lambdas)
+        if opt is not None:
+            # Adam keys its state by parameter position (the order of named_parameters).
+            opt = {"state": dict(opt["state"]), "param_groups": opt["param_groups"]}
+            pos = {k: i for i, k in enumerate(param_names)}
+            for name in GAIN_TABLES:
+                st = dict(opt["state"][pos[name]])
+                for key in ("exp_avg", "exp_avg_sq"):
+                    st[key] = _nearest_rows(st[key], old, lambdas)
+                opt["state"][pos[name]] = st
+    return {"model": state, **({"opt": opt} if opt is not None else {})}
 
 
 class NTCTrainer(Checkpointed):
@@ -112,9 +162,10 @@ class NTCTrainer(Checkpointed):
         self.out.mkdir(parents=True, exist_ok=True)
         self.sampler, self.heldout = sampler, heldout
         torch.manual_seed(args.seed)
-        self.model = HyperpriorModel(args.n, args.m)
+        self.model = HyperpriorModel(args.n, args.m, ladder(args))
         if getattr(args, "init_from", None) and not getattr(args, "resume", False):
-            start = _init_state(Path(args.init_from))
+            start = _init_state(Path(args.init_from), self.model.lambdas,
+                                [k for k, _ in self.model.named_parameters()])
             self.model.load_state_dict(start["model"])
         else:
             start = {}
@@ -204,6 +255,18 @@ class NTCTrainer(Checkpointed):
               f"vs WebP {rec['bd_psnr_vs_WebP']}", file=sys.stderr, flush=True)
 
 
+def _lambda_list(text: str) -> tuple:
+    import argparse
+
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--lambdas: {text!r} is not a comma-separated list of numbers")
+    if len(vals) < 2 or any(not (v > 0 and math.isfinite(v)) for v in vals) or list(vals) != sorted(set(vals)):
+        raise argparse.ArgumentTypeError(f"--lambdas: need ≥ 2 distinct positive values in increasing order, got {text!r}")
+    return vals
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("ntc", help="train the NTC hyperprior (all qualities in one run)")
     p.add_argument("--out", required=True, type=Path)
@@ -227,6 +290,9 @@ def add_parser(sub) -> None:
     p.add_argument("--eval-minutes", type=float, default=12.0)
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--data-dir", type=Path, default=None)
+    p.add_argument("--lambdas", type=_lambda_list, default=None,
+                   help="comma-separated λ ladder, lowest rate first (one quality each; default: "
+                        + ",".join(map(str, QUALITY_LAMBDAS)) + ")")
     p.add_argument("--init-from", type=Path, default=None,
                    help="start a new schedule from an exported NTC model file (e.g. python/chansim/models/ntc_default.pt) "
                         "or from a run's checkpoint.pt (its EMA weights and optimizer moments)")
@@ -281,7 +347,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
     run_dir, dest = Path(run_dir), Path(dest)
     blob = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
     args = blob["args"]
-    model = HyperpriorModel(args["n"], args["m"])
+    model = HyperpriorModel(args["n"], args["m"], ladder(args))
     model.load_state_dict(blob["ema"]["shadow"])
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / f"{name}.pt"
@@ -313,7 +379,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "config": model.config(),
         "training_data": {"source": "shared/data/train (random crops, horizontal flips; area-weighted image choice)",
                           "images_per_collection": counts, "crop": args["crop"], "batch": args["batch"],
-                          "quality_sampling": "uniform over the 8 λ per crop"},
+                          "quality_sampling": f"uniform over the {model.num_qualities} λ per crop"},
         "steps": blob["step"],
         "optimizer": {"adam_lr": args["lr"], "warmup": args["warmup"], "lr_final_fraction": args["lr_final"],
                       "schedule": "cosine over max(steps/planned, time/time_budget)",
