@@ -57,7 +57,8 @@ def test_every_truncation_and_bit_flip_is_a_format_error():
     (lambda d: _recrc(d[:4] + b"\x03" + d[5:-4]), "a tiled chansim file \\(format version 3"),  # §6.1
     (lambda d: d[:4] + b"\x03" + d[5:], "corrupted .*version byte 3.*CRC32 does not match"),
     (lambda d: _recrc(d[:4] + b"\x00" + d[5:-4]), "version 0; this chansim reads versions 1, 2"),
-    (lambda d: _recrc(d[:5] + b"\x09" + d[6:-4]), "unknown codec id 9"),
+    (lambda d: _recrc(d[:5] + b"\x09" + d[6:-4]), "codec id 9, which this chansim does not know.*newer chansim"),
+    (lambda d: d[:5] + b"\x09" + d[6:], "corrupted chansim file: unknown codec id 9 .*CRC32 does not match"),
     (lambda d: _recrc(d[:-4] + b"\x00"), "unexpected bytes|truncated"),
     (lambda d: d + b"\x00", "unexpected bytes"),
 ])
@@ -158,6 +159,26 @@ def test_magic_then_random_bytes_is_not_a_newer_version():
         with pytest.raises(FormatError) as exc:
             C.unpack(junk)
         assert "newer" not in str(exc.value), str(exc.value)
+
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 200])
+def test_magic_version_then_random_bytes_is_called_corrupted(version):
+    """Random bytes after a readable (or future) version byte: the plain and the tiled parser both say
+    *corrupted* — never *newer*, and *truncated* only when the bytes really ran out inside the header."""
+    import random
+
+    from chansim.codecs import tiling
+
+    rng = random.Random(version)
+    for _ in range(300):
+        junk = C.MAGIC + bytes([version]) + bytes(rng.randrange(256) for _ in range(rng.randrange(24, 300)))
+        with pytest.raises(FormatError) as exc:
+            (tiling.unpack if tiling.is_tiled(junk) else C.unpack)(junk)
+        msg = str(exc.value)
+        assert "newer" not in msg, msg
+        assert msg.startswith(("corrupted", "truncated", "not a chansim")), msg
+        if msg.startswith("truncated"):     # only possible when a field's declared length ran past the end
+            assert "missing" in msg, msg
 
 
 def test_version_message_of_a_plausible_future_file():

@@ -163,7 +163,7 @@ def unpack(data, codec: Optional[str] = None, model_id: Optional[str] = None) ->
         raise FormatError(_version_message(data, version))
     cid = r.u8("codec id")
     if cid not in _CODEC_NAMES:
-        raise FormatError(f"unknown codec id {cid} in chansim file")
+        raise FormatError(unknown_codec_message(data, cid, "chansim file"))
     name = _CODEC_NAMES[cid]
     flags = r.u8("flags") if version >= 2 else 0
     if version >= 2 and (flags == 0 or flags & ~KNOWN_FLAGS):
@@ -172,7 +172,7 @@ def unpack(data, codec: Optional[str] = None, model_id: Optional[str] = None) ->
     tag = r.take(MODEL_ID_BYTES, "model id")
     h = r.varint("height", MAX_SIDE)
     w = r.varint("width", MAX_SIDE)
-    _check_shape(h, w, FormatError)
+    _check_shape(h, w, lambda m: FormatError(f"corrupted chansim file: {m}"))
     seed = r.varint("seed")
     settings = r.take(r.varint("settings length", MAX_SETTINGS), "settings")
     n = r.varint("section count", MAX_SECTIONS)
@@ -195,6 +195,16 @@ def unpack(data, codec: Optional[str] = None, model_id: Optional[str] = None) ->
             f"model mismatch: the file was written with model {tag.hex()}…, this codec's model is "
             f"{model_id[:2 * MODEL_ID_BYTES]}… — decode it with the model that wrote it")
     return Container(name, tag, h, w, seed, settings, sections, flags)
+
+
+def unknown_codec_message(data: bytes, cid: int, what: str) -> str:
+    """Why a codec id is refused: a file whose CRC32 holds is well formed, so its codec is one a newer
+    chansim added (ids are never reused); otherwise the byte is damage like any other."""
+    known = ", ".join(f"{i} {n}" for i, n in sorted(_CODEC_NAMES.items()))
+    if _crc_ok(data):
+        return (f"{what} written with codec id {cid}, which this chansim does not know (known: {known}) — "
+                f"written by a newer chansim? upgrade chansim to decode it")
+    return f"corrupted {what}: unknown codec id {cid} (known: {known}) and the CRC32 does not match"
 
 
 def _crc_ok(data: bytes) -> bool:

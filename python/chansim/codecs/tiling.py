@@ -180,7 +180,7 @@ def unpack(data, codec: Optional[str] = None, model_id: Optional[str] = None) ->
     r.pos = len(C.MAGIC) + 1
     cid = r.u8("codec id")
     if cid not in C._CODEC_NAMES:
-        raise FormatError(f"unknown codec id {cid} in {what}")
+        raise FormatError(C.unknown_codec_message(data, cid, what))
     name = C._CODEC_NAMES[cid]
     flags = r.u8("flags")
     if flags & ~C.KNOWN_FLAGS:
@@ -188,7 +188,7 @@ def unpack(data, codec: Optional[str] = None, model_id: Optional[str] = None) ->
     tag = r.take(C.MODEL_ID_BYTES, "model id")
     h = r.varint("height", C.MAX_SIDE)
     w = r.varint("width", C.MAX_SIDE)
-    C._check_shape(h, w, FormatError)
+    C._check_shape(h, w, lambda m: FormatError(f"corrupted {what}: {m}"))
     seed = r.varint("seed")
     tile = check_tile(r.varint("tile edge", C.MAX_SIDE), FormatError)
     rects = grid(h, w, tile)
