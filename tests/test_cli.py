@@ -751,3 +751,74 @@ def test_sizes_in_messages_are_width_by_height(tmp_path, cli_run):
 
     with pytest.raises(ValueError, match="image shape 70000×5 \\(width×height\\)"):
         C.Container("uqdm", bytes(8), 5, 70000, 0).pack()
+
+
+# ---- several inputs: --out-dir (chansim.cli.batch) ---------------------------------------------
+
+def _batch_inputs(tmp_path, n=3):
+    files = []
+    for i in range(n):
+        p = tmp_path / f"im{i}.png"
+        Image.fromarray(np.roll(photo(), 5 * i, axis=1)).save(p)
+        files.append(p)
+    return files
+
+
+def test_batch_compress_reports_each_file_and_keeps_going(tmp_path, cli_run):
+    files = _batch_inputs(tmp_path)
+    (tmp_path / "bad.png").write_text("not an image")
+    status, out, err = cli_run("compress", files[0], tmp_path / "bad.png", *files[1:], "--out-dir",
+                               tmp_path / "out", "-p", "--codec", SPEC, "--quality", "4")
+    assert status == 2, err
+    assert [ln.split(" ")[0] for ln in out.strip().splitlines()] == [str(f) for f in files]
+    assert "bad.png: not an image" in err and "3 of 4 files done, 1 failed" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["im0.chsm", "im1.chsm", "im2.chsm"]
+    # Each batch output is the file a single call writes.
+    assert cli_run("compress", files[1], tmp_path / "one.chsm", "--codec", SPEC, "--quality", "4")[0] == 0
+    assert (tmp_path / "one.chsm").read_bytes() == (tmp_path / "out" / "im1.chsm").read_bytes()
+    status, out, err = cli_run("decompress", *sorted((tmp_path / "out").iterdir()), "--out-dir", tmp_path / "dec",
+                               "-p", "--format", "ppm", "--codec", SPEC)
+    assert status == 0 and "3 of 3 files done" in err, err
+    for i, f in enumerate(files):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "dec" / f"im{i}.ppm")), np.asarray(Image.open(f)))
+
+
+def test_batch_plan_is_checked_before_anything_is_written(tmp_path, cli_run):
+    files = _batch_inputs(tmp_path, 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "im1.chsm").write_bytes(b"precious")
+    # An existing output without --force: refused before the first file is done.
+    _one_line_error(*cli_run("compress", *files, "--out-dir", out, "--codec", SPEC)[::2], "im1.chsm exists")
+    assert sorted(p.name for p in out.iterdir()) == ["im1.chsm"] and (out / "im1.chsm").read_bytes() == b"precious"
+    # Two inputs with one stem, an input twice, stdin among several, a missing directory, a bad format.
+    (tmp_path / "sub").mkdir()
+    Image.fromarray(photo()).save(tmp_path / "sub" / "im0.png")
+    _one_line_error(*cli_run("compress", files[0], tmp_path / "sub" / "im0.png", "--out-dir", tmp_path / "o2",
+                             "-p", "--codec", SPEC)[::2], "would both be written to")
+    _one_line_error(*cli_run("compress", files[0], files[0], "--out-dir", out, "--codec", SPEC)[::2], "given twice")
+    _one_line_error(*cli_run("compress", "-", files[0], "--out-dir", out, "--codec", SPEC)[::2], "standard input")
+    _one_line_error(*cli_run("compress", *files, "--out-dir", tmp_path / "nope", "--codec", SPEC)[::2],
+                    "does not exist", "--mkdir")
+    _one_line_error(*cli_run("decompress", out / "im1.chsm", "--out-dir", out, "--format", "jpg")[::2],
+                    "cannot write images as '.jpg'")
+    _one_line_error(*cli_run("compress", files[0], "--codec", SPEC)[::2], "IN OUT, or several inputs with --out-dir")
+    assert not (tmp_path / "o2").exists() and sorted(p.name for p in out.iterdir()) == ["im1.chsm"]
+    # A batch output that would replace one of the inputs is refused like a single one.
+    (tmp_path / "x.png").write_bytes(b"a chansim file with an odd name")
+    _one_line_error(*cli_run("decompress", tmp_path / "x.png", "--out-dir", tmp_path, "--format", "png", "-f")[::2],
+                    "the output is the input file")
+    assert (tmp_path / "x.png").read_bytes() == b"a chansim file with an odd name"
+
+
+def test_batch_jobs_on_dask_write_the_same_files(tmp_path, cli_run):
+    pytest.importorskip("distributed")
+    files = _batch_inputs(tmp_path, 3)
+    args = ["--codec", "ntc", "--quality", "1"]
+    assert cli_run("compress", *files, "--out-dir", tmp_path / "seq", "-p", *args)[0] == 0
+    status, out, err = cli_run("compress", *files, "--out-dir", tmp_path / "par", "-p", "--jobs", "2", *args)
+    assert status == 0, err
+    assert sorted(ln.split(" ")[0] for ln in out.strip().splitlines()) == [str(f) for f in files]
+    for f in files:
+        name = f.stem + ".chsm"
+        assert (tmp_path / "par" / name).read_bytes() == (tmp_path / "seq" / name).read_bytes()

@@ -1,4 +1,5 @@
-"""``chansim compress`` and ``chansim decompress``: one image ↔ one chansim file.
+"""``chansim compress`` and ``chansim decompress``: one image ↔ one chansim file, or many files
+into a directory (``--out-dir``, :mod:`chansim.cli.batch`).
 
 Every argument is checked before any work and nothing is written before the work
 succeeded: outputs go to a temporary file in the target directory, renamed into place.
@@ -10,6 +11,7 @@ import argparse
 import time
 from pathlib import Path
 
+from . import batch
 from .common import (Ticker, UsageError, check_codec_spec, check_output, check_reconstruction, codecs_help,
                      default_codec, image_format, is_stdio, load_codec, load_image, parse_quality, read_file,
                      registered_codecs, reserved_stdout, warn, write_bytes, write_image, WRITE_FORMATS)
@@ -29,15 +31,38 @@ def _label(path, stream: str) -> str:
     return stream if is_stdio(path) else str(path)
 
 
+def _single(args, command: str) -> None:
+    """IN OUT (no --out-dir): sets ``args.input`` / ``args.output``."""
+    if len(args.paths) != 2:
+        raise UsageError(f"{command} takes IN OUT, or several inputs with --out-dir DIR "
+                         f"(got {len(args.paths)} path{'s' if len(args.paths) != 1 else ''})")
+    args.input, args.output = args.paths
+
+
 def run_compress(args) -> int:
     spec = check_codec_spec(args.codec)
+    if args.out_dir is not None:
+        pairs = batch.plan(args.paths, args.out_dir, ".chsm", force=args.force, mkdir=args.mkdir)
+        codec = load_codec(spec)    # quality and reconstruction are checked once, before any file
+        parse_quality(codec, args.quality)
+        check_reconstruction(codec, args.reconstruction)
+        return batch.run(pairs, compress_one, args, args.jobs, "compress")
+    _single(args, "compress")
     out = check_output(args.output, [args.input], force=args.force, mkdir=args.mkdir)
     # With OUT = "-", standard output carries the file alone: messages and progress go to stderr.
     with reserved_stdout(is_stdio(out)) as stdout:
-        return _compress(args, spec, out, stdout)
+        line = _compress(args, spec, out, stdout)
+        if not args.quiet:
+            print(line)  # on stderr when the file went to stdout
+    return 0
 
 
-def _compress(args, spec, out, stdout) -> int:
+def compress_one(args, src, out) -> str:
+    """One file of a batch: the result line."""
+    return _compress(batch._copy(args, input=str(src), output=str(out)), check_codec_spec(args.codec), out, None)
+
+
+def _compress(args, spec, out, stdout) -> str:
     import numpy as np
 
     from ..codecs.container import FLAG_GRAY
@@ -74,25 +99,37 @@ def _compress(args, spec, out, stdout) -> int:
         score = psnr(image[..., 0], to_gray(back)) if loaded.gray else psnr(image, back)
         line += f"; decoded in {time.perf_counter() - t0:.2f} s, PSNR {score:.2f} dB"
     write_bytes(out, data, stdout)
-    if not args.quiet:
-        print(line)  # on stderr when the file went to stdout
-    return 0
+    return line
 
 
 def run_decompress(args) -> int:
     if args.codec is not None:
         check_codec_spec(args.codec)
-    out = check_output(args.output, [args.input], force=args.force, mkdir=args.mkdir)
-    image_format(out)
     if args.preview_steps is not None and args.preview_steps < 0:
         raise UsageError("--preview-steps must be ≥ 0")
     if args.gray and args.rgb:
         raise UsageError("--gray and --rgb exclude each other")
+    if args.out_dir is not None:
+        suffix = "." + args.format.lower().lstrip(".")
+        image_format(Path("image" + suffix))
+        pairs = batch.plan(args.paths, args.out_dir, suffix, force=args.force, mkdir=args.mkdir)
+        return batch.run(pairs, decompress_one, args, args.jobs, "decompress")
+    _single(args, "decompress")
+    out = check_output(args.output, [args.input], force=args.force, mkdir=args.mkdir)
+    image_format(out)
     with reserved_stdout(is_stdio(out)) as stdout:
-        return _decompress(args, out, stdout)
+        line = _decompress(args, out, stdout)
+        if not args.quiet:
+            print(line)
+    return 0
 
 
-def _decompress(args, out, stdout) -> int:
+def decompress_one(args, src, out) -> str:
+    """One file of a batch: the result line."""
+    return _decompress(batch._copy(args, input=str(src), output=str(out)), out, None)
+
+
+def _decompress(args, out, stdout) -> str:
     import numpy as np
 
     from ..codecs.container import FLAG_GRAY
@@ -125,11 +162,9 @@ def _decompress(args, out, stdout) -> int:
     if gray:
         image = to_gray(image)
     write_image(out, image, stdout)
-    if not args.quiet:
-        h, w = image.shape[:2]
-        print(f"{src} -> {dst} ({w}×{h}{', grayscale' if gray else ''}, {what}, "
-              f"{8 * len(data) / (h * w):.4f} bpp used, {time.perf_counter() - t0:.2f} s)")
-    return 0
+    h, w = image.shape[:2]
+    return (f"{src} -> {dst} ({w}×{h}{', grayscale' if gray else ''}, {what}, "
+            f"{8 * len(data) / (h * w):.4f} bpp used, {time.perf_counter() - t0:.2f} s)")
 
 
 def _workers(args, data) -> dict:
@@ -165,21 +200,28 @@ def _tile(text: str) -> int:
 def _output_options(p) -> None:
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("-p", "--mkdir", action="store_true", help="create the output's directory if missing")
+    p.add_argument("--out-dir", default=None, metavar="DIR",
+                   help="several inputs: write each to DIR/<input name without suffix>.<suffix>, one result line "
+                        "each; a failed file is reported and the others still run (exit 2 if any failed)")
+    p.add_argument("--jobs", type=_positive, default=1, metavar="N",
+                   help="with --out-dir, N files at a time on a local Dask cluster of process workers "
+                        "(needs chansim[eval]; default 1: one after another in this process)")
 
 
 def add_parsers(sub, common) -> None:
     names = ", ".join(registered_codecs())
     p = sub.add_parser("compress", parents=[common], help="compress an image into a chansim file",
+                       usage="%(prog)s [options] IN OUT\n       %(prog)s [options] IN [IN ...] --out-dir DIR",
                        description="Compress a PNG / JPEG / TIFF / PPM / WebP image with one of the codecs. "
                                    "A grayscale image is coded as R = G = B and marked in the file, so "
                                    "decompress returns one channel; 16-bit samples keep their top 8 bits "
                                    "(with a warning).",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.epilog_fn = codecs_help  # the codecs' qualities and reconstructions, computed when --help is shown
-    p.add_argument("input", metavar="IN", help="input image; - reads it from standard input")
-    p.add_argument("output", metavar="OUT",
-                   help="output chansim file (e.g. image.chsm); - writes it to standard output (messages go to "
-                        "standard error)")
+    p.add_argument("paths", metavar="PATH", nargs="+",
+                   help="IN OUT: the input image (- reads standard input) and the output chansim file (e.g. "
+                        "image.chsm; - writes standard output, messages go to standard error); with --out-dir: "
+                        "one or more input images, each written to DIR/<name>.chsm")
     p.add_argument("--codec", default=default_codec(),
                    help=f"{names} (default {default_codec()}), or package.module:Class for a Codec of your own")
     p.add_argument("--quality", default=None,
@@ -198,11 +240,16 @@ def add_parsers(sub, common) -> None:
     p.set_defaults(func=run_compress)
 
     p = sub.add_parser("decompress", parents=[common], help="decode a chansim file to an image",
+                       usage="%(prog)s [options] IN OUT\n       %(prog)s [options] IN [IN ...] --out-dir DIR",
                        description="Decode a chansim file (any codec; the file names it) into a lossless image "
                                    f"whose format follows OUT's suffix ({', '.join(WRITE_FORMATS)}).")
-    p.add_argument("input", metavar="IN", help="chansim file; - reads it from standard input")
-    p.add_argument("output", metavar="OUT",
-                   help="output image (.png, .tif, .webp (lossless), .ppm, .bmp); - writes a PNG to standard output")
+    p.add_argument("paths", metavar="PATH", nargs="+",
+                   help="IN OUT: the chansim file (- reads standard input) and the output image (.png, .tif, "
+                        ".webp (lossless), .ppm, .bmp; - writes a PNG to standard output); with --out-dir: one or "
+                        "more chansim files, each written to DIR/<name>.<--format>")
+    p.add_argument("--format", default="png", metavar="SUFFIX",
+                   help=f"with --out-dir, the image format of the outputs: {', '.join(s.lstrip('.') for s in WRITE_FORMATS)} "
+                        "(default png)")
     p.add_argument("--preview-steps", type=int, default=None, metavar="K",
                    help="decode only the first K steps (sections): the preview a prefix of the file gives; "
                         "0 = no coded step")
