@@ -5,6 +5,8 @@ torch. (The checks' power against wrong simulators: test_testing_power.py.)"""
 from __future__ import annotations
 
 import doctest
+import functools
+import math
 import subprocess
 import sys
 
@@ -13,13 +15,14 @@ import pytest
 from hypothesis import HealthCheck, find, given, settings
 
 import chansim.testing
-from chansim.testing import CheckFailed, Gaussian, check_code_length, check_exact, dinf_bits, kl_bits
+from chansim.testing import CheckFailed, Gaussian, Uniform, check_code_length, check_exact, dinf_bits, kl_bits
 from chansim.testing import strategies as cst
 
 SETTINGS = dict(derandomize=True, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.mark.parametrize("module", ["chansim.testing", "chansim.testing.checks", "chansim.testing.strategies"])
+@pytest.mark.parametrize("module", ["chansim.testing", "chansim.testing._laws", "chansim.testing.checks",
+                                    "chansim.testing.strategies"])
 def test_docstring_examples_run(module):
     mod = sys.modules[module] if module in sys.modules else __import__(module, fromlist=["_"])
     res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
@@ -78,6 +81,66 @@ def test_joint_law_catches_what_the_marginals_miss():
     r = check_exact(encode, None, Gaussian(0.0, 1.0), batched=True, n=2000, raise_on_failure=False)
     assert min(r.ks_pvalues) * 5 > 1e-3
     assert not r.passed and r.worst.startswith("chi-squared")
+
+
+def test_uniform_law():
+    """Uniform(low, high): the CDF is the closed form (x − low)/(high − low), clipped to [0, 1];
+    around(c, w) is U(c − w/2, c + w/2); bad bounds are refused; no closed-form KL."""
+    q = Uniform([0.0, -2.0], [1.0, 2.0])
+    np.testing.assert_array_equal(q.cdf([[0.25, 1.0], [-1.0, 3.0]]), [[0.25, 0.75], [0.0, 1.0]])
+    assert q.shape == (2,)
+    r = Uniform.around(np.array([[1.0], [3.0]]), [2.0, 4.0])
+    assert r.shape == (2, 2) and r.low.tolist() == [[0.0, -1.0], [2.0, 1.0]] and r.high.tolist() == [[2.0, 3.0],
+                                                                                                  [4.0, 5.0]]
+    for lo, hi in ((0.0, 0.0), (1.0, 0.0), (0.0, np.inf), (np.nan, 1.0)):
+        with pytest.raises(ValueError, match="high > low"):
+            Uniform(lo, hi)
+    with pytest.raises(TypeError, match="Gaussian laws only"):
+        kl_bits(Uniform(0, 1), Gaussian(0, 1))
+
+
+def _uniform_draws(seed, xs, shift=0.0):
+    """len(xs) exact draws of U(x − ½, x + ½) (``shift`` moves them), from NumPy, no message."""
+    return xs + np.random.default_rng(seed).uniform(-0.5, 0.5, xs.size) + shift, b""
+
+
+def test_given_is_calibrated_under_the_null():
+    """The conditional χ² of check_exact(given=...) on exact draws: its p-value is U(0, 1) — over
+    300 derandomized checks (n = 2,000, 5 × 21 cells, 100 degrees of freedom) the count below 0.05
+    lies within ±3.5 sd of 15 and the mean statistic within 3.5 standard errors of 100."""
+    xs = np.random.default_rng(7).uniform(-4, 4, 2000)
+    given = {"x": xs}
+    stats_, small = [], 0
+    for t in range(300):
+        r = check_exact(functools.partial(_uniform_draws, xs=xs), None, Uniform.around(xs, 1.0), n=2000,
+                        batched=True, seed=1000 * t, given=given, raise_on_failure=False)
+        stat, df = r.given_statistics["x"]
+        assert df == 5 * 20
+        stats_.append(stat)
+        small += r.given_pvalues["x"] < 0.05
+    assert abs(small - 15) <= 3.5 * math.sqrt(300 * 0.05 * 0.95), small
+    assert abs(np.mean(stats_) - 100) <= 3.5 * math.sqrt(2 * 100 / 300), np.mean(stats_)
+
+
+def test_given_checks_its_arguments_and_broadcasts_like_q():
+    xs = np.linspace(-3, 3, 400)
+    q = Uniform.around(xs, 1.0)
+    enc = functools.partial(_uniform_draws, xs=xs)
+    # one covariate value per coordinate of a call, tiled over calls like q's parameters
+    r = check_exact(enc, None, q, n=1200, batched=True, given=xs)
+    assert r.passed and list(r.given_pvalues) == ["the covariate"] and r.worst and len(r.chi2_pvalues) == 1
+    with pytest.raises(ValueError, match="does not broadcast"):
+        check_exact(enc, None, q, n=400, batched=True, given=xs[:10])
+    with pytest.raises(ValueError, match="non-finite"):
+        check_exact(enc, None, q, n=400, batched=True, given=np.full(400, np.nan))
+    with pytest.raises(ValueError, match="at least 10 values per covariate bin"):
+        check_exact(enc, None, q, n=40, batched=True, given=xs, given_bins=5)
+    with pytest.raises(ValueError, match="given_bins"):
+        check_exact(enc, None, q, n=400, batched=True, given=xs, given_bins=1)
+    # a shifted sampler fails, and the message names the test, its numbers, n and α
+    with pytest.raises(CheckFailed, match="do not follow q") as e:
+        check_exact(functools.partial(_uniform_draws, xs=xs, shift=0.2), None, q, n=1200, batched=True, given=xs)
+    assert "n = 1200" in str(e.value) and "alpha = 0.001" in str(e.value)
 
 
 # ---- strategies ------------------------------------------------------------------------------

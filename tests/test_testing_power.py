@@ -23,7 +23,7 @@ import pytest
 
 import chansim
 from chansim import dq, pfr
-from chansim.testing import (CheckFailed, Gaussian, check_bias, check_code_length, check_decoder_robust,
+from chansim.testing import (CheckFailed, Gaussian, Uniform, check_bias, check_code_length, check_decoder_robust,
                              check_deterministic, check_exact)
 
 STREAM = 11
@@ -77,6 +77,31 @@ def dq_encode(seed, bias=0.0):
 def dq_decode(data, seed):
     k = np.frombuffer(data, np.int32)
     return STEP * (k - dq.dither(seed, STREAM, 0, k.size))
+
+
+# Inputs spread over many quantization cells, one call of 2,000 channels (n = 2,000 = one call):
+# each input's position in its cell is the covariate of check_exact(given=...).
+XS = np.random.default_rng(100).uniform(-4, 4, 2000)
+XS_POSITION = {"position in the cell": XS / STEP % 1.0}
+
+
+def dq_spread_encode(seed, slope=0.0):
+    """DQ of the inputs XS; ``slope`` biases the encoder's dither by slope·(position − ½), so the
+    error is U(−½, ½) shifted by that much: marginally a little wider than U, conditionally off."""
+    u = dq.dither(seed, STREAM, 0, XS.size)
+    k = np.rint(XS / STEP + u + slope * (XS_POSITION["position in the cell"] - 0.5)).astype(np.int32)
+    return STEP * (k - u), k.tobytes()
+
+
+def plain_rounding(seed):
+    """Rounding without a dither presented as DQ: the error rint(x) − x is a function of the input's
+    position in its cell, yet U(−½, ½) over inputs spread uniformly across cells."""
+    k = np.rint(XS / STEP).astype(np.int32)
+    return STEP * k, k.tobytes()
+
+
+def plain_rounding_decode(data, seed):
+    return STEP * np.frombuffer(data, np.int32)
 
 
 def pfr_fixed_width(seed, mq=1.2):
@@ -164,12 +189,26 @@ def test_check_exact_accepts_the_exact_pfr_beside_it():
 
 
 def test_check_exact_rejects_a_biased_dither():
-    from scipy import stats
-
-    q = stats.uniform(X_DQ - STEP / 2, STEP)
+    q = Uniform.around(X_DQ, STEP)
     check_exact(dq_encode, dq_decode, q, batched=True)  # the right DQ passes
     with pytest.raises(CheckFailed, match="do not follow q"):
         check_exact(functools.partial(dq_encode, bias=0.1), dq_decode, q, batched=True)
+
+
+def test_check_exact_given_rejects_an_input_dependent_error():
+    """Plain rounding and a dither biased by 0.15·(position − ½) have (nearly) uniform marginal
+    errors over the spread inputs XS: check_exact without ``given`` passes them at n = 2,000; with
+    the input's position in its cell as covariate it rejects both, and passes the right DQ."""
+    q = Uniform.around(XS, STEP)
+    n = XS.size
+    assert check_exact(dq_spread_encode, dq_decode, q, batched=True, n=n, given=XS_POSITION).passed
+    wrong = [(plain_rounding, plain_rounding_decode), (functools.partial(dq_spread_encode, slope=0.15), dq_decode)]
+    for encode, decode in wrong:
+        assert check_exact(encode, decode, q, batched=True, n=n).passed  # the marginal law alone: passed
+        with pytest.raises(CheckFailed, match="chi-squared given 'position in the cell'") as e:
+            check_exact(encode, decode, q, batched=True, n=n, given=XS_POSITION)
+        r = e.value.result
+        assert r.n == 2000 and r.alpha == 1e-3 and r.p_value < 1e-3 and not r.mismatches
 
 
 def test_check_exact_rejects_a_decoder_off_in_the_last_bit():
@@ -226,9 +265,8 @@ def test_check_decoder_robust_catches_crashes_undeclared_exceptions_and_hangs():
 # ---- detection rates (run by hand: python tests/test_testing_power.py) -----------------------
 
 if __name__ == "__main__":
-    from scipy import stats
-
-    q_dq = stats.uniform(X_DQ - STEP / 2, STEP)
+    q_dq = Uniform.around(X_DQ, STEP)
+    q_xs = Uniform.around(XS, STEP)
     m8 = math.sqrt(2 * 8 * math.log(2))
     runs = {
         "check_exact / truncated PFR (D = 2.9 bits, K = 8)":
@@ -246,6 +284,18 @@ if __name__ == "__main__":
         "check_bias / truncated PFR (D = 8 bits, K = 2^12) as exact":
             lambda s: check_bias(functools.partial(pfr_budgeted, candidates=2**12, shift=m8, d_bits=8.0),
                                  Gaussian(m8, 1.0), P, batched=True, seed=s, raise_on_failure=False),
+        "check_exact given the position / plain rounding of spread inputs":
+            lambda s: check_exact(plain_rounding, plain_rounding_decode, q_xs, batched=True, seed=s, given=XS_POSITION,
+                                  raise_on_failure=False),
+        "check_exact given the position / dither biased by 0.15·(position − ½)":
+            lambda s: check_exact(functools.partial(dq_spread_encode, slope=0.15), dq_decode, q_xs, batched=True,
+                                  seed=s, given=XS_POSITION, raise_on_failure=False),
+        "check_exact without given / dither biased by 0.15·(position − ½)":
+            lambda s: check_exact(functools.partial(dq_spread_encode, slope=0.15), dq_decode, q_xs, batched=True,
+                                  seed=s, raise_on_failure=False),
+        "false alarms: check_exact given the position / right DQ of spread inputs":
+            lambda s: check_exact(dq_spread_encode, dq_decode, q_xs, batched=True, seed=s, given=XS_POSITION,
+                                  raise_on_failure=False),
         "false alarms: check_exact / exact PFR":
             lambda s: check_exact(pfr_exact, pfr_decode, Gaussian(*EXACT_Q), P, batched=True, seed=s,
                                   raise_on_failure=False),

@@ -4,6 +4,9 @@ A law is one of
 
 - ``Gaussian(mean, std)`` (or a plain ``(mean, std)`` tuple): a diagonal Gaussian whose mean and
   standard deviation are scalars or arrays of the sample's shape;
+- ``Uniform(low, high)`` (or ``Uniform.around(center, width)``): a product of uniform laws
+  U(low, high), e.g. the channel of a subtractively dithered quantizer of step Δ,
+  x̂ ~ U(x − Δ/2, x + Δ/2) = ``Uniform.around(x, Δ)``;
 - any object with a vectorised ``cdf(x)`` method, e.g. a frozen SciPy distribution such as
   ``scipy.stats.norm(loc, scale)`` or ``scipy.stats.uniform(x - 0.5, 1.0)``: a product law whose
   coordinate ``j`` has CDF ``cdf(x)[j]`` (its parameters broadcast against the sample's shape).
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Gaussian", "as_law", "dinf_bits", "kl_bits"]
+__all__ = ["Gaussian", "Uniform", "as_law", "dinf_bits", "kl_bits"]
 
 LOG2E = 1.0 / math.log(2.0)
 
@@ -50,16 +53,58 @@ class Gaussian:
         return ndtr(z)
 
 
+@dataclass(frozen=True)
+class Uniform:
+    """A product of uniform laws U(low, high); ``low`` and ``high`` broadcast to the sample's shape.
+
+    ``Uniform.around(center, width)`` is U(center − width/2, center + width/2): the law of the
+    output of a subtractively dithered quantizer of step ``width`` at input ``center`` (the
+    quantization error is U(−Δ/2, Δ/2) whatever the input), which :func:`chansim.testing.check_exact`
+    checks with ``given=`` for the error's independence of the input.
+
+    >>> from chansim.testing import Uniform
+    >>> q = Uniform.around([0.25, 2.0], 0.5)
+    >>> q.low.tolist(), q.high.tolist(), q.cdf([0.25, 2.125]).tolist(), q.cdf([-1.0, 9.0]).tolist()
+    ([0.0, 1.75], [0.5, 2.25], [0.5, 0.75], [0.0, 1.0])
+    """
+
+    low: object
+    high: object
+
+    def __post_init__(self):
+        lo = np.asarray(self.low, dtype=np.float64)
+        hi = np.asarray(self.high, dtype=np.float64)
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(hi > lo)):
+            raise ValueError("Uniform needs finite bounds with high > low")
+        object.__setattr__(self, "low", lo)
+        object.__setattr__(self, "high", hi)
+
+    @classmethod
+    def around(cls, center, width) -> "Uniform":
+        """U(center − width/2, center + width/2), elementwise."""
+        c = np.asarray(center, dtype=np.float64)
+        h = 0.5 * np.asarray(width, dtype=np.float64)
+        return cls(c - h, c + h)
+
+    @property
+    def shape(self):
+        return np.broadcast_shapes(self.low.shape, self.high.shape)
+
+    def cdf(self, x):
+        u = (np.asarray(x, np.float64) - self.low) / (self.high - self.low)
+        return np.clip(u, 0.0, 1.0)
+
+
 def as_law(law):
     """A law object with ``cdf``: a ``(mean, std)`` tuple becomes :class:`Gaussian`."""
-    if isinstance(law, Gaussian):
+    if isinstance(law, (Gaussian, Uniform)):
         return law
     if isinstance(law, tuple) and len(law) == 2:
         return Gaussian(*law)
     if hasattr(law, "cdf"):
         return law
-    raise TypeError("a law is Gaussian(mean, std), a (mean, std) tuple or an object with a cdf(x) method "
-                    f"(e.g. a frozen scipy.stats distribution), got {type(law).__name__}")
+    raise TypeError("a law is Gaussian(mean, std), a (mean, std) tuple, Uniform(low, high) or an object with a "
+                    f"cdf(x) method (e.g. a frozen scipy.stats distribution), got {type(law).__name__}")
 
 
 def _pair(q, p):
