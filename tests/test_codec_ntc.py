@@ -71,28 +71,76 @@ def test_decodes_identically_in_another_process(codec, photo, tiny_path, tmp_pat
     assert (np.load(out) == codec.decompress(data)).all()
 
 
-def test_quantization_error_is_uniform_and_independent_of_the_latent(codec, photo):
-    """ŷ' − y' ~ U(−½, ½) independently of y': KS on all errors and within each fifth of the
-    latent's fractional part (n ≈ 15,000 latents, α = 0.001 per test, Bonferroni over 6)."""
+def _test_latents(codec, photo):
+    """(y', μ̂) of the photo at quality 8: the gained latents and the means the decoder predicts."""
     q = codec._q(8)
     with torch.inference_mode():
-        yg = codec._analysis(photo) * codec.model.gain[q].exp()[:, :, None, None]
+        yg = codec._analysis(photo)[1] * codec.model.gain[q].exp()[:, :, None, None]
         z = torch.round(codec.model.hyper_analysis(yg, q)).to(torch.int32).numpy()
         mean, _ = codec._latent_params(z, q)
-    y = yg.double().numpy()
-    k = dq.quantize(y, 1.0, 11, DITHER_STREAM, mu=mean)
-    err = (dq.dequantize(k, 1.0, 11, DITHER_STREAM, mu=mean, dtype=np.float64) - y).ravel()
-    assert np.abs(err).max() <= 0.5
-    alpha = 0.001 / 6
-    assert stats.kstest(err, stats.uniform(-0.5, 1).cdf).pvalue > alpha
-    frac = ((y - mean).ravel()) % 1.0
-    for b in range(5):
-        sel = (frac >= b / 5) & (frac < (b + 1) / 5)
-        assert stats.kstest(err[sel], stats.uniform(-0.5, 1).cdf).pvalue > alpha
-    # Power: plain rounding (no dither) has the same marginal range but fails the conditional test.
-    plain = (np.rint(y - mean) - (y - mean)).ravel()
-    sel = frac < 0.2
-    assert stats.kstest(plain[sel], stats.uniform(-0.5, 1).cdf).pvalue < alpha
+    return yg.double().numpy(), np.asarray(mean, np.float64)
+
+
+def _dq_channel(y, mean, *, subtract=True, dither=True, bias=0.0):
+    """(encode, decode) for chansim.testing of the NTC latent channel: ŷ' = μ̂ + k − u with
+    k = rint(y' − μ̂ + u) (chansim.dq, the codec's stream), or a wrong quantizer for the power
+    checks: ``dither=False`` rounds plainly (ŷ' = μ̂ + rint(y' − μ̂)), ``subtract=False`` leaves the
+    dither in (ŷ' = μ̂ + k), ``bias`` shifts the encoder's dither (the decoder's is right)."""
+    def dither_of(s):
+        return dq.dither(s, DITHER_STREAM, 0, y.size).reshape(y.shape)
+
+    def y_hat(k, s):
+        if dither and subtract and not bias:  # the library's own dequantizer, as the codec calls it
+            return dq.dequantize(k, 1.0, s, DITHER_STREAM, mu=mean, dtype=np.float64).ravel()
+        return (mean + (k - dither_of(s) if dither and subtract else k)).ravel()
+
+    def encode(s):
+        if dither and not bias:
+            k = dq.quantize(y, 1.0, s, DITHER_STREAM, mu=mean)
+        else:
+            k = np.rint(y - mean + (dither_of(s) + bias if dither else 0.0)).astype(np.int32)
+        return y_hat(k, s), k.tobytes()
+
+    def decode(message, s):
+        return y_hat(np.frombuffer(message, np.int32).reshape(y.shape), s)
+
+    return encode, decode
+
+
+def test_quantization_error_is_uniform_and_independent_of_the_latent(codec, photo):
+    """ŷ' − y' ~ U(−½, ½) independently of y', through chansim.testing.check_exact on all
+    n = 1,536 latents of the photo (24 channels × 8 × 8) in one call, seed 11, α = 1e-3
+    family-wise: ŷ' against q = Uniform.around(y', 1) (KS and χ² of the PIT, which is the
+    error + ½), and the PIT's law given the latent's position in its quantization cell,
+    frac(y' − μ̂), in 5 equal-count bins (χ², 5 × 19 cells, 90 degrees of freedom); Bonferroni
+    over the three. ŷ' decoded from the indices alone is bit-identical.
+
+    Power at the same n, seed and α: plain rounding ŷ' = μ̂ + rint(y' − μ̂) — whose marginal
+    error passes KS and χ² here, so only the conditional test catches it —, non-subtractive
+    dithering ŷ' = μ̂ + rint(y' − μ̂ + u) and an encoder's dither off by 0.1 are all rejected."""
+    from chansim.testing import Uniform, check_exact
+
+    y, mean = _test_latents(codec, photo)
+    n = y.size
+    assert y.shape == (1, 24, 8, 8)  # the n stated above
+    q = Uniform.around(y.ravel(), 1.0)
+    position = {"frac(y' − μ)": ((y - mean) % 1.0).ravel()}
+    encode, decode = _dq_channel(y, mean)
+    assert np.abs(encode(11)[0] - y.ravel()).max() <= 0.5
+    r = check_exact(encode, decode, q, n=n, seed=11, batched=True, given=position)
+    assert r.n == n and r.alpha == 1e-3 and len(r.given_pvalues) == 1 and not r.mismatches
+
+    def wrong(**kw):
+        bad = check_exact(*_dq_channel(y, mean, **kw), q, n=n, seed=11, batched=True, given=position,
+                          raise_on_failure=False)
+        assert not bad.passed and bad.p_value < 1e-3 and not bad.mismatches, (kw, bad.message)
+        return bad
+
+    plain = wrong(dither=False)
+    assert plain.worst.startswith("chi-squared given") and plain.given_pvalues["frac(y' − μ)"] * 3 < 1e-3
+    assert plain.ks_pvalues[0] * 3 > 1e-3 and plain.chi2_pvalues[0] * 3 > 1e-3  # marginally indistinguishable
+    wrong(subtract=False)
+    assert wrong(bias=0.1).ks_pvalues[0] * 3 < 1e-3  # a biased dither shifts the marginal
 
 
 def test_one_ulp_of_hyper_synthesis_does_not_change_the_decoding(codec, photo):
