@@ -99,24 +99,94 @@ def test_symbol_probabilities_sum_to_one_for_any_dither():
 
 
 def test_dithered_quantisation_error_is_uniform_and_independent():
-    # The deprecated diffusion.uqdm.dither_index / dither_reconstruct (the codec quantizes in the fused
-    # kernel now) still simulate the channel: z − value ~ U(−Δ/2, Δ/2) for any value
-    # (Kolmogorov–Smirnov, n = 20 000, false-alarm level 1e−3).
-    from scipy import stats
+    """The deprecated diffusion.uqdm.dither_index / dither_reconstruct (the codec quantizes in the
+    fused kernel now, next test) still simulate the channel: z ~ U(value − Δ/2, value + Δ/2) for
+    any value, through chansim.testing.check_exact on n = 20,000 channels in one call (seed 0,
+    dither from torch.Generator(seed)), α = 1e-3 family-wise: KS and χ² of the PIT, and the PIT's
+    law given the value and given its position in the quantization cell (χ², 5 equal-count bins
+    each); the reconstruction from the indices is bit-identical."""
+    from chansim.testing import Uniform, check_exact
 
+    with pytest.deprecated_call():
+        dither_index = U.dither_index
+    with pytest.deprecated_call():
+        dither_reconstruct = U.dither_reconstruct
     g = torch.Generator().manual_seed(3)
     n, width = 20_000, 0.37
     value = torch.randn(n, generator=g, dtype=torch.float64) * 5
     mean = torch.randn(n, generator=g, dtype=torch.float64)
-    u = torch.rand(n, generator=g, dtype=torch.float64) - 0.5
-    with pytest.deprecated_call():
-        k = U.dither_index(value, mean, width, u)
-    assert torch.equal(k, torch.round(k))
-    with pytest.deprecated_call():
-        err = (U.dither_reconstruct(k, mean, width, u) - value) / width
-    assert float(err.abs().max()) <= 0.5 + 1e-12
-    assert stats.kstest(err.numpy(), stats.uniform(loc=-0.5, scale=1).cdf).pvalue > 1e-3
-    assert abs(np.corrcoef(err.numpy(), value.numpy())[0, 1]) < 4 / math.sqrt(n)
+
+    def dither(seed):
+        return torch.rand(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) - 0.5
+
+    def encode(seed):
+        u = dither(seed)
+        k = dither_index(value, mean, width, u)
+        assert torch.equal(k, torch.round(k))
+        return dither_reconstruct(k, mean, width, u).numpy(), k.to(torch.int64).numpy().tobytes()
+
+    def decode(message, seed):
+        k = torch.from_numpy(np.frombuffer(message, np.int64).astype(np.float64))
+        return dither_reconstruct(k, mean, width, dither(seed)).numpy()
+
+    v = value.numpy()
+    assert float(np.abs(encode(0)[0] - v).max()) <= width / 2 * (1 + 1e-12)
+    given = {"value": v, "position in the cell": ((v - mean.numpy()) / width) % 1.0}
+    r = check_exact(encode, decode, Uniform.around(v, width), n=n, batched=True, given=given)
+    assert r.n == n and len(r.given_pvalues) == 2
+
+
+class _ClosedFormNet:
+    """A stand-in UQDM network with a closed-form output: ε̂ = ½·tanh(z) (its raw output is
+    ε̂ − z, the skip adds z back) and scale factor f = 1 (raw 0). Enough for the step's channel,
+    which the network only shifts (μ_p) and scales (the entropy table)."""
+
+    clip_denoised = True
+
+    def net(self, z, gamma):
+        return torch.cat([0.5 * torch.tanh(z) - z, torch.zeros_like(z)], 1)
+
+
+@pytest.mark.parametrize("index", [1, 2])
+def test_uqdm_codec_step_is_the_uniform_channel(index):
+    """The UQDM codec's channel step (chansim.codecs.uqdm_step.encode → section bytes → decode,
+    the fused float32 kernel and the rANS code) sends z_s ~ U(μ_Q − Δ/2, μ_Q + Δ/2) with
+    μ_Q = a·z_t + b·x and Δ = √12·β written from the float64 closed forms
+    (diffusion.gaussian.step_coefficients), independently of where (μ_Q − μ_p)/Δ falls in its
+    cell (μ_p from the stand-in network's ε̂ in float64): chansim.testing.check_exact on the
+    n = 12,288 elements of one 3 × 64 × 64 step in one call (seed 0), α = 1e-3 family-wise
+    (KS, χ², χ² given the position in 5 bins); the decoder's z_s is bit-identical. Steps 1 and 2
+    of the released grid (Δ = 0.699 and 0.0724 in latent units)."""
+    from chansim.codecs import uqdm_step
+    from chansim.diffusion.gaussian import step_coefficients
+    from chansim.testing import Uniform, check_exact
+
+    gammas = [6.0 - 18.3 * i / 4 for i in range(5)]
+    step = uqdm_step.Step.make(gammas, index)
+    c = step_coefficients(step.gamma_s, step.gamma_t)
+    rng = np.random.default_rng(index)
+    shape = (1, 3, 64, 64)
+    x = rng.uniform(-1, 1, shape).astype(np.float32)
+    z = (c.alpha_t * x + c.sigma_t * rng.standard_normal(shape)).astype(np.float32)
+    model = _ClosedFormNet()
+    zt, xt = torch.from_numpy(z), torch.from_numpy(x)
+
+    def encode(seed):
+        z_s, section = uqdm_step.encode(model, zt, xt, step, seed)
+        return z_s.numpy().ravel(), section
+
+    def decode(section, seed):
+        return uqdm_step.decode(model, zt, section, step, seed)[0].numpy().ravel()
+
+    z64, x64 = z.astype(np.float64).ravel(), x.astype(np.float64).ravel()
+    width = math.sqrt(12.0) * c.beta
+    mu_q = c.a * z64 + c.b * x64
+    x_hat = np.clip((z64 - c.sigma_t * 0.5 * np.tanh(z64)) / c.alpha_t, -1.0, 1.0)
+    position = ((mu_q - (c.a * z64 + c.b * x_hat)) / width) % 1.0
+    r = check_exact(encode, decode, Uniform.around(mu_q, width), n=z.size, batched=True,
+                    given={"position in the cell": position})
+    assert r.n == 12_288 and abs(width / [0.6986, 0.07242][index - 1] - 1) < 1e-3, width
+    assert np.abs(r.samples - mu_q).max() <= width / 2 * (1 + 1e-5)
 
 
 def test_scale_index_table():

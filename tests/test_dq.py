@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
 
 import chansim
 from chansim import dq, prng
-from chansim.testing import check_deterministic, check_exact
+from chansim.testing import Uniform, check_deterministic, check_exact
 
 
-def _check_error_law(x, step, seed, stream, **dequantize_kw):
+def _check_error_law(x, step, seed, stream, given=None, **dequantize_kw):
     """chansim.testing.check_exact on one vectorised DQ call of len(x) channels: x̂_i against
-    q_i = U(x_i − Δ/2, x_i + Δ/2) (KS of the PIT, i.e. of (x̂ − x)/Δ + ½, and a chi-squared of its
-    normal scores, Bonferroni over the two at α = 1e-3); the decoder (dequantize from the indices
-    alone) reproduces x̂ bit for bit. Returns (x̂, result)."""
+    q_i = U(x_i − Δ/2, x_i + Δ/2) (KS of the PIT, i.e. of (x̂ − x)/Δ + ½, a chi-squared of its
+    normal scores, and with ``given`` a chi-squared of its law given each covariate; Bonferroni
+    over them at α = 1e-3); the decoder (dequantize from the indices alone) reproduces x̂ bit
+    for bit. Returns (x̂, result)."""
     x = np.asarray(x)
     out = {}
 
@@ -34,25 +34,23 @@ def _check_error_law(x, step, seed, stream, **dequantize_kw):
     def decode(message, s):
         return dq.dequantize(np.frombuffer(message, np.int32), step, s, stream, **dequantize_kw)
 
-    x64 = x.astype(np.float64)
-    q = stats.uniform(x64 - step / 2, step)
-    result = check_exact(encode, decode, q, n=x.size, seed=seed, batched=True)
+    q = Uniform.around(x.astype(np.float64), step)
+    result = check_exact(encode, decode, q, n=x.size, seed=seed, batched=True, given=given)
     return out["x_hat"], result
 
 
 def test_error_is_uniform_and_independent_of_x():
-    """check_exact on 10^6 elements: KS of (x̂ − x)/Δ against U(−½, ½) and χ² (α = 1e-3);
-    Pearson correlation of the error with x and with x mod Δ below 5/√n."""
+    """check_exact on 10^6 elements: KS of (x̂ − x)/Δ against U(−½, ½), χ², and the error's law
+    given x and given x mod Δ (χ² in 5 equal-count bins of each, 5 × 50 cells), Bonferroni over
+    the four at α = 1e-3."""
     n = 1_000_000
     rng = np.random.default_rng(0)
     x = rng.normal(0, 3, n)
     step = 0.37
-    xh, _ = _check_error_law(x, step, 11, 12, dtype=np.float64)
+    xh, r = _check_error_law(x, step, 11, 12, given={"x": x, "x mod step": np.mod(x, step)}, dtype=np.float64)
     e = (xh - x) / step
     assert np.all(np.abs(e) <= 0.5 + 1e-12)
-    bound = 5 / np.sqrt(n)
-    assert abs(np.corrcoef(e, x)[0, 1]) < bound
-    assert abs(np.corrcoef(e, np.mod(x, step))[0, 1]) < bound
+    assert set(r.given_pvalues) == {"x", "x mod step"}
 
 
 def test_error_uniform_for_a_constant_input():
