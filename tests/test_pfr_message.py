@@ -171,6 +171,36 @@ def test_compact_message_sizes():
     assert max(compact_sizes) <= 3
 
 
+# E log₂ n ≤ KL + log₂e/e + 1 (Li & El Gamal 2018) and a one-chunk compact message of index n is at most
+# 8 + 8⌈(2⌊log₂ n⌋ + 1)/8⌉ ≤ 2 log₂ n + 16 bits: E[bits] ≤ 2·KL + COMPACT_ONE_CHUNK_C (docs/format.md §5.3).
+COMPACT_ONE_CHUNK_C = 2 * (math.log2(math.e) / math.e + 1) + 16  # 19.06
+
+
+@pytest.mark.parametrize("mode,mq,sq", [("exact", 2.5, 0.5), ("budgeted", math.sqrt(10 * math.log(2)), 1.0)])
+def test_compact_one_chunk_code_length_bound(mode, mq, sq):
+    """One coordinate at D ≈ 5 bits (exact: q = N(2.5, 0.5²), KL = 4.97; budgeted: q = N(2.63, 1),
+    KL = 5.00; p = N(0, 1)), one compact message per draw, through chansim.testing.check_code_length
+    (n = 500, one-sided α = 1e-3): the mean message length stays below the bound that holds for
+    this framing, 2·KL + 19.06 bits (docs/format.md §5.3: c = KL − log₂(KL + 1) + 19.06 = 21.4 in
+    the KL + log₂(KL + 1) + c form), and exceeds the c = 4 bound of an entropy-coded index — the
+    header byte and the byte padding of the Elias-γ code alone cost ≈ 12 bits (measured over
+    2,000 seeds: mean 20.94 ± 0.10 and 20.35 ± 0.11 bits against 11.54 and 11.58)."""
+    from chansim.testing import Gaussian, check_code_length, kl_bits
+
+    q, p = Gaussian(mq, sq), Gaussian(0.0, 1.0)
+    kl = kl_bits(q, p)
+    assert abs(kl - 5.0) < 0.05
+
+    def encode(seed):
+        return pfr.encode_gaussian([mq], sq, 0.0, 1.0, seed, 3, mode=mode, framing="compact")
+
+    r = check_code_length(encode, q, p, bound=2 * kl + COMPACT_ONE_CHUNK_C)
+    assert r.n == 500 and r.bound == pytest.approx(29.0, abs=0.1)
+    c4 = check_code_length(encode, q, p, raise_on_failure=False)  # c = 4 does not hold for this framing
+    assert not c4.passed and c4.lower_confidence > c4.bound + 6, c4.message
+    assert 19 < r.mean_bits < 23
+
+
 def test_compact_layout_by_hand():
     """One coordinate, budgeted with 16 candidates (L = 4): the message is the header byte
     (L − 1) | C << 5 | γ-flag << 7 = 0x23 | 0x80, then γ(n) most significant bit first."""
