@@ -33,7 +33,8 @@ import chansim
 from chansim import dq, rans
 from chansim.codecs.ntc import DITHER_STREAM, NTC
 from chansim.data import shared_path
-from chansim.evaluation import msssim_db
+from chansim.diffusion.determinism import deterministic_inference
+from chansim.evaluation import bd_rate, msssim_db
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_uqdm import bd, eval_peers, mean_curve, point  # noqa: E402  (one implementation of the peers)
@@ -42,20 +43,21 @@ from eval_uqdm import bd, eval_peers, mean_curve, point  # noqa: E402  (one impl
 COMPRESSAI_FACTORIZED = [(0.123, 26.91), (0.288, 29.62), (0.440, 31.28)]
 
 
-def symbols(codec: NTC, img: np.ndarray, quality: int, seed: int):
+def symbols(codec: NTC, img: np.ndarray, quality: int, seed: int, refine: int = 0):
     """(ẑ', k, u, σ̂) exactly as compress() codes them."""
-    with torch.inference_mode():
+    with deterministic_inference(codec.threads):
         q = codec._q(quality)
-        yg = codec._analysis(img) * codec.model.gain[q].exp()[:, :, None, None]
-        z = torch.round(codec.model.hyper_analysis(yg, q)).to(torch.int32).numpy()
+        x, y = codec._analysis(img)
+        yg, z = codec._latents(x, y, quality, seed, refine, *img.shape[:2])
+        z = torch.round(z).to(torch.int32).numpy()
         mean, scale = codec._latent_params(z, q)
     k = dq.quantize(yg.double().numpy(), 1.0, seed, DITHER_STREAM, mu=mean)
     u = dq.dither(seed, DITHER_STREAM, 0, k.size).reshape(k.shape)
     return z, k, u, scale
 
 
-def ideal_bits(codec: NTC, img: np.ndarray, quality: int, seed: int) -> float:
-    z, k, u, scale = symbols(codec, img, quality, seed)
+def ideal_bits(codec: NTC, img: np.ndarray, quality: int, seed: int, refine: int = 0) -> float:
+    z, k, u, scale = symbols(codec, img, quality, seed, refine)
     sym = z - codec.z_offsets[None, :, None, None]
     rows = np.broadcast_to(np.arange(codec.model.n)[None, :, None, None], sym.shape)
     inside = (sym >= 0) & (sym < codec.z_probs.shape[1])
@@ -72,18 +74,23 @@ def ideal_bits(codec: NTC, img: np.ndarray, quality: int, seed: int) -> float:
     return float(bits - ((hi + np.log1p(-np.exp(lo - hi))) / np.log(2)).sum())
 
 
-def eval_ntc(codec: NTC, img: np.ndarray, verify: bool):
-    t = time.perf_counter()
-    results = codec.evaluate(img)
-    res = {"ntc_seconds": time.perf_counter() - t, "ntc": {}}
-    seed = chansim.codecs.container.unpack(results[0].data).seed
-    for r in results:
-        pt = point(img, r.data, r.images["mmse"])
-        pt["ideal_bits"] = ideal_bits(codec, img, r.quality, seed)
-        pt["file_bits"] = 8 * len(r.data)
-        res["ntc"][str(r.quality)] = pt
-        if verify:
-            assert np.array_equal(codec.decompress(r.data), r.images["mmse"]), f"quality {r.quality}: decoder differs"
+def eval_ntc(codec: NTC, img: np.ndarray, verify: bool, refine: int = 0):
+    """NTC at every quality (with ``refine`` steps of latent refinement); with refinement, the
+    unrefined files of the same image too (key ``ntc_plain``), for the gain it buys."""
+    res = {}
+    for key, steps in (("ntc", refine),) + ((("ntc_plain", 0),) if refine else ()):
+        t = time.perf_counter()
+        results = codec.evaluate(img, refine=steps)
+        res[f"{key}_seconds"] = time.perf_counter() - t
+        res[key] = {}
+        seed = chansim.codecs.container.unpack(results[0].data).seed
+        for r in results:
+            pt = point(img, r.data, r.images["mmse"])
+            pt["ideal_bits"] = ideal_bits(codec, img, r.quality, seed, steps)
+            pt["file_bits"] = 8 * len(r.data)
+            res[key][str(r.quality)] = pt
+            if verify:
+                assert np.array_equal(codec.decompress(r.data), r.images["mmse"]), f"quality {r.quality}: decoder differs"
     return res
 
 
@@ -126,6 +133,12 @@ def report(state) -> str:
         a, b = sm["bd"][f"{peer}_psnr"], sm["bd"][f"{peer}_msssim"]
         rng = a["range_bpp"]
         lines.append(f"| {peer} | {a['db']:+.2f} | {b['db']:+.2f} | {rng[0]:.2f}…{rng[1]:.2f} |")
+    if "refine" in sm:
+        r = sm["refine"]
+        lines += ["", f"Latent refinement ({r['steps']} steps) against the same files unrefined: BD-PSNR "
+                      f"{r['bd_psnr']:+.2f} dB, BD-rate {r['bd_rate']:+.1%} over {r['range_bpp'][0]:.2f}…"
+                      f"{r['range_bpp'][1]:.2f} bpp; encoding {r['seconds_per_image']:.0f} s per image for all "
+                      f"{len(sm['curves']['ntc'])} qualities (unrefined {r['plain_seconds_per_image']:.1f} s)."]
     if "speed" in state:
         s = state["speed"]
         lines += ["", f"Speed ({s['image']}, quality {s['quality']}, 2 threads, best of 3): encode "
@@ -167,6 +180,8 @@ def main():
     ap.add_argument("--phase", choices=("all", "peers"), default="all",
                     help="peers: only the Pillow sweeps (they do not depend on the model)")
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--refine", type=int, default=0,
+                    help="steps of encoder-side latent refinement (also codes each image unrefined, for the gain)")
     args = ap.parse_args()
     if args.report:
         print(report(json.loads(Path(args.out).read_text())))
@@ -176,13 +191,13 @@ def main():
     codec = NTC.pretrained()
     out = Path(args.out)
     state = json.loads(out.read_text()) if out.is_file() else {}
-    if state.get("model_id") != codec.model_id:
-        state = {"model_id": codec.model_id, "peers": state.get("peers", {}), "images": {}}
+    if state.get("model_id") != codec.model_id or state.get("refine", 0) != args.refine:
+        state = {"model_id": codec.model_id, "refine": args.refine, "peers": state.get("peers", {}), "images": {}}
     phases = ("peers",) if args.phase == "peers" else ("peers", "images")
     names = [f"kodim{i:02d}.png" for i in range(1, args.images + 1)]
     for i, name in enumerate(names):
         img = np.asarray(Image.open(shared_path("kodak", name)).convert("RGB"))
-        for key, run in (("peers", lambda: eval_peers(img)), ("images", lambda: eval_ntc(codec, img, i < args.verify))):
+        for key, run in (("peers", lambda: eval_peers(img)), ("images", lambda: eval_ntc(codec, img, i < args.verify, args.refine))):
             if name in state[key] or key not in phases:
                 continue
             t = time.perf_counter()
@@ -205,6 +220,14 @@ def main():
         for metric in ("psnr", "msssim"):
             v, rng = bd(curves["ntc"], curves[peer], metric)
             summary["bd"][f"{peer}_{metric}"] = {"db": v, "range_bpp": rng}
+    if args.refine:
+        plain = mean_curve(per, "ntc_plain")
+        v, rng = bd(curves["ntc"], plain, "psnr")
+        summary["refine"] = {"steps": args.refine, "bd_psnr": v, "range_bpp": rng,
+                             "bd_rate": bd_rate([p["bpp"] for p in plain], [p["psnr"] for p in plain],
+                                                [p["bpp"] for p in curves["ntc"]], [p["psnr"] for p in curves["ntc"]]),
+                             "seconds_per_image": float(np.mean([r["ntc_seconds"] for r in per])),
+                             "plain_seconds_per_image": float(np.mean([r["ntc_plain_seconds"] for r in per]))}
     state["summary"] = summary
     out.write_text(json.dumps(state))
     plot(curves, args.plot, len(per))

@@ -230,6 +230,19 @@ def test_parse_quality_and_pick():
     assert pick(range(10)) == [0, 2, 5] and pick(range(6)) == [0, 2, 5] and pick([1, 2]) == [1, 2]
 
 
+def test_bd_rate_of_a_scaled_curve():
+    """A test curve that reaches every quality with c times the reference's rate has BD-rate c − 1
+    exactly (closed form), whatever the curve's shape; swapping the curves gives 1/c − 1."""
+    from chansim.evaluation import bd_rate
+
+    r = np.array([0.1, 0.2, 0.45, 0.8, 1.6])
+    p = 30 + 4 * np.log2(r) + 0.3 * np.sin(3 * r)
+    assert bd_rate(r, p, 0.85 * r, p) == pytest.approx(-0.15, abs=1e-12)
+    assert bd_rate(0.85 * r, p, r, p) == pytest.approx(1 / 0.85 - 1, abs=1e-12)
+    assert bd_rate(r, p, r[:1], p[:1]) is None
+    assert bd_rate(r, p, r, p + 100) is None            # the quality ranges do not overlap
+
+
 def test_bd_psnr_of_a_shifted_curve():
     from chansim.evaluation import bd_psnr
 

@@ -150,6 +150,36 @@ def bd_psnr(rate_ref, psnr_ref, rate_test, psnr_test, *, rate_range: Optional[Tu
     return (v, (float(10.0 ** lo), float(10.0 ** hi))) if return_range else v
 
 
+def bd_rate(rate_ref, psnr_ref, rate_test, psnr_test) -> Optional[float]:
+    """Bjøntegaard delta rate of the test curve over the reference curve, as a fraction
+    (−0.1: the test needs 10 % fewer bits for the same quality).
+
+    The mean horizontal distance in log rate between the curves over the quality range
+    both reach, interpolated by PCHIP in quality (the same interpolant as :func:`bd_psnr`,
+    axes swapped), returned as ``10^mean − 1``. None when a curve has fewer than two
+    points or the quality ranges do not overlap.
+    """
+    xa, ya = _curve(rate_ref, psnr_ref)
+    xb, yb = _curve(rate_test, psnr_test)
+    if len(xa) < 2 or len(xb) < 2:
+        return None
+    (qa, la), (qb, lb) = (_by_quality(x, y) for x, y in ((xa, ya), (xb, yb)))
+    if len(qa) < 2 or len(qb) < 2:
+        return None
+    lo, hi = max(qa[0], qb[0]), min(qa[-1], qb[-1])
+    if hi <= lo:
+        return None
+    return float(10.0 ** ((pchip_integral(qb, lb, lo, hi) - pchip_integral(qa, la, lo, hi)) / (hi - lo)) - 1.0)
+
+
+def _by_quality(log_rate: np.ndarray, quality: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(quality, log rate) sorted by quality, keeping the first of repeated qualities."""
+    order = np.argsort(quality, kind="stable")
+    q, r = quality[order], log_rate[order]
+    keep = np.concatenate([[True], np.diff(q) > 0])
+    return q[keep], r[keep]
+
+
 # ---- classical baselines ------------------------------------------------------------------
 
 

@@ -5,9 +5,11 @@
 2021) and *universal quantization* of the latents (Agustsson & Theis 2020): training
 adds U(−½, ½) noise to the gained latents, and the codec quantizes them with a shared
 Philox dither (:mod:`chansim.dq`), whose error has exactly that law. The trained
-density is therefore the coding density.
+density is therefore the coding density. :func:`~chansim.ntc.refine.refine_latents` is the
+encoder's optional per-image refinement of the latents under that same noise law.
 """
 
 from .model import HyperpriorModel, QUALITY_LAMBDAS
+from .refine import refine_latents
 
-__all__ = ["HyperpriorModel", "QUALITY_LAMBDAS"]
+__all__ = ["HyperpriorModel", "QUALITY_LAMBDAS", "refine_latents"]
