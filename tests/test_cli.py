@@ -835,3 +835,23 @@ def test_batch_jobs_on_dask_write_the_same_files(tmp_path, cli_run):
     for f in files:
         name = f.stem + ".chsm"
         assert (tmp_path / "par" / name).read_bytes() == (tmp_path / "seq" / name).read_bytes()
+
+
+def test_compress_help_lists_each_quality_with_its_measured_kodak_rate(cli_run):
+    """--help's typical bpp come from the shipped card's kodak_rd (benchmarks/card_rd.py), which is
+    only kept when measured with the shipped model."""
+    import re
+
+    from chansim.cli.common import codecs_help, load_codec
+
+    text = codecs_help()
+    for name in ("ntc", "uqdm", "diffc"):
+        codec = load_codec(name)
+        rd = (codec.card or {}).get("kodak_rd")
+        block = text.split(f"  {name:<6} ", 1)[1].split("reconstructions", 1)[0]
+        if not rd:
+            assert "(" not in block.split(":", 1)[1]
+            continue
+        for q, pt in rd["points"].items():
+            star = r"\*?" if str(codec.default_quality) == q else ""
+            assert re.search(rf"(^|\s){q}{star} \({pt['bpp']:.2f}\)", block), (name, q, block)

@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 import tempfile
+import textwrap
 import threading
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
@@ -190,12 +191,20 @@ def codecs_help() -> str:
         except Exception as exc:  # missing torch or model: say so, still list the name
             lines.append(f"  {name:<6} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
             continue
-        qs = [f"{q}*" if q == codec.default_quality else str(q) for q in codec.qualities]
+        # Typical Kodak rates, measured with this very model (benchmarks/card_rd.py writes them to its card).
+        rd = ((getattr(codec, "card", None) or {}).get("kodak_rd") or {}).get("points", {})
+        qs = [(f"{q}*" if q == codec.default_quality else str(q)) +
+              (f"\u00a0({rd[str(q)]['bpp']:.2f})" if str(q) in rd else "") for q in codec.qualities]
         if offers_lossless(codec) and "lossless" not in qs:
             qs.append("lossless")
         recs = list(codec.reconstructions)
         recs[0] += "*"
-        lines.append(f"  {name:<6} qualities: {' '.join(qs)}")
+        if rd:
+            lines.append(f"  {name:<6} qualities (typical bpp on Kodak, measured with this model):")
+            body = textwrap.wrap(" ".join(qs), 78, initial_indent=" " * 9, subsequent_indent=" " * 9)
+        else:
+            body = textwrap.wrap(" ".join(qs), 78, initial_indent=f"  {name:<6} qualities: ", subsequent_indent=" " * 20)
+        lines.extend(line.replace("\u00a0", " ") for line in body)   # no break inside "q (bpp)"
         lines.append(f"  {'':<6} reconstructions: {', '.join(recs)}")
     return "\n".join(lines)
 
