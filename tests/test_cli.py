@@ -855,3 +855,18 @@ def test_compress_help_lists_each_quality_with_its_measured_kodak_rate(cli_run):
         for q, pt in rd["points"].items():
             star = r"\*?" if str(codec.default_quality) == q else ""
             assert re.search(rf"(^|\s){q}{star} \({pt['bpp']:.2f}\)", block), (name, q, block)
+
+
+def test_compress_refine_option(tmp_path, cli_run):
+    """--refine reaches NTC's encoder (a different, decodable file) and is refused by name elsewhere."""
+    Image.fromarray(photo()).save(tmp_path / "in.png")
+    assert cli_run("compress", tmp_path / "in.png", tmp_path / "a.chsm", "--codec", "ntc", "--quality", "3")[0] == 0
+    status, out, err = cli_run("compress", tmp_path / "in.png", tmp_path / "b.chsm", "--codec", "ntc", "--quality", "3",
+                               "--refine", "3", "--check")
+    assert status == 0 and "PSNR" in out, err
+    assert (tmp_path / "a.chsm").read_bytes() != (tmp_path / "b.chsm").read_bytes()
+    _one_line_error(*cli_run("compress", tmp_path / "in.png", tmp_path / "c.chsm", "--codec", SPEC,
+                             "--refine", "3")[::2], "--refine: the plane codec has no such encoder option")
+    assert not (tmp_path / "c.chsm").exists()
+    with pytest.raises(SystemExit):
+        cli_run("compress", tmp_path / "in.png", tmp_path / "c.chsm", "--refine", "-1")
