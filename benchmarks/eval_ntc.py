@@ -43,21 +43,30 @@ from eval_uqdm import bd, eval_peers, mean_curve, point  # noqa: E402  (one impl
 COMPRESSAI_FACTORIZED = [(0.123, 26.91), (0.288, 29.62), (0.440, 31.28)]
 
 
-def symbols(codec: NTC, img: np.ndarray, quality: int, seed: int, refine: int = 0):
-    """(ẑ', k, u, σ̂) exactly as compress() codes them."""
+def symbols(codec: NTC, data: bytes):
+    """(ẑ', k, u, σ̂) coded in the file ``data``: read back with the codec's own tables and checked
+    against the file's symbol CRC (so they are the encoder's symbols, refined or not)."""
+    from chansim.codecs.ntc import _SETTINGS, _symbols_crc
+    from chansim.ntc.model import PAD
+
+    c = chansim.codecs.container.unpack(data)
+    _, quality, crc = _SETTINGS.unpack(c.settings)
+    hp, wp = c.height + (-c.height) % PAD, c.width + (-c.width) % PAD
+    y_shape = (1, codec.model.m, hp // 16, wp // 16)
+    q = codec._q(quality)
     with deterministic_inference(codec.threads):
-        q = codec._q(quality)
-        x, y = codec._analysis(img)
-        yg, z = codec._latents(x, y, quality, seed, refine, *img.shape[:2])
-        z = torch.round(z).to(torch.int32).numpy()
-        mean, scale = codec._latent_params(z, q)
-    k = dq.quantize(yg.double().numpy(), 1.0, seed, DITHER_STREAM, mu=mean)
-    u = dq.dither(seed, DITHER_STREAM, 0, k.size).reshape(k.shape)
+        dec = rans.Decoder(c.sections[0])
+        z = dec.decode_categorical(codec._z_probs((1, codec.model.n, hp // PAD, wp // PAD))) \
+            + codec.z_offsets[None, :, None, None]
+        _, scale = codec._latent_params(z, q)
+        u = dq.dither(c.seed, DITHER_STREAM, 0, int(np.prod(y_shape))).reshape(y_shape)
+        k = dec.decode_gaussian_dithered(0.0, scale, 1.0, u)
+    assert _symbols_crc(z, k) == crc
     return z, k, u, scale
 
 
-def ideal_bits(codec: NTC, img: np.ndarray, quality: int, seed: int, refine: int = 0) -> float:
-    z, k, u, scale = symbols(codec, img, quality, seed, refine)
+def ideal_bits(codec: NTC, data: bytes) -> float:
+    z, k, u, scale = symbols(codec, data)
     sym = z - codec.z_offsets[None, :, None, None]
     rows = np.broadcast_to(np.arange(codec.model.n)[None, :, None, None], sym.shape)
     inside = (sym >= 0) & (sym < codec.z_probs.shape[1])
@@ -83,10 +92,9 @@ def eval_ntc(codec: NTC, img: np.ndarray, verify: bool, refine: int = 0):
         results = codec.evaluate(img, refine=steps)
         res[f"{key}_seconds"] = time.perf_counter() - t
         res[key] = {}
-        seed = chansim.codecs.container.unpack(results[0].data).seed
         for r in results:
             pt = point(img, r.data, r.images["mmse"])
-            pt["ideal_bits"] = ideal_bits(codec, img, r.quality, seed, steps)
+            pt["ideal_bits"] = ideal_bits(codec, r.data)
             pt["file_bits"] = 8 * len(r.data)
             res[key][str(r.quality)] = pt
             if verify:
@@ -103,8 +111,7 @@ def speed(codec: NTC, img: np.ndarray, quality: int = 5) -> dict:
         t = time.perf_counter()
         codec.decompress(data)
         dec.append(time.perf_counter() - t)
-    seed = chansim.codecs.container.unpack(data).seed
-    z, k, u, scale = symbols(codec, img, quality, seed)
+    z, k, u, scale = symbols(codec, data)
     zs = z - codec.z_offsets[None, :, None, None]
     ent = []
     for _ in range(3):
