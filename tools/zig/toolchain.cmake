@@ -1,0 +1,16 @@
+# CMake toolchain for a manylinux wheel built by zig (the `ziglang` package from PyPI): zig's
+# Clang against glibc 2.28 (or ZIG_TARGET) with libc++ linked statically, so the module needs
+# glibc <= 2.28 and no libstdc++. .ci/run passes it to scikit-build-core:
+#   pip wheel . -C cmake.define.CMAKE_TOOLCHAIN_FILE=$PWD/tools/zig/toolchain.cmake
+set(CMAKE_C_COMPILER ${CMAKE_CURRENT_LIST_DIR}/zig-cc)
+set(CMAKE_CXX_COMPILER ${CMAKE_CURRENT_LIST_DIR}/zig-c++)
+if(DEFINED ENV{ZIG_TARGET} AND NOT "$ENV{ZIG_TARGET}" MATCHES "^x86_64-")
+  # Cross builds (e.g. aarch64-linux-gnu.2.28): csrc/CMakeLists.txt adds the AVX2 sources
+  # only when CMAKE_SYSTEM_PROCESSOR is x86-64.
+  set(CMAKE_SYSTEM_NAME Linux)
+  string(REGEX MATCH "^[^-]+" CMAKE_SYSTEM_PROCESSOR "$ENV{ZIG_TARGET}")
+endif()
+# zig's compiler-rt has only a stub of the x86 CPU model (__cpu_model stays zero), so
+# __builtin_cpu_supports("avx2") — csrc/common/isa.h's test on GCC and Clang — would be false on
+# every machine and the AVX2 kernels never run. cpu_model.cpp defines the model from CPUID.
+set(CMAKE_PROJECT_INCLUDE ${CMAKE_CURRENT_LIST_DIR}/cpu_model.cmake)
