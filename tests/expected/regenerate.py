@@ -1,0 +1,62 @@
+"""Regenerate the golden files of tests/test_golden.py (run when a shipped model changes).
+
+    python tests/expected/regenerate.py
+
+Writes ``source.png`` (a 64×48 synthetic photo, tests/images.disc_image), one chansim file per
+entry of :data:`CASES` made from it by the shipped model, and ``manifest.json`` with each file's
+codec, quality, model id and the SHA-256 of the pixels it decodes to. The test then checks, on
+whatever machine runs it, that these files decode to exactly those pixels and that encoding the
+source again gives the same bytes: the cross-machine promise of the formats. They are regression
+pins made by this implementation, not independent evidence of correctness (the codecs' own tests
+are that).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+#: (codec, quality) pairs: NTC's lowest and highest rate, a middle UQDM quality, DiffC's default.
+CASES = [("ntc", "first"), ("ntc", "last"), ("uqdm", 6), ("diffc", "default")]
+
+
+def pixels_sha256(image: np.ndarray) -> str:
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    return hashlib.sha256(repr(image.shape).encode() + image.tobytes()).hexdigest()
+
+
+def resolve(codec, quality):
+    qs = list(codec.qualities)
+    return {"first": qs[0], "last": qs[-1], "default": codec.default_quality}.get(quality, quality)
+
+
+def main() -> None:
+    from images import disc_image
+
+    from chansim.codecs import codec_class
+
+    source = disc_image(48, 64, seed=3)
+    Image.fromarray(source).save(HERE / "source.png")
+    manifest = {}
+    for name, q in CASES:
+        codec = codec_class(name).pretrained()
+        quality = resolve(codec, q)
+        data = codec.compress(source, quality)
+        fname = f"{name}_q{quality}.chsm"
+        (HERE / fname).write_bytes(data)
+        manifest[fname] = {"codec": name, "quality": quality, "model_id": codec.model_id, "bytes": len(data),
+                           "decoded_sha256": pixels_sha256(codec.decompress(data))}
+        print(fname, len(data), "bytes")
+    (HERE / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
