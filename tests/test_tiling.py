@@ -52,7 +52,7 @@ def image():
 
 @pytest.fixture(scope="module")
 def tiled(ntc, image):
-    return ntc.compress(image, 2, seed=12345, tile=TILE)
+    return ntc.compress(image, 6, seed=12345, tile=TILE)
 
 
 # ---- geometry and seeds ------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def test_layout(ntc, image, tiled):
     assert tiled == body + struct.pack("<I", zlib.crc32(body))
     # Each tile is the codec's own file of its rectangle, with the derived seed.
     for i, (b, (y0, y1, x0, x1)) in enumerate(zip(t.tiles, t.rects)):
-        assert b == ntc.compress(image[y0:y1, x0:x1], 2, seed=tiling.tile_seed(12345, i), tile=0)
+        assert b == ntc.compress(image[y0:y1, x0:x1], 6, seed=tiling.tile_seed(12345, i), tile=0)
     with pytest.raises(FormatError, match="tiled chansim file"):
         C.unpack(tiled)
 
@@ -127,7 +127,7 @@ def test_bit_identical_for_any_worker_count(ntc, image, tiled):
     ref = ntc.decompress(tiled, workers=1)
     for workers in (2, 3, 8):
         np.testing.assert_array_equal(ntc.decompress(tiled, workers=workers), ref)
-    assert ntc.compress(image, 2, seed=12345, tile=TILE, workers=2) == tiled
+    assert ntc.compress(image, 6, seed=12345, tile=TILE, workers=2) == tiled
     with pytest.raises(ValueError, match="workers"):
         ntc.decompress(tiled, workers=0)
 
@@ -240,7 +240,7 @@ def test_cli_tiled_round_trip(tmp_path, cli_run, ntc, image, tiled):
 
     src = tmp_path / "in.png"
     Image.fromarray(image).save(src)
-    status, out, err = cli_run("compress", src, tmp_path / "a.chsm", "--codec", "ntc", "--quality", "2",
+    status, out, err = cli_run("compress", src, tmp_path / "a.chsm", "--codec", "ntc", "--quality", "6",
                                "--seed", "12345", "--tile", str(TILE), "--check", "--workers", "2")
     assert status == 0, err
     assert (tmp_path / "a.chsm").read_bytes() == tiled
