@@ -166,7 +166,9 @@ class NTC(Codec):
         """uint8[H, W, 3] (H, W ≥ 16) → bytes; ``quality`` in :attr:`qualities`.
 
         ``refine``: gradient steps of encoder-side latent refinement (:mod:`chansim.ntc.refine`):
-        smaller files at equal or better PSNR for more encoding time; decoding is unchanged.
+        a lower rate–distortion loss at mid and high qualities for more encoding time (at the lowest
+        qualities it can lose: a refined hyper-latent may leave its table, which the objective under-prices);
+        decoding is unchanged.
         """
         image = check_image(image)
         quality = self.check_quality(quality)
