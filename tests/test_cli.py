@@ -9,8 +9,10 @@ tests/test_cli_codecs.py.
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -203,6 +205,45 @@ def test_bad_input_is_one_line_exit_2(image_file, tmp_path, cli_run):
     (tmp_path / "flip.chsm").write_bytes(bytes(flipped))
     _one_line_error(*cli_run("decompress", tmp_path / "flip.chsm", tmp_path / "y.png", "--codec", SPEC)[::2],
                     "CRC32")
+
+
+def test_int_range():
+    jobs = common.int_range(1)
+    assert jobs("1") == 1 and jobs("4096") == 4096
+    tile = common.int_range(32, lambda: 1 << 15, off=(0, "no tiling"))
+    assert tile("0") == 0 and tile("32") == 32 and tile("32768") == 32768
+    assert common.seed_type("0x10") == 16 and common.seed_type(str(2**64 - 1)) == 2**64 - 1
+    for parse, text, message in [
+            (jobs, "0", "must be ≥ 1, got 0"), (jobs, "x", "not an integer: 'x'"), (jobs, "1.5", "not an integer"),
+            (common.int_range(None, 3), "4", "must be ≤ 3, got 4"),
+            (common.int_range(0, 10), "11", "must be in 0…10, got 11"),
+            (tile, "31", "must be 0 (no tiling) or 32…32768, got 31"), (tile, "32769", "must be 0 (no tiling) or 32…32768, got 32769"),
+            (common.seed_type, "-1", f"must be in 0…{2**64 - 1}, got -1"),
+            (common.seed_type, str(2**64), f"must be in 0…{2**64 - 1}")]:
+        with pytest.raises(argparse.ArgumentTypeError, match="^" + re.escape(message)):
+            parse(text)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["compress", "a.png", "b.chsm", "--jobs", "0"], "argument --jobs: must be ≥ 1, got 0"),
+    (["compress", "a.png", "b.chsm", "--workers", "-3"], "argument --workers: must be ≥ 1, got -3"),
+    (["compress", "a.png", "b.chsm", "--tile", "16"], "argument --tile: must be 0 (no tiling) or 32…32768, got 16"),
+    (["compress", "a.png", "b.chsm", "--seed", "x"], "argument --seed: not an integer: 'x'"),
+    (["decompress", "a.chsm", "b.png", "--preview-steps", "-1"], "argument --preview-steps: must be ≥ 0, got -1"),
+    (["decompress", "a.chsm", "b.png", "--workers", "0"], "argument --workers: must be ≥ 1, got 0"),
+    (["bench", "--repeats", "0"], "argument --repeats: must be ≥ 1, got 0"),
+    (["bench", "--threads", "0"], "argument --threads: must be ≥ 1, got 0"),
+    (["demo", "--size", "8"], "argument --size: must be ≥ 16, got 8"),
+    (["demo", "--n", "0"], "argument --n: must be ≥ 1, got 0"),
+])
+def test_integer_options_out_of_range_are_usage_errors(argv, message, tmp_path, capsys, monkeypatch):
+    """Before any work: exit status 2, the message names the option and its valid range, nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"chansim {argv[0]}: error: {message}"
+    assert not any(tmp_path.iterdir())
 
 
 def test_debug_shows_the_traceback(tmp_path):
@@ -723,7 +764,6 @@ def test_ctrl_c_leaves_a_valid_partial_report(tmp_path):
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr.decode()
     assert "Traceback" not in stderr.decode() and "--resume" in stderr.decode()
-    import re
 
     assert re.search(rb"\d/8 \[\d\d:\d\d<\d\d:\d\d", stderr), stderr  # done/total [elapsed<ETA]
     doc = json.loads((out / "results.json").read_text())
@@ -840,7 +880,6 @@ def test_batch_jobs_on_dask_write_the_same_files(tmp_path, cli_run):
 def test_compress_help_lists_each_quality_with_its_measured_kodak_rate(cli_run):
     """--help's typical bpp come from the shipped card's kodak_rd (benchmarks/card_rd.py), which is
     only kept when measured with the shipped model."""
-    import re
 
     from chansim.cli.common import codecs_help, load_codec
 

@@ -17,7 +17,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from .common import UsageError, version
+from .common import UsageError, int_range, seed_type, version
 
 
 def best_of(fn: Callable[[], object], repeats: int) -> float:
@@ -185,9 +185,11 @@ def run_bench(args) -> int:
 def add_parser(sub, common) -> None:
     p = sub.add_parser("bench", parents=[common], help="microbenchmarks of the core primitives",
                        description=" ".join(__doc__.replace("``", "").split("\n\n")[1].split()))
-    p.add_argument("--repeats", type=int, default=5, help="timed repeats per row; the best is shown (default 5)")
+    p.add_argument("--repeats", type=int_range(1), default=5,
+                   help="timed repeats per row; the best is shown (default 5)")
     p.add_argument("--scale", type=float, default=1.0, help="problem-size multiplier (default 1)")
-    p.add_argument("--threads", type=int, default=None, help="chansim threads (default: CHANSIM_NUM_THREADS or all)")
+    p.add_argument("--threads", type=int_range(1), default=None,
+                   help="chansim threads (default: CHANSIM_NUM_THREADS or all)")
     p.add_argument("--suite", default=None, metavar="DIR",
                    help="run the pytest-benchmark files in DIR (e.g. the repository's benchmarks/) instead")
     p.add_argument("-k", default=None, help="with --suite: pytest -k expression selecting benchmarks")
@@ -203,5 +205,5 @@ def add_parser(sub, common) -> None:
     g.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
     g.add_argument("--device", default="cpu", help="cpu, cuda or mps (default cpu)")
     g.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"))
-    g.add_argument("--seed", type=int, default=None, help="file seed (default: derived from image and model)")
+    g.add_argument("--seed", type=seed_type, default=None, help="file seed (default: derived from image and model)")
     p.set_defaults(func=run_bench)

@@ -14,7 +14,7 @@ import tempfile
 import textwrap
 import threading
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 #: Image files ``compress`` and ``eval`` read (anything Pillow opens; these suffixes select files in a directory).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".pgm", ".pnm", ".bmp", ".webp")
@@ -50,6 +50,44 @@ class Parser(argparse.ArgumentParser):
         if self.epilog_fn is not None and self.epilog is None:
             self.epilog = self.epilog_fn()
         return super().format_help()
+
+
+Bound = Union[int, None, Callable[[], int]]
+
+
+def int_range(low: Bound = None, high: Bound = None, *, off: Optional[Tuple[int, str]] = None,
+              base: int = 10) -> Callable[[str], int]:
+    """An argparse ``type=`` for an integer option in ``low``…``high`` (None: no bound on that side).
+
+    ``off = (value, meaning)`` admits one value outside the range that switches something off
+    (``--tile 0``: no tiling). ``base=0`` also reads ``0x…`` (seeds). A bound may be a function,
+    called only when the option is given, so a limit defined beside a costly import (NTC's
+    ``MAX_REFINE`` needs PyTorch) costs nothing otherwise. The message names the valid range;
+    argparse puts the option before it: ``argument --jobs: must be ≥ 1, got 0``.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text, base)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        lo, hi = (b() if callable(b) else b for b in (low, high))
+        if off is not None and n == off[0]:
+            return n
+        if (lo is None or n >= lo) and (hi is None or n <= hi):
+            return n
+        span = (f"{lo}…{hi}" if hi is not None else f"≥ {lo}") if lo is not None else f"≤ {hi}"
+        if off is not None:
+            span = f"{off[0]} ({off[1]}) or {span}"
+        elif lo is not None and hi is not None:
+            span = f"in {span}"
+        raise argparse.ArgumentTypeError(f"must be {span}, got {text}")
+
+    return parse
+
+
+#: ``--seed``: any seed the codecs take (< 2**64), decimal or 0x… hexadecimal.
+seed_type = int_range(0, (1 << 64) - 1, base=0)
 
 
 def version() -> str:

@@ -8,23 +8,21 @@ succeeded: outputs go to a temporary file in the target directory, renamed into 
 from __future__ import annotations
 
 import argparse
+import importlib
 import time
 from pathlib import Path
 
 from . import batch
 from .common import (Ticker, UsageError, check_codec_spec, check_output, check_reconstruction, codecs_help,
-                     default_codec, image_format, is_stdio, load_codec, load_image, parse_quality, read_file,
-                     registered_codecs, reserved_stdout, warn, write_bytes, write_image, WRITE_FORMATS)
+                     default_codec, image_format, int_range, is_stdio, load_codec, load_image, parse_quality,
+                     read_file, registered_codecs, reserved_stdout, seed_type, warn, write_bytes, write_image,
+                     WRITE_FORMATS)
 
 
-def _seed(text: str) -> int:
-    try:
-        s = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 0 <= s < 1 << 64:
-        raise argparse.ArgumentTypeError(f"must be in [0, 2**64), got {text}")
-    return s
+def _limit(module: str, name: str):
+    """A codec's limit for :func:`~.common.int_range`, read when the option is given: the codec
+    modules are not imported to build the parser (NTC's needs PyTorch)."""
+    return lambda: getattr(importlib.import_module(module, __package__), name)
 
 
 def _label(path, stream: str) -> str:
@@ -108,8 +106,6 @@ def _compress(args, spec, out, stdout) -> str:
 def run_decompress(args) -> int:
     if args.codec is not None:
         check_codec_spec(args.codec)
-    if args.preview_steps is not None and args.preview_steps < 0:
-        raise UsageError("--preview-steps must be ≥ 0")
     if args.gray and args.rgb:
         raise UsageError("--gray and --rgb exclude each other")
     if args.out_dir is not None:
@@ -191,47 +187,13 @@ def _workers(args, data) -> dict:
     return {"workers": workers} if workers and workers > 1 and is_tiled(data) else {}
 
 
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {text}")
-    return n
-
-
-def _refine_steps(text: str) -> int:
-    from ..codecs.ntc import MAX_REFINE
-
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 0 <= n <= MAX_REFINE:
-        raise argparse.ArgumentTypeError(f"must be in 0…{MAX_REFINE}, got {text}")
-    return n
-
-
-def _tile(text: str) -> int:
-    from ..codecs.tiling import MIN_TILE
-
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if n != 0 and not MIN_TILE <= n <= 1 << 15:
-        raise argparse.ArgumentTypeError(f"must be 0 (no tiling) or {MIN_TILE}…{1 << 15}, got {text}")
-    return n
-
-
 def _output_options(p) -> None:
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("-p", "--mkdir", action="store_true", help="create the output's directory if missing")
     p.add_argument("--out-dir", default=None, metavar="DIR",
                    help="several inputs: write each to DIR/<input name without suffix>.<suffix>, one result line "
                         "each; a failed file is reported and the others still run (exit 2 if any failed)")
-    p.add_argument("--jobs", type=_positive, default=1, metavar="N",
+    p.add_argument("--jobs", type=int_range(1), default=1, metavar="N",
                    help="with --out-dir, N files at a time on a local Dask cluster of process workers "
                         "(needs chansim[eval]; default 1: one after another in this process)")
 
@@ -256,16 +218,18 @@ def add_parsers(sub, common) -> None:
                    help="one of the codec's qualities (listed below, lowest rate first); default: the codec's")
     p.add_argument("--reconstruction", default=None,
                    help="reconstruction used by --check (listed below; default: the codec's first)")
-    p.add_argument("--seed", type=_seed, default=None,
+    p.add_argument("--seed", type=seed_type, default=None,
                    help="shared-randomness seed < 2**64 (default: derived from the image and model)")
     p.add_argument("--check", action="store_true", help="decode the file again and report its PSNR")
-    p.add_argument("--refine", type=_refine_steps, default=0, metavar="N",
+    p.add_argument("--refine", type=int_range(0, _limit("..codecs.ntc", "MAX_REFINE")), default=0, metavar="N",
                    help="ntc: N gradient steps refining the latents for this image (smaller file at equal or better "
                         "PSNR, slower encoding; decoding unchanged); default 0")
-    p.add_argument("--tile", type=_tile, default=None, metavar="E",
+    tile = int_range(_limit("..codecs.tiling", "MIN_TILE"), _limit("..codecs.container", "MAX_SIDE"),
+                     off=(0, "no tiling"))
+    p.add_argument("--tile", type=tile, default=None, metavar="E",
                    help="tile edge in pixels for large images (default: the codec's, 1024): an image needing more "
                         "than one E×E tile is coded as independent tiles, bounding memory; 0 = never tile")
-    p.add_argument("--workers", type=_positive, default=1, metavar="N",
+    p.add_argument("--workers", type=int_range(1), default=1, metavar="N",
                    help="with --check, decode N tiles of a tiled file at a time (default 1)")
     _output_options(p)
     p.set_defaults(func=run_compress)
@@ -281,7 +245,7 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--format", default="png", metavar="SUFFIX",
                    help=f"with --out-dir, the image format of the outputs: {', '.join(s.lstrip('.') for s in WRITE_FORMATS)} "
                         "(default png)")
-    p.add_argument("--preview-steps", type=int, default=None, metavar="K",
+    p.add_argument("--preview-steps", type=int_range(0), default=None, metavar="K",
                    help="decode only the first K steps (sections): the preview a prefix of the file gives; "
                         "0 = no coded step")
     p.add_argument("--reconstruction", default=None,
@@ -293,7 +257,7 @@ def add_parsers(sub, common) -> None:
                    help="write a one-channel image (the rounded mean of R, G, B); the default for files whose "
                         "source was grayscale")
     p.add_argument("--rgb", action="store_true", help="write three channels even when the source was grayscale")
-    p.add_argument("--workers", type=_positive, default=1, metavar="N",
+    p.add_argument("--workers", type=int_range(1), default=1, metavar="N",
                    help="decode N tiles of a tiled file (a large photo) at a time in threads; the image is the "
                         "same for every N, peak memory grows with N (default 1)")
     _output_options(p)

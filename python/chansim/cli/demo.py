@@ -21,7 +21,8 @@ from typing import List
 import numpy as np
 
 from ..evaluation import BASELINE_QUALITIES, available_baselines, baseline_rows, plot_rd, summarize
-from .common import UsageError, check_codec_spec, load_codec, read_image, split_list, unique, write_bytes, write_png
+from .common import (UsageError, check_codec_spec, int_range, load_codec, read_image, split_list, unique, write_bytes,
+                     write_png)
 
 DEMO_CODECS = ("uqdm", "diffc")
 
@@ -205,8 +206,6 @@ def run_layers(n: int, quiet: bool) -> tuple:
 
 def run_demo(args) -> int:
     specs = unique(check_codec_spec(c) for c in split_list(args.codecs))
-    if args.size < 16:
-        raise UsageError("--size must be at least 16")
     image = None
     if specs:
         image = read_image(args.image) if args.image else demo_image(args.size)
@@ -229,10 +228,11 @@ def add_parser(sub, common) -> None:
     p = sub.add_parser("demo", parents=[common], help="the end-to-end demo on embedded defaults",
                        description=" ".join(__doc__.replace("``", "").split("\n\n")[1].split()))
     p.add_argument("--out", default="chansim-demo", help="output directory (default ./chansim-demo)")
-    p.add_argument("--size", type=int, default=256, help="side of the demo image in pixels (default 256)")
+    p.add_argument("--size", type=int_range(16), default=256, help="side of the demo image in pixels (default 256)")
     p.add_argument("--image", default=None, help="use this image instead of the embedded one")
     p.add_argument("--codecs", default=",".join(DEMO_CODECS),
                    help=f"comma-separated codecs to run (default {','.join(DEMO_CODECS)}; '' for none)")
-    p.add_argument("--n", type=int, default=10_000_000, help="normals in the common-randomness check (default 10M)")
+    p.add_argument("--n", type=int_range(1), default=10_000_000,
+                   help="normals in the common-randomness check (default 10M)")
     p.add_argument("--skip-layers", action="store_true", help="skip the lower-layer checks")
     p.set_defaults(func=run_demo)
