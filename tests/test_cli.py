@@ -224,6 +224,13 @@ def test_int_range():
             parse(text)
 
 
+def test_replace_args_leaves_the_parsed_arguments_alone():
+    args = argparse.Namespace(input="a.png", output="a.chsm", quiet=False)
+    one = common.replace_args(args, output="b.chsm", quiet=True)
+    assert vars(one) == dict(input="a.png", output="b.chsm", quiet=True)
+    assert vars(args) == dict(input="a.png", output="a.chsm", quiet=False)
+
+
 @pytest.mark.parametrize("argv,message", [
     (["compress", "a.png", "b.chsm", "--jobs", "0"], "argument --jobs: must be ≥ 1, got 0"),
     (["compress", "a.png", "b.chsm", "--workers", "-3"], "argument --workers: must be ≥ 1, got -3"),

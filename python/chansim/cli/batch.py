@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Callable, List, Tuple
 
-from .common import UsageError, check_output, is_stdio
+from .common import UsageError, check_output, is_stdio, replace_args
 
 
 def plan(inputs: List[str], out_dir, suffix: str, *, force: bool, mkdir: bool) -> List[Tuple[Path, Path]]:
@@ -73,7 +73,7 @@ def run(pairs: List[Tuple[Path, Path]], one: Callable, args, jobs: int, command:
         try:
             from distributed import as_completed
 
-            quiet = _copy(args, quiet=True)     # no progress tickers from the workers
+            quiet = replace_args(args, quiet=True)   # no progress tickers from the workers
             futures = {client.submit(attempt, one, quiet, src, out, pure=False): src for src, out in pairs}
             for fut in as_completed(futures):
                 report(futures[fut], *fut.result())
@@ -94,9 +94,3 @@ def attempt(one: Callable, args, src: Path, out: Path) -> Tuple[bool, str]:
     except (OSError, ValueError) as exc:       # the CLI's bad-input family (FormatError is a ValueError)
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return False, msg
-
-
-def _copy(args, **changes):
-    import argparse
-
-    return argparse.Namespace(**{**vars(args), **changes})

@@ -90,6 +90,13 @@ def int_range(low: Bound = None, high: Bound = None, *, off: Optional[Tuple[int,
 seed_type = int_range(0, (1 << 64) - 1, base=0)
 
 
+def replace_args(args: argparse.Namespace, **changes) -> argparse.Namespace:
+    """A copy of parsed arguments with ``changes`` applied (as :func:`dataclasses.replace`): one
+    file of a batch gets its own IN and OUT, workers a quiet copy, and the caller's ``args`` stay
+    as parsed."""
+    return argparse.Namespace(**{**vars(args), **changes})
+
+
 def version() -> str:
     from .. import __version__
 

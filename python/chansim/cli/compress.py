@@ -15,8 +15,8 @@ from pathlib import Path
 from . import batch
 from .common import (Ticker, UsageError, check_codec_spec, check_output, check_reconstruction, codecs_help,
                      default_codec, image_format, int_range, is_stdio, load_codec, load_image, parse_quality,
-                     read_file, registered_codecs, reserved_stdout, seed_type, warn, write_bytes, write_image,
-                     WRITE_FORMATS)
+                     read_file, registered_codecs, replace_args, reserved_stdout, seed_type, warn, write_bytes,
+                     write_image, WRITE_FORMATS)
 
 
 def _limit(module: str, name: str):
@@ -58,7 +58,7 @@ def run_compress(args) -> int:
 
 def compress_one(args, src, out) -> str:
     """One file of a batch: the result line."""
-    return _compress(batch._copy(args, input=str(src), output=str(out)), check_codec_spec(args.codec), out, None)
+    return _compress(replace_args(args, input=str(src), output=str(out)), check_codec_spec(args.codec), out, None)
 
 
 def _compress(args, spec, out, stdout) -> str:
@@ -125,7 +125,7 @@ def run_decompress(args) -> int:
 
 def decompress_one(args, src, out) -> str:
     """One file of a batch: the result line."""
-    return _decompress(batch._copy(args, input=str(src), output=str(out)), out, None)
+    return _decompress(replace_args(args, input=str(src), output=str(out)), out, None)
 
 
 def _decompress(args, out, stdout) -> str:
