@@ -229,3 +229,33 @@ def test_lambda_ladder_argument_rejects_bad_lists(text):
 
     with pytest.raises(argparse.ArgumentTypeError, match="--lambdas"):
         _lambda_list(text)
+
+
+def test_ntc_decoder_train_resume_export(tmp_path, data_root, keep_threads):
+    """python -m chansim.train ntc-decoder: trains against a given NTC model file, resumes, exports a
+    float16 decoder whose card names that model and which the NTC codec accepts."""
+    from chansim.codecs.ntc import NTC
+    from chansim.ntc.io import load_model as load_ntc, save_model as save_ntc
+    from chansim.ntc.model import HyperpriorModel
+
+    torch.manual_seed(3)
+    save_ntc(HyperpriorModel(8, 12, lambdas=(0.001, 0.01, 0.1)), tmp_path / "ntc.pt")
+    ntc_model, tables, ntc_id = load_ntc(tmp_path / "ntc.pt")
+    out, dest = tmp_path / "run", tmp_path / "models"
+    common = ["--widths", "8", "16", "--crop", "64", "--batch", "2", "--checkpoint-minutes", "0", "--log-every", "1",
+              "--eval-crop", "64", "--threads", "1"]
+    assert main(["ntc-decoder", "--out", str(out), "--ntc", str(tmp_path / "ntc.pt"), "--steps", "2",
+                 "--data-dir", str(data_root), *common]) == 0
+    blob = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert blob["step"] == 2 and blob["args"]["ntc_id"] == ntc_id and len(blob["args"]["residual_scales"]) == 3
+    assert all(s > 0 for s in blob["args"]["residual_scales"])
+    assert main(["ntc-decoder", "--out", str(out), "--resume", "--steps", "3"]) == 0
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 3
+    assert main(["export", str(out), "--dest", str(dest), "--name", "gen", "--data-dir", str(data_root)]) == 0
+    card = json.loads((dest / "gen.json").read_text())
+    dec, mid = load_model(dest / "gen.pt")
+    assert card["model_id"] == mid and card["base_model"] == ntc_id and card["storage_dtype"] == "float16"
+    assert [r["quality"] for r in card["heldout_figures"]] == [1, 2]
+    assert all(r["hf_mmse"] > 0 and r["psnr_gen"] > 0 for r in card["heldout_figures"])
+    codec = NTC(ntc_model, tables, ntc_id, decoder=dec)
+    assert codec.reconstructions == ("mmse", "generative", "interp")

@@ -27,6 +27,14 @@ How a file is made (docs/format.md §9):
 The file's settings carry a CRC-32 of the decoded symbols, so a receiver whose
 arithmetic disagrees with the sender's raises :class:`~chansim.errors.FormatError`
 instead of returning a wrong image.
+
+Reconstructions (docs/format.md §9): ``"mmse"`` is the synthesis transform's x̂ — the
+default, and the only one without a generative decoder. With one (shipped as
+``ntc_generative``; :class:`~chansim.diffusion.models.ResidualDiffusion`, HFD's design:
+a diffusion model of the residual x − x̂_mmse given x̂_mmse and q), ``"generative"`` is a
+draw from p(x | x̂_mmse, q) — the probability-flow ODE from a Philox normal r_1 under the
+file's seed, 16 network evaluations — and ``"interp"`` is λ·generative + (1 − λ)·mmse (survey Eq. 17, ``lam``).
+All three decode from the same file.
 """
 
 from __future__ import annotations
@@ -41,6 +49,9 @@ import torch
 
 from .. import dq, rans
 from ..diffusion.determinism import CODEC_THREADS, deterministic_inference
+from ..diffusion.io import load_model as load_diffusion
+from ..diffusion.models import ResidualDiffusion
+from ..diffusion.samplers import interpolate
 from ..errors import FormatError
 from ..ntc.io import load_model
 from ..ntc.model import PAD, HyperpriorModel
@@ -53,10 +64,13 @@ from .base import Codec, Evaluation
 from .image import check_image, pad_to_multiple
 
 DEFAULT_MODEL = "ntc_default"
+#: File stem of the shipped generative decoder (attached when its base model is the NTC model).
+GENERATIVE_MODEL = "ntc_generative"
 SETTINGS_VERSION = 1
 _SETTINGS = struct.Struct("<BBI")       # settings version, quality, CRC-32 of the symbols
 #: Dither stream of the latents (docs/format.md §1.2, :mod:`.streams`).
 DITHER_STREAM = streams.ntc_dither()
+GENERATIVE_RECONSTRUCTIONS = ("mmse", "generative", "interp")
 
 
 def default_seed(image: np.ndarray, model_id: str) -> int:
@@ -72,15 +86,27 @@ class NTC(Codec):
     """
 
     name = "ntc"
+    #: Without a generative decoder; an instance with one offers :data:`GENERATIVE_RECONSTRUCTIONS`.
     reconstructions = ("mmse",)
 
     def __init__(self, model: HyperpriorModel, tables: Tuple[np.ndarray, np.ndarray], model_id: str,
-                 card: Optional[Dict[str, Any]] = None, threads: Optional[int] = CODEC_THREADS):
+                 card: Optional[Dict[str, Any]] = None, threads: Optional[int] = CODEC_THREADS,
+                 decoder: Optional[ResidualDiffusion] = None):
         if not isinstance(model, HyperpriorModel):
             raise TypeError("NTC needs a chansim.ntc.HyperpriorModel")
         offsets, freqs = (np.asarray(t, dtype=np.int32) for t in tables)
         if offsets.shape != (model.n,) or freqs.ndim != 2 or freqs.shape[0] != model.n or (freqs <= 0).any():
             raise ValueError("hyper-latent tables do not match the model")
+        if decoder is not None:
+            if not isinstance(decoder, ResidualDiffusion):
+                raise TypeError("the generative decoder must be a chansim.diffusion.models.ResidualDiffusion")
+            if decoder.base_model != model_id or decoder.num_qualities != model.num_qualities:
+                raise ValueError(f"the generative decoder was trained on NTC model {decoder.base_model[:16]}… "
+                                 f"({decoder.num_qualities} qualities), not on {model_id[:16]}…")
+            self.decoder = decoder.eval()
+            self.reconstructions = GENERATIVE_RECONSTRUCTIONS
+        else:
+            self.decoder = None
         self.model, self.model_id, self.card, self.threads = model.eval(), model_id, card, threads
         self.z_offsets = offsets
         # Probabilities are exact quotients of integers, so both sides pass the coder identical floats.
@@ -97,13 +123,24 @@ class NTC(Codec):
         model, tables, mid = load_model(path)
         card_path = path.with_suffix(".json")
         card = json.loads(card_path.read_text()) if card_path.is_file() else None
-        return cls(model, tables, mid, card)
+        decoder = None
+        gen_path = models_dir() / f"{GENERATIVE_MODEL}.pt"
+        if name in (None, DEFAULT_MODEL) and gen_path.is_file():
+            decoder = load_diffusion(gen_path)[0]
+            if getattr(decoder, "base_model", None) != mid:
+                import warnings
+
+                warnings.warn(f"{gen_path.name} was trained on another NTC model; generative reconstructions are off")
+                decoder = None
+        return cls(model, tables, mid, card, decoder=decoder)
 
     @classmethod
-    def from_file(cls, path) -> "NTC":
-        """A codec on a model file written by :func:`chansim.ntc.io.save_model`."""
+    def from_file(cls, path, decoder=None) -> "NTC":
+        """A codec on a model file written by :func:`chansim.ntc.io.save_model`; ``decoder``: the path of a
+        generative decoder file (:func:`chansim.diffusion.io.save_model` of a ``ResidualDiffusion``)."""
         model, tables, mid = load_model(path)
-        return cls(model, tables, mid)
+        dec = None if decoder is None else load_diffusion(decoder)[0]
+        return cls(model, tables, mid, decoder=dec)
 
     @property
     def qualities(self) -> Sequence[int]:
@@ -131,7 +168,11 @@ class NTC(Codec):
         q = self._q(quality)
         yg = y * self.model.gain[q].exp()[:, :, None, None]
         z = self.model.hyper_analysis(yg, q)
-        return refine_latents(self.model, x, q, yg, z, refine, seed=seed, height=height, width=width)
+        if not refine:
+            return yg, z
+        lo = torch.from_numpy(self.z_offsets.astype(np.float32))[None, :, None, None]
+        return refine_latents(self.model, x, q, yg, z, refine, seed=seed, height=height, width=width,
+                              z_range=(lo, lo + (self.z_probs.shape[1] - 1)))
 
     def _encode(self, yg: torch.Tensor, z: torch.Tensor, quality: int, seed: int) -> Tuple[bytes, bytes, torch.Tensor]:
         """(settings, section, ŷ') for the gained latents y' and hyper-latents z' (rounded here)."""
@@ -148,11 +189,20 @@ class NTC(Codec):
         settings = _SETTINGS.pack(SETTINGS_VERSION, int(quality), _symbols_crc(z_int, k))
         return settings, section, torch.from_numpy(y_hat.astype(np.float32))
 
-    def _synthesize(self, y_hat: torch.Tensor, quality: int, height: int, width: int) -> np.ndarray:
-        q = self._q(quality)
-        x = self.model.synthesis(y_hat, q)
-        arr = (x[0, :, :height, :width].clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
-        return np.ascontiguousarray(arr.transpose(1, 2, 0))
+    def _synthesize(self, y_hat: torch.Tensor, quality: int, height: int, width: int) -> torch.Tensor:
+        """x̂_mmse (1, 3, height, width) in [0, 1], float32."""
+        return self.model.synthesis(y_hat, self._q(quality))[:, :, :height, :width].clamp(0, 1)
+
+    def _reconstruct(self, x_mmse: torch.Tensor, quality: int, seed: int, kinds: Sequence[str],
+                     lam: float) -> Dict[str, np.ndarray]:
+        """{kind: uint8 image} from x̂_mmse; the generative draw is shared by "generative" and "interp"."""
+        out = {"mmse": x_mmse}
+        if "generative" in kinds or "interp" in kinds:
+            # Clamped before mixing: "interp" is the λ-mix of the two images the receiver could show.
+            gen = self.decoder.sample(x_mmse, quality - 1, streams.initial_latent(seed, x_mmse.shape)).clamp(0, 1)
+            out["generative"] = gen
+            out["interp"] = interpolate(gen, x_mmse, lam)
+        return {k: _to_uint8(out[k]) for k in kinds}
 
     def _analysis(self, image: np.ndarray) -> Tuple[torch.Tensor, torch.Tensor]:
         """(x, y): the edge-padded image in [0, 1] and its analysis transform."""
@@ -166,9 +216,8 @@ class NTC(Codec):
         """uint8[H, W, 3] (H, W ≥ 16) → bytes; ``quality`` in :attr:`qualities`.
 
         ``refine``: gradient steps of encoder-side latent refinement (:mod:`chansim.ntc.refine`):
-        a lower rate–distortion loss at mid and high qualities for more encoding time (at the lowest
-        qualities it can lose: a refined hyper-latent may leave its table, which the objective under-prices);
-        decoding is unchanged.
+        a lower rate–distortion loss for more encoding time (≈ 100 steps and more; runs shorter than
+        250 steps take proportionally smaller steps); decoding is unchanged.
         """
         image = check_image(image)
         quality = self.check_quality(quality)
@@ -180,9 +229,12 @@ class NTC(Codec):
             settings, section, _ = self._encode(*self._latents(x, y, quality, seed, refine, h, w), quality, seed)
         return C.Container(self.name, C.model_tag(self.model_id), h, w, seed, settings, [section]).pack()
 
-    def decompress(self, data, reconstruction: Optional[str] = None) -> np.ndarray:
-        """bytes → uint8[H, W, 3] (``"mmse"``: the synthesis transform of ŷ)."""
-        self.check_reconstructions([reconstruction or "mmse"])
+    def decompress(self, data, reconstruction: Optional[str] = None, lam: float = 0.5) -> np.ndarray:
+        """bytes → uint8[H, W, 3]: ``"mmse"`` (default) the synthesis transform of ŷ; with a generative
+        decoder ``"generative"`` a draw from p(x | x̂_mmse) or ``"interp"`` λ·generative + (1 − λ)·mmse."""
+        reconstruction = reconstruction or "mmse"
+        self.check_reconstructions([reconstruction])
+        lam = check_lam(lam)
         c = C.unpack(data, codec=self.name, model_id=self.model_id)
         if len(c.settings) != _SETTINGS.size:
             raise FormatError(f"NTC settings must be {_SETTINGS.size} bytes, got {len(c.settings)}")
@@ -209,17 +261,20 @@ class NTC(Codec):
                 raise FormatError("NTC latents fail their checksum: this decoder's entropy model differs from the "
                                   "encoder's (another model or machine arithmetic)")
             y_hat = dq.dequantize(k, 1.0, c.seed, DITHER_STREAM, mu=mean, dtype=np.float64)
-            return self._synthesize(torch.from_numpy(y_hat.astype(np.float32)), quality, c.height, c.width)
+            x_mmse = self._synthesize(torch.from_numpy(y_hat.astype(np.float32)), quality, c.height, c.width)
+            return self._reconstruct(x_mmse, quality, c.seed, (reconstruction,), lam)[reconstruction]
 
     def evaluate(self, image: np.ndarray, qualities: Optional[Sequence] = None, *,
                  reconstructions: Optional[Sequence[str]] = None, seed: Optional[int] = None,
-                 refine: int = 0) -> List[Evaluation]:
+                 refine: int = 0, lam: float = 0.5) -> List[Evaluation]:
         """One analysis pass for every quality; each image is what :meth:`decompress` returns for its file
         (ŷ' is a function of the indices and the dither alone, which both sides hold)."""
         image = check_image(image)
         refine = check_refine(refine)
+        lam = check_lam(lam)
         qualities = [self.check_quality(q) for q in (self.qualities if qualities is None else qualities)]
-        self.check_reconstructions(tuple(reconstructions or ("mmse",)))
+        kinds = tuple(reconstructions or ("mmse",))
+        self.check_reconstructions(kinds)
         seed = default_seed(image, self.model_id) if seed is None else self.check_seed(seed)
         h, w = image.shape[:2]
         out = []
@@ -228,7 +283,8 @@ class NTC(Codec):
             for quality in qualities:
                 settings, section, y_hat = self._encode(*self._latents(x, y, quality, seed, refine, h, w), quality, seed)
                 data = C.Container(self.name, C.model_tag(self.model_id), h, w, seed, settings, [section]).pack()
-                out.append(Evaluation(quality, data, {"mmse": self._synthesize(y_hat, quality, h, w)}))
+                x_mmse = self._synthesize(y_hat, quality, h, w)
+                out.append(Evaluation(quality, data, self._reconstruct(x_mmse, quality, seed, kinds, lam)))
         return out
 
 
@@ -240,6 +296,22 @@ def check_refine(refine) -> int:
     if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or not 0 <= refine <= MAX_REFINE:
         raise ValueError(f"refine must be an integer number of steps in 0…{MAX_REFINE}, got {refine!r}")
     return int(refine)
+
+
+def check_lam(lam) -> float:
+    """λ of the "interp" reconstruction, in [0, 1]."""
+    try:
+        value = float(lam)
+    except (TypeError, ValueError):
+        raise ValueError(f"lam must be a number in [0, 1], got {lam!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"lam must lie in [0, 1], got {lam!r}")
+    return value
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    arr = (x[0].clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
+    return np.ascontiguousarray(arr.transpose(1, 2, 0))
 
 
 def _symbols_crc(z_int: np.ndarray, k: np.ndarray) -> int:

@@ -8,7 +8,8 @@ key of every stream is the file's seed.
 ========================  ===================================  ==========================================
 function                  (purpose, step, chunk)               used for
 ========================  ===================================  ==========================================
-:func:`z_init`            (``diffusion_init``, 0, 0)           z_T ~ N(0, I), both codecs (float32 normals)
+:func:`z_init`            (``diffusion_init``, 0, 0)           z_T ~ N(0, I): UQDM, DiffC and NTC's generative
+                                                               decoder (float32 normals)
 :func:`permutation`       (``permutation``, 0, 0)              DiffC's coordinate shuffle (uint32 words)
 :func:`dither`            (``dither``, i, 0)                   UQDM step i's dither (§3)
 :func:`pfr_candidates`    (``pfr_candidates``, i, 0)           DiffC step i's PFR candidates (+ chunk, §5.1)
@@ -21,8 +22,8 @@ function                  (purpose, step, chunk)               used for
 ========================  ===================================  ==========================================
 
 PFR's arrival times reuse the candidate streams under the key ``seed ^ pfr.ARRIVAL_KEY``
-(§5.1), so they need no purpose of their own. The ``ancestral`` streams are decoder-side
-only (no bits depend on them). A file belongs to one codec, so streams of different codecs
+(§5.1), so they need no purpose of their own. The ``ancestral`` streams and NTC's z_T are
+decoder-side only (no bits depend on them). A file belongs to one codec, so streams of different codecs
 may coincide (UQDM's step-0 dither and NTC's dither are the same stream; DiffC's and UQDM's
 ``ancestral`` chunks overlap) — within a codec every stream has one use.
 """
@@ -33,8 +34,7 @@ import numpy as np
 
 from .. import prng
 
-__all__ = ["STREAMS", "diffc_ancestral", "dither", "initial_latent", "ntc_dither", "permutation", "pfr_candidates",
-           "uqdm_ancestral", "uqdm_fill_in", "z_init"]
+__all__ = ["STREAMS", "diffc_ancestral", "dither", "initial_latent", "ntc_dither", "permutation", "pfr_candidates", "uqdm_ancestral", "uqdm_fill_in", "z_init"]
 
 
 def z_init() -> int:

@@ -19,7 +19,7 @@ from torch import nn
 
 from . import likelihood, uqdm
 from .gaussian import Parameterisation, alpha_sigma, eps_from_x, posterior
-from .schedules import LearnedLinearSchedule, Schedule, schedule_from_config
+from .schedules import LearnedLinearSchedule, LinearSchedule, Schedule, schedule_from_config
 from .unet import UNet
 
 
@@ -33,20 +33,34 @@ class GaussianDiffusion(nn.Module):
 
     kind = "gaussian"
 
-    def __init__(self, net: UNet, schedule: Schedule, parameterisation: str = "eps", clip_denoised: bool = False):
+    def __init__(self, net: UNet, schedule: Schedule, parameterisation: str = "eps", clip_denoised: bool = False,
+                 cond_channels: int = 0):
         super().__init__()
+        if net.in_channels != net.out_channels + int(cond_channels):
+            raise ValueError(f"the net takes {net.in_channels} channels: z's {net.out_channels} plus "
+                             f"cond_channels = {cond_channels} must add up to it")
         self.net, self.schedule = net, schedule
         self.parameterisation = Parameterisation(parameterisation)
         self.clip_denoised = bool(clip_denoised)
+        self.cond_channels = int(cond_channels)
 
     def config(self) -> Dict[str, Any]:
-        return {"kind": self.kind, "net": self.net.config(), "schedule": self.schedule.config(),
-                "parameterisation": self.parameterisation.value, "clip_denoised": self.clip_denoised}
+        cfg = {"kind": self.kind, "net": self.net.config(), "schedule": self.schedule.config(),
+               "parameterisation": self.parameterisation.value, "clip_denoised": self.clip_denoised}
+        if self.cond_channels:   # only when used: the ids of unconditional models stay what they were
+            cfg["cond_channels"] = self.cond_channels
+        return cfg
 
-    def denoise(self, z: torch.Tensor, gamma, clip: Optional[bool] = None):
-        """(x̂, ε̂) at noise level γ (scalar or one per batch element)."""
+    def denoise(self, z: torch.Tensor, gamma, clip: Optional[bool] = None, cond: Optional[torch.Tensor] = None):
+        """(x̂, ε̂) at noise level γ (scalar or one per batch element); ``cond`` (B or 1, cond_channels, H, W)
+        is concatenated to z's channels for a conditional model."""
         gamma = torch.as_tensor(gamma, dtype=z.dtype)
-        out = self.net(z, gamma)
+        if (cond is None) != (self.cond_channels == 0):
+            raise ValueError(f"this model takes {self.cond_channels} conditioning channels; cond is "
+                             f"{'missing' if cond is None else 'given'}")
+        if cond is not None:
+            z_in = torch.cat([z, cond.to(z.dtype).expand(z.shape[0], -1, -1, -1)], dim=1)
+        out = self.net(z if cond is None else z_in, gamma)
         if self.parameterisation is Parameterisation.EPS:
             out = out + z
         g = gamma.reshape(-1, 1, 1, 1) if gamma.dim() else gamma
@@ -55,6 +69,29 @@ class GaussianDiffusion(nn.Module):
             x_hat = x_hat.clamp(-1.0, 1.0)
             eps_hat = eps_from_x(z, x_hat, g)
         return x_hat, eps_hat
+
+    def bind(self, cond: torch.Tensor) -> "Conditioned":
+        """This model with its conditioning fixed: a denoiser the samplers can run (``denoise(z, γ)``)."""
+        return Conditioned(self, cond)
+
+    def denoising_loss(self, x: torch.Tensor, cond: Optional[torch.Tensor] = None,
+                       generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Per-example mean squared error of the parameterisation's target (ε, x or v) at t ~ U(0, 1)
+        (stratified over the batch): the "simple" loss of Ho et al. 2020 / Salimans & Ho 2022, for a
+        model that is sampled from but never codes with its likelihood."""
+        B = x.shape[0]
+        u0 = torch.rand((), generator=generator)
+        t = torch.remainder(u0 + torch.arange(B) / B, 1.0).to(x.dtype)
+        g = self.schedule(t).view(-1, 1, 1, 1)
+        eps = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        a, s = alpha_sigma(g)
+        z = a.to(x.dtype) * x + s.to(x.dtype) * eps
+        gamma = g.reshape(-1)
+        out = self.net(z if cond is None else torch.cat([z, cond.to(x.dtype)], dim=1), gamma)
+        if self.parameterisation is Parameterisation.EPS:
+            out = out + z
+        target = self.parameterisation.target(x, eps, g)
+        return (out - target).square().flatten(1).mean(1)
 
     def diffusion_term(self, x: torch.Tensor, generator: Optional[torch.Generator] = None,
                        time_samples: int = 1) -> torch.Tensor:
@@ -90,6 +127,85 @@ class GaussianDiffusion(nn.Module):
         z_0 = a0 * x + s0 * torch.randn(x.shape, generator=generator, device=dev)
         return {"prior": likelihood.prior_kl(x, g1), "diffusion": diffusion,
                 "reconstruction": likelihood.reconstruction_nll(z_0, x_raw, g0)}
+
+
+class Conditioned:
+    """A conditional :class:`GaussianDiffusion` with its conditioning bound (see :meth:`GaussianDiffusion.bind`)."""
+
+    def __init__(self, model: GaussianDiffusion, cond: torch.Tensor):
+        self.model, self.cond, self.schedule = model, cond, model.schedule
+
+    def denoise(self, z: torch.Tensor, gamma, clip: Optional[bool] = None):
+        return self.model.denoise(z, gamma, clip, cond=self.cond)
+
+
+class ResidualDiffusion(GaussianDiffusion):
+    """p(x − x_base | x_base, q): a generative decoder on top of a base reconstruction (HFD's design,
+    Hoogeboom et al. 2023), for a codec with qualities q = 0 … Q − 1 (0-based).
+
+    The diffusion runs on the residual r = (x − x_base)/s_q (images in [0, 1]; s_q the residual's RMS at
+    quality q, measured once when training starts) and sees ``condition(x_base, q)`` = [2·x_base − 1,
+    a constant plane 2q/(Q − 1) − 1]. ``base_model`` is the id of the codec model whose reconstructions
+    it was trained on; ``sample_steps`` ODE steps plus one final x̂ make the network evaluations of
+    :meth:`sample`.
+    """
+
+    kind = "residual"
+
+    def __init__(self, net: UNet, schedule: Schedule, residual_scales, base_model: str, sample_steps: int = 15,
+                 parameterisation: str = "v", clip_denoised: bool = False, cond_channels: int = 4):
+        super().__init__(net, schedule, parameterisation, clip_denoised, cond_channels)
+        scales = [float(v) for v in residual_scales]
+        if not scales or any(not v > 0 for v in scales):
+            raise ValueError("residual_scales must be positive, one per quality")
+        if cond_channels != net.out_channels + 1:
+            raise ValueError("a residual model is conditioned on the base image and a quality plane")
+        if int(sample_steps) < 1:
+            raise ValueError("sample_steps must be ≥ 1")
+        self.register_buffer("residual_scales", torch.tensor(scales, dtype=torch.float32), persistent=False)
+        self.base_model, self.sample_steps = str(base_model), int(sample_steps)
+
+    def config(self) -> Dict[str, Any]:
+        cfg = super().config()
+        cfg.update(residual_scales=[float(v) for v in self.residual_scales], base_model=self.base_model,
+                   sample_steps=self.sample_steps)
+        return cfg
+
+    @property
+    def num_qualities(self) -> int:
+        return int(self.residual_scales.numel())
+
+    def _scale(self, q: torch.Tensor) -> torch.Tensor:
+        return self.residual_scales[q].view(-1, 1, 1, 1)
+
+    def condition(self, base: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        k = max(self.num_qualities - 1, 1)
+        plane = (2.0 * q.to(base.dtype) / k - 1.0).view(-1, 1, 1, 1).expand(-1, 1, *base.shape[2:])
+        return torch.cat([2.0 * base - 1.0, plane], dim=1)
+
+    def loss(self, x: torch.Tensor, base: torch.Tensor, q: torch.Tensor,
+             generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Mean denoising loss of the scaled residual, x and base (B, 3, H, W) in [0, 1], q (B,) int64."""
+        r = (x - base) / self._scale(q).to(x.dtype)
+        return self.denoising_loss(r, self.condition(base, q), generator).mean()
+
+    def sampling_gammas(self) -> list:
+        """``sample_steps`` + 1 values of γ, equally spaced from γ(1) down to γ(0) (float64), decreasing."""
+        g1, g0 = self.schedule.gamma_max, self.schedule.gamma_min
+        return [g1 + (g0 - g1) * k / self.sample_steps for k in range(self.sample_steps + 1)]
+
+    def sample(self, base: torch.Tensor, q: int, initial: torch.Tensor) -> torch.Tensor:
+        """A draw x = base + s_q·r of p(x | base, q) in [0, 1] (unclamped): the probability-flow ODE
+        from r_1 = ``initial`` (standard normal, base's shape) by DPM-Solver++(2M) steps
+        (:func:`chansim.diffusion.samplers.flow2_step`) on :meth:`sampling_gammas`, then x̂ at γ(0);
+        ``sample_steps`` + 1 network evaluations. Equal steps in γ make the sampler's error the same
+        for every residual scale (a Gaussian of scale s is one of scale 1 shifted by 2 log s in γ)."""
+        from .samplers import sample
+
+        qq = torch.tensor([int(q)])
+        r = sample(self.bind(self.condition(base, qq)), initial.to(base.dtype), self.sampling_gammas(),
+                   method="flow2")
+        return base + r * self._scale(qq).to(base.dtype)
 
 
 class UQDMModel(nn.Module):
@@ -185,6 +301,8 @@ def build_model(config: Dict[str, Any]) -> nn.Module:
         return GaussianDiffusion(net, schedule, **cfg)
     if kind == UQDMModel.kind:
         return UQDMModel(net, schedule, **cfg)
+    if kind == ResidualDiffusion.kind:
+        return ResidualDiffusion(net, schedule, **cfg)
     raise ValueError(f"unknown model kind {kind!r}")
 
 
@@ -192,6 +310,17 @@ def default_uqdm(steps: int = 4, widths=(32, 48, 64, 96)) -> UQDMModel:
     """UQDM as released: learned-linear γ from −12.3 to 6.0 with γ(1) fixed, T = 4."""
     sched = LearnedLinearSchedule(-12.3, 6.0, fix_gamma_max=True)
     return UQDMModel(UNet(out_channels=6, widths=widths, gamma_range=(-12.3, 6.0)), sched, steps=steps)
+
+
+def default_residual(residual_scales, base_model: str, widths=(32, 48, 64, 96), sample_steps: int = 15,
+                     gamma_range=(-10.0, 8.0)) -> ResidualDiffusion:
+    """The NTC generative decoder's model: fixed linear γ over ``gamma_range`` — t ~ U(0, 1) in training
+    then weights every log-SNR equally, as the sampler's equal γ steps use them (the residual is scaled to
+    unit RMS, so γ(1) = 8 leaves α ≈ 0.02 of it in z_1 and sampling may start from N(0, I)) —
+    v-prediction (well conditioned at both ends), no Fourier features (the residual has no 8-bit lattice
+    for them to resolve)."""
+    net = UNet(in_channels=7, out_channels=3, widths=widths, fourier=(), gamma_range=gamma_range)
+    return ResidualDiffusion(net, LinearSchedule(*gamma_range), residual_scales, base_model, sample_steps)
 
 
 def default_diffc(widths=(32, 48, 64, 96)) -> GaussianDiffusion:

@@ -48,8 +48,27 @@ def uqdm_ancestral_step(model, z_t: torch.Tensor, gamma_t, gamma_s, u_logistic: 
     return mu_p + scale * torch.logit(u_logistic) + width * (u_uniform - 0.5)
 
 
+def flow2_step(model, z_t: torch.Tensor, gamma_t, gamma_s, x_prev: Optional[torch.Tensor], h_prev: Optional[float]):
+    """One DPM-Solver++(2M) step of the probability-flow ODE (Lu et al. 2022, data prediction, multistep):
+    with λ = −γ/2 and h = λ_s − λ_t, z_s = (σ_s/σ_t) z_t − α_s (e^(−h) − 1) D, where D = x̂_t on the first
+    step and (1 + 1/(2r)) x̂_t − 1/(2r) x̂_prev after it, r = h_prev/h. Returns (z_s, x̂_t, h): one network
+    evaluation per step, second order in h. On Gaussian data with the exact denoiser, 15 steps equally
+    spaced in γ keep the output variance within 4 % for data scales 0.05 … 4, where 15 DDIM steps lose
+    26 % and 15 ancestral steps 42 % (tests/test_ntc_generative.py writes out the recursion)."""
+    x_hat, _ = model.denoise(z_t, gamma_t)
+    g_t, g_s = _g(gamma_t), _g(gamma_s)
+    (a_t, s_t), (a_s, s_s) = alpha_sigma(g_t), alpha_sigma(g_s)
+    h = float((g_t - g_s) / 2)
+    d = x_hat
+    if x_prev is not None:
+        r = h_prev / h
+        d = (1 + 1 / (2 * r)) * x_hat - (1 / (2 * r)) * x_prev
+    z_s = (s_s / s_t).to(z_t.dtype) * z_t - (a_s * torch.expm1(torch.tensor(-h, dtype=torch.float64))).to(z_t.dtype) * d
+    return z_s, x_hat, h
+
+
 #: The methods of :func:`sample`; ``"ddim"`` is a deprecated alias of ``"flow"``.
-METHODS = ("ancestral", "flow")
+METHODS = ("ancestral", "flow", "flow2")
 
 
 @torch.no_grad()
@@ -59,9 +78,10 @@ def sample(model, z_t: torch.Tensor, gammas: Sequence[float], method: str = "anc
            final: str = "mmse") -> torch.Tensor:
     """Run the reverse process from z_t through the γ grid ``gammas`` (gammas[0] is z_t's level).
 
-    ``method`` is ``"ancestral"`` (noise from ``noise_fn(step, shape)`` or ``generator``)
-    or ``"flow"`` (the probability-flow ODE by DDIM η = 0 steps, deterministic; ``"ddim"``
-    is accepted for one release with a DeprecationWarning). ``final="mmse"`` returns x̂ at
+    ``method`` is ``"ancestral"`` (noise from ``noise_fn(step, shape)`` or ``generator``),
+    ``"flow"`` (the probability-flow ODE by DDIM η = 0 steps, deterministic; ``"ddim"``
+    is accepted for one release with a DeprecationWarning) or ``"flow2"`` (the same ODE by
+    DPM-Solver++(2M) steps, :func:`flow2_step`: as cheap, second order). ``final="mmse"`` returns x̂ at
     the last grid level; ``final="latent"`` returns the last z.
     """
     gammas = [float(g) for g in gammas]
@@ -73,10 +93,13 @@ def sample(model, z_t: torch.Tensor, gammas: Sequence[float], method: str = "anc
         warnings.warn('sample(method="ddim") is deprecated: use method="flow"', DeprecationWarning, stacklevel=2)
         method = "flow"
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; use 'ancestral' or 'flow'")
+        raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     z = z_t
+    x_prev, h_prev = None, None
     for i, (g_t, g_s) in enumerate(zip(gammas, gammas[1:])):
-        if method == "flow":
+        if method == "flow2":
+            z, x_prev, h_prev = flow2_step(model, z, g_t, g_s, x_prev, h_prev)
+        elif method == "flow":
             z = ddim_step(model, z, g_t, g_s)
         else:
             eps = noise_fn(i, z.shape) if noise_fn is not None else torch.randn(

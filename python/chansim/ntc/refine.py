@@ -23,26 +23,38 @@ the same file.
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
 from .model import SCALE_MIN, HyperpriorModel, _LowerBound, gaussian_cell_bits
 
-#: Adam step size of the latents at the start of the cosine schedule (the latents' step is 1).
+#: Adam step size of the latents at the start of the cosine schedule (the latents' step is 1) …
 LEARNING_RATE = 0.05
+#: … for runs of at least this many steps; shorter runs start at LEARNING_RATE · steps / FULL_RATE_STEPS.
+#: Adam moves every coordinate by about the step size whatever its gradient, and the objective is a
+#: one-sample noisy estimate: a short run at the full rate ends before its noise averages out. Measured
+#: on a 96×80 photo (R-D loss, none → 25 steps): quality 2 0.420 → 0.455 at 0.05, → 0.418 at 0.01;
+#: 100 steps at 0.02 reach 0.398.
+FULL_RATE_STEPS = 250
 
 
 def refine_latents(model: HyperpriorModel, x: torch.Tensor, q: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
-                   steps: int, *, seed: int, height: int, width: int,
-                   lr: float = LEARNING_RATE) -> Tuple[torch.Tensor, torch.Tensor]:
+                   steps: int, *, seed: int, height: int, width: int, lr: Optional[float] = None,
+                   z_range: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """Refined gained latents ``(y', z')`` (float32, detached) of the padded image ``x`` (1, 3, H', W')
     in [0, 1], starting from the analysis transform's ``y'`` and ``z'``; ``height`` × ``width`` is the
-    image inside the padding. ``steps`` = 0 returns the inputs."""
+    image inside the padding. ``steps`` = 0 returns the inputs.
+
+    ``z_range`` = per-channel (lowest, highest) integer of the hyper-latent tables: each step projects
+    z' into it. Outside, the coder escapes the value at a cost the objective does not see (its density
+    is floored at 10⁻⁹), so the descent would otherwise walk z' out of the table for free."""
     if steps < 0:
         raise ValueError(f"refinement steps must be ≥ 0, got {steps}")
     if steps == 0:
         return y, z
+    if lr is None:
+        lr = LEARNING_RATE * min(1.0, steps / FULL_RATE_STEPS)
     lam = model.lambdas[int(q[0])]
     gen = torch.Generator().manual_seed(int(seed) & ((1 << 63) - 1))
     pixels = height * width
@@ -67,4 +79,7 @@ def refine_latents(model: HyperpriorModel, x: torch.Tensor, q: torch.Tensor, y: 
             gy, gz = torch.autograd.grad(loss, [y, z])     # latents only: the model's .grad stays untouched
             y.grad, z.grad = gy, gz
             opt.step()
+            if z_range is not None:
+                with torch.no_grad():
+                    z.copy_(torch.maximum(torch.minimum(z, z_range[1]), z_range[0]))
     return y.detach(), z.detach()

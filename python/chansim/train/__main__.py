@@ -7,6 +7,8 @@ Examples::
     python -m chansim.train export runs/uqdm --dest python/chansim/models --name uqdm_default
     python -m chansim.train ntc --out runs/ntc --time-budget 115     # the NTC hyperprior, every quality at once
     python -m chansim.train export runs/ntc --dest python/chansim/models --name ntc_default
+    python -m chansim.train ntc-decoder --out runs/ntcdec --time-budget 60   # NTC's generative decoder
+    python -m chansim.train export runs/ntcdec --dest python/chansim/models --name ntc_generative
 
 Training uses ``--threads`` CPU threads (default 1, so a two-core machine keeps a
 core free) and stops at ``--steps`` or ``--time-limit`` minutes, whichever is first.
@@ -66,8 +68,10 @@ def main(argv=None) -> int:
     for kind in ("uqdm", "diffc"):
         _train_parser(kind, sub)
     from . import ntc as _ntc
+    from . import ntc_decoder as _ntc_decoder
 
     _ntc.add_parser(sub)
+    _ntc_decoder.add_parser(sub)
     e = sub.add_parser("export", help="export a run's EMA weights + model card")
     e.add_argument("run", type=Path)
     e.add_argument("--dest", type=Path, required=True)
@@ -78,6 +82,15 @@ def main(argv=None) -> int:
     command = "python -m chansim.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     if args.command == "ntc":
         return _ntc.main(args)
+    if args.command == "ntc-decoder":
+        return _ntc_decoder.main(args)
+    if args.command == "export" and _ntc_decoder.is_decoder_run(args.run):
+        import torch
+
+        torch.set_num_threads(args.threads or 2)
+        path = _ntc_decoder.export(args.run, args.dest, args.name, command, args.data_dir)
+        print(f"wrote {path} and {path.with_suffix('.json')}")
+        return 0
     if args.command == "export" and _ntc.is_ntc_run(args.run):
         import torch
 

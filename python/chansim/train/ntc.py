@@ -366,8 +366,8 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         pass
     card = {
         "name": name,
-        "summary": "Mean-scale hyperprior (Ballé 2018 / Minnen 2018) with GDN transforms, gain units for 8 "
-                   "qualities (Cui 2021) and universally quantized latents, for chansim's NTC codec.",
+        "summary": "Mean-scale hyperprior (Ballé 2018 / Minnen 2018) with GDN transforms, gain units for "
+                   f"{model.num_qualities} qualities (Cui 2021) and universally quantized latents, for chansim's NTC codec.",
         "status": "complete" if blob["step"] >= args["steps"] or blob["elapsed"] >= 60 * (args.get("time_budget") or 1e9)
         else f"partial: stopped at step {blob['step']} (resume with --resume)",
         "model_id": mid,
