@@ -504,6 +504,79 @@ def test_codec_choices_come_from_the_registry(capsys):
     assert common.check_codec_spec("UQDM") == "uqdm"
 
 
+# ---- --lam: the λ of the "interp" reconstruction ------------------------------------------------
+
+
+class InterpPlaneCodec(PlaneCodec):
+    """PlaneCodec offering an "interp" reconstruction whose decoder takes no λ (test double)."""
+
+    reconstructions = ("plain", "midpoint", "interp")
+
+
+class LamPlaneCodec(InterpPlaneCodec):
+    """... and one whose decoder takes it: "interp" = λ × plain + (1 − λ) × midpoint."""
+
+    def decompress(self, data, reconstruction=None, lam=0.5):
+        if reconstruction != "interp":
+            return super().decompress(data, reconstruction)
+        plain, mid = (super(LamPlaneCodec, self).decompress(data, r).astype(float) for r in ("plain", "midpoint"))
+        return np.round(lam * plain + (1 - lam) * mid).astype(np.uint8)
+
+
+def test_lam_reaches_a_codec_whose_decoder_takes_it(image_file, tmp_path, cli_run):
+    img, path = image_file
+    spec = "test_cli:LamPlaneCodec"
+    codec = LamPlaneCodec()
+    status, out, err = cli_run("compress", path, tmp_path / "a.chsm", "--codec", spec, "--quality", "2", "--check",
+                               "--reconstruction", "interp", "--lam", "0.25")
+    assert status == 0, err
+    data = (tmp_path / "a.chsm").read_bytes()
+    from chansim.metrics import psnr
+
+    assert f"PSNR {psnr(img, codec.decompress(data, 'interp', lam=0.25)):.2f} dB" in out
+    for lam in ("0", "0.25", "1"):
+        status, _, err = cli_run("decompress", tmp_path / "a.chsm", tmp_path / f"{lam}.png", "--codec", spec,
+                                 "--reconstruction", "interp", "--lam", lam)
+        assert status == 0, err
+        assert np.array_equal(np.asarray(Image.open(tmp_path / f"{lam}.png")),
+                              codec.decompress(data, "interp", lam=float(lam)))
+    assert not np.array_equal(codec.decompress(data, "interp", lam=0.0), codec.decompress(data, "interp", lam=1.0))
+
+
+@pytest.mark.parametrize("argv,needles", [
+    (["--codec", "test_cli:InterpPlaneCodec", "--reconstruction", "interp", "--lam", "0.5"],
+     ["--lam: the plane codec has no such decoder option"]),
+    (["--codec", "test_cli:LamPlaneCodec", "--lam", "0.5"], ["--lam is the λ of --reconstruction interp",
+                                                                "got no --reconstruction"]),
+    (["--codec", "test_cli:LamPlaneCodec", "--reconstruction", "plain", "--lam", "0.5"],
+     ["--lam is the λ of --reconstruction interp", "got --reconstruction plain"]),
+    (["--codec", SPEC, "--reconstruction", "interp", "--lam", "0.5"], ["plane has no reconstruction 'interp'"]),
+])
+def test_lam_refused_before_anything_is_written(image_file, tmp_path, cli_run, argv, needles):
+    _, path = image_file
+    assert cli_run("compress", path, tmp_path / "a.chsm", "--codec", SPEC)[0] == 0
+    _one_line_error(*cli_run("decompress", tmp_path / "a.chsm", tmp_path / "a.png", *argv)[::2], *needles)
+    assert not (tmp_path / "a.png").exists()
+    # The same refusals in compress --check, before the file is encoded or written.
+    _one_line_error(*cli_run("compress", path, tmp_path / "b.chsm", "--check", *argv)[::2], *needles)
+    assert not (tmp_path / "b.chsm").exists()
+
+
+def test_lam_in_compress_needs_check_and_lies_in_0_1(image_file, tmp_path, cli_run, capsys):
+    _, path = image_file
+    _one_line_error(*cli_run("compress", path, tmp_path / "b.chsm", "--codec", "test_cli:LamPlaneCodec",
+                             "--reconstruction", "interp", "--lam", "0.5")[::2], "--lam", "give --check")
+    for command, paths in (("compress", [path, tmp_path / "b.chsm", "--check"]),
+                           ("decompress", [tmp_path / "a.chsm", tmp_path / "b.png"])):
+        for bad, message in (("1.5", "must be in [0, 1], got 1.5"), ("-0.1", "must be in [0, 1], got -0.1"),
+                             ("nan", "must be in [0, 1], got nan"), ("x", "not a number: 'x'")):
+            with pytest.raises(SystemExit) as exc:
+                cli.main([command, *map(str, paths), "--reconstruction", "interp", "--lam", bad])
+            assert exc.value.code == 2
+            assert capsys.readouterr().err.strip().splitlines()[-1] == f"chansim {command}: error: argument --lam: {message}"
+    assert not (tmp_path / "b.chsm").exists() and not (tmp_path / "b.png").exists()
+
+
 # ---- pipes (issue 17): "-" is standard input / output ------------------------------------------
 
 

@@ -73,6 +73,28 @@ def test_diffc_round_trip_and_mismatched_model(tmp_path, cli_run):
     assert status == 2 and "reconstruction" in err
 
 
+def test_diffc_lam_reaches_the_interp_reconstruction(tmp_path, cli_run):
+    """--lam is the λ of X̂_λ = λ X̂_realistic + (1 − λ) X̂_MMSE: at λ = 0 "interp" is exactly the MMSE
+    image (the default λ, 0.5, mixes in the sample), in compress --check and in decompress."""
+    img = photo(16, 16, seed=2)
+    src = png(tmp_path, img)
+    codec = common.load_codec("diffc")
+    status, out, err = cli_run("compress", src, tmp_path / "d.chsm", "--codec", "diffc", "--quality", "1", "--check",
+                               "--reconstruction", "interp", "--lam", "0")
+    assert status == 0, err
+    data = (tmp_path / "d.chsm").read_bytes()
+    mmse = codec.decompress(data, reconstruction="mmse")
+    assert f"PSNR {psnr(img, mmse):.2f} dB" in out
+    status, out, err = cli_run("decompress", tmp_path / "d.chsm", tmp_path / "d.png", "--reconstruction", "interp",
+                               "--lam", "0")
+    assert status == 0, err
+    assert np.array_equal(read_png(tmp_path / "d.png"), mmse)
+    # Refused from the arguments, before the file is read: --lam weighs "interp" only.
+    status, out, err = cli_run("decompress", tmp_path / "d.chsm", tmp_path / "e.png", "--reconstruction", "flow",
+                               "--lam", "0.3")
+    assert status == 2 and "--lam is the λ of --reconstruction interp" in err and not (tmp_path / "e.png").exists()
+
+
 def test_eval_uqdm_on_a_local_dask_cluster_with_two_workers(tmp_path, cli_run):
     d = tmp_path / "imgs"
     d.mkdir()

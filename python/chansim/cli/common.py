@@ -86,6 +86,22 @@ def int_range(low: Bound = None, high: Bound = None, *, off: Optional[Tuple[int,
     return parse
 
 
+def float_range(low: float, high: float) -> Callable[[str], float]:
+    """An argparse ``type=`` for a number in the closed interval [``low``, ``high``] (``--lam``);
+    NaN is refused with the rest."""
+
+    def parse(text: str) -> float:
+        try:
+            x = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not low <= x <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low:g}, {high:g}], got {text}")
+        return x
+
+    return parse
+
+
 #: ``--seed``: any seed the codecs take (< 2**64), decimal or 0x… hexadecimal.
 seed_type = int_range(0, (1 << 64) - 1, base=0)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from . import batch
 from .common import (Ticker, UsageError, check_codec_spec, check_output, check_reconstruction, codecs_help,
-                     default_codec, image_format, int_range, is_stdio, load_codec, load_image, parse_quality,
-                     read_file, registered_codecs, replace_args, reserved_stdout, seed_type, warn, write_bytes,
-                     write_image, WRITE_FORMATS)
+                     default_codec, float_range, image_format, int_range, is_stdio, load_codec, load_image,
+                     parse_quality, read_file, registered_codecs, replace_args, reserved_stdout, seed_type, warn,
+                     write_bytes, write_image, WRITE_FORMATS)
 
 
 def _limit(module: str, name: str):
@@ -39,12 +39,17 @@ def _single(args, command: str) -> None:
 
 def run_compress(args) -> int:
     spec = check_codec_spec(args.codec)
+    if args.lam is not None and not args.check:
+        raise UsageError("--lam weighs the reconstruction that --check decodes: give --check "
+                         "--reconstruction interp with it")
+    _check_lam(args)
     if args.out_dir is not None:
         pairs = batch.plan(args.paths, args.out_dir, ".chsm", force=args.force, mkdir=args.mkdir)
         codec = load_codec(spec)    # quality, reconstruction and options are checked once, before any file
         parse_quality(codec, args.quality)
         check_reconstruction(codec, args.reconstruction)
         _encoder_options(codec, args)
+        _decoder_options(codec, args)
         return batch.run(pairs, compress_one, args, args.jobs, "compress")
     _single(args, "compress")
     out = check_output(args.output, [args.input], force=args.force, mkdir=args.mkdir)
@@ -77,6 +82,7 @@ def _compress(args, spec, out, stdout) -> str:
     quality = parse_quality(codec, args.quality)
     reconstruction = check_reconstruction(codec, args.reconstruction)
     options = _encoder_options(codec, args)
+    decoder_options = _decoder_options(codec, args)   # refused before the encoding, not after it
     src, dst = _label(args.input, "stdin"), _label(args.output, "stdout")
     t0 = time.perf_counter()
     name = "stdin" if is_stdio(args.input) else Path(args.input).name
@@ -94,7 +100,7 @@ def _compress(args, spec, out, stdout) -> str:
         # Decoding here is what the receiver will do; its PSNR is the one the rate buys.
         t0 = time.perf_counter()
         with Ticker("decoding to check", enabled=not args.quiet):
-            back = np.asarray(codec.decompress(data, reconstruction, **_workers(args, data)))
+            back = np.asarray(codec.decompress(data, reconstruction, **decoder_options, **_workers(args, data)))
         if back.shape != image.shape:
             raise RuntimeError(f"decoded shape {back.shape} differs from the input {image.shape}")
         score = psnr(image[..., 0], to_gray(back)) if loaded.gray else psnr(image, back)
@@ -108,10 +114,15 @@ def run_decompress(args) -> int:
         check_codec_spec(args.codec)
     if args.gray and args.rgb:
         raise UsageError("--gray and --rgb exclude each other")
+    _check_lam(args)
     if args.out_dir is not None:
         suffix = "." + args.format.lower().lstrip(".")
         image_format(Path("image" + suffix))
         pairs = batch.plan(args.paths, args.out_dir, suffix, force=args.force, mkdir=args.mkdir)
+        if args.codec is not None:  # one codec for every file: its options are checked once, before any file
+            codec = load_codec(args.codec)
+            check_reconstruction(codec, args.reconstruction)
+            _decoder_options(codec, args)
         return batch.run(pairs, decompress_one, args, args.jobs, "decompress")
     _single(args, "decompress")
     out = check_output(args.output, [args.input], force=args.force, mkdir=args.mkdir)
@@ -145,6 +156,7 @@ def _decompress(args, out, stdout) -> str:
         raise FormatError(f"{src}: {exc}") from None
     codec = load_codec(args.codec or codec_name)
     reconstruction = check_reconstruction(codec, args.reconstruction)
+    options = _decoder_options(codec, args)
     gray = (args.gray or bool(flags & FLAG_GRAY)) and not args.rgb
     t0 = time.perf_counter()
     if args.preview_steps is None:
@@ -157,7 +169,7 @@ def _decompress(args, out, stdout) -> str:
         what = f"preview after {k} of {n_sections} steps"
     name = "stdin" if is_stdio(args.input) else Path(args.input).name
     with Ticker(f"decoding {name}", enabled=not args.quiet):
-        image = np.asarray(codec.decompress(data, reconstruction, **_workers(args, data)))
+        image = np.asarray(codec.decompress(data, reconstruction, **options, **_workers(args, data)))
     if gray:
         image = to_gray(image)
     write_image(out, image, stdout)
@@ -167,16 +179,34 @@ def _decompress(args, out, stdout) -> str:
 
 
 def _encoder_options(codec, args) -> dict:
-    """Codec-specific encoder keywords asked for on the command line (today ``--refine``), refused by
-    name for a codec whose ``compress`` does not take them."""
+    """Codec-specific encoder keywords asked for on the command line (today ``--refine``)."""
+    return _accepted(codec, "compress", {} if not args.refine else {"refine": args.refine}, "encoder option")
+
+
+def _decoder_options(codec, args) -> dict:
+    """Codec-specific decoder keywords asked for on the command line (today ``--lam``)."""
+    return _accepted(codec, "decompress", {} if args.lam is None else {"lam": args.lam}, "decoder option")
+
+
+def _accepted(codec, method: str, options: dict, what: str) -> dict:
+    """``options``, refused by name if ``codec.<method>`` does not take one of them: the contract
+    (:class:`~chansim.codecs.base.Codec`) has no such keywords, a codec adds its own."""
     import inspect
 
-    options = {} if not args.refine else {"refine": args.refine}
-    accepted = inspect.signature(type(codec).compress).parameters
+    accepted = inspect.signature(getattr(type(codec), method)).parameters
     for key in options:
         if key not in accepted:
-            raise UsageError(f"--{key}: the {codec.name} codec has no such encoder option")
+            raise UsageError(f"--{key}: the {codec.name} codec has no such {what}")
     return options
+
+
+def _check_lam(args) -> None:
+    """``--lam`` is the λ of the "interp" reconstruction alone (X̂_λ = λ X̂_realistic + (1 − λ) X̂_MMSE):
+    refused with any other, from the arguments alone, so before any file is read or written.
+    "interp" must be named: whether a bare ``--lam`` meant anything would hang on each codec's default."""
+    if args.lam is not None and (args.reconstruction or "").strip() != "interp":
+        given = "no --reconstruction" if args.reconstruction is None else f"--reconstruction {args.reconstruction}"
+        raise UsageError(f"--lam is the λ of --reconstruction interp (λ × realistic + (1 − λ) × MMSE); got {given}")
 
 
 def _workers(args, data) -> dict:
@@ -221,6 +251,9 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--seed", type=seed_type, default=None,
                    help="shared-randomness seed < 2**64 (default: derived from the image and model)")
     p.add_argument("--check", action="store_true", help="decode the file again and report its PSNR")
+    p.add_argument("--lam", type=float_range(0, 1), default=None, metavar="λ",
+                   help="with --check --reconstruction interp: λ in [0, 1] of λ × realistic + (1 − λ) × MMSE, "
+                        "for codecs whose decoder takes it (diffc); default: the codec's (diffc: 0.5)")
     p.add_argument("--refine", type=int_range(0, _limit("..codecs.ntc", "MAX_REFINE")), default=0, metavar="N",
                    help="ntc: N gradient steps refining the latents for this image (smaller file at equal or better "
                         "PSNR, slower encoding; decoding unchanged); default 0")
@@ -251,6 +284,10 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--reconstruction", default=None,
                    help="how to reconstruct: one of the codec's reconstructions (chansim compress --help "
                         "lists them); default: the codec's first")
+    p.add_argument("--lam", type=float_range(0, 1), default=None, metavar="λ",
+                   help="with --reconstruction interp: λ in [0, 1] of λ × realistic + (1 − λ) × MMSE, from 1 (a "
+                        "realistic sample) to 0 (the MMSE estimate), for codecs whose decoder takes it (diffc); "
+                        "default: the codec's (diffc: 0.5)")
     p.add_argument("--codec", default=None,
                    help="codec override (a registered name or package.module:Class); by default the file's")
     p.add_argument("--gray", "--grey", action="store_true",
