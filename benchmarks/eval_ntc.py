@@ -30,10 +30,9 @@ from PIL import Image
 from scipy import special
 
 import chansim
-from chansim import dq, rans
-from chansim.codecs.ntc import DITHER_STREAM, NTC
+from chansim import rans
+from chansim.codecs.ntc import NTC
 from chansim.data import shared_path
-from chansim.diffusion.determinism import deterministic_inference
 from chansim.evaluation import bd_rate, msssim_db
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,25 +43,9 @@ COMPRESSAI_FACTORIZED = [(0.123, 26.91), (0.288, 29.62), (0.440, 31.28)]
 
 
 def symbols(codec: NTC, data: bytes):
-    """(ẑ', k, u, σ̂) coded in the file ``data``: read back with the codec's own tables and checked
-    against the file's symbol CRC (so they are the encoder's symbols, refined or not)."""
-    from chansim.codecs.ntc import _SETTINGS, _symbols_crc
-    from chansim.ntc.model import PAD
-
-    c = chansim.codecs.container.unpack(data)
-    _, quality, crc = _SETTINGS.unpack(c.settings)
-    hp, wp = c.height + (-c.height) % PAD, c.width + (-c.width) % PAD
-    y_shape = (1, codec.model.m, hp // 16, wp // 16)
-    q = codec._q(quality)
-    with deterministic_inference(codec.threads):
-        dec = rans.Decoder(c.sections[0])
-        z = dec.decode_categorical(codec._z_probs((1, codec.model.n, hp // PAD, wp // PAD))) \
-            + codec.z_offsets[None, :, None, None]
-        _, scale = codec._latent_params(z, q)
-        u = dq.dither(c.seed, DITHER_STREAM, 0, int(np.prod(y_shape))).reshape(y_shape)
-        k = dec.decode_gaussian_dithered(0.0, scale, 1.0, u)
-    assert _symbols_crc(z, k) == crc
-    return z, k, u, scale
+    """(ẑ', k, u, σ̂) coded in the file ``data`` (:meth:`NTC.read_symbols`: checked by the symbol CRC)."""
+    sym = codec.read_symbols(data)[1]
+    return sym.z, sym.k, sym.u, sym.scale
 
 
 def ideal_bits(codec: NTC, data: bytes) -> float:

@@ -180,3 +180,22 @@ def test_shipped_decoder_adds_the_detail_mmse_lacks():
     mmse, gen = codec.decompress(f), codec.decompress(f, "generative")
     hf_m, hf_g = hf_energy_ratio(mmse, img), hf_energy_ratio(gen, img)
     assert hf_m < 0.7 and hf_g > hf_m + 0.15, (hf_m, hf_g)
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped generative decoder")
+def test_cli_decodes_one_file_three_ways(tmp_path, cli_run):
+    """chansim decompress --reconstruction generative / interp --lam on an NTC file: what the API gives."""
+    from PIL import Image
+
+    data = pytest.importorskip("skimage.data")
+    img = np.ascontiguousarray(data.astronaut()[200:264, 200:280])
+    Image.fromarray(img).save(tmp_path / "in.png")
+    assert cli_run("compress", tmp_path / "in.png", tmp_path / "a.chsm", "--codec", "ntc", "--quality", "2")[0] == 0
+    codec = NTC.pretrained()
+    f = (tmp_path / "a.chsm").read_bytes()
+    for rec, extra in (("generative", ()), ("interp", ("--lam", "0.25"))):
+        out = tmp_path / f"{rec}.png"
+        status, _, err = cli_run("decompress", tmp_path / "a.chsm", out, "--reconstruction", rec, *extra)
+        assert status == 0, err
+        want = codec.decompress(f, rec, **({"lam": 0.25} if extra else {}))
+        assert np.array_equal(np.asarray(Image.open(out)), want)

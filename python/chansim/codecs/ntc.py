@@ -42,7 +42,7 @@ from __future__ import annotations
 import copy
 import struct
 import zlib
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -82,7 +82,8 @@ class NTC(Codec):
     """Neural transform coding (Ballé et al. 2018, Minnen et al. 2018) with gain-unit qualities.
 
     Attributes: ``model`` (:class:`~chansim.ntc.model.HyperpriorModel`, float32, eval),
-    ``model_id``, ``card``, ``qualities`` (1 … number of gain rows).
+    ``model_id``, ``card``, ``qualities`` (1 … number of gain rows); ``decoder`` (the generative
+    decoder or None) and ``decoder_id``.
     """
 
     name = "ntc"
@@ -91,7 +92,7 @@ class NTC(Codec):
 
     def __init__(self, model: HyperpriorModel, tables: Tuple[np.ndarray, np.ndarray], model_id: str,
                  card: Optional[Dict[str, Any]] = None, threads: Optional[int] = CODEC_THREADS,
-                 decoder: Optional[ResidualDiffusion] = None):
+                 decoder: Optional[ResidualDiffusion] = None, decoder_id: Optional[str] = None):
         if not isinstance(model, HyperpriorModel):
             raise TypeError("NTC needs a chansim.ntc.HyperpriorModel")
         offsets, freqs = (np.asarray(t, dtype=np.int32) for t in tables)
@@ -107,6 +108,7 @@ class NTC(Codec):
             self.reconstructions = GENERATIVE_RECONSTRUCTIONS
         else:
             self.decoder = None
+        self.decoder_id = decoder_id if decoder is not None else None
         self.model, self.model_id, self.card, self.threads = model.eval(), model_id, card, threads
         self.z_offsets = offsets
         # Probabilities are exact quotients of integers, so both sides pass the coder identical floats.
@@ -123,24 +125,24 @@ class NTC(Codec):
         model, tables, mid = load_model(path)
         card_path = path.with_suffix(".json")
         card = json.loads(card_path.read_text()) if card_path.is_file() else None
-        decoder = None
+        decoder, decoder_id = None, None
         gen_path = models_dir() / f"{GENERATIVE_MODEL}.pt"
         if name in (None, DEFAULT_MODEL) and gen_path.is_file():
-            decoder = load_diffusion(gen_path)[0]
+            decoder, decoder_id = load_diffusion(gen_path)
             if getattr(decoder, "base_model", None) != mid:
                 import warnings
 
                 warnings.warn(f"{gen_path.name} was trained on another NTC model; generative reconstructions are off")
                 decoder = None
-        return cls(model, tables, mid, card, decoder=decoder)
+        return cls(model, tables, mid, card, decoder=decoder, decoder_id=decoder_id)
 
     @classmethod
     def from_file(cls, path, decoder=None) -> "NTC":
         """A codec on a model file written by :func:`chansim.ntc.io.save_model`; ``decoder``: the path of a
         generative decoder file (:func:`chansim.diffusion.io.save_model` of a ``ResidualDiffusion``)."""
         model, tables, mid = load_model(path)
-        dec = None if decoder is None else load_diffusion(decoder)[0]
-        return cls(model, tables, mid, decoder=dec)
+        dec, dec_id = (None, None) if decoder is None else load_diffusion(decoder)
+        return cls(model, tables, mid, decoder=dec, decoder_id=dec_id)
 
     @property
     def qualities(self) -> Sequence[int]:
@@ -235,6 +237,16 @@ class NTC(Codec):
         reconstruction = reconstruction or "mmse"
         self.check_reconstructions([reconstruction])
         lam = check_lam(lam)
+        c, sym = self.read_symbols(data)
+        with deterministic_inference(self.threads):
+            y_hat = dq.dequantize(sym.k, 1.0, c.seed, DITHER_STREAM, mu=sym.mean, dtype=np.float64)
+            x_mmse = self._synthesize(torch.from_numpy(y_hat.astype(np.float32)), sym.quality, c.height, c.width)
+            return self._reconstruct(x_mmse, sym.quality, c.seed, (reconstruction,), lam)[reconstruction]
+
+    def read_symbols(self, data) -> Tuple[C.Container, "Symbols"]:
+        """(container, :class:`Symbols`) of an NTC file: its coded symbols decoded with this model's
+        entropy model and checked against the file's symbol CRC, so they are the encoder's (refined or
+        not) — what ``decompress`` reconstructs from and what a code-length audit prices."""
         c = C.unpack(data, codec=self.name, model_id=self.model_id)
         if len(c.settings) != _SETTINGS.size:
             raise FormatError(f"NTC settings must be {_SETTINGS.size} bytes, got {len(c.settings)}")
@@ -248,21 +260,18 @@ class NTC(Codec):
         hp, wp = c.height + (-c.height) % PAD, c.width + (-c.width) % PAD
         z_shape = (1, self.model.n, hp // PAD, wp // PAD)
         y_shape = (1, self.model.m, hp // 16, wp // 16)
-        q = self._q(quality)
         with deterministic_inference(self.threads):
             dec = rans.Decoder(c.sections[0])
             z_int = dec.decode_categorical(self._z_probs(z_shape)) + self.z_offsets[None, :, None, None]
-            mean, scale = self._latent_params(z_int, q)
+            mean, scale = self._latent_params(z_int, self._q(quality))
             u = dq.dither(c.seed, DITHER_STREAM, 0, int(np.prod(y_shape))).reshape(y_shape)
             k = dec.decode_gaussian_dithered(0.0, scale, 1.0, u)
-            if dec.remaining:
-                raise FormatError(f"corrupted NTC file: {dec.remaining} symbols left undecoded")
-            if _symbols_crc(z_int, k) != crc:
-                raise FormatError("NTC latents fail their checksum: this decoder's entropy model differs from the "
-                                  "encoder's (another model or machine arithmetic)")
-            y_hat = dq.dequantize(k, 1.0, c.seed, DITHER_STREAM, mu=mean, dtype=np.float64)
-            x_mmse = self._synthesize(torch.from_numpy(y_hat.astype(np.float32)), quality, c.height, c.width)
-            return self._reconstruct(x_mmse, quality, c.seed, (reconstruction,), lam)[reconstruction]
+        if dec.remaining:
+            raise FormatError(f"corrupted NTC file: {dec.remaining} symbols left undecoded")
+        if _symbols_crc(z_int, k) != crc:
+            raise FormatError("NTC latents fail their checksum: this decoder's entropy model differs from the "
+                              "encoder's (another model or machine arithmetic)")
+        return c, Symbols(quality, z_int, k, u, mean, scale)
 
     def evaluate(self, image: np.ndarray, qualities: Optional[Sequence] = None, *,
                  reconstructions: Optional[Sequence[str]] = None, seed: Optional[int] = None,
@@ -286,6 +295,18 @@ class NTC(Codec):
                 x_mmse = self._synthesize(y_hat, quality, h, w)
                 out.append(Evaluation(quality, data, self._reconstruct(x_mmse, quality, seed, kinds, lam)))
         return out
+
+
+class Symbols(NamedTuple):
+    """What an NTC file codes (:meth:`NTC.read_symbols`): its quality, the integer hyper-latents ẑ', the
+    latent indices k with their dither u, and the snapped (μ̂, σ̂) they were coded under."""
+
+    quality: int
+    z: np.ndarray
+    k: np.ndarray
+    u: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
 
 
 #: Most refinement steps one call accepts (a typo like 1e6 would otherwise run for days).

@@ -159,9 +159,10 @@ class DecoderTrainer(Checkpointed):
                 self.ema.update(self.model)
             self.step += 1
             self.elapsed += time.monotonic() - t0
-            smooth = float(loss) if smooth is None else 0.98 * smooth + 0.02 * float(loss)
+            value = float(loss.detach())
+            smooth = value if smooth is None else 0.98 * smooth + 0.02 * value
             if self.step % a.log_every == 0:
-                self.log({"step": self.step, "elapsed_s": round(self.elapsed, 1), "loss": float(loss),
+                self.log({"step": self.step, "elapsed_s": round(self.elapsed, 1), "loss": value,
                           "loss_smooth": smooth, "lr": lr, "grad_norm": float(gnorm)})
             if self.step % (a.log_every * 10) == 0:
                 print(f"step {self.step} ({self.elapsed / 60:.1f} min, {self.progress():.1%}): "

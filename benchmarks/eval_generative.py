@@ -1,0 +1,162 @@
+"""NTC's three reconstructions of the same files on Kodak: mmse, generative and interp (issue 16).
+
+Per image and quality (default: every NTC quality whose Kodak mean rate is ≤ 0.5 bpp, 1–5): one
+file from :meth:`NTC.evaluate`, decoded three ways — the images ``evaluate`` returns are what
+``decompress`` gives for that file (tests/test_ntc_generative.py checks it). Metrics per image:
+PSNR, MS-SSIM and the high-frequency energy ratio (:func:`chansim.metrics.hf_energy_ratio`:
+power above a quarter of the sampling rate, reconstruction over original; 1.0 = as much fine
+detail as the photo), averaged over the images per quality.
+
+``--crops``: 160×160 crops of original / JPEG / NTC-mmse / NTC-generative at the same rate (JPEG
+at the Pillow quality whose file is closest to the NTC file, never larger) for a few images.
+``--speed``: wall time of ``decompress(…, "generative")`` of kodim01 (768×512) on 2 threads.
+
+Run: python benchmarks/eval_generative.py [--images 24] [--qualities 1,2,3,4,5] [--crops] [--speed]
+     python benchmarks/eval_generative.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from chansim.codecs.ntc import NTC
+from chansim.data import shared_path
+from chansim.evaluation import crop_box, decode_baseline, encode_baseline, side_by_side
+from chansim.metrics import hf_energy_ratio, ms_ssim, psnr
+
+KINDS = ("mmse", "generative", "interp")
+CROP_IMAGES = ("kodim01", "kodim13", "kodim23")
+
+
+def kodak(n: int):
+    for i in range(1, n + 1):
+        name = f"kodim{i:02d}"
+        yield name, np.asarray(Image.open(shared_path("kodak", f"{name}.png")).convert("RGB"))
+
+
+def jpeg_at(image: np.ndarray, budget: int):
+    """The largest Pillow-JPEG file of ``image`` not above ``budget`` bytes (quality 1 if none fits)."""
+    best = None
+    for q in range(1, 96):
+        data = encode_baseline(image, "jpeg", q)
+        if len(data) > budget and best is not None:
+            break
+        best = (q, data)
+    return best
+
+
+def run(args) -> dict:
+    codec = NTC.pretrained()
+    if codec.decoder is None:
+        raise SystemExit("no generative decoder is shipped with this chansim")
+    qualities = [int(q) for q in args.qualities.split(",")]
+    rows, crops = [], []
+    for name, img in kodak(args.images):
+        t0 = time.perf_counter()
+        evs = codec.evaluate(img, qualities, reconstructions=KINDS, lam=args.lam)
+        print(f"{name}: {time.perf_counter() - t0:.1f} s", flush=True)
+        h, w = img.shape[:2]
+        for ev in evs:
+            row = {"image": name, "quality": ev.quality, "bytes": len(ev.data), "bpp": 8 * len(ev.data) / (h * w)}
+            for k in KINDS:
+                rec = ev.images[k]
+                row.update({f"psnr_{k}": psnr(img, rec), f"msssim_{k}": ms_ssim(img, rec),
+                            f"hf_{k}": hf_energy_ratio(rec, img)})
+            rows.append(row)
+            if args.crops and name in CROP_IMAGES and ev.quality == args.crop_quality:
+                jq, jdata = jpeg_at(img, len(ev.data))
+                top, left, s = crop_box(h, w, 160)
+                cut = (slice(top, top + s), slice(left, left + s))
+                bpp = 8 * len(ev.data) / (h * w)
+                crops.append([("original", img[cut]),
+                              (f"JPEG q{jq} {8 * len(jdata) / (h * w):.3f} bpp", decode_baseline(jdata)[cut]),
+                              (f"NTC mmse {bpp:.3f} bpp", ev.images["mmse"][cut]),
+                              (f"NTC generative {bpp:.3f} bpp", ev.images["generative"][cut])])
+    if crops:
+        from PIL import Image as _I
+
+        paths = []
+        for i, panels in enumerate(crops):
+            p = Path(args.figure).with_name(f"_crop{i}.png")
+            side_by_side(panels, p)
+            paths.append(p)
+        sheets = [_I.open(p) for p in paths]
+        fig = _I.new("RGB", (max(s.width for s in sheets), sum(s.height for s in sheets)), "white")
+        y = 0
+        for s in sheets:
+            fig.paste(s, (0, y))
+            y += s.height
+        fig.save(args.figure)
+        for p in paths:
+            p.unlink()
+    out = {"ntc_model": codec.model_id, "decoder": codec.decoder_id, "lam": args.lam, "rows": rows}
+    if args.speed:
+        name, img = next(iter(kodak(1)))
+        data = codec.compress(img, qualities[0])
+        best = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            codec.decompress(data, "generative")
+            best.append(time.perf_counter() - t0)
+        out["decode_generative_s"] = min(best)
+    return out
+
+
+def summary(result: dict) -> list:
+    by_q = {}
+    for r in result["rows"]:
+        by_q.setdefault(r["quality"], []).append(r)
+    out = []
+    for q, rs in sorted(by_q.items()):
+        row = {"quality": q, "n": len(rs), "bpp": float(np.mean([r["bpp"] for r in rs]))}
+        for key in rs[0]:
+            if key.startswith(("psnr_", "msssim_", "hf_")):
+                row[key] = float(np.mean([r[key] for r in rs]))
+        out.append(row)
+    return out
+
+
+def report(result: dict) -> str:
+    lines = [f"| quality | bpp | PSNR mmse / generative / interp (dB) | MS-SSIM mmse / gen / interp | "
+             f"HF ratio mmse / gen / interp |", "|---|---|---|---|---|"]
+    for r in summary(result):
+        lines.append(f"| {r['quality']} | {r['bpp']:.3f} | {r['psnr_mmse']:.2f} / {r['psnr_generative']:.2f} / "
+                     f"{r['psnr_interp']:.2f} | {r['msssim_mmse']:.4f} / {r['msssim_generative']:.4f} / "
+                     f"{r['msssim_interp']:.4f} | {r['hf_mmse']:.2f} / {r['hf_generative']:.2f} / {r['hf_interp']:.2f} |")
+    if "decode_generative_s" in result:
+        lines.append(f"\nGenerative decode of kodim01 (768×512), 2 threads: {result['decode_generative_s']:.1f} s")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=24)
+    ap.add_argument("--qualities", default="1,2,3,4,5")
+    ap.add_argument("--lam", type=float, default=0.5)
+    ap.add_argument("--crops", action="store_true")
+    ap.add_argument("--crop-quality", type=int, default=2)
+    ap.add_argument("--speed", action="store_true")
+    ap.add_argument("--out", default="benchmarks/results/ntc_generative_kodak.json")
+    ap.add_argument("--figure", default="benchmarks/results/ntc_generative_crops.png")
+    ap.add_argument("--report", action="store_true", help="print the table of a saved run")
+    args = ap.parse_args()
+    if args.report:
+        print(report(json.loads(Path(args.out).read_text())))
+        return
+    import torch
+
+    torch.set_num_threads(2)
+    result = run(args)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    print(report(result))
+
+
+if __name__ == "__main__":
+    main()
