@@ -206,7 +206,8 @@ def _check_lam(args) -> None:
     "interp" must be named: whether a bare ``--lam`` meant anything would hang on each codec's default."""
     if args.lam is not None and (args.reconstruction or "").strip() != "interp":
         given = "no --reconstruction" if args.reconstruction is None else f"--reconstruction {args.reconstruction}"
-        raise UsageError(f"--lam is the λ of --reconstruction interp (λ × realistic + (1 − λ) × MMSE); got {given}")
+        raise UsageError(f"--lam is the λ of --reconstruction interp (λ × realistic + (1 − λ) × MMSE); "
+                         f"got {given}")
 
 
 def _workers(args, data) -> dict:
@@ -253,7 +254,8 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--check", action="store_true", help="decode the file again and report its PSNR")
     p.add_argument("--lam", type=float_range(0, 1), default=None, metavar="λ",
                    help="with --check --reconstruction interp: λ in [0, 1] of λ × realistic + (1 − λ) × MMSE, "
-                        "for codecs whose decoder takes it (diffc); default: the codec's (diffc: 0.5)")
+                        "for codecs whose decoder takes it (diffc; ntc with a generative decoder); default: the "
+                        "codec's (0.5)")
     p.add_argument("--refine", type=int_range(0, _limit("..codecs.ntc", "MAX_REFINE")), default=0, metavar="N",
                    help="ntc: N gradient steps refining the latents for this image (smaller file at equal or better "
                         "PSNR, slower encoding; decoding unchanged); default 0")
@@ -286,8 +288,8 @@ def add_parsers(sub, common) -> None:
                         "lists them); default: the codec's first")
     p.add_argument("--lam", type=float_range(0, 1), default=None, metavar="λ",
                    help="with --reconstruction interp: λ in [0, 1] of λ × realistic + (1 − λ) × MMSE, from 1 (a "
-                        "realistic sample) to 0 (the MMSE estimate), for codecs whose decoder takes it (diffc); "
-                        "default: the codec's (diffc: 0.5)")
+                        "realistic sample) to 0 (the MMSE estimate), for codecs whose decoder takes it (diffc; ntc "
+                        "with a generative decoder); default: the codec's (0.5)")
     p.add_argument("--codec", default=None,
                    help="codec override (a registered name or package.module:Class); by default the file's")
     p.add_argument("--gray", "--grey", action="store_true",
