@@ -13,7 +13,3 @@ if(DEFINED ENV{ZIG_TARGET} AND NOT "$ENV{ZIG_TARGET}" MATCHES "^x86_64-")
   set(CMAKE_SYSTEM_NAME Linux)
   string(REGEX MATCH "^[^-]+" CMAKE_SYSTEM_PROCESSOR "$ENV{ZIG_TARGET}")
 endif()
-# zig's compiler-rt has only a stub of the x86 CPU model (__cpu_model stays zero), so
-# __builtin_cpu_supports("avx2") — csrc/common/isa.h's test on GCC and Clang — would be false on
-# every machine and the AVX2 kernels never run. cpu_model.cpp defines the model from CPUID.
-set(CMAKE_PROJECT_INCLUDE ${CMAKE_CURRENT_LIST_DIR}/cpu_model.cmake)
