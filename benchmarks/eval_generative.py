@@ -31,7 +31,7 @@ from chansim.evaluation import crop_box, decode_baseline, encode_baseline, side_
 from chansim.metrics import hf_energy_ratio, ms_ssim, psnr
 
 KINDS = ("mmse", "generative", "interp")
-CROP_IMAGES = ("kodim01", "kodim13", "kodim23")
+CROP_IMAGES = ("kodim01", "kodim05", "kodim08")
 
 
 def kodak(n: int):

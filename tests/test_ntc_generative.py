@@ -199,3 +199,19 @@ def test_cli_decodes_one_file_three_ways(tmp_path, cli_run):
         assert status == 0, err
         want = codec.decompress(f, rec, **({"lam": 0.25} if extra else {}))
         assert np.array_equal(np.asarray(Image.open(out)), want)
+
+
+def test_temperature_scales_the_gaussian_draw_exactly():
+    """With the exact denoiser of Gaussian residuals the ODE sampler is linear in its start, so a
+    temperature τ scales the draw by τ exactly (to float32 rounding)."""
+    model = default_residual([0.05, 0.07], "base", widths=(8, 16))
+    model.net = GaussianOracle(0.8)
+    base = torch.full((1, 3, 32, 32), 0.5)
+    start = streams.initial_latent(5, base.shape)
+    full = model.sample(base, 1, start) - base
+    model.temperatures = [1.0, 0.6]
+    cool = model.sample(base, 1, start) - base
+    assert torch.allclose(cool, 0.6 * full, atol=1e-6)
+    with pytest.raises(ValueError, match="temperatures"):
+        default_residual([0.05, 0.07], "base", widths=(8, 16)).__class__(
+            model.net, model.schedule, [0.05, 0.07], "base", temperatures=[1.0, 1.5])

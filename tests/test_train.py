@@ -256,6 +256,10 @@ def test_ntc_decoder_train_resume_export(tmp_path, data_root, keep_threads):
     dec, mid = load_model(dest / "gen.pt")
     assert card["model_id"] == mid and card["base_model"] == ntc_id and card["storage_dtype"] == "float16"
     assert [r["quality"] for r in card["heldout_figures"]] == [1, 2]
+    assert [r["quality"] for r in card["temperature_calibration"]["rows"]] == [1, 2, 3]
+    rows = card["temperature_calibration"]["rows"]
+    assert np.allclose(dec.temperatures, [r["temperature"] for r in rows], atol=1e-4)
+    assert all(0.25 <= t <= 1 for t in dec.temperatures)
     assert all(r["hf_mmse"] > 0 and r["psnr_gen"] > 0 for r in card["heldout_figures"])
     codec = NTC(ntc_model, tables, ntc_id, decoder=dec)
     assert codec.reconstructions == ("mmse", "generative", "interp")

@@ -147,17 +147,25 @@ class ResidualDiffusion(GaussianDiffusion):
     quality q, measured once when training starts) and sees ``condition(x_base, q)`` = [2·x_base − 1,
     a constant plane 2q/(Q − 1) − 1]. ``base_model`` is the id of the codec model whose reconstructions
     it was trained on; ``sample_steps`` ODE steps plus one final x̂ make the network evaluations of
-    :meth:`sample`.
+    :meth:`sample`. ``temperatures`` (one per quality, ≤ 1) scale the sampler's starting noise: a
+    perfect model needs none; an under-trained one leaves noise its denoiser failed to remove, and a
+    temperature calibrated on training images (:func:`chansim.train.ntc_decoder.calibrate_temperatures`)
+    takes the excess out.
     """
 
     kind = "residual"
 
     def __init__(self, net: UNet, schedule: Schedule, residual_scales, base_model: str, sample_steps: int = 15,
-                 parameterisation: str = "v", clip_denoised: bool = False, cond_channels: int = 4):
+                 parameterisation: str = "v", clip_denoised: bool = False, cond_channels: int = 4,
+                 temperatures=None):
         super().__init__(net, schedule, parameterisation, clip_denoised, cond_channels)
         scales = [float(v) for v in residual_scales]
         if not scales or any(not v > 0 for v in scales):
             raise ValueError("residual_scales must be positive, one per quality")
+        temps = [1.0] * len(scales) if temperatures is None else [float(v) for v in temperatures]
+        if len(temps) != len(scales) or any(not 0 < v <= 1 for v in temps):
+            raise ValueError("temperatures must lie in (0, 1], one per quality")
+        self.temperatures = temps
         if cond_channels != net.out_channels + 1:
             raise ValueError("a residual model is conditioned on the base image and a quality plane")
         if int(sample_steps) < 1:
@@ -168,7 +176,7 @@ class ResidualDiffusion(GaussianDiffusion):
     def config(self) -> Dict[str, Any]:
         cfg = super().config()
         cfg.update(residual_scales=[float(v) for v in self.residual_scales], base_model=self.base_model,
-                   sample_steps=self.sample_steps)
+                   sample_steps=self.sample_steps, temperatures=list(self.temperatures))
         return cfg
 
     @property
@@ -196,15 +204,16 @@ class ResidualDiffusion(GaussianDiffusion):
 
     def sample(self, base: torch.Tensor, q: int, initial: torch.Tensor) -> torch.Tensor:
         """A draw x = base + s_q·r of p(x | base, q) in [0, 1] (unclamped): the probability-flow ODE
-        from r_1 = ``initial`` (standard normal, base's shape) by DPM-Solver++(2M) steps
+        from r_1 = τ_q·``initial`` (``initial`` standard normal, base's shape; τ_q the quality's sampling
+        temperature, 1 for a perfect model) by DPM-Solver++(2M) steps
         (:func:`chansim.diffusion.samplers.flow2_step`) on :meth:`sampling_gammas`, then x̂ at γ(0);
         ``sample_steps`` + 1 network evaluations. Equal steps in γ make the sampler's error the same
         for every residual scale (a Gaussian of scale s is one of scale 1 shifted by 2 log s in γ)."""
         from .samplers import sample
 
         qq = torch.tensor([int(q)])
-        r = sample(self.bind(self.condition(base, qq)), initial.to(base.dtype), self.sampling_gammas(),
-                   method="flow2")
+        r_1 = initial.to(base.dtype) * self.temperatures[int(q)]
+        r = sample(self.bind(self.condition(base, qq)), r_1, self.sampling_gammas(), method="flow2")
         return base + r * self._scale(qq).to(base.dtype)
 
 

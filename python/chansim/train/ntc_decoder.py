@@ -91,6 +91,51 @@ def evaluate(decoder: ResidualDiffusion, ntc: HyperpriorModel, images: torch.Ten
     return rows
 
 
+CALIBRATION_CROPS = 12          # of the run's crop size (128: 12 crops hold ≈ 200k pixels)
+CALIBRATION_SEED = 4242
+
+
+@torch.no_grad()
+def _hf_pair(decoder: ResidualDiffusion, ntc: HyperpriorModel, crops: torch.Tensor, q: int, seed: int):
+    """Mean HF energy ratios (mmse, generative) of ``crops`` (N, 3, S, S) uint8 at 0-based quality q,
+    with noise fixed by ``seed`` (so two calls differ only in what the decoder changed)."""
+    from ..metrics import hf_energy_ratio
+
+    gen = torch.Generator().manual_seed(seed)
+    hf_m, hf_g = [], []
+    for im in crops:
+        x = im[None].float() / 255.0
+        base = ntc_base(ntc, x, torch.tensor([q]), gen)
+        out = decoder.sample(base, q, torch.randn(x.shape, generator=gen))
+        orig = im.permute(1, 2, 0).numpy()
+        for acc, rec in ((hf_m, base), (hf_g, out)):
+            acc.append(hf_energy_ratio((rec[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy(),
+                                       orig))
+    return float(np.mean(hf_m)), float(np.mean(hf_g))
+
+
+def calibrate_temperatures(decoder: ResidualDiffusion, ntc: HyperpriorModel, crops: torch.Tensor,
+                           seed: int = CALIBRATION_SEED) -> List[dict]:
+    """Set each quality's sampling temperature τ_q ≤ 1 so that the generative reconstruction carries
+    the photo's high-frequency energy (ratio 1) on ``crops`` — training images, never the evaluation
+    set. The residual's energy grows as τ², so one measurement at τ = 1 gives
+    τ_q = √((1 − HF_mmse)/(HF_gen − HF_mmse)), clipped to [0.25, 1]; a second pass records the result."""
+    rows = []
+    for q in range(decoder.num_qualities):
+        decoder.temperatures[q] = 1.0
+        hf_m, hf_g = _hf_pair(decoder, ntc, crops, q, seed)
+        tau = 1.0
+        if hf_g > 1.0 and hf_g > hf_m:
+            tau = min(1.0, max(0.25, math.sqrt(max(1.0 - hf_m, 0.0) / (hf_g - hf_m))))
+        decoder.temperatures[q] = tau
+        after = _hf_pair(decoder, ntc, crops, q, seed)[1] if tau < 1.0 else hf_g
+        rows.append({"quality": q + 1, "hf_mmse": round(hf_m, 4), "hf_generative_at_1": round(hf_g, 4),
+                     "temperature": round(tau, 4), "hf_generative": round(after, 4)})
+        print(f"calibration q{q + 1}: HF mmse {hf_m:.3f}, generative {hf_g:.3f} at τ = 1 → τ = {tau:.3f}: {after:.3f}",
+              file=sys.stderr, flush=True)
+    return rows
+
+
 class DecoderTrainer(Checkpointed):
     def __init__(self, args, sampler, heldout: Optional[torch.Tensor]):
         self.args = args
@@ -240,8 +285,10 @@ def is_decoder_run(run_dir: Path) -> bool:
     return blob.get("config", {}).get("kind") == ResidualDiffusion.kind
 
 
-def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Optional[Path] = None) -> Path:
-    """Write ``dest/name.pt`` (float16) and its card, with held-out figures measured on the stored weights."""
+def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Optional[Path] = None,
+           calibrate: bool = True) -> Path:
+    """Write ``dest/name.pt`` (float16) and its card, with held-out figures measured on the stored weights;
+    ``calibrate``: set the sampling temperatures first (:func:`calibrate_temperatures`, on training crops)."""
     import datetime as _dt
 
     from ..diffusion.io import file_sha256, load_model as load_diffusion, save_model, write_card
@@ -253,13 +300,23 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
     args = blob["args"]
     model = default_residual(args["residual_scales"], args["ntc_id"], widths=tuple(args["widths"]))
     model.load_state_dict(blob["ema"]["shadow"])
-    dest.mkdir(parents=True, exist_ok=True)
-    path = dest / f"{name}.pt"
-    mid = save_model(model, path, torch.float16)
-    shipped, _ = load_diffusion(path)
     ntc, _, ntc_id = load_model(args["ntc"])
     if ntc_id != args["ntc_id"]:
         raise ValueError(f"{args['ntc']} is no longer the NTC model this decoder was trained on")
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / f"{name}.pt"
+    save_model(model, path, torch.float16)
+    calibration = []
+    if calibrate:
+        from .data import CropSampler
+
+        crops = CropSampler.from_shared(args["crop"], seed=CALIBRATION_SEED, root=data_dir,
+                                        progress=False).batch(CALIBRATION_CROPS)
+        rounded, _ = load_diffusion(path)        # calibrate the weights as stored (float16)
+        calibration = calibrate_temperatures(rounded, ntc, crops)
+        model.temperatures = list(rounded.temperatures)
+    mid = save_model(model, path, torch.float16)
+    shipped, _ = load_diffusion(path)
     crop = args.get("eval_crop", EVAL_CROP)
     rows = evaluate(shipped, ntc, kodak_heldout(crop=crop, root=data_dir)[:EVAL_IMAGES])
     card = {
@@ -292,6 +349,11 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
                    "high-frequency energy ratio (chansim.metrics.hf_energy_ratio) of the MMSE and the "
                    "generative reconstruction",
         "heldout_figures": [{k: round(v, 4) for k, v in r.items()} for r in rows],
+        "temperature_calibration": {
+            "data": f"{CALIBRATION_CROPS} random {args['crop']}² crops of the training photos (seed "
+                    f"{CALIBRATION_SEED}), not Kodak",
+            "rule": "τ_q = √((1 − HF_mmse)/(HF_gen(τ=1) − HF_mmse)) clipped to [0.25, 1] when HF_gen > 1",
+            "rows": calibration},
         "training_curve": [{"step": h["step"], "elapsed_s": h["elapsed_s"], "heldout": h["heldout"]}
                            for h in blob["history"]],
         "command": command,
