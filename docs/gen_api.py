@@ -18,7 +18,7 @@ MODULES = [
     "chansim.prng", "chansim.rans", "chansim.dq", "chansim.pfr", "chansim.grc",
     "chansim.codecs", "chansim.codecs.base", "chansim.codecs.container", "chansim.codecs.streams",
     "chansim.codecs.ntc", "chansim.ntc",
-    "chansim.diffusion", "chansim.diffusion.pretrained", "chansim.codecs.step_report", "chansim.metrics", "chansim.evaluation", "chansim.varint", "chansim.testing",
+    "chansim.diffusion", "chansim.diffusion.pretrained", "chansim.codecs.step_report", "chansim.metrics", "chansim.perceptual", "chansim.evaluation", "chansim.varint", "chansim.testing",
     "chansim.errors",
 ]
 

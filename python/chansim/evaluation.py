@@ -1,8 +1,8 @@
 """Rate–distortion evaluation helpers shared by ``chansim eval``/``demo``, the trainers and ``benchmarks/``.
 
 One of each: the Bjøntegaard delta (:func:`bd_psnr`, PCHIP — see its docstring for why),
-the metrics (:func:`image_metrics`: :func:`chansim.metrics.psnr` and the NumPy
-:func:`chansim.metrics.ms_ssim`), the classical baselines measured beside the codecs
+the metrics (:func:`image_metrics`: :func:`chansim.metrics.psnr`, the NumPy
+:func:`chansim.metrics.ms_ssim` and :func:`chansim.metrics.hf_energy_ratio`), the classical baselines measured beside the codecs
 (:func:`encode_baseline` / :func:`decode_baseline` / :func:`baseline_rows`: JPEG, WebP,
 AVIF through Pillow), per-setting means (:func:`summarize`), BD tables (:func:`bd_table`),
 R-D plots (:func:`plot_rd`, matplotlib) and side-by-side crops (:func:`side_by_side`).
@@ -17,14 +17,15 @@ import math
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .metrics import MS_SSIM_MIN_SIDE, ms_ssim, psnr
+from .metrics import HF_MIN_SIDE, MS_SSIM_MIN_SIDE, hf_energy_ratio, ms_ssim, psnr
 
 __all__ = ["BASELINE_FORMATS", "BASELINE_LABELS", "BASELINE_QUALITIES", "available_baselines", "baseline_rows",
-           "bd_psnr", "bd_table", "crop_box", "decode_baseline", "encode_baseline", "image_metrics", "msssim_db",
+           "bd_psnr", "bd_table", "crop_box", "decode_baseline", "encode_baseline", "image_metrics", "MEAN_FIELDS",
+           "msssim_db",
            "pchip_integral", "plot_rd", "side_by_side", "summarize"]
 
 #: Classical formats measured beside the codecs (Pillow), each over this quality sweep.
@@ -33,19 +34,28 @@ BASELINE_FORMATS = {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF"}
 #: Names of the baselines in tables and plots.
 BASELINE_LABELS = {"jpeg": "JPEG", "webp": "WebP", "avif": "AVIF"}
 CROP = 192
+#: Per-image quantities :func:`summarize` averages (those a row lacks count as missing).
+MEAN_FIELDS = ("bytes", "bpp", "psnr", "ms_ssim", "hf_ratio", "lpips", "dists", "encode_s", "decode_s")
 
 
 # ---- metrics ----------------------------------------------------------------------------
 
 
 def image_metrics(original: np.ndarray, decoded: np.ndarray) -> Dict[str, float]:
-    """{"psnr", "ms_ssim"} of a decoded image; MS-SSIM is NaN below 176 pixels a side
-    (undefined there: NaN, not a different metric under the same name)."""
+    """{"psnr", "ms_ssim", "hf_ratio"} of a decoded image. Where a metric is undefined it is NaN,
+    never a different metric under the same name: MS-SSIM below 176 pixels a side, the
+    high-frequency energy ratio below 16 or for an original with no energy above a quarter of
+    the sampling rate (a flat image)."""
     decoded = np.asarray(decoded)
     if decoded.shape != original.shape:
         raise RuntimeError(f"decoded shape {decoded.shape} differs from the original {original.shape}")
     small = min(original.shape[:2]) < MS_SSIM_MIN_SIDE
-    return {"psnr": psnr(original, decoded), "ms_ssim": float("nan") if small else ms_ssim(original, decoded)}
+    try:
+        hf = hf_energy_ratio(decoded, original) if min(original.shape[:2]) >= HF_MIN_SIDE else float("nan")
+    except ValueError:  # the original's band is empty: the ratio is undefined
+        hf = float("nan")
+    return {"psnr": psnr(original, decoded), "ms_ssim": float("nan") if small else ms_ssim(original, decoded),
+            "hf_ratio": hf}
 
 
 def msssim_db(v: float) -> float:
@@ -218,9 +228,11 @@ def crop_box(h: int, w: int, size: int = CROP) -> Tuple[int, int, int]:
 
 
 def baseline_rows(image_name: str, image: np.ndarray, fmt: str, qualities: Sequence[int] = BASELINE_QUALITIES,
-                  keep_crop: bool = False) -> List[dict]:
+                  keep_crop: bool = False, extra: Optional[Callable[[np.ndarray], dict]] = None) -> List[dict]:
     """One classical format over its quality sweep on one image: a row per quality
-    (bytes, bpp, PSNR, MS-SSIM, timings; the central crop under ``_crop`` if asked)."""
+    (bytes, bpp, :func:`image_metrics`, timings; the central crop under ``_crop`` if asked).
+    ``extra(decoded)``, if given, adds its items to each row (``chansim eval`` measures the
+    perceptual metrics through it, so this module needs no PyTorch)."""
     h, w = image.shape[:2]
     top, left, s = crop_box(h, w)
     rows = []
@@ -234,6 +246,8 @@ def baseline_rows(image_name: str, image: np.ndarray, fmt: str, qualities: Seque
         row = dict(image=image_name, method=BASELINE_LABELS[fmt], codec=fmt, quality=str(q), reconstruction="",
                    width=w, height=h, bytes=len(data), bpp=8.0 * len(data) / (h * w), encode_s=enc, decode_s=dec,
                    **image_metrics(image, decoded))
+        if extra is not None:
+            row.update(extra(decoded))
         if keep_crop:
             row["_crop"] = decoded[top:top + s, left:left + s].copy()
         rows.append(row)
@@ -244,15 +258,20 @@ def baseline_rows(image_name: str, image: np.ndarray, fmt: str, qualities: Seque
 
 
 def summarize(rows: List[dict]) -> List[dict]:
-    """Means over images per (method, codec, quality, reconstruction), sorted by method then rate."""
+    """Means over images per (method, codec, quality, reconstruction), sorted by method then rate:
+    each of :data:`MEAN_FIELDS` that some row has (NaN where no row of the group has a value)."""
     groups: Dict[tuple, List[dict]] = defaultdict(list)
+    present = set()
     for r in rows:
         groups[(r["method"], r["codec"], r["quality"], r["reconstruction"])].append(r)
+        present.update(r)
     out = []
     for (method, codec, quality, rec), rs in groups.items():
         entry = dict(method=method, codec=codec, quality=quality, reconstruction=rec, images=len(rs))
-        for key in ("bytes", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s"):
-            vals = np.array([r[key] for r in rs], dtype=np.float64)
+        for key in MEAN_FIELDS:
+            if key not in present:
+                continue
+            vals = np.array([r.get(key, np.nan) for r in rs], dtype=np.float64)
             entry[key] = float(np.nan) if np.isnan(vals).all() else float(np.nanmean(vals))
         out.append(entry)
     out.sort(key=lambda e: (e["method"], e["bpp"]))

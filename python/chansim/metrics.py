@@ -1,4 +1,4 @@
-"""Image quality metrics used by the evaluation tools: PSNR and MS-SSIM.
+"""Image quality metrics used by the evaluation tools: PSNR, MS-SSIM and the high-frequency energy ratio.
 
 MS-SSIM follows Wang, Simoncelli & Bovik (2003) as the neural-compression literature
 computes it (the TensorFlow / ``pytorch_msssim`` convention): an 11×11 Gaussian window
@@ -10,13 +10,18 @@ MATLAB code's decimation; implementations differ here, all agree on sides that a
 multiples of 16, such as Kodak's 768×512). Every scale must hold a full window, so both
 sides must be at least 11·2⁴ = 176 pixels; smaller images raise ValueError rather than
 get a silently different metric.
+
+The high-frequency energy ratio (:func:`hf_energy_ratio`) is a weight-free realism figure:
+how much fine detail a reconstruction keeps (or invents) relative to the photo, 1.0 = as much.
+Its definition is in the function's docstring.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MS_SSIM_MIN_SIDE", "MS_SSIM_WEIGHTS", "bpp", "ms_ssim", "psnr", "ssim"]
+__all__ = ["HF_MIN_SIDE", "MS_SSIM_MIN_SIDE", "MS_SSIM_WEIGHTS", "bpp", "hf_energy_ratio", "ms_ssim", "psnr",
+           "ssim"]
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _WIN = 11
@@ -24,6 +29,9 @@ _SIGMA = 1.5
 _K1, _K2 = 0.01, 0.03
 #: Smallest side for which every one of the five scales still holds a full window.
 MS_SSIM_MIN_SIDE = _WIN * 2 ** (len(MS_SSIM_WEIGHTS) - 1)
+#: Smallest side for :func:`hf_energy_ratio`: below it the band above a quarter of the sampling
+#: rate holds only a handful of frequency bins (four at 16 pixels), too few to average.
+HF_MIN_SIDE = 16
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -112,3 +120,65 @@ def ms_ssim(a, b, data_range: float = 255.0) -> float:
             y = y[:, :hh, :ww].reshape(-1, hh // 2, 2, ww // 2, 2).mean(axis=(2, 4))
     per_channel = np.prod(np.stack(factors) ** weights[:, None], axis=0)
     return float(per_channel.mean())
+
+
+def _hf_energy(x: np.ndarray, cutoff: float):
+    """(energy above ``cutoff`` cycles/pixel, energy below Nyquist) of x[C, H, W] (float64),
+    each summed over channels."""
+    h, w = x.shape[1:]
+    x = x - x.mean(axis=(1, 2), keepdims=True)
+    # The DFT treats the image as one period of a periodic signal, so the jump between opposite
+    # edges would act as a sharp edge and add spurious high-frequency energy (to both images, but
+    # by an amount set by their borders, not their detail). The Hann window tapers the edges to 0.
+    window = np.outer(np.hanning(h), np.hanning(w))
+    power = (np.abs(np.fft.fft2(x * window)) ** 2).sum(axis=0)
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij"))
+    # Rings one frequency step of the shorter side wide (the coarser of the two grid spacings,
+    # so no ring below Nyquist is empty); rings reaching past Nyquist (the corners) are left out.
+    step = 1.0 / min(h, w)
+    ring = np.floor(f / step).astype(np.int64)
+    n_rings = min(h, w) // 2
+    inside = ring < n_rings
+    counts = np.bincount(ring[inside], minlength=n_rings)
+    sums = np.bincount(ring[inside], weights=power[inside], minlength=n_rings)
+    radial = sums / np.maximum(counts, 1)  # the radially averaged power spectrum
+    band = (np.arange(n_rings) * step >= cutoff - 1e-12) & (counts > 0)
+    return float(radial[band].sum() * step), float(radial[counts > 0].sum() * step)
+
+
+def hf_energy_ratio(reconstruction, original, cutoff: float = 0.25) -> float:
+    """High-frequency energy of ``reconstruction`` over that of ``original`` (1.0 = as much fine detail).
+
+    For each image and channel: subtract the channel mean, multiply by a 2-D Hann window (without
+    it the DFT's periodic boundary turns the image's edges into a discontinuity that adds
+    spurious high-frequency energy), take |FFT|², average it over rings of radial frequency
+    f = √(fx² + fy²) (cycles/pixel; rings one frequency step of the shorter side wide) and
+    integrate that radial average over cutoff ≤ f < 0.5 (the Nyquist frequency; the spectrum's
+    corners beyond it are left out). The default cutoff 0.25 cycles/pixel is a quarter of the
+    sampling rate. The band energies of all channels are summed, and the ratio is taken of the
+    sums: reconstruction over original. Averaging over images is the caller's (``chansim eval``
+    reports the per-image ratio and its mean).
+
+    Below 1: the reconstruction lost fine detail (blur, a smooth MMSE decode); above 1: it has
+    more than the photo (noise, ringing, invented texture). Not a fidelity measure: white noise
+    of the right power scores 1.0.
+
+    Images are (H, W) or (H, W, C), uint8 (any real dtype is accepted and used as is), both
+    sides ≥ :data:`HF_MIN_SIDE` (16). Raises ValueError for a shape mismatch, a smaller image,
+    a cutoff outside (0, 0.5), or an original with no energy in the band (e.g. a flat image),
+    where the ratio is undefined.
+    """
+    a, b = _as_float(reconstruction, original)
+    h, w = a.shape[1:]
+    if min(h, w) < HF_MIN_SIDE:
+        raise ValueError(f"the high-frequency energy ratio needs both sides ≥ {HF_MIN_SIDE} pixels, "
+                         f"got {w}×{h} (width×height)")
+    if not 0.0 < cutoff < 0.5:
+        raise ValueError(f"cutoff must lie in (0, 0.5) cycles/pixel (0.5 is Nyquist), got {cutoff}")
+    ref, ref_all = _hf_energy(b, cutoff)
+    # Relative to the image's whole spectrum: a flat original's band "energy" is FFT rounding
+    # (~1e-32 of it), not detail.
+    if not ref > 1e-20 * ref_all:
+        raise ValueError(f"the original has no energy above {cutoff} cycles/pixel (a flat or very smooth image): "
+                         f"the high-frequency energy ratio is undefined")
+    return _hf_energy(a, cutoff)[0] / ref

@@ -4,8 +4,10 @@ Every (image, codec, quality) pair and every (image, classical format) pair is o
 on a Dask cluster — a local one with process workers by default, or any running
 scheduler (``--scheduler tcp://host:8786``). Images travel to the workers as arrays, so
 remote workers need no shared file system. Results: per-image and mean bpp / PSNR /
-MS-SSIM / timings as CSV and JSON, R-D plots against JPEG / WebP / AVIF, BD-PSNR over
-JPEG, and side-by-side crops at the lowest rate.
+MS-SSIM / high-frequency energy ratio / timings as CSV and JSON, R-D plots against JPEG /
+WebP / AVIF, BD-PSNR over JPEG, and side-by-side crops at the lowest rate. With
+``--perceptual``, LPIPS and DISTS per image and FID and KID per setting over image patches,
+from local weights only.
 """
 
 from __future__ import annotations
@@ -23,13 +25,19 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .. import perceptual as _perceptual
 from ..evaluation import (BASELINE_FORMATS, BASELINE_QUALITIES, available_baselines, baseline_rows, bd_table,
                           crop_box, image_metrics, plot_rd, side_by_side, summarize)
 from .common import (IMAGE_SUFFIXES, UsageError, check_codec_spec, check_reconstruction, default_codec, load_codec,
                      parse_quality, read_image, registered_codecs, split_list, unique, version, write_bytes, write_png)
 
 FIELDS = ["image", "method", "codec", "quality", "reconstruction", "width", "height", "bytes", "bpp", "psnr",
-          "ms_ssim", "encode_s", "decode_s"]
+          "ms_ssim", "hf_ratio", "encode_s", "decode_s"]
+SUMMARY_FIELDS = ["method", "codec", "quality", "reconstruction", "images", "bytes", "bpp", "psnr", "ms_ssim",
+                  "hf_ratio", "encode_s", "decode_s"]
+#: Per-image perceptual columns (after FIELDS) and set-level ones (after SUMMARY_FIELDS), when measured.
+PERCEPTUAL_FIELDS = list(_perceptual.PER_IMAGE)
+SET_FIELDS = list(_perceptual.PER_SET) + ["patches"]
 
 
 def _worker_threads(threads: Optional[int]) -> None:
@@ -45,12 +53,31 @@ def _worker_threads(threads: Optional[int]) -> None:
         torch.set_num_threads(threads)
 
 
+def _perceptual_extra(perceptual: Optional["_perceptual.Perceptual"], image: np.ndarray):
+    """decoded → its perceptual items for a row: LPIPS / DISTS against ``image`` and, for FID / KID,
+    the Inception features of its patches (under ``_features``, gathered per setting at the end);
+    None without ``--perceptual``."""
+    if perceptual is None:
+        return None
+    score = perceptual.scorer(image)
+
+    def extra(decoded: np.ndarray) -> dict:
+        out = score(decoded)
+        if perceptual.per_set:
+            out["_features"] = perceptual.features(decoded)
+        return out
+
+    return extra
+
+
 def codec_task(image_name: str, image: np.ndarray, codec_spec: str, quality_text: str,
-               reconstructions: Sequence[Optional[str]], keep_crop: bool, threads: Optional[int]) -> List[dict]:
+               reconstructions: Sequence[Optional[str]], keep_crop: bool,
+               perceptual: Optional["_perceptual.Perceptual"], threads: Optional[int]) -> List[dict]:
     """Compress one image at one quality, decode the file with each reconstruction (what a
     receiver does, timed separately); rows (+ crops)."""
     codec = load_codec(codec_spec)
     _worker_threads(threads)
+    extra = _perceptual_extra(perceptual, image)
     quality = parse_quality(codec, quality_text)
     h, w = image.shape[:2]
     t0 = time.perf_counter()
@@ -66,6 +93,8 @@ def codec_task(image_name: str, image: np.ndarray, codec_spec: str, quality_text
         row = dict(image=image_name, method=label, codec=codec.name, quality=str(quality),
                    reconstruction=rec or codec.reconstructions[0], width=w, height=h, bytes=len(data),
                    bpp=8.0 * len(data) / (h * w), encode_s=enc, decode_s=dec, **image_metrics(image, decoded))
+        if extra is not None:
+            row.update(extra(decoded))
         if keep_crop:
             row["_crop"] = decoded[top:top + s, left:left + s].copy()
         rows.append(row)
@@ -73,10 +102,37 @@ def codec_task(image_name: str, image: np.ndarray, codec_spec: str, quality_text
 
 
 def baseline_task(image_name: str, image: np.ndarray, fmt: str, qualities: Sequence[int], keep_crop: bool,
-                  threads: Optional[int]) -> List[dict]:
+                  perceptual: Optional["_perceptual.Perceptual"], threads: Optional[int]) -> List[dict]:
     """One classical format over its quality sweep on one image (a Dask task)."""
     _worker_threads(threads)
-    return baseline_rows(image_name, image, fmt, qualities, keep_crop)
+    return baseline_rows(image_name, image, fmt, qualities, keep_crop, extra=_perceptual_extra(perceptual, image))
+
+
+def reference_task(image_name: str, image: np.ndarray, perceptual: "_perceptual.Perceptual",
+                   threads: Optional[int]) -> List[dict]:
+    """The Inception features of the original's patches, the real set of FID / KID (a Dask task)."""
+    _worker_threads(threads)
+    return [dict(image=image_name, _features=perceptual.features(image))]
+
+
+# ---- set-level metrics ------------------------------------------------------------------------
+
+
+def add_set_metrics(summary: List[dict], rows: List[dict], references: Dict[str, np.ndarray],
+                    perceptual: "_perceptual.Perceptual") -> None:
+    """FID / KID of each summary entry: the patches of its reconstructions (every image of the
+    entry) against the patches of the same originals; ``patches`` = how many per set."""
+    groups: Dict[tuple, List[dict]] = defaultdict(list)
+    for r in rows:
+        if "_features" in r and r["image"] in references:
+            groups[(r["method"], r["codec"], r["quality"], r["reconstruction"])].append(r)
+    for e in summary:
+        rs = groups.get((e["method"], e["codec"], e["quality"], e["reconstruction"]), [])
+        dim = (0, 2048)
+        fake = np.concatenate([r["_features"] for r in rs]) if rs else np.zeros(dim, np.float32)
+        real = np.concatenate([references[r["image"]] for r in rs]) if rs else np.zeros(dim, np.float32)
+        e.update(perceptual.set_metrics(real, fake))
+        e["patches"] = int(len(fake))
 
 
 # ---- outputs --------------------------------------------------------------------------------
@@ -114,7 +170,7 @@ def write_crops(images: Dict[str, np.ndarray], rows: List[dict], out: Path) -> L
 
 def write_results(rows: List[dict], summary: List[dict], meta: dict, out: Path) -> None:
     """results.csv, summary.csv and results.json, each written atomically (a Ctrl-C while writing
-    leaves the previous version, never half a file)."""
+    leaves the previous version, never half a file). The perceptual columns appear when measured."""
     import io
 
     out.mkdir(parents=True, exist_ok=True)
@@ -123,26 +179,34 @@ def write_results(rows: List[dict], summary: List[dict], meta: dict, out: Path) 
 
     def csv_bytes(fields, items) -> bytes:
         buf = io.StringIO(newline="")
-        w = csv.DictWriter(buf, fieldnames=fields)
+        w = csv.DictWriter(buf, fieldnames=fields, restval="")
         w.writeheader()
         w.writerows(items)
         return buf.getvalue().encode()
 
-    sfields = ["method", "codec", "quality", "reconstruction", "images", "bytes", "bpp", "psnr", "ms_ssim",
-               "encode_s", "decode_s"]
+    measured = {k for r in clean for k in r} | {k for e in summary for k in e}
+    fields = FIELDS + [f for f in PERCEPTUAL_FIELDS if f in measured]
+    sfields = SUMMARY_FIELDS + [f for f in PERCEPTUAL_FIELDS + SET_FIELDS if f in measured]
     doc = {"meta": meta, "summary": [{k: _finite(v) for k, v in e.items()} for e in summary],
            "images": [{k: _finite(v) for k, v in r.items()} for r in clean]}
-    write_bytes(out / "results.csv", csv_bytes(FIELDS, clean))
+    write_bytes(out / "results.csv", csv_bytes(fields, clean))
     write_bytes(out / "summary.csv", csv_bytes(sfields, summary))
     write_bytes(out / "results.json", json.dumps(doc, indent=1).encode())
 
 
 def print_summary(summary: List[dict], bd: Dict[str, Optional[float]]) -> None:
-    print(f"{'method':<22} {'quality':>8} {'bpp':>8} {'PSNR':>7} {'MS-SSIM':>8} {'enc s':>7} {'dec s':>7}")
+    extra = [f for f in PERCEPTUAL_FIELDS + list(_perceptual.PER_SET) if any(f in e for e in summary)]
+
+    def num(v, fmt):
+        return "n/a" if v is None or math.isnan(v) else format(v, fmt)
+
+    print(f"{'method':<22} {'quality':>8} {'bpp':>8} {'PSNR':>7} {'MS-SSIM':>8} {'HF':>6} "
+          + "".join(f"{f.upper():>8} " for f in extra) + f"{'enc s':>7} {'dec s':>7}")
     for e in summary:
-        ms = "   n/a" if math.isnan(e["ms_ssim"]) else f"{e['ms_ssim']:.4f}"
-        print(f"{e['method']:<22} {e['quality']:>8} {e['bpp']:8.4f} {e['psnr']:7.2f} {ms:>8} "
-              f"{e['encode_s']:7.2f} {e['decode_s']:7.3f}")
+        print(f"{e['method']:<22} {e['quality']:>8} {e['bpp']:8.4f} {e['psnr']:7.2f} {num(e['ms_ssim'], '.4f'):>8} "
+              f"{num(e.get('hf_ratio', math.nan), '.3f'):>6} "
+              + "".join(f"{num(e.get(f, math.nan), '.4f'):>8} " for f in extra)
+              + f"{e['encode_s']:7.2f} {e['decode_s']:7.3f}")
     for method, v in bd.items():
         if v is not None and method not in ("WebP", "AVIF"):
             print(f"BD-PSNR of {method} over JPEG: {v:+.2f} dB")
@@ -166,17 +230,19 @@ def _finite(x):
 
 def _unfinite(row: dict) -> dict:
     # JSON has no inf: a lossless PSNR is written null and read back as inf (as the rows hold it).
-    if row.get("psnr") is None:
+    if "psnr" in row and row["psnr"] is None:
         row["psnr"] = math.inf
-    if row.get("ms_ssim") is None:
-        row["ms_ssim"] = math.nan
+    for key in ("ms_ssim", "hf_ratio", *PERCEPTUAL_FIELDS):
+        if key in row and row[key] is None:
+            row[key] = math.nan
     return row
 
 
 class Journal:
     """``OUT/results.jsonl``: one line per finished task — its key and rows — appended, flushed
     and fsynced as the task completes, so a kill loses at most the tasks still running.
-    Crops travel as PNG files beside it (``crops/parts/``)."""
+    Crops travel as PNG files beside it (``crops/parts/``), FID/KID features as ``.npy`` files
+    (``features/parts/``)."""
 
     def __init__(self, out: Path):
         self.out = out
@@ -204,6 +270,8 @@ class Journal:
                     if r.get("_crop_file"):
                         with Image.open(self.out / r.pop("_crop_file")) as im:
                             r["_crop"] = np.asarray(im.convert("RGB"))
+                    if r.get("_features_file"):
+                        r["_features"] = np.load(self.out / r.pop("_features_file"), allow_pickle=False)
             except (ValueError, KeyError, TypeError, OSError) as exc:
                 if i >= len(lines) - 2:  # the last record, cut short by a kill: redo that task
                     break
@@ -220,6 +288,7 @@ class Journal:
 
     def append(self, key: str, rows: List[dict]) -> None:
         import hashlib
+        import io
 
         if self._f is None:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -232,6 +301,13 @@ class Journal:
                 (self.out / rel).parent.mkdir(parents=True, exist_ok=True)
                 write_png(self.out / rel, r["_crop"])
                 c["_crop_file"] = str(rel)
+            if "_features" in r:
+                rel = Path("features") / "parts" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}-{i}.npy"
+                (self.out / rel).parent.mkdir(parents=True, exist_ok=True)
+                buf = io.BytesIO()
+                np.save(buf, np.asarray(r["_features"], np.float32), allow_pickle=False)
+                write_bytes(self.out / rel, buf.getvalue())
+                c["_features_file"] = str(rel)
             clean.append(c)
         self._f.write(json.dumps({"key": key, "rows": clean}).encode() + b"\n")
         self._f.flush()
@@ -304,6 +380,22 @@ def make_client(scheduler: str, workers: int, threads: int):
     return Client(scheduler, timeout="30s"), None
 
 
+def check_perceptual(args) -> Optional["_perceptual.Perceptual"]:
+    """--perceptual / --perceptual-weights / --fid-patch, checked before any work: metric names,
+    PyTorch installed, every weight file present (a usage error naming the missing file)."""
+    names = split_list(args.perceptual)
+    if not names:
+        if args.perceptual_weights is not None:
+            raise UsageError("--perceptual-weights without --perceptual (which metrics?)")
+        return None
+    try:
+        return _perceptual.Perceptual.from_dir(names, args.perceptual_weights, args.fid_patch)
+    except ModuleNotFoundError:
+        raise UsageError('--perceptual needs PyTorch: pip install "chansim[perceptual]"') from None
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+
+
 def run_eval(args) -> int:
     from tqdm.auto import tqdm
 
@@ -321,6 +413,7 @@ def run_eval(args) -> int:
     if args.workers < 1 or args.threads < 1:
         raise UsageError("--workers and --threads must be ≥ 1")
     files = list_images(Path(args.dir), args.limit)
+    perceptual = check_perceptual(args)
     import distributed  # noqa: F401  (before any work: a missing extra is a one-line error naming it)
 
     have = available_baselines()
@@ -338,17 +431,25 @@ def run_eval(args) -> int:
     n_images = len(images)
     # Every task, keyed; the journal of an earlier run says which are done.
     tasks = []
+    # Perceptual metrics change a task's rows, so their settings join its key (absent without them,
+    # so the keys of a run without --perceptual are those of earlier versions).
+    pkey = {} if perceptual is None else {"perceptual": perceptual.key()}
+    ref_keys = set()
     for k, name in enumerate(images):
         keep = k < args.crops
         for spec, codec, qs, kinds in plan:
             for i, q in enumerate(qs):
                 key = task_key(task="codec", image=name, crop=args.crop, codec=spec, model=codec.model_id,
-                               quality=q, reconstructions=kinds, crop_panel=keep and i == 0)
-                tasks.append((key, name, (codec_task, spec, q, kinds, keep and i == 0)))
+                               quality=q, reconstructions=kinds, crop_panel=keep and i == 0, **pkey)
+                tasks.append((key, name, (codec_task, spec, q, kinds, keep and i == 0, perceptual)))
         for fmt in baselines:
             key = task_key(task="baseline", image=name, crop=args.crop, format=fmt, qualities=BASELINE_QUALITIES,
-                           crop_panel=keep)
-            tasks.append((key, name, (baseline_task, fmt, BASELINE_QUALITIES, keep)))
+                           crop_panel=keep, **pkey)
+            tasks.append((key, name, (baseline_task, fmt, BASELINE_QUALITIES, keep, perceptual)))
+        if perceptual is not None and perceptual.per_set:
+            key = task_key(task="reference", image=name, crop=args.crop, **pkey)
+            ref_keys.add(key)
+            tasks.append((key, name, (reference_task, perceptual)))
     journal = Journal(out)
     if journal.path.exists() and not args.resume:
         if not args.force:
@@ -357,7 +458,10 @@ def run_eval(args) -> int:
         journal.path.unlink()
     done = journal.load() if args.resume else {}
     wanted = {key for key, _, _ in tasks}
-    rows: List[dict] = [r for key, rs in done.items() if key in wanted for r in rs]
+    rows: List[dict] = [r for key, rs in done.items() if key in wanted - ref_keys for r in rs]
+    # The originals' patch features (FID / KID's real set), apart from the result rows.
+    references: Dict[str, np.ndarray] = {r["image"]: r["_features"] for key, rs in done.items() if key in ref_keys
+                                         for r in rs}
     todo = [t for t in tasks if t[0] not in done]
     n_done = len(tasks) - len(todo)
     if args.resume and not args.quiet:
@@ -389,8 +493,12 @@ def run_eval(args) -> int:
                         continue
                     for fut in finished:
                         result = fut.result()
-                        journal.append(pending.pop(fut), result)
-                        rows.extend(result)
+                        key = pending.pop(fut)
+                        journal.append(key, result)
+                        if key in ref_keys:
+                            references.update((r["image"], r["_features"]) for r in result)
+                        else:
+                            rows.extend(result)
                         n_new += 1
                         bar.update(1)
             workers = len(client.scheduler_info().get("workers", {}))
@@ -404,6 +512,8 @@ def run_eval(args) -> int:
             cluster.close()
     wall = time.perf_counter() - t_start
     summary = summarize(rows)
+    if perceptual is not None and perceptual.per_set:
+        add_set_metrics(summary, rows, references, perceptual)
     bd = bd_table(summary)
     meta = dict(chansim=version(), python=platform.python_version(), machine=platform.machine(),
                 processor=_cpu_name(), cpus=os.cpu_count(), scheduler=args.scheduler, workers=workers,
@@ -413,7 +523,14 @@ def run_eval(args) -> int:
                 baselines=baselines, baselines_unavailable=skipped, bd_psnr_over_jpeg=bd,
                 bd_method="PCHIP over log rate (chansim.evaluation.bd_psnr)",
                 tasks=len(tasks), tasks_done=n_done + n_new, partial=interrupted, resumed_tasks=n_done,
-                journal=JOURNAL)
+                journal=JOURNAL, hf_ratio="high-frequency energy ratio above 0.25 cycles/pixel, reconstruction over "
+                                          "original (chansim.metrics.hf_energy_ratio)")
+    if perceptual is not None:
+        meta["perceptual"] = dict(metrics=list(perceptual.metrics), weights=dict(sorted(perceptual.files.items())),
+                                  fid_patch=perceptual.patch if perceptual.per_set else None,
+                                  protocol="LPIPS v0.1 (AlexNet) and DISTS on whole images; FID and KID on the "
+                                           "2048 pool3 features of the FID Inception-v3 over non-overlapping "
+                                           "fid_patch-square patches, reconstructions against originals")
     write_results(rows, summary, meta, out)
     if interrupted:
         print(f"chansim eval: interrupted after {meta['tasks_done']} of {len(tasks)} tasks; partial report in "
@@ -472,4 +589,12 @@ def add_parser(sub, common) -> None:
                    help="start over, discarding the results of an earlier run in --out")
     p.add_argument("--crops", type=int, default=4, metavar="N",
                    help="write side-by-side crops at the lowest rate for the first N images (default 4)")
+    p.add_argument("--perceptual", default=None, metavar="LIST",
+                   help="also measure these perceptual metrics: comma-separated lpips, dists (per image), fid, kid "
+                        "(per method and quality, over image patches); needs chansim[perceptual] and local weights")
+    p.add_argument("--perceptual-weights", default=None, metavar="DIR",
+                   help="directory holding the weight files (or a TORCH_HOME); default $TORCH_HOME/hub/checkpoints. "
+                        "Nothing is downloaded: a missing file is an error naming it")
+    p.add_argument("--fid-patch", type=int, default=_perceptual.FID_PATCH, metavar="S",
+                   help=f"side of the non-overlapping patches FID and KID use (default {_perceptual.FID_PATCH})")
     p.set_defaults(func=run_eval)
