@@ -146,6 +146,18 @@ def _hf_energy(x: np.ndarray, cutoff: float):
     return float(radial[band].sum() * step), float(radial[counts > 0].sum() * step)
 
 
+def hf_energy(image, cutoff: float = 0.25) -> float:
+    """The band energy :func:`hf_energy_ratio` divides: the radially averaged power spectrum of the
+    mean-removed, Hann-windowed image integrated over cutoff ≤ f < 0.5 cycles/pixel, summed over
+    channels. Sums of it over a set of images give a set's ratio that flat images cannot dominate."""
+    x, _ = _as_float(image, image)
+    if min(x.shape[1:]) < HF_MIN_SIDE:
+        raise ValueError(f"the high-frequency energy needs both sides ≥ {HF_MIN_SIDE} pixels")
+    if not 0.0 < cutoff < 0.5:
+        raise ValueError(f"cutoff must lie in (0, 0.5) cycles/pixel (0.5 is Nyquist), got {cutoff}")
+    return _hf_energy(x, cutoff)[0]
+
+
 def hf_energy_ratio(reconstruction, original, cutoff: float = 0.25) -> float:
     """High-frequency energy of ``reconstruction`` over that of ``original`` (1.0 = as much fine detail).
 
