@@ -56,17 +56,12 @@ def residual_scales(ntc: HyperpriorModel, sampler, batches: int = 12, batch: int
     return out
 
 
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a.clamp(0, 1) * 255).round() - b * 255).square().mean())
-    return 10 * math.log10(255.0 ** 2 / mse)
-
-
 @torch.no_grad()
 def evaluate(decoder: ResidualDiffusion, ntc: HyperpriorModel, images: torch.Tensor, seed: int = 0) -> List[dict]:
     """At the lowest quality, a quarter and half way up the ladder (0-based 0, 2, 4 of ten: the rates
     ≤ 0.5 bpp where generative decoding matters): mean PSNR and HF energy ratio of the MMSE and the
     generative reconstruction."""
-    from ..metrics import hf_energy_ratio
+    from ..metrics import hf_energy_ratio, psnr
 
     top = ntc.num_qualities - 1
     qualities = sorted({0, top // 4, top // 2})
@@ -83,8 +78,8 @@ def evaluate(decoder: ResidualDiffusion, ntc: HyperpriorModel, images: torch.Ten
             gen_x = decoder.sample(base, q, torch.randn(x.shape, generator=gen))
             orig = im.permute(1, 2, 0).numpy()
             for name, rec in (("mmse", base), ("gen", gen_x)):
-                acc[f"psnr_{name}"].append(_psnr(rec, x))
-                pix = (rec[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+                pix = _pixels(rec)
+                acc[f"psnr_{name}"].append(psnr(pix, orig))
                 acc[f"hf_{name}"].append(hf_energy_ratio(pix, orig))
         rows.append({"quality": q + 1, **{k: float(np.mean(v)) for k, v in acc.items()}})
     decoder.train(was)
