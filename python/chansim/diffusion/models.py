@@ -36,7 +36,7 @@ class GaussianDiffusion(nn.Module):
     def __init__(self, net: UNet, schedule: Schedule, parameterisation: str = "eps", clip_denoised: bool = False,
                  cond_channels: int = 0):
         super().__init__()
-        if net.in_channels != net.out_channels + int(cond_channels):
+        if cond_channels and net.in_channels != net.out_channels + int(cond_channels):
             raise ValueError(f"the net takes {net.in_channels} channels: z's {net.out_channels} plus "
                              f"cond_channels = {cond_channels} must add up to it")
         self.net, self.schedule = net, schedule
