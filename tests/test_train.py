@@ -263,3 +263,23 @@ def test_ntc_decoder_train_resume_export(tmp_path, data_root, keep_threads):
     assert all(r["hf_mmse"] > 0 and r["psnr_gen"] > 0 for r in card["heldout_figures"])
     codec = NTC(ntc_model, tables, ntc_id, decoder=dec)
     assert codec.reconstructions == ("mmse", "generative", "interp")
+
+
+def test_ema_averages_parameters_and_copies_buffers():
+    """A constant buffer stays exactly itself (averaging it in float32 drifts it: −10 → −9.999998 over
+    3,000 updates at decay 0.998); a parameter is the average decay_n = min(d, (1 + n)/(10 + n)) gives."""
+    from chansim.train.loop import EMA
+
+    m = torch.nn.Linear(1, 1, bias=False)
+    m.register_buffer("g0", torch.tensor(-10.0))
+    with torch.no_grad():
+        m.weight.fill_(0.0)
+    ema = EMA(m, 0.998)
+    for _ in range(3000):
+        ema.update(m)
+    assert ema.shadow["g0"].item() == -10.0
+    with torch.no_grad():
+        m.weight.fill_(1.0)
+    ema.update(m)
+    d = min(0.998, (1 + 3001) / (10 + 3001))          # update 3,001 with the documented warm-up
+    assert ema.shadow["weight"].item() == pytest.approx(1 - d, rel=1e-4)
