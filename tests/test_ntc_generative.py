@@ -215,3 +215,16 @@ def test_temperature_scales_the_gaussian_draw_exactly():
     with pytest.raises(ValueError, match="temperatures"):
         default_residual([0.05, 0.07], "base", widths=(8, 16)).__class__(
             model.net, model.schedule, [0.05, 0.07], "base", temperatures=[1.0, 1.5])
+
+
+def test_a_batch_samples_as_its_images_do_alone():
+    """Sampling B images at one quality gives each image what sampling it alone gives (the quality plane
+    is broadcast over the batch; calibration samples in batches, the codec one image at a time)."""
+    torch.manual_seed(0)
+    model = default_residual([0.05, 0.07, 0.09], "base", widths=(8, 16)).eval()
+    base = torch.rand(3, 3, 32, 32)
+    start = streams.initial_latent(9, base.shape)
+    together = model.sample(base, 2, start)
+    for i in range(3):
+        alone = model.sample(base[i:i + 1], 2, start[i:i + 1])
+        torch.testing.assert_close(together[i:i + 1], alone, atol=1e-5, rtol=1e-5)

@@ -83,7 +83,7 @@ def test_uqdm_train_resume_export(tmp_path, data_root, keep_threads):
     blob = torch.load(out / "checkpoint.pt", weights_only=False)
     assert blob["step"] == 5 and [h["step"] for h in blob["history"]] == [3, 5]
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log if "train_bpd" in r] == [1, 2, 3, 4, 5]
+    assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4, 5]
     card = json.loads((dest / "uqdm_default.json").read_text())
     model, mid = load_model(dest / "uqdm_default.pt")
     assert card["model_id"] == mid and card["file_sha256"] == file_sha256(dest / "uqdm_default.pt")
@@ -251,7 +251,8 @@ def test_ntc_decoder_train_resume_export(tmp_path, data_root, keep_threads):
     assert all(s > 0 for s in blob["args"]["residual_scales"])
     assert main(["ntc-decoder", "--out", str(out), "--resume", "--steps", "3"]) == 0
     assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 3
-    assert main(["export", str(out), "--dest", str(dest), "--name", "gen", "--data-dir", str(data_root)]) == 0
+    assert main(["export", str(out), "--dest", str(dest), "--name", "gen", "--data-dir", str(data_root),
+                 "--calibration-side", "64"]) == 0
     card = json.loads((dest / "gen.json").read_text())
     dec, mid = load_model(dest / "gen.pt")
     assert card["model_id"] == mid and card["base_model"] == ntc_id and card["storage_dtype"] == "float16"
@@ -259,10 +260,30 @@ def test_ntc_decoder_train_resume_export(tmp_path, data_root, keep_threads):
     assert [r["quality"] for r in card["temperature_calibration"]["rows"]] == [1, 2, 3]
     rows = card["temperature_calibration"]["rows"]
     assert np.allclose(dec.temperatures, [r["temperature"] for r in rows], atol=1e-4)
-    assert all(0.25 <= t <= 1 for t in dec.temperatures)
+    assert all(0 < t <= 1 for t in dec.temperatures)
     assert all(r["hf_mmse"] > 0 and r["psnr_gen"] > 0 for r in card["heldout_figures"])
     codec = NTC(ntc_model, tables, ntc_id, decoder=dec)
     assert codec.reconstructions == ("mmse", "generative", "interp")
+
+    # --init-from continues the exported network (fresh optimizer), its unit and widths included…
+    import argparse
+
+    from chansim.train.data import CropSampler
+    from chansim.train.ntc_decoder import DecoderTrainer
+
+    run2 = dict(out=tmp_path / "run2", ntc=tmp_path / "ntc.pt", init_from=dest / "gen.pt", widths=[4, 4],
+                seed=0, lr=1e-3, ema=0.99)
+    cont = DecoderTrainer(argparse.Namespace(**run2), CropSampler.from_shared(64, root=data_root, progress=False), None)
+    assert cont.args.init_from_id == mid and cont.args.widths == [8, 16]
+    assert cont.args.residual_scales == [float(v) for v in dec.residual_scales]
+    for k, v in dec.net.state_dict().items():
+        assert torch.equal(cont.model.net.state_dict()[k], v), k
+    assert cont.model.temperatures == [1.0] * 3 and cont.model.schedule.gamma_min == -10.0
+    # …and refuses a decoder of another NTC model.
+    save_ntc(HyperpriorModel(8, 12, lambdas=(0.001, 0.01, 0.1)), tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a generative decoder of NTC model"):
+        DecoderTrainer(argparse.Namespace(**{**run2, "ntc": tmp_path / "other.pt"}),
+                       CropSampler.from_shared(64, root=data_root, progress=False), None)
 
 
 def test_ema_averages_parameters_and_copies_buffers():
@@ -283,3 +304,41 @@ def test_ema_averages_parameters_and_copies_buffers():
     ema.update(m)
     d = min(0.998, (1 + 3001) / (10 + 3001))          # update 3,001 with the documented warm-up
     assert ema.shadow["weight"].item() == pytest.approx(1 - d, rel=1e-4)
+
+
+@pytest.mark.parametrize("law", [
+    lambda t: 0.3 + 1.7 * t ** 3,          # root (0.7 / 1.7)^(1/3) ≈ 0.744: the τ^(-½) guess lands above it
+    lambda t: 0.2 + 3.0 * t ** 1.5,        # root ≈ 0.400: the guess (≈ 0.56) lands above it
+    lambda t: 0.1 + 1.1 * t ** 8,          # steep: root ≈ 0.987, the guess lands far below it
+])
+def test_temperature_search_finds_the_root_of_a_monotone_ratio(law):
+    """Against the closed-form root of ratio(τ) = 1 for increasing laws: within the tolerance, in at most
+    the allowed number of evaluations, each τ in (0, 1]."""
+    from scipy.optimize import brentq
+
+    from chansim.train.ntc_decoder import temperature_search
+
+    calls = []
+    tau, r, tried = temperature_search(lambda t: calls.append(t) or law(t), tolerance=0.03, max_evals=5)
+    root = brentq(lambda t: law(t) - 1.0, 1e-6, 1.0)
+    assert len(calls) == len(tried) <= 5 and all(0 < t <= 1 for t in calls)
+    assert abs(r - 1.0) <= 0.03 and r == law(tau)
+    assert abs(tau - root) < 0.05
+
+
+def test_temperature_search_keeps_one_when_the_ratio_does_not_overshoot():
+    from chansim.train.ntc_decoder import temperature_search
+
+    for top in (0.4, 1.0, 1.029):
+        tau, r, tried = temperature_search(lambda t: top * t, tolerance=0.03)
+        assert tau == 1.0 and r == top and len(tried) == 1
+
+
+@pytest.mark.parametrize("command", ["ntc", "ntc-decoder"])
+@pytest.mark.parametrize("crop", ["100", "0", "-64", "x"])
+def test_ntc_runs_refuse_a_crop_that_is_not_a_multiple_of_64(tmp_path, command, crop, capsys):
+    """Refused while parsing, before anything is loaded or written."""
+    with pytest.raises(SystemExit) as e:
+        main([command, "--out", str(tmp_path / "run"), "--crop", crop])
+    assert e.value.code == 2 and "--crop" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -211,7 +211,7 @@ class ResidualDiffusion(GaussianDiffusion):
         for every residual scale (a Gaussian of scale s is one of scale 1 shifted by 2 log s in γ)."""
         from .samplers import sample
 
-        qq = torch.tensor([int(q)])
+        qq = torch.full((base.shape[0],), int(q), dtype=torch.long)      # one quality for the whole batch
         r_1 = initial.to(base.dtype) * self.temperatures[int(q)]
         r = sample(self.bind(self.condition(base, qq)), r_1, self.sampling_gammas(), method="flow2")
         return base + r * self._scale(qq).to(base.dtype)

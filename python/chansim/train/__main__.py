@@ -78,6 +78,10 @@ def main(argv=None) -> int:
     e.add_argument("--name", required=True)
     e.add_argument("--data-dir", type=Path, default=None)
     e.add_argument("--threads", type=int, default=None)
+    e.add_argument("--calibration-side", type=int, default=_ntc_decoder.CALIBRATION_SIDE,
+                   help="generative decoders: side of the training-photo crops the temperatures are calibrated on")
+    e.add_argument("--calibration-images", type=int, default=_ntc_decoder.CALIBRATION_IMAGES,
+                   help="generative decoders: how many training photos calibrate the temperatures")
     args = parser.parse_args(argv)
     command = "python -m chansim.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     if args.command == "ntc":
@@ -88,7 +92,8 @@ def main(argv=None) -> int:
         import torch
 
         torch.set_num_threads(args.threads or 2)
-        path = _ntc_decoder.export(args.run, args.dest, args.name, command, args.data_dir)
+        path = _ntc_decoder.export(args.run, args.dest, args.name, command, args.data_dir,
+                                   calibration_side=args.calibration_side, calibration_count=args.calibration_images)
         print(f"wrote {path} and {path.with_suffix('.json')}")
         return 0
     if args.command == "export" and _ntc.is_ntc_run(args.run):
@@ -111,20 +116,11 @@ def main(argv=None) -> int:
         print(f"wrote {path} and {path.with_suffix('.json')}")
         return 0
 
-    from .loop import Trainer
+    from .loop import Trainer, resume_args
 
-    resume_over = {k: getattr(args, k) for k in ("steps", "threads", "time_limit", "session_steps", "export_dir")
-                   if getattr(args, k)}
     if args.resume:
-        blob = torch.load(args.out / "checkpoint.pt", map_location="cpu", weights_only=False)
-        saved = dict(blob["args"])
-        saved.update({"time_limit": None, "session_steps": None})  # per-session limits do not carry over
-        saved.update(resume_over)
-        saved["resume"] = True
-        for k in ("out", "data_dir", "export_dir"):
-            if saved.get(k) is not None:
-                saved[k] = Path(saved[k])
-        args = argparse.Namespace(**saved)
+        args = resume_args(args.out, {k: getattr(args, k) for k in
+                                      ("steps", "threads", "time_limit", "session_steps", "export_dir")})
     else:
         args.kind = args.command
         args.steps = args.steps or DEFAULTS[args.kind]["steps"]

@@ -31,6 +31,19 @@ def _require_shared(sub: str, root: Optional[Path]) -> Path:
     return d
 
 
+def crop_side(text: str) -> int:
+    """argparse type of an NTC run's crop side: a positive multiple of 64 (the models' total stride)."""
+    import argparse
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
+    if v <= 0 or v % 64:
+        raise argparse.ArgumentTypeError(f"the crop side must be a positive multiple of 64, got {v}")
+    return v
+
+
 def image_files(directory: Path) -> List[Path]:
     return sorted(p for p in Path(directory).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 

@@ -28,8 +28,9 @@ _SUMMARIES = {
 }
 
 
-def _source_summary(args) -> Optional[dict]:
-    """What a run initialised from (its card's steps and wall time count towards this model's training)."""
+def _source_summary(args, keys=("name", "steps", "wall_time_s", "heldout_bits_per_dim")) -> Optional[dict]:
+    """What a run initialised from (its card's steps and wall time count towards this model's training);
+    ``keys``: the source card's entries to repeat."""
     if not args.get("init_from"):
         return None
     src = Path(args["init_from"])
@@ -37,7 +38,7 @@ def _source_summary(args) -> Optional[dict]:
     card = src.with_suffix(".json")
     if card.is_file():
         c = json.loads(card.read_text())
-        out.update({k: c.get(k) for k in ("name", "steps", "wall_time_s", "heldout_bits_per_dim")})
+        out.update({k: c.get(k) for k in keys})
     return out
 
 

@@ -1,14 +1,12 @@
-"""The training loop: Adam + warm-up/cosine LR, gradient clipping, EMA weights,
-periodic checkpoints (resumable bit for bit in the data stream), held-out bits/dim.
-
-Everything a resumed run needs lives in ``<out>/checkpoint.pt``: model, EMA,
-optimizer, step, data-sampler and torch RNG states, accumulated wall time, the
-run's arguments and its evaluation history. ``<out>/log.jsonl`` gets one line per
-log interval and per evaluation.
+"""The training loop every trainer shares (:class:`TrainingLoop`: Adam + warm-up/cosine LR,
+gradient clipping, EMA weights, held-out evaluations, checkpoints resumable bit for bit in the data
+stream, a JSON-lines log), its pieces (:class:`EMA`, :func:`lr_at`, :func:`resume_args`) and the
+trainer of UQDM's and DiffC's diffusion models (:class:`Trainer`, held-out bits/dim).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import platform
@@ -132,30 +130,140 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, **kw) -> Dict[str, fl
     return {k: float(v.mean()) for k, v in evaluate_per_image(model, images, **kw).items()}
 
 
-def lr_at(step: int, args) -> float:
+def lr_at(progress: float, step: int, args) -> float:
+    """Linear warm-up over ``args.warmup`` steps, then a cosine from ``args.lr`` down to
+    ``args.lr_final · args.lr`` over the run's progress (0 → 1)."""
     if step < args.warmup:
         return args.lr * (step + 1) / args.warmup
-    frac = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
-    return args.lr * (args.lr_final + (1 - args.lr_final) * 0.5 * (1 + math.cos(math.pi * frac)))
+    return args.lr * (args.lr_final + (1 - args.lr_final) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-class Checkpointed:
-    """What every trainer resumes from: ``<out>/checkpoint.pt`` (model, EMA, optimizer, step, wall
-    time, data-sampler and torch RNG states, arguments, history) and ``<out>/log.jsonl``.
+PATH_ARGS = ("out", "data_dir", "export_dir", "ntc", "init_from")
 
-    Needs ``out``, ``model`` (with ``config()``), ``ema``, ``opt``, ``sampler``, ``args``, ``step``,
-    ``elapsed`` and ``history``; :meth:`checkpoint_extra` adds a trainer's own entries.
+
+def resume_args(out: Path, overrides: Dict[str, Any]) -> argparse.Namespace:
+    """The arguments of the run in ``out`` (its checkpoint's), with this session's non-None
+    ``overrides`` on top; a session's own limits (``time_limit``, ``session_steps``) never carry over."""
+    blob = torch.load(Path(out) / "checkpoint.pt", map_location="cpu", weights_only=False)
+    saved = dict(blob["args"])
+    saved.update(time_limit=None, session_steps=None)
+    saved.update({k: v for k, v in overrides.items() if v is not None})
+    saved["resume"] = True
+    for k in PATH_ARGS:
+        if saved.get(k) is not None:
+            saved[k] = Path(saved[k])
+    return argparse.Namespace(**saved)
+
+
+class TrainingLoop:
+    """The one training loop of every trainer: Adam with warm-up and cosine LR over the run's progress,
+    gradient clipping, EMA weights, periodic held-out evaluation (EMA weights) and checkpoints, and
+    ``<out>/checkpoint.pt`` to resume from bit for bit (model, EMA, optimizer, step, wall time,
+    data-sampler and torch RNG states, arguments, history), ``<out>/log.jsonl`` to follow it.
+
+    A trainer sets ``args``, ``sampler``, ``heldout``, ``model`` (with ``config()``), ``opt`` and ``ema``
+    (:meth:`_start` sets the rest) and provides :meth:`loss_step` (one batch's loss) and
+    :meth:`heldout_figures` / :meth:`report` (what an evaluation measures and prints).
+
+    The run stops at ``args.steps``, at progress 1 (``args.time_budget`` minutes of optimisation when
+    given, which the LR schedule is planned over), after ``args.session_steps`` more steps, or after
+    ``args.time_limit`` minutes of this session, whichever comes first.
     """
 
+    def _start(self, args, sampler, heldout: Optional[torch.Tensor]) -> None:
+        self.args = args
+        self.out = Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.sampler, self.heldout = sampler, heldout
+        self.step, self.elapsed, self.history = 0, 0.0, []
+        torch.manual_seed(args.seed)
+
+    # -- what a trainer provides -------------------------------------------------------------------
+    def loss_step(self, generator: torch.Generator):
+        """(scalar loss to minimise, extra float entries for the log) of one training batch."""
+        raise NotImplementedError
+
+    def heldout_figures(self) -> Dict[str, Any]:
+        """The held-out measurements (the EMA weights are in ``model`` while this runs)."""
+        raise NotImplementedError
+
+    def report(self, record: Dict[str, Any]) -> None:
+        pass
+
+    def checkpoint_extra(self) -> Dict[str, Any]:
+        return {}
+
+    # -- schedule ----------------------------------------------------------------------------------
+    def progress(self) -> float:
+        p = self.step / self.args.steps
+        budget = getattr(self.args, "time_budget", None)
+        return max(p, self.elapsed / (budget * 60)) if budget else p
+
+    # -- evaluation --------------------------------------------------------------------------------
+    def evaluate_ema(self) -> Optional[Dict[str, Any]]:
+        if self.heldout is None:
+            return None
+        live = {k: v.clone() for k, v in self.model.state_dict().items()}
+        self.ema.copy_to(self.model)
+        try:
+            rec = {"step": self.step, "elapsed_s": round(self.elapsed, 1), **self.heldout_figures()}
+        finally:
+            self.model.load_state_dict(live)
+        self.history.append(rec)
+        self.log(rec)
+        self.report(rec)
+        return rec
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def run(self) -> None:
+        a = self.args
+        self.model.train()
+        deadline = time.monotonic() + a.time_limit * 60 if getattr(a, "time_limit", None) else math.inf
+        session = getattr(a, "session_steps", None)
+        stop_at = min(a.steps, self.step + session) if session else a.steps
+        last_ckpt = last_eval = time.monotonic()
+        smooth = None
+        gen = torch.Generator().manual_seed(a.seed + 1 + self.step)
+        while self.step < stop_at and self.progress() < 1.0 and time.monotonic() < deadline:
+            t0 = time.monotonic()
+            lr = lr_at(self.progress(), self.step, a)
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+            loss, extras = self.loss_step(gen)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), a.grad_clip)
+            if torch.isfinite(gnorm):       # a non-finite gradient skips the step rather than poison Adam
+                self.opt.step()
+                self.ema.update(self.model)
+            self.step += 1
+            self.elapsed += time.monotonic() - t0
+            value = float(loss.detach())
+            smooth = value if smooth is None else 0.98 * smooth + 0.02 * value
+            if self.step % a.log_every == 0:
+                self.log({"step": self.step, "elapsed_s": round(self.elapsed, 1), "loss": value,
+                          "loss_smooth": smooth, "lr": lr, "grad_norm": float(gnorm), **extras})
+            if self.step % (a.log_every * 10) == 0:
+                print(f"step {self.step} ({self.elapsed / 60:.1f} min, {self.progress():.1%}): "
+                      f"loss {smooth:.4f} lr {lr:.2e}", file=sys.stderr, flush=True)
+            now = time.monotonic()
+            if now - last_eval > a.eval_minutes * 60:
+                self.evaluate_ema()
+                last_eval = time.monotonic()
+            if now - last_ckpt > a.checkpoint_minutes * 60:
+                self.save_checkpoint()
+                last_ckpt = time.monotonic()
+        self.save_checkpoint()
+        self.evaluate_ema()
+        self.save_checkpoint()
+
+    # -- checkpoints -------------------------------------------------------------------------------
     @property
     def ckpt_path(self) -> Path:
         return self.out / "checkpoint.pt"
 
     def checkpoint_args(self) -> Dict[str, Any]:
-        return vars(self.args)
-
-    def checkpoint_extra(self) -> Dict[str, Any]:
-        return {}
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self.args).items()}
 
     def save_checkpoint(self) -> None:
         blob = {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
@@ -180,13 +288,11 @@ class Checkpointed:
             f.write(json.dumps(record) + "\n")
 
 
-class Trainer(Checkpointed):
+class Trainer(TrainingLoop):
+    """UQDM's and DiffC's diffusion models: the loss is the NELBO in bits per dimension."""
+
     def __init__(self, args, sampler, heldout: Optional[torch.Tensor]):
-        self.args = args
-        self.out = Path(args.out)
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.sampler, self.heldout = sampler, heldout
-        torch.manual_seed(args.seed)
+        self._start(args, sampler, heldout)
         self.model = make_model(args)
         if getattr(args, "init_from", None) and not getattr(args, "resume", False):
             from ..diffusion.io import load_model
@@ -194,73 +300,18 @@ class Trainer(Checkpointed):
             init_from(self.model, load_model(args.init_from)[0])
         self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr, betas=(0.9, 0.99), eps=1e-8)
         self.ema = EMA(self.model, args.ema)
-        self.step = 0
-        self.elapsed = 0.0
-        self.history = []
 
-    # -- checkpoints -------------------------------------------------------------------------
-    # -- evaluation --------------------------------------------------------------------------
-    def evaluate_ema(self) -> Optional[Dict[str, float]]:
-        if self.heldout is None:
-            return None
-        live = {k: v.clone() for k, v in self.model.state_dict().items()}
-        self.ema.copy_to(self.model)
-        res = evaluate(self.model, self.heldout)
-        self.model.load_state_dict(live)
-        rec = {"step": self.step, "elapsed_s": round(self.elapsed, 1), "heldout_bpd": res}
-        self.history.append(rec)
-        self.log(rec)
-        return res
+    def loss_step(self, generator: torch.Generator):
+        x = self.sampler.batch(self.args.batch)
+        bpd = likelihood.nats_to_bpd(sum(self.model.loss(x).values()), x[0].numel()).mean()
+        return bpd, {"gamma": [self.model.schedule.gamma_min, self.model.schedule.gamma_max]}
 
-    # -- the loop ----------------------------------------------------------------------------
-    def run(self) -> None:
-        from tqdm import tqdm
+    def heldout_figures(self) -> Dict[str, Any]:
+        return {"heldout_bpd": evaluate(self.model, self.heldout)}
 
-        a = self.args
-        self.model.train()
-        deadline = time.monotonic() + a.time_limit * 60 if a.time_limit else math.inf
-        last_ckpt = last_eval = time.monotonic()
-        smooth = None
-        bar = tqdm(total=a.steps, initial=self.step, desc=f"train {a.kind}", unit="step", dynamic_ncols=True,
-                   mininterval=5.0, file=sys.stderr)
-        stop_at = min(a.steps, self.step + a.session_steps) if getattr(a, "session_steps", None) else a.steps
-        while self.step < stop_at and time.monotonic() < deadline:
-            t0 = time.monotonic()
-            for g in self.opt.param_groups:
-                g["lr"] = lr_at(self.step, a)
-            x = self.sampler.batch(a.batch)
-            terms = self.model.loss(x)
-            bpd = likelihood.nats_to_bpd(sum(terms.values()), x[0].numel()).mean()
-            self.opt.zero_grad(set_to_none=True)
-            bpd.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), a.grad_clip)
-            if torch.isfinite(gnorm):
-                self.opt.step()
-                self.ema.update(self.model)
-            self.step += 1
-            self.elapsed += time.monotonic() - t0
-            b = float(bpd.detach())
-            smooth = b if smooth is None else 0.98 * smooth + 0.02 * b
-            bar.update(1)
-            bar.set_postfix(bpd=f"{smooth:.3f}", refresh=False)
-            if self.step % a.log_every == 0:
-                self.log({"step": self.step, "elapsed_s": round(self.elapsed, 1), "train_bpd": b,
-                          "train_bpd_smooth": smooth, "lr": lr_at(self.step - 1, a), "grad_norm": float(gnorm),
-                          "gamma": [self.model.schedule.gamma_min, self.model.schedule.gamma_max]})
-            now = time.monotonic()
-            if now - last_eval > a.eval_minutes * 60:
-                res = self.evaluate_ema()
-                if res is not None:
-                    bar.write(f"step {self.step}: held-out {res['total']:.4f} bits/dim (EMA)")
-                last_eval = time.monotonic()
-            if now - last_ckpt > a.checkpoint_minutes * 60:
-                self.save_checkpoint()
-                last_ckpt = time.monotonic()
-        bar.close()
-        res = self.evaluate_ema()
-        if res is not None:
-            print(f"step {self.step}: held-out {res['total']:.4f} bits/dim (EMA)", file=sys.stderr)
-        self.save_checkpoint()
+    def report(self, record: Dict[str, Any]) -> None:
+        print(f"step {record['step']}: held-out {record['heldout_bpd']['total']:.4f} bits/dim (EMA)",
+              file=sys.stderr, flush=True)
 
 
 def describe_machine() -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import math
 import sys
-import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -26,7 +25,8 @@ import torch
 
 from ..evaluation import bd_psnr
 from ..ntc.model import QUALITY_LAMBDAS, HyperpriorModel
-from .loop import EMA, Checkpointed
+from .data import crop_side
+from .loop import EMA, TrainingLoop, resume_args
 
 EVAL_CROP = 256
 
@@ -91,12 +91,6 @@ def ladder(args) -> tuple:
     return tuple(lam) if lam else QUALITY_LAMBDAS
 
 
-def lr_at(progress: float, step: int, args) -> float:
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    return args.lr * (args.lr_final + (1 - args.lr_final) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
 GAIN_TABLES = ("gain", "inv_gain", "hgain", "inv_hgain")
 
 
@@ -155,13 +149,11 @@ def _init_state(path: Path, lambdas: Sequence[float], param_names: Sequence[str]
     return {"model": state, **({"opt": opt} if opt is not None else {})}
 
 
-class NTCTrainer(Checkpointed):
+class NTCTrainer(TrainingLoop):
+    """The NTC hyperprior: each crop of a batch draws a quality and is weighted by its λ."""
+
     def __init__(self, args, sampler, heldout: Optional[torch.Tensor]):
-        self.args = args
-        self.out = Path(args.out)
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.sampler, self.heldout = sampler, heldout
-        torch.manual_seed(args.seed)
+        self._start(args, sampler, heldout)
         self.model = HyperpriorModel(args.n, args.m, ladder(args))
         if getattr(args, "init_from", None) and not getattr(args, "resume", False):
             start = _init_state(Path(args.init_from), self.model.lambdas,
@@ -173,83 +165,26 @@ class NTCTrainer(Checkpointed):
         if "opt" in start:
             self.opt.load_state_dict(start["opt"])
         self.ema = EMA(self.model, args.ema)
-        self.step, self.elapsed, self.history = 0, 0.0, []
         self.baselines = baseline_curves(heldout) if heldout is not None else None
-
-    def checkpoint_args(self) -> Dict:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self.args).items()}
 
     def checkpoint_extra(self) -> Dict:
         return {"baselines": self.baselines}
 
-    def progress(self) -> float:
-        p = self.step / self.args.steps
-        if self.args.time_budget:
-            p = max(p, self.elapsed / (self.args.time_budget * 60))
-        return p
+    def loss_step(self, generator: torch.Generator):
+        x = self.sampler.batch(self.args.batch).float() / 255.0
+        q = torch.randint(0, self.model.num_qualities, (x.shape[0],), generator=generator)
+        terms = self.model.loss(x, q)
+        return terms["loss"], {"bpp": float(terms["bpp"].mean())}
 
-    def evaluate_ema(self) -> Optional[dict]:
-        if self.heldout is None:
-            return None
-        live = {k: v.clone() for k, v in self.model.state_dict().items()}
-        self.ema.copy_to(self.model)
+    def heldout_figures(self) -> Dict:
         rows = evaluate(self.model, self.heldout)
-        self.model.load_state_dict(live)
-        rec = {"step": self.step, "elapsed_s": round(self.elapsed, 1), "heldout": rows}
+        rec = {"heldout": rows}
         for name, curve in self.baselines.items():
             rec[f"bd_psnr_vs_{name}"] = bd_psnr([c[0] for c in curve], [c[1] for c in curve],
                                                 [r["bpp"] for r in rows], [r["psnr"] for r in rows])
-        self.history.append(rec)
-        self.log(rec)
         return rec
 
-    def run(self) -> None:
-        a = self.args
-        self.model.train()
-        deadline = time.monotonic() + a.time_limit * 60 if a.time_limit else math.inf
-        last_ckpt = last_eval = time.monotonic()
-        smooth = None
-        k = self.model.num_qualities
-        gen = torch.Generator().manual_seed(a.seed + 1 + self.step)
-        while self.step < a.steps and self.progress() < 1.0 and time.monotonic() < deadline:
-            t0 = time.monotonic()
-            lr = lr_at(self.progress(), self.step, a)
-            for g in self.opt.param_groups:
-                g["lr"] = lr
-            x = self.sampler.batch(a.batch).float() / 255.0
-            q = torch.randint(0, k, (x.shape[0],), generator=gen)
-            terms = self.model.loss(x, q)
-            self.opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), a.grad_clip)
-            if torch.isfinite(gnorm):
-                self.opt.step()
-                self.ema.update(self.model)
-            self.step += 1
-            self.elapsed += time.monotonic() - t0
-            loss = float(terms["loss"].detach())
-            smooth = loss if smooth is None else 0.98 * smooth + 0.02 * loss
-            if self.step % a.log_every == 0:
-                self.log({"step": self.step, "elapsed_s": round(self.elapsed, 1), "loss": loss,
-                          "loss_smooth": smooth, "bpp": float(terms["bpp"].mean()),
-                          "lr": lr, "grad_norm": float(gnorm)})
-            if self.step % (a.log_every * 10) == 0:
-                print(f"step {self.step} ({self.elapsed / 60:.1f} min, {self.progress():.1%}): "
-                      f"loss {smooth:.4f} lr {lr:.2e}", file=sys.stderr, flush=True)
-            now = time.monotonic()
-            if now - last_eval > a.eval_minutes * 60:
-                self._report(self.evaluate_ema())
-                last_eval = time.monotonic()
-            if now - last_ckpt > a.checkpoint_minutes * 60:
-                self.save_checkpoint()
-                last_ckpt = time.monotonic()
-        self.save_checkpoint()
-        self._report(self.evaluate_ema())
-        self.save_checkpoint()
-
-    def _report(self, rec: Optional[dict]) -> None:
-        if rec is None:
-            return
+    def report(self, rec: dict) -> None:
         pts = " ".join(f"{r['bpp']:.3f}/{r['psnr']:.2f}" for r in rec["heldout"])
         print(f"step {rec['step']}: held-out bpp/PSNR {pts}; BD-PSNR vs JPEG {rec['bd_psnr_vs_JPEG']}, "
               f"vs WebP {rec['bd_psnr_vs_WebP']}", file=sys.stderr, flush=True)
@@ -276,7 +211,7 @@ def add_parser(sub) -> None:
                    help="minutes of optimisation the LR schedule is planned for (cosine over whichever ends first)")
     p.add_argument("--time-limit", type=float, default=None, help="stop this session after this many minutes")
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--crop", type=crop_side, default=128, help="crop side (a multiple of 64, the model's stride)")
     p.add_argument("--n", type=int, default=96)
     p.add_argument("--m", type=int, default=128)
     p.add_argument("--lr", type=float, default=4e-4)
@@ -303,17 +238,7 @@ def main(args) -> int:
 
     torch.set_num_threads(args.threads)
     if args.resume:
-        blob = torch.load(args.out / "checkpoint.pt", map_location="cpu", weights_only=False)
-        saved = dict(blob["args"])
-        for k in ("steps", "time_budget", "time_limit", "threads"):
-            if getattr(args, k) is not None and k != "threads":
-                saved[k] = getattr(args, k)
-        saved["threads"] = args.threads
-        saved["out"], saved["data_dir"] = Path(saved["out"]), saved.get("data_dir") and Path(saved["data_dir"])
-        saved["resume"] = True
-        import argparse
-
-        args = argparse.Namespace(**saved)
+        args = resume_args(args.out, {k: getattr(args, k) for k in ("steps", "time_budget", "time_limit", "threads")})
     sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir, progress=False)
     heldout = kodak_eval_crops(args.data_dir)
     trainer = NTCTrainer(args, sampler, heldout)

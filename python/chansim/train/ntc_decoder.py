@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -25,8 +24,9 @@ import torch
 from ..diffusion.models import ResidualDiffusion, default_residual
 from ..ntc.io import load_model
 from ..ntc.model import HyperpriorModel
-from .loop import EMA, Checkpointed
-from .ntc import lr_at
+from ..diffusion.io import load_model as load_diffusion
+from .data import crop_side
+from .loop import EMA, TrainingLoop, init_from, resume_args
 
 EVAL_IMAGES = 8
 EVAL_CROP = 256
@@ -86,148 +86,167 @@ def evaluate(decoder: ResidualDiffusion, ntc: HyperpriorModel, images: torch.Ten
     return rows
 
 
-CALIBRATION_CROPS = 12          # of the run's crop size (128: 12 crops hold ≈ 200k pixels)
+CALIBRATION_IMAGES = 16         # distinct training photos …
+CALIBRATION_SIDE = 256          # … centre-cropped to this square (whole scenes, as Kodak is measured)
 CALIBRATION_SEED = 4242
+CALIBRATION_TOLERANCE = 0.03    # |mean HF ratio − 1| at which the search stops
+CALIBRATION_EVALS = 5           # sampling passes per quality at most
+
+
+def calibration_images(root: Optional[Path] = None, count: int = CALIBRATION_IMAGES, side: int = CALIBRATION_SIDE,
+                       seed: int = CALIBRATION_SEED) -> torch.Tensor:
+    """(n, 3, side, side) uint8: the centre crop of each of ``count`` distinct training photos (a seeded
+    choice among those with both sides ≥ ``side``) — never the evaluation set. One crop per photo, so
+    the set's per-image ratios vary as a photo collection's do, not as a texture sampler's."""
+    from .data import _require_shared, image_files, load_rgb
+
+    if side % 64:
+        raise ValueError(f"the calibration side must be a multiple of 64 (the NTC model's stride), got {side}")
+    files = image_files(_require_shared("train", root))
+    out = []
+    for i in np.random.default_rng(seed).permutation(len(files)):
+        im = load_rgb(files[i])
+        h, w = im.shape[:2]
+        if min(h, w) >= side:
+            y, x = (h - side) // 2, (w - side) // 2
+            out.append(im[y:y + side, x:x + side])
+            if len(out) == count:
+                break
+    if not out:
+        raise ValueError(f"no training photo is at least {side}×{side}")
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
 
 
 @torch.no_grad()
-def _hf_pair(decoder: ResidualDiffusion, ntc: HyperpriorModel, crops: torch.Tensor, q: int, seed: int):
-    """HF energy ratios (mmse, generative) of the set ``crops`` (N, 3, S, S) uint8 at 0-based quality q —
-    summed band energies over summed originals', so smooth crops (tiny energies) cannot dominate —
-    with noise fixed by ``seed`` (two calls differ only in what the decoder changed)."""
-    from ..metrics import hf_energy
+def _mean_hf_ratios(decoder: ResidualDiffusion, ntc: HyperpriorModel, images: torch.Tensor, q: int, seed: int,
+                    chunk: int = 4):
+    """Mean over ``images`` (N, 3, S, S) uint8 of the per-image HF energy ratios (mmse, generative) at
+    0-based quality q — the statistic the realism goal averages — with the noise fixed by ``seed``, so
+    two calls differ only in what the decoder changed."""
+    from ..metrics import hf_energy_ratio
 
     gen = torch.Generator().manual_seed(seed)
-    e_orig = e_m = e_g = 0.0
-    for im in crops:
-        x = im[None].float() / 255.0
-        base = ntc_base(ntc, x, torch.tensor([q]), gen)
+    ratios_m, ratios_g = [], []
+    for part in images.split(chunk):
+        x = part.float() / 255.0
+        base = ntc_base(ntc, x, torch.full((x.shape[0],), q, dtype=torch.long), gen)
         out = decoder.sample(base, q, torch.randn(x.shape, generator=gen))
-        e_orig += hf_energy(im.permute(1, 2, 0).numpy())
-        e_m += hf_energy(_pixels(base))
-        e_g += hf_energy(_pixels(out))
-    return e_m / e_orig, e_g / e_orig
+        for i, im in enumerate(part):
+            orig = im.permute(1, 2, 0).numpy()
+            ratios_m.append(hf_energy_ratio(_pixels(base[i:i + 1]), orig))
+            ratios_g.append(hf_energy_ratio(_pixels(out[i:i + 1]), orig))
+    return float(np.mean(ratios_m)), float(np.mean(ratios_g))
 
 
 def _pixels(x: torch.Tensor) -> np.ndarray:
     return (x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
-def calibrate_temperatures(decoder: ResidualDiffusion, ntc: HyperpriorModel, crops: torch.Tensor,
-                           seed: int = CALIBRATION_SEED, bisections: int = 5) -> List[dict]:
-    """Set each quality's sampling temperature τ_q ≤ 1 so that the generative reconstruction does not
-    carry more high-frequency energy than the photos (set ratio ≤ 1) on ``crops`` — training images,
-    never the evaluation set. Where τ = 1 overshoots, τ is bisected on [0.25, 1] (the ratio grows
-    with τ; measured far from the τ² a linear sampler would give: τ = 0.876 took quality 1 from 1.24
-    to 0.73, not 1.0); a quality that does not overshoot keeps τ = 1."""
+def temperature_search(ratio_at, tolerance: float = CALIBRATION_TOLERANCE, max_evals: int = CALIBRATION_EVALS):
+    """The temperature τ ∈ (0, 1] whose ratio ``ratio_at(τ)`` (increasing in τ) is nearest 1, and every
+    (τ, ratio) tried, first (1, ratio_at(1)).
+
+    τ = 1 is kept when its ratio is at most 1 + ``tolerance`` (τ > 1 would add noise the model does not
+    predict). Otherwise the first guess is τ = ratio^(−½) (the τ² growth of a linear sampler's ratio);
+    while no τ below the root is known, the power law through the last two points is extrapolated;
+    once the root is bracketed, false-position steps (Illinois: the end kept twice has its value
+    halved). The search stops within ``tolerance`` or after ``max_evals`` evaluations."""
+    r1 = ratio_at(1.0)
+    tried = [(1.0, r1)]
+    if r1 > 1.0 + tolerance:
+        hi, f_hi, lo, f_lo, kept = 1.0, r1 - 1.0, None, None, None
+        tau = max(0.25, r1 ** -0.5)
+        while len(tried) < max_evals and tau != tried[-1][0]:
+            r = ratio_at(tau)
+            tried.append((tau, r))
+            if abs(r - 1.0) <= tolerance:
+                break
+            if r > 1.0:
+                hi, f_hi = tau, r - 1.0
+                if kept == "lo":
+                    f_lo *= 0.5
+                kept = "lo" if lo is not None else None
+            else:
+                lo, f_lo = tau, r - 1.0
+                if kept == "hi":
+                    f_hi *= 0.5
+                kept = "hi"
+            if lo is None:
+                # Nothing below the root yet: extrapolate the power law through the last two points.
+                (t0, r0), (t1, r1_) = tried[-2], tried[-1]
+                b = math.log(r0 / r1_) / math.log(t0 / t1) if r0 > r1_ else 2.0
+                tau = max(0.05, t1 * r1_ ** (-1.0 / b))
+            else:
+                tau = lo + (hi - lo) * (-f_lo) / (f_hi - f_lo)
+    tau, r = min(tried, key=lambda t: abs(t[1] - 1.0))
+    return tau, r, tried
+
+
+def calibrate_temperatures(decoder: ResidualDiffusion, ntc: HyperpriorModel, images: torch.Tensor,
+                           seed: int = CALIBRATION_SEED, tolerance: float = CALIBRATION_TOLERANCE,
+                           max_evals: int = CALIBRATION_EVALS) -> List[dict]:
+    """Set each quality's sampling temperature τ_q ≤ 1 (:func:`temperature_search`) so that the
+    generative reconstruction's mean per-image HF ratio on ``images`` (training photos,
+    :func:`calibration_images`) is 1."""
     rows = []
     for q in range(decoder.num_qualities):
-        decoder.temperatures[q] = 1.0
-        hf_m, hf_g = _hf_pair(decoder, ntc, crops, q, seed)
-        tau, got = 1.0, hf_g
-        if hf_g > 1.0:
-            lo, hi = 0.25, 1.0
-            for _ in range(bisections):
-                mid = 0.5 * (lo + hi)
-                decoder.temperatures[q] = mid
-                r = _hf_pair(decoder, ntc, crops, q, seed)[1]
-                lo, hi = (mid, hi) if r < 1.0 else (lo, mid)
-            tau = lo                       # the largest τ tried whose ratio stayed below 1
+        mmse = []
+
+        def ratio_at(tau: float) -> float:
             decoder.temperatures[q] = tau
-            got = _hf_pair(decoder, ntc, crops, q, seed)[1]
-        rows.append({"quality": q + 1, "hf_mmse": round(hf_m, 4), "hf_generative_at_1": round(hf_g, 4),
-                     "temperature": round(tau, 4), "hf_generative": round(got, 4)})
-        print(f"calibration q{q + 1}: HF mmse {hf_m:.3f}, generative {hf_g:.3f} at τ = 1 → τ = {tau:.3f}: {got:.3f}",
-              file=sys.stderr, flush=True)
+            hf_m, hf_g = _mean_hf_ratios(decoder, ntc, images, q, seed)
+            mmse.append(hf_m)
+            return hf_g
+
+        tau, got, tried = temperature_search(ratio_at, tolerance, max_evals)
+        decoder.temperatures[q] = tau
+        rows.append({"quality": q + 1, "hf_mmse": round(mmse[0], 4), "hf_generative_at_1": round(tried[0][1], 4),
+                     "temperature": round(tau, 4), "hf_generative": round(got, 4), "passes": len(tried)})
+        print(f"calibration q{q + 1}: HF mmse {mmse[0]:.3f}, generative {tried[0][1]:.3f} at τ = 1 → "
+              f"τ = {tau:.3f}: {got:.3f} ({len(tried)} passes)", file=sys.stderr, flush=True)
     return rows
 
 
-class DecoderTrainer(Checkpointed):
+class DecoderTrainer(TrainingLoop):
+    """The generative decoder against a frozen NTC model: each crop draws a quality, the loss is the
+    residual's v-prediction MSE (:meth:`ResidualDiffusion.loss`)."""
+
     def __init__(self, args, sampler, heldout: Optional[torch.Tensor]):
-        self.args = args
-        self.out = Path(args.out)
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.sampler, self.heldout = sampler, heldout
-        torch.manual_seed(args.seed)
+        self._start(args, sampler, heldout)
         self.ntc, _, ntc_id = load_model(args.ntc)
         self.ntc.requires_grad_(False)
+        source = None
+        if getattr(args, "init_from", None) and not getattr(args, "resume", False):
+            source, args.init_from_id = load_diffusion(args.init_from)
+            if not isinstance(source, ResidualDiffusion) or source.base_model != ntc_id:
+                raise ValueError(f"{args.init_from} is not a generative decoder of NTC model {ntc_id[:16]}…")
+            # The source's unit and widths define the network being continued.
+            args.residual_scales = [float(v) for v in source.residual_scales]
+            args.widths = list(source.net.config()["widths"])
+            args.ntc_id = ntc_id
         if getattr(args, "residual_scales", None) is None:
             args.residual_scales = residual_scales(self.ntc, sampler)
             args.ntc_id = ntc_id
         if args.ntc_id != ntc_id:
             raise ValueError(f"{args.ntc} is NTC model {ntc_id[:16]}…, this run trains against {args.ntc_id[:16]}…")
         self.model = default_residual(args.residual_scales, ntc_id, widths=tuple(args.widths))
+        if source is not None:
+            init_from(self.model, source)     # the network only: schedule fixed, temperatures recalibrated
         self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr, betas=(0.9, 0.99))
         self.ema = EMA(self.model, args.ema)
-        self.step, self.elapsed, self.history = 0, 0.0, []
 
-    def checkpoint_args(self) -> Dict:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self.args).items()}
+    def loss_step(self, generator: torch.Generator):
+        x = self.sampler.batch(self.args.batch).float() / 255.0
+        q = torch.randint(0, self.ntc.num_qualities, (x.shape[0],), generator=generator)
+        return self.model.loss(x, ntc_base(self.ntc, x, q, generator), q, generator), {}
 
-    def progress(self) -> float:
-        p = self.step / self.args.steps
-        if self.args.time_budget:
-            p = max(p, self.elapsed / (self.args.time_budget * 60))
-        return p
+    def heldout_figures(self) -> Dict:
+        return {"heldout": evaluate(self.model, self.ntc, self.heldout)}
 
-    def evaluate_ema(self) -> Optional[dict]:
-        if self.heldout is None:
-            return None
-        live = {k: v.clone() for k, v in self.model.state_dict().items()}
-        self.ema.copy_to(self.model)
-        rows = evaluate(self.model, self.ntc, self.heldout)
-        self.model.load_state_dict(live)
-        rec = {"step": self.step, "elapsed_s": round(self.elapsed, 1), "heldout": rows}
-        self.history.append(rec)
-        self.log(rec)
+    def report(self, rec: dict) -> None:
         pts = "; ".join(f"q{r['quality']}: PSNR {r['psnr_mmse']:.2f}/{r['psnr_gen']:.2f} "
-                        f"HF {r['hf_mmse']:.2f}/{r['hf_gen']:.2f}" for r in rows)
-        print(f"step {self.step} held-out (mmse/generative) {pts}", file=sys.stderr, flush=True)
-        return rec
-
-    def run(self) -> None:
-        a = self.args
-        self.model.train()
-        deadline = time.monotonic() + a.time_limit * 60 if a.time_limit else math.inf
-        last_ckpt = last_eval = time.monotonic()
-        smooth = None
-        k = self.ntc.num_qualities
-        gen = torch.Generator().manual_seed(a.seed + 1 + self.step)
-        while self.step < a.steps and self.progress() < 1.0 and time.monotonic() < deadline:
-            t0 = time.monotonic()
-            lr = lr_at(self.progress(), self.step, a)
-            for g in self.opt.param_groups:
-                g["lr"] = lr
-            x = self.sampler.batch(a.batch).float() / 255.0
-            q = torch.randint(0, k, (x.shape[0],), generator=gen)
-            base = ntc_base(self.ntc, x, q, gen)
-            loss = self.model.loss(x, base, q, gen)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), a.grad_clip)
-            if torch.isfinite(gnorm):
-                self.opt.step()
-                self.ema.update(self.model)
-            self.step += 1
-            self.elapsed += time.monotonic() - t0
-            value = float(loss.detach())
-            smooth = value if smooth is None else 0.98 * smooth + 0.02 * value
-            if self.step % a.log_every == 0:
-                self.log({"step": self.step, "elapsed_s": round(self.elapsed, 1), "loss": value,
-                          "loss_smooth": smooth, "lr": lr, "grad_norm": float(gnorm)})
-            if self.step % (a.log_every * 10) == 0:
-                print(f"step {self.step} ({self.elapsed / 60:.1f} min, {self.progress():.1%}): "
-                      f"loss {smooth:.4f} lr {lr:.2e}", file=sys.stderr, flush=True)
-            now = time.monotonic()
-            if now - last_eval > a.eval_minutes * 60:
-                self.evaluate_ema()
-                last_eval = time.monotonic()
-            if now - last_ckpt > a.checkpoint_minutes * 60:
-                self.save_checkpoint()
-                last_ckpt = time.monotonic()
-        self.save_checkpoint()
-        self.evaluate_ema()
-        self.save_checkpoint()
+                        f"HF {r['hf_mmse']:.2f}/{r['hf_gen']:.2f}" for r in rec["heldout"])
+        print(f"step {rec['step']} held-out (mmse/generative) {pts}", file=sys.stderr, flush=True)
 
 
 def add_parser(sub) -> None:
@@ -238,12 +257,14 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--ntc", type=Path, default=models_dir() / "ntc_default.pt",
                    help="the NTC model file whose reconstructions it decodes (default: the shipped one)")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="continue the network of an exported decoder of the same NTC model (fresh optimizer)")
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--time-budget", type=float, default=None,
                    help="minutes of optimisation the LR schedule is planned for (cosine over whichever ends first)")
     p.add_argument("--time-limit", type=float, default=None, help="stop this session after this many minutes")
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=128, help="crop side (a multiple of 64, the NTC model's stride)")
+    p.add_argument("--crop", type=crop_side, default=128, help="crop side (a multiple of 64, the NTC model's stride)")
     p.add_argument("--widths", type=int, nargs="+", default=[32, 48, 64, 96])
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--lr-final", type=float, default=0.05)
@@ -256,26 +277,15 @@ def add_parser(sub) -> None:
     p.add_argument("--eval-minutes", type=float, default=15.0)
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--data-dir", type=Path, default=None)
-    p.add_argument("--eval-crop", type=int, default=EVAL_CROP, help="side of the held-out Kodak centre crops")
+    p.add_argument("--eval-crop", type=crop_side, default=EVAL_CROP, help="side of the held-out Kodak centre crops")
 
 
 def main(args) -> int:
-    import argparse
-
     from .data import CropSampler, kodak_heldout
 
     torch.set_num_threads(args.threads)
-    if args.crop % 64:
-        raise SystemExit(f"--crop must be a multiple of 64, got {args.crop}")
     if args.resume:
-        blob = torch.load(args.out / "checkpoint.pt", map_location="cpu", weights_only=False)
-        saved = dict(blob["args"])
-        for k in ("steps", "time_budget", "time_limit"):
-            if getattr(args, k) is not None:
-                saved[k] = getattr(args, k)
-        saved.update(threads=args.threads, resume=True, out=Path(saved["out"]), ntc=Path(saved["ntc"]),
-                     data_dir=saved.get("data_dir") and Path(saved["data_dir"]))
-        args = argparse.Namespace(**saved)
+        args = resume_args(args.out, {k: getattr(args, k) for k in ("steps", "time_budget", "time_limit", "threads")})
     sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir, progress=False)
     heldout = kodak_heldout(crop=args.eval_crop, root=args.data_dir)[:EVAL_IMAGES]
     trainer = DecoderTrainer(args, sampler, heldout)
@@ -292,13 +302,16 @@ def is_decoder_run(run_dir: Path) -> bool:
 
 
 def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Optional[Path] = None,
-           calibrate: bool = True) -> Path:
+           calibrate: bool = True, calibration_side: int = CALIBRATION_SIDE,
+           calibration_count: int = CALIBRATION_IMAGES) -> Path:
     """Write ``dest/name.pt`` (float16) and its card, with held-out figures measured on the stored weights;
-    ``calibrate``: set the sampling temperatures first (:func:`calibrate_temperatures`, on training crops)."""
+    ``calibrate``: set the sampling temperatures first (:func:`calibrate_temperatures` on
+    :func:`calibration_images` of that side and count)."""
     import datetime as _dt
 
-    from ..diffusion.io import file_sha256, load_model as load_diffusion, save_model, write_card
+    from ..diffusion.io import file_sha256, save_model, write_card
     from .data import kodak_heldout
+    from .export import _source_summary
     from .loop import describe_machine
 
     run_dir, dest = Path(run_dir), Path(dest)
@@ -314,12 +327,9 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
     save_model(model, path, torch.float16)
     calibration = []
     if calibrate:
-        from .data import CropSampler
-
-        crops = CropSampler.from_shared(args["crop"], seed=CALIBRATION_SEED, root=data_dir,
-                                        progress=False).batch(CALIBRATION_CROPS)
+        images = calibration_images(data_dir, calibration_count, calibration_side)
         rounded, _ = load_diffusion(path)        # calibrate the weights as stored (float16)
-        calibration = calibrate_temperatures(rounded, ntc, crops)
+        calibration = calibrate_temperatures(rounded, ntc, images)
         model.temperatures = list(rounded.temperatures)
     mid = save_model(model, path, torch.float16)
     shipped, _ = load_diffusion(path)
@@ -356,11 +366,15 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
                    "generative reconstruction",
         "heldout_figures": [{k: round(v, 4) for k, v in r.items()} for r in rows],
         "temperature_calibration": {
-            "data": f"{CALIBRATION_CROPS} random {args['crop']}² crops of the training photos (seed "
-                    f"{CALIBRATION_SEED}), not Kodak",
-            "rule": "HF ratios of the set (summed band energies); τ_q = 1 unless HF_gen(τ = 1) > 1, then "
-                    "5 bisections on [0.25, 1] for the largest τ with HF_gen < 1",
+            "data": f"centre {calibration_side}² crops of {len(images) if calibrate else 0} training photos "
+                    f"(seeded choice, seed {CALIBRATION_SEED}), not Kodak",
+            "rule": f"mean per-image HF ratio of the generative reconstruction → 1: τ_q = 1 unless it exceeds "
+                    f"1 + {CALIBRATION_TOLERANCE} at τ = 1, then a false-position search on (0, 1] "
+                    f"(≤ {CALIBRATION_EVALS} passes, stop within ±{CALIBRATION_TOLERANCE})",
             "rows": calibration},
+        "initialised_from": _source_summary({"init_from": args.get("init_from"),
+                                             "init_from_id": args.get("init_from_id")},
+                                            keys=("name", "steps", "wall_time_s", "initialised_from")),
         "training_curve": [{"step": h["step"], "elapsed_s": h["elapsed_s"], "heldout": h["heldout"]}
                            for h in blob["history"]],
         "command": command,
