@@ -28,8 +28,8 @@ import numpy as np
 from .. import perceptual as _perceptual
 from ..evaluation import (BASELINE_FORMATS, BASELINE_QUALITIES, available_baselines, baseline_rows, bd_table,
                           crop_box, image_metrics, plot_rd, side_by_side, summarize)
-from .common import (IMAGE_SUFFIXES, UsageError, check_codec_spec, check_reconstruction, default_codec, load_codec,
-                     parse_quality, read_image, registered_codecs, split_list, unique, version, write_bytes, write_png)
+from .common import (IMAGE_SUFFIXES, UsageError, check_codec_spec, check_reconstruction, default_codec, int_range,
+                     load_codec, parse_quality, read_image, registered_codecs, split_list, unique, version, write_bytes, write_png)
 
 FIELDS = ["image", "method", "codec", "quality", "reconstruction", "width", "height", "bytes", "bpp", "psnr",
           "ms_ssim", "hf_ratio", "encode_s", "decode_s"]
@@ -410,8 +410,6 @@ def run_eval(args) -> int:
     for b in baselines:
         if b not in BASELINE_FORMATS:
             raise UsageError(f"unknown baseline {b!r}; choose from {', '.join(BASELINE_FORMATS)}")
-    if args.workers < 1 or args.threads < 1:
-        raise UsageError("--workers and --threads must be ≥ 1")
     files = list_images(Path(args.dir), args.limit)
     perceptual = check_perceptual(args)
     import distributed  # noqa: F401  (before any work: a missing extra is a one-line error naming it)
@@ -577,17 +575,17 @@ def add_parser(sub, common) -> None:
     p.add_argument("--scheduler", default="processes",
                    help="'processes' (default: a local Dask cluster of process workers), 'threads', or the "
                         "address of a running Dask scheduler (tcp://host:8786)")
-    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2)), help="local workers (default: CPUs)")
-    p.add_argument("--threads", type=int, default=1, help="threads per worker (default 1)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N images (sorted by name)")
-    p.add_argument("--crop", type=int, default=None, metavar="S",
+    p.add_argument("--workers", type=int_range(1), default=max(1, (os.cpu_count() or 2)), help="local workers (default: CPUs)")
+    p.add_argument("--threads", type=int_range(1), default=1, help="threads per worker (default 1)")
+    p.add_argument("--limit", type=int_range(1), default=None, help="use only the first N images (sorted by name)")
+    p.add_argument("--crop", type=int_range(1), default=None, metavar="S",
                    help="evaluate the central S×S crop of each image (faster)")
     p.add_argument("--resume", action="store_true",
                    help="continue an earlier run into the same --out: tasks recorded in OUT/results.jsonl are "
                         "not run again")
     p.add_argument("-f", "--force", action="store_true",
                    help="start over, discarding the results of an earlier run in --out")
-    p.add_argument("--crops", type=int, default=4, metavar="N",
+    p.add_argument("--crops", type=int_range(0), default=4, metavar="N",
                    help="write side-by-side crops at the lowest rate for the first N images (default 4)")
     p.add_argument("--perceptual", default=None, metavar="LIST",
                    help="also measure these perceptual metrics: comma-separated lpips, dists (per image), fid, kid "
@@ -595,6 +593,6 @@ def add_parser(sub, common) -> None:
     p.add_argument("--perceptual-weights", default=None, metavar="DIR",
                    help="directory holding the weight files (or a TORCH_HOME); default $TORCH_HOME/hub/checkpoints. "
                         "Nothing is downloaded: a missing file is an error naming it")
-    p.add_argument("--fid-patch", type=int, default=_perceptual.FID_PATCH, metavar="S",
+    p.add_argument("--fid-patch", type=int_range(16), default=_perceptual.FID_PATCH, metavar="S",
                    help=f"side of the non-overlapping patches FID and KID use (default {_perceptual.FID_PATCH})")
     p.set_defaults(func=run_eval)
