@@ -27,7 +27,10 @@ def cli_run(capsys):
 
     def call(*argv):
         capsys.readouterr()
-        status = cli.main([str(a) for a in argv])
+        try:
+            status = cli.main([str(a) for a in argv])
+        except SystemExit as e:            # argparse's usage errors exit(2) while parsing
+            status = e.code
         out, err = capsys.readouterr()
         return status, out, err
 

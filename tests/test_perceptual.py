@@ -350,8 +350,8 @@ def test_eval_refuses_bad_perceptual_options_before_any_work(tmp_path, cli_run, 
     _one_line_error(*cli_run(*base, "--perceptual", "lpips,psnr", "--perceptual-weights", weights_dir)[::2],
                     "unknown perceptual metric 'psnr'")
     _one_line_error(*cli_run(*base, "--perceptual-weights", weights_dir)[::2], "without --perceptual")
-    _one_line_error(*cli_run(*base, "--perceptual", "kid", "--perceptual-weights", weights_dir,
-                             "--fid-patch", "8")[::2], "patch")
+    status, _, err = cli_run(*base, "--perceptual", "kid", "--perceptual-weights", weights_dir, "--fid-patch", "8")
+    assert status == 2 and err.strip().splitlines()[-1].endswith("argument --fid-patch: must be ≥ 16, got 8"), err
     assert not (tmp_path / "o").exists()
 
 
