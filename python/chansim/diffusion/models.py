@@ -55,20 +55,23 @@ class GaussianDiffusion(nn.Module):
         """(x̂, ε̂) at noise level γ (scalar or one per batch element); ``cond`` (B or 1, cond_channels, H, W)
         is concatenated to z's channels for a conditional model."""
         gamma = torch.as_tensor(gamma, dtype=z.dtype)
-        if (cond is None) != (self.cond_channels == 0):
-            raise ValueError(f"this model takes {self.cond_channels} conditioning channels; cond is "
-                             f"{'missing' if cond is None else 'given'}")
-        if cond is not None:
-            z_in = torch.cat([z, cond.to(z.dtype).expand(z.shape[0], -1, -1, -1)], dim=1)
-        out = self.net(z if cond is None else z_in, gamma)
-        if self.parameterisation is Parameterisation.EPS:
-            out = out + z
+        out = self._net_output(z, gamma, cond)
         g = gamma.reshape(-1, 1, 1, 1) if gamma.dim() else gamma
         x_hat, eps_hat = self.parameterisation.to_x_eps(out, z, g)
         if self.clip_denoised if clip is None else clip:
             x_hat = x_hat.clamp(-1.0, 1.0)
             eps_hat = eps_from_x(z, x_hat, g)
         return x_hat, eps_hat
+
+    def _net_output(self, z: torch.Tensor, gamma: torch.Tensor, cond: Optional[torch.Tensor]) -> torch.Tensor:
+        """The network's output in the parameterisation's terms (ε-nets predict ε − z: + z here), the
+        conditioning (B or 1, cond_channels, H, W) concatenated to z's channels for a conditional model."""
+        if (cond is None) != (self.cond_channels == 0):
+            raise ValueError(f"this model takes {self.cond_channels} conditioning channels; cond is "
+                             f"{'missing' if cond is None else 'given'}")
+        z_in = z if cond is None else torch.cat([z, cond.to(z.dtype).expand(z.shape[0], -1, -1, -1)], dim=1)
+        out = self.net(z_in, gamma)
+        return out + z if self.parameterisation is Parameterisation.EPS else out
 
     def bind(self, cond: torch.Tensor) -> "Conditioned":
         """This model with its conditioning fixed: a denoiser the samplers can run (``denoise(z, γ)``)."""
@@ -86,10 +89,7 @@ class GaussianDiffusion(nn.Module):
         eps = torch.randn(x.shape, generator=generator, dtype=x.dtype)
         a, s = alpha_sigma(g)
         z = a.to(x.dtype) * x + s.to(x.dtype) * eps
-        gamma = g.reshape(-1)
-        out = self.net(z if cond is None else torch.cat([z, cond.to(x.dtype)], dim=1), gamma)
-        if self.parameterisation is Parameterisation.EPS:
-            out = out + z
+        out = self._net_output(z, g.reshape(-1), cond)
         target = self.parameterisation.target(x, eps, g)
         return (out - target).square().flatten(1).mean(1)
 
