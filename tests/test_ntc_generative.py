@@ -214,7 +214,7 @@ def test_temperature_scales_the_gaussian_draw_exactly():
     assert torch.allclose(cool, 0.6 * full, atol=1e-6)
     with pytest.raises(ValueError, match="temperatures"):
         default_residual([0.05, 0.07], "base", widths=(8, 16)).__class__(
-            model.net, model.schedule, [0.05, 0.07], "base", temperatures=[1.0, 1.5])
+            model.net, model.schedule, [0.05, 0.07], "base", temperatures=[1.0, 2.5])
 
 
 def test_a_batch_samples_as_its_images_do_alone():

@@ -310,28 +310,35 @@ def test_ema_averages_parameters_and_copies_buffers():
     lambda t: 0.3 + 1.7 * t ** 3,          # root (0.7 / 1.7)^(1/3) ≈ 0.744: the τ^(-½) guess lands above it
     lambda t: 0.2 + 3.0 * t ** 1.5,        # root ≈ 0.400: the guess (≈ 0.56) lands above it
     lambda t: 0.1 + 1.1 * t ** 8,          # steep: root ≈ 0.987, the guess lands far below it
+    lambda t: 0.05 + 0.6 * t ** 2,         # under-dispersed: root ≈ 1.258 (> 1)
+    lambda t: 0.1 + 0.5 * t ** 3,          # root ≈ 1.216, the guess (≈ 1.29) lands above it
 ])
 def test_temperature_search_finds_the_root_of_a_monotone_ratio(law):
-    """Against the closed-form root of ratio(τ) = 1 for increasing laws: within the tolerance, in at most
-    the allowed number of evaluations, each τ in (0, 1]."""
+    """Against the root of ratio(τ) = 1 found by SciPy's brentq for increasing laws: within the tolerance,
+    in at most the allowed number of evaluations, each τ in the admitted range."""
     from scipy.optimize import brentq
 
+    from chansim.diffusion.models import TEMPERATURE_MAX
     from chansim.train.ntc_decoder import temperature_search
 
     calls = []
-    tau, r, tried = temperature_search(lambda t: calls.append(t) or law(t), tolerance=0.03, max_evals=5)
-    root = brentq(lambda t: law(t) - 1.0, 1e-6, 1.0)
-    assert len(calls) == len(tried) <= 5 and all(0 < t <= 1 for t in calls)
+    tau, r, tried = temperature_search(lambda t: calls.append(t) or law(t), tolerance=0.03, max_evals=6)
+    root = brentq(lambda t: law(t) - 1.0, 1e-6, TEMPERATURE_MAX)
+    assert len(calls) == len(tried) <= 6 and all(0 < t <= TEMPERATURE_MAX for t in calls)
     assert abs(r - 1.0) <= 0.03 and r == law(tau)
     assert abs(tau - root) < 0.05
 
 
-def test_temperature_search_keeps_one_when_the_ratio_does_not_overshoot():
+def test_temperature_search_keeps_one_within_the_tolerance_and_stops_at_the_range():
+    from chansim.diffusion.models import TEMPERATURE_MAX
     from chansim.train.ntc_decoder import temperature_search
 
-    for top in (0.4, 1.0, 1.029):
+    for top in (0.971, 1.0, 1.029):
         tau, r, tried = temperature_search(lambda t: top * t, tolerance=0.03)
         assert tau == 1.0 and r == top and len(tried) == 1
+    # A root beyond the admitted range: the nearest end, without spending every evaluation on it.
+    tau, r, tried = temperature_search(lambda t: 0.3 * t, tolerance=0.03, max_evals=6)
+    assert tau == TEMPERATURE_MAX and r == 0.3 * TEMPERATURE_MAX and len(tried) < 6
 
 
 @pytest.mark.parametrize("command", ["ntc", "ntc-decoder"])

@@ -139,6 +139,10 @@ class Conditioned:
         return self.model.denoise(z, gamma, clip, cond=self.cond)
 
 
+#: Largest sampling temperature a :class:`ResidualDiffusion` admits.
+TEMPERATURE_MAX = 2.0
+
+
 class ResidualDiffusion(GaussianDiffusion):
     """p(x − x_base | x_base, q): a generative decoder on top of a base reconstruction (HFD's design,
     Hoogeboom et al. 2023), for a codec with qualities q = 0 … Q − 1 (0-based).
@@ -147,10 +151,11 @@ class ResidualDiffusion(GaussianDiffusion):
     quality q, measured once when training starts) and sees ``condition(x_base, q)`` = [2·x_base − 1,
     a constant plane 2q/(Q − 1) − 1]. ``base_model`` is the id of the codec model whose reconstructions
     it was trained on; ``sample_steps`` ODE steps plus one final x̂ make the network evaluations of
-    :meth:`sample`. ``temperatures`` (one per quality, ≤ 1) scale the sampler's starting noise: a
-    perfect model needs none; an under-trained one leaves noise its denoiser failed to remove, and a
-    temperature calibrated on training images (:func:`chansim.train.ntc_decoder.calibrate_temperatures`)
-    takes the excess out.
+    :meth:`sample`. ``temperatures`` (one per quality, in (0, :data:`TEMPERATURE_MAX`]) scale the
+    sampler's starting noise: a perfect model needs none (τ = 1). An imperfect one errs either way —
+    it leaves noise its denoiser failed to remove, or its ODE draws come out smoother than the photos
+    (the denoiser's blur) — and a temperature calibrated on training images
+    (:func:`chansim.train.ntc_decoder.calibrate_temperatures`) corrects the amount of fine detail.
     """
 
     kind = "residual"
@@ -163,8 +168,8 @@ class ResidualDiffusion(GaussianDiffusion):
         if not scales or any(not v > 0 for v in scales):
             raise ValueError("residual_scales must be positive, one per quality")
         temps = [1.0] * len(scales) if temperatures is None else [float(v) for v in temperatures]
-        if len(temps) != len(scales) or any(not 0 < v <= 1 for v in temps):
-            raise ValueError("temperatures must lie in (0, 1], one per quality")
+        if len(temps) != len(scales) or any(not 0 < v <= TEMPERATURE_MAX for v in temps):
+            raise ValueError(f"temperatures must lie in (0, {TEMPERATURE_MAX:g}], one per quality")
         self.temperatures = temps
         if cond_channels != net.out_channels + 1:
             raise ValueError("a residual model is conditioned on the base image and a quality plane")

@@ -8,6 +8,8 @@ Examples::
     python -m chansim.train ntc --out runs/ntc --time-budget 115     # the NTC hyperprior, every quality at once
     python -m chansim.train export runs/ntc --dest python/chansim/models --name ntc_default
     python -m chansim.train ntc-decoder --out runs/ntcdec --time-budget 60   # NTC's generative decoder
+    python -m chansim.train ntc-decoder --out runs/ntcdec2 --init-from python/chansim/models/ntc_generative.pt \
+        --lr 1.5e-4 --time-budget 95                                   # … continued from the shipped one
     python -m chansim.train export runs/ntcdec --dest python/chansim/models --name ntc_generative
 
 Training uses ``--threads`` CPU threads (default 1, so a two-core machine keeps a

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from ..diffusion.models import ResidualDiffusion, default_residual
+from ..diffusion.models import TEMPERATURE_MAX, ResidualDiffusion, default_residual
 from ..ntc.io import load_model
 from ..ntc.model import HyperpriorModel
 from ..diffusion.io import load_model as load_diffusion
@@ -90,7 +90,8 @@ CALIBRATION_IMAGES = 16         # distinct training photos …
 CALIBRATION_SIDE = 256          # … centre-cropped to this square (whole scenes, as Kodak is measured)
 CALIBRATION_SEED = 4242
 CALIBRATION_TOLERANCE = 0.03    # |mean HF ratio − 1| at which the search stops
-CALIBRATION_EVALS = 5           # sampling passes per quality at most
+CALIBRATION_EVALS = 6           # sampling passes per quality at most
+TEMPERATURE_MIN = 0.05          # the range the search keeps τ in (the model admits (0, TEMPERATURE_MAX])
 
 
 def calibration_images(root: Optional[Path] = None, count: int = CALIBRATION_IMAGES, side: int = CALIBRATION_SIDE,
@@ -142,42 +143,45 @@ def _pixels(x: torch.Tensor) -> np.ndarray:
     return (x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
-def temperature_search(ratio_at, tolerance: float = CALIBRATION_TOLERANCE, max_evals: int = CALIBRATION_EVALS):
-    """The temperature τ ∈ (0, 1] whose ratio ``ratio_at(τ)`` (increasing in τ) is nearest 1, and every
-    (τ, ratio) tried, first (1, ratio_at(1)).
+def temperature_search(ratio_at, tolerance: float = CALIBRATION_TOLERANCE, max_evals: int = CALIBRATION_EVALS,
+                       tau_max: float = TEMPERATURE_MAX):
+    """The temperature τ ∈ [``TEMPERATURE_MIN``, ``tau_max``] whose ratio ``ratio_at(τ)`` (increasing in τ)
+    is nearest 1, and every (τ, ratio) tried, first (1, ratio_at(1)).
 
-    τ = 1 is kept when its ratio is at most 1 + ``tolerance`` (τ > 1 would add noise the model does not
-    predict). Otherwise the first guess is τ = ratio^(−½) (the τ² growth of a linear sampler's ratio);
-    while no τ below the root is known, the power law through the last two points is extrapolated;
-    once the root is bracketed, false-position steps (Illinois: the end kept twice has its value
-    halved). The search stops within ``tolerance`` or after ``max_evals`` evaluations."""
+    τ = 1 is kept when its ratio is within ``tolerance`` of 1. Otherwise the first guess is
+    τ = ratio^(−½) (a linear sampler's ratio grows as τ²); while the root is not bracketed the power
+    law through the last two points is extrapolated (clipped to the range); once it is, false-position
+    steps (Illinois: an end kept twice has its value halved). The search stops within ``tolerance``,
+    after ``max_evals`` evaluations, or when a clipped guess repeats (the root lies outside the range)."""
     r1 = ratio_at(1.0)
     tried = [(1.0, r1)]
-    if r1 > 1.0 + tolerance:
-        hi, f_hi, lo, f_lo, kept = 1.0, r1 - 1.0, None, None, None
-        tau = max(0.25, r1 ** -0.5)
-        while len(tried) < max_evals and tau != tried[-1][0]:
-            r = ratio_at(tau)
-            tried.append((tau, r))
-            if abs(r - 1.0) <= tolerance:
-                break
-            if r > 1.0:
-                hi, f_hi = tau, r - 1.0
-                if kept == "lo":
-                    f_lo *= 0.5
-                kept = "lo" if lo is not None else None
-            else:
-                lo, f_lo = tau, r - 1.0
-                if kept == "hi":
-                    f_hi *= 0.5
-                kept = "hi"
-            if lo is None:
-                # Nothing below the root yet: extrapolate the power law through the last two points.
-                (t0, r0), (t1, r1_) = tried[-2], tried[-1]
-                b = math.log(r0 / r1_) / math.log(t0 / t1) if r0 > r1_ else 2.0
-                tau = max(0.05, t1 * r1_ ** (-1.0 / b))
-            else:
-                tau = lo + (hi - lo) * (-f_lo) / (f_hi - f_lo)
+    lo = hi = None                               # (τ, ratio − 1) below / above the root
+    kept = None
+    if r1 - 1.0 > tolerance:
+        hi = [1.0, r1 - 1.0]
+    elif 1.0 - r1 > tolerance:
+        lo = [1.0, r1 - 1.0]
+    tau = min(tau_max, max(TEMPERATURE_MIN, r1 ** -0.5)) if r1 > 0 else tau_max
+    while abs(tried[-1][1] - 1.0) > tolerance and len(tried) < max_evals and all(tau != t for t, _ in tried):
+        r = ratio_at(tau)
+        tried.append((tau, r))
+        if r > 1.0:
+            hi = [tau, r - 1.0]
+            if kept == "lo" and lo is not None:
+                lo[1] *= 0.5
+            kept = "lo"
+        else:
+            lo = [tau, r - 1.0]
+            if kept == "hi" and hi is not None:
+                hi[1] *= 0.5
+            kept = "hi"
+        if lo is not None and hi is not None:
+            tau = lo[0] + (hi[0] - lo[0]) * (-lo[1]) / (hi[1] - lo[1])
+        else:
+            (t0, r0), (t1, r1_) = tried[-2], tried[-1]
+            b = math.log(r1_ / r0) / math.log(t1 / t0) if r0 > 0 and r1_ > 0 and t0 != t1 else 0.0
+            b = b if math.isfinite(b) and b > 0.1 else 2.0
+            tau = min(tau_max, max(TEMPERATURE_MIN, t1 * r1_ ** (-1.0 / b))) if r1_ > 0 else tau_max
     tau, r = min(tried, key=lambda t: abs(t[1] - 1.0))
     return tau, r, tried
 
