@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     e.add_argument("--name", required=True)
     e.add_argument("--data-dir", type=Path, default=None)
     e.add_argument("--threads", type=int, default=None)
-    e.add_argument("--calibration-side", type=int, default=_ntc_decoder.CALIBRATION_SIDE,
+    e.add_argument("--calibration-side", type=_ntc_decoder.crop_side, default=_ntc_decoder.CALIBRATION_SIDE,
                    help="generative decoders: side of the training-photo crops the temperatures are calibrated on")
     e.add_argument("--calibration-images", type=int, default=_ntc_decoder.CALIBRATION_IMAGES,
                    help="generative decoders: how many training photos calibrate the temperatures")

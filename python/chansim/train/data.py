@@ -44,6 +44,12 @@ def crop_side(text: str) -> int:
     return v
 
 
+def centre_crop(image: np.ndarray, side: int) -> np.ndarray:
+    """The centre ``side × side`` window of an HWC image (rounding the offsets down)."""
+    y, x = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
+    return image[y:y + side, x:x + side]
+
+
 def image_files(directory: Path) -> List[Path]:
     return sorted(p for p in Path(directory).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
@@ -108,9 +114,5 @@ def kodak_heldout(crop: int = 128, root: Optional[Path] = None) -> torch.Tensor:
     files = image_files(_require_shared("kodak", root))
     if not files:
         raise FileNotFoundError("no Kodak images found")
-    crops = []
-    for f in files:
-        im = load_rgb(f)
-        y, x = (im.shape[0] - crop) // 2, (im.shape[1] - crop) // 2
-        crops.append(im[y:y + crop, x:x + crop])
+    crops = [centre_crop(load_rgb(f), crop) for f in files]
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()

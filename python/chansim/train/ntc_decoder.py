@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from ..diffusion.models import TEMPERATURE_MAX, ResidualDiffusion, default_residual
+from ..diffusion.io import load_model as load_diffusion
 from ..ntc.io import load_model
 from ..ntc.model import HyperpriorModel
-from ..diffusion.io import load_model as load_diffusion
 from .data import crop_side
 from .loop import EMA, TrainingLoop, init_from, resume_args
 
@@ -99,7 +99,7 @@ def calibration_images(root: Optional[Path] = None, count: int = CALIBRATION_IMA
     """(n, 3, side, side) uint8: the centre crop of each of ``count`` distinct training photos (a seeded
     choice among those with both sides ≥ ``side``) — never the evaluation set. One crop per photo, so
     the set's per-image ratios vary as a photo collection's do, not as a texture sampler's."""
-    from .data import _require_shared, image_files, load_rgb
+    from .data import _require_shared, centre_crop, image_files, load_rgb
 
     if side % 64:
         raise ValueError(f"the calibration side must be a multiple of 64 (the NTC model's stride), got {side}")
@@ -107,10 +107,8 @@ def calibration_images(root: Optional[Path] = None, count: int = CALIBRATION_IMA
     out = []
     for i in np.random.default_rng(seed).permutation(len(files)):
         im = load_rgb(files[i])
-        h, w = im.shape[:2]
-        if min(h, w) >= side:
-            y, x = (h - side) // 2, (w - side) // 2
-            out.append(im[y:y + side, x:x + side])
+        if min(im.shape[:2]) >= side:
+            out.append(centre_crop(im, side))
             if len(out) == count:
                 break
     if not out:
@@ -189,7 +187,7 @@ def temperature_search(ratio_at, tolerance: float = CALIBRATION_TOLERANCE, max_e
 def calibrate_temperatures(decoder: ResidualDiffusion, ntc: HyperpriorModel, images: torch.Tensor,
                            seed: int = CALIBRATION_SEED, tolerance: float = CALIBRATION_TOLERANCE,
                            max_evals: int = CALIBRATION_EVALS) -> List[dict]:
-    """Set each quality's sampling temperature τ_q ≤ 1 (:func:`temperature_search`) so that the
+    """Set each quality's sampling temperature τ_q (:func:`temperature_search`) so that the
     generative reconstruction's mean per-image HF ratio on ``images`` (training photos,
     :func:`calibration_images`) is 1."""
     rows = []
