@@ -9,9 +9,13 @@ detail as the photo), averaged over the images per quality.
 
 ``--crops``: 160×160 crops of original / JPEG / NTC-mmse / NTC-generative at the same rate (JPEG
 at the Pillow quality whose file is closest to the NTC file, never larger) for a few images.
-``--speed``: wall time of ``decompress(…, "generative")`` of kodim01 (768×512) on 2 threads.
+``--speed``: wall time of ``decompress(…, "generative")`` of kodim01 (768×512) on 2 threads (and of
+``compress`` with the ``--temperature`` asked for).
+``--temperature match`` (or a number): the files carry the sender's temperature (``NTC.compress(…,
+temperature=…)``); each row records the τ its file holds.
 
 Run: python benchmarks/eval_generative.py [--images 24] [--qualities 1,2,3,4,5] [--crops] [--speed]
+                                          [--temperature match]
      python benchmarks/eval_generative.py --report
 """
 
@@ -59,11 +63,13 @@ def run(args) -> dict:
     rows, crops = [], []
     for name, img in kodak(args.images):
         t0 = time.perf_counter()
-        evs = codec.evaluate(img, qualities, reconstructions=KINDS, lam=args.lam)
+        evs = codec.evaluate(img, qualities, reconstructions=KINDS, lam=args.lam, temperature=args.temperature)
         print(f"{name}: {time.perf_counter() - t0:.1f} s", flush=True)
         h, w = img.shape[:2]
         for ev in evs:
-            row = {"image": name, "quality": ev.quality, "bytes": len(ev.data), "bpp": 8 * len(ev.data) / (h * w)}
+            row = {"image": name, "quality": ev.quality, "bytes": len(ev.data), "bpp": 8 * len(ev.data) / (h * w),
+                   "temperature": codec.read_symbols(ev.data)[1].temperature
+                   or codec.decoder.temperatures[ev.quality - 1]}
             for k in KINDS:
                 rec = ev.images[k]
                 row.update({f"psnr_{k}": psnr(img, rec), f"msssim_{k}": ms_ssim(img, rec),
@@ -95,10 +101,13 @@ def run(args) -> dict:
         fig.save(args.figure)
         for p in paths:
             p.unlink()
-    out = {"ntc_model": codec.model_id, "decoder": codec.decoder_id, "lam": args.lam, "rows": rows}
+    out = {"ntc_model": codec.model_id, "decoder": codec.decoder_id, "lam": args.lam,
+           "temperature": args.temperature, "rows": rows}
     if args.speed:
         name, img = next(iter(kodak(1)))
-        data = codec.compress(img, qualities[0])
+        t0 = time.perf_counter()
+        data = codec.compress(img, qualities[0], temperature=args.temperature)
+        out["encode_s"] = time.perf_counter() - t0
         best = []
         for _ in range(2):
             t0 = time.perf_counter()
@@ -116,21 +125,28 @@ def summary(result: dict) -> list:
     for q, rs in sorted(by_q.items()):
         row = {"quality": q, "n": len(rs), "bpp": float(np.mean([r["bpp"] for r in rs]))}
         for key in rs[0]:
-            if key.startswith(("psnr_", "msssim_", "hf_")):
+            if key.startswith(("psnr_", "msssim_", "hf_")) or key == "temperature":
                 row[key] = float(np.mean([r[key] for r in rs]))
+        hf = np.array([r["hf_generative"] for r in rs])
+        row.update(hf_generative_median=float(np.median(hf)), hf_generative_max=float(hf.max()),
+                   hf_generative_in_band=int(((hf >= 0.85) & (hf <= 1.15)).sum()))
         out.append(row)
     return out
 
 
 def report(result: dict) -> str:
-    lines = [f"| quality | bpp | PSNR mmse / generative / interp (dB) | MS-SSIM mmse / gen / interp | "
-             f"HF ratio mmse / gen / interp |", "|---|---|---|---|---|"]
+    lines = ["| quality | bpp | PSNR mmse / generative / interp (dB) | MS-SSIM mmse / gen / interp | "
+             "HF mmse | HF generative (median; in 0.85–1.15; largest) | HF interp | mean τ |",
+             "|---:|---:|---|---|---:|---|---:|---:|"]
     for r in summary(result):
         lines.append(f"| {r['quality']} | {r['bpp']:.3f} | {r['psnr_mmse']:.2f} / {r['psnr_generative']:.2f} / "
                      f"{r['psnr_interp']:.2f} | {r['msssim_mmse']:.4f} / {r['msssim_generative']:.4f} / "
-                     f"{r['msssim_interp']:.4f} | {r['hf_mmse']:.2f} / {r['hf_generative']:.2f} / {r['hf_interp']:.2f} |")
+                     f"{r['msssim_interp']:.4f} | {r['hf_mmse']:.2f} | {r['hf_generative']:.2f} "
+                     f"({r['hf_generative_median']:.2f}; {r['hf_generative_in_band']}; {r['hf_generative_max']:.2f}) | "
+                     f"{r['hf_interp']:.2f} | {r.get('temperature', float('nan')):.3f} |")
     if "decode_generative_s" in result:
-        lines.append(f"\nGenerative decode of kodim01 (768×512), 2 threads: {result['decode_generative_s']:.1f} s")
+        lines.append(f"\nkodim01 (768×512), 2 threads: encode {result.get('encode_s', float('nan')):.1f} s "
+                     f"(temperature {result.get('temperature')}), generative decode {result['decode_generative_s']:.1f} s")
     return "\n".join(lines)
 
 
@@ -145,6 +161,8 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/ntc_generative_kodak.json")
     ap.add_argument("--figure", default="benchmarks/results/ntc_generative_crops.png")
     ap.add_argument("--report", action="store_true", help="print the table of a saved run")
+    ap.add_argument("--temperature", type=lambda t: t if t == "match" else float(t), default=None,
+                    help="'match' or a number: the sender's temperature written into every file")
     args = ap.parse_args()
     if args.report:
         print(report(json.loads(Path(args.out).read_text())))

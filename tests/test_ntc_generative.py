@@ -228,3 +228,88 @@ def test_a_batch_samples_as_its_images_do_alone():
     for i in range(3):
         alone = model.sample(base[i:i + 1], 2, start[i:i + 1])
         torch.testing.assert_close(together[i:i + 1], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_a_sent_temperature_is_the_one_the_receiver_samples_with(tiny, shipped_ntc, photo):
+    """compress(temperature=τ) writes settings version 2 (one more byte) with τ on the 1/128 grid; its
+    generative image is what a decoder whose own τ_q is that τ draws from the version-1 file of the
+    same symbols; the MMSE image does not change."""
+    import copy
+
+    from chansim.codecs import container as C
+
+    model, tables, mid = shipped_ntc
+    plain = tiny.compress(photo, 2)
+    sent = tiny.compress(photo, 2, temperature=1.503)          # rounds to 192 / 128 = 1.5
+    assert len(sent) == len(plain) + 1
+    c1, c2 = C.unpack(plain), C.unpack(sent)
+    assert c2.settings[0] == 2 and c2.settings[-1] == 192 and c2.settings[1:6] == c1.settings[1:6]
+    assert c2.sections == c1.sections
+    assert tiny.read_symbols(sent)[1].temperature == 1.5 and tiny.read_symbols(plain)[1].temperature is None
+    hot = copy.deepcopy(tiny.decoder)
+    hot.temperatures[1] = 1.5
+    want = NTC(model, tables, mid, decoder=hot).decompress(plain, "generative")
+    assert np.array_equal(tiny.decompress(sent, "generative"), want)
+    assert not np.array_equal(want, tiny.decompress(plain, "generative"))
+    assert np.array_equal(tiny.decompress(sent), tiny.decompress(plain))
+    assert np.array_equal(NTC(model, tables, mid).decompress(sent), tiny.decompress(plain))   # no decoder needed
+
+
+def test_matched_temperature_gives_the_originals_detail(tiny, photo):
+    """temperature="match": the file's τ is a grid point whose generative image has an HF energy ratio
+    at least as near 1 as the decoder's own τ_q and as the best of a 12-point scan of the range (within
+    the search's tolerance); evaluate() gives the same file and images."""
+    from chansim.codecs.ntc import MATCH_TOLERANCE
+    from chansim.metrics import hf_energy_ratio
+
+    data = tiny.compress(photo, 1, temperature="match")
+    tau = tiny.read_symbols(data)[1].temperature
+    assert tau is not None and tau * 128 == round(tau * 128)
+    gap = abs(hf_energy_ratio(tiny.decompress(data, "generative"), photo) - 1)
+    default = abs(hf_energy_ratio(tiny.decompress(tiny.compress(photo, 1), "generative"), photo) - 1)
+    scan = min(abs(hf_energy_ratio(tiny.decompress(tiny.compress(photo, 1, temperature=t), "generative"), photo) - 1)
+               for t in np.linspace(0.1, 1.95, 12))
+    assert gap <= default and gap <= max(scan, MATCH_TOLERANCE) + 1e-12, (gap, default, scan)
+    ev = tiny.evaluate(photo, [1], reconstructions=("generative", "interp"), temperature="match")[0]
+    assert ev.data == data and np.array_equal(ev.images["generative"], tiny.decompress(data, "generative"))
+    assert np.array_equal(ev.images["interp"], tiny.decompress(data, "interp"))
+
+
+def test_temperature_refusals(tiny, shipped_ntc, photo):
+    from chansim.codecs import container as C
+    from chansim.errors import FormatError
+
+    model, tables, mid = shipped_ntc
+    for bad in (0, 0.003, -1, 2.0, float("nan"), float("inf"), "hot", True, [1.0]):
+        with pytest.raises(ValueError, match="temperature"):
+            tiny.compress(photo, 1, temperature=bad)
+    with pytest.raises(ValueError, match="no generative decoder"):
+        NTC(model, tables, mid).compress(photo, 1, temperature="match")
+    c = C.unpack(tiny.compress(photo, 1, temperature=1.0))
+    for settings, message in ((c.settings[:-1] + b"\0", "temperature code 0"),
+                              (c.settings[:-1], "must be 7 bytes"),
+                              (b"\x03" + c.settings[1:], "settings version 3")):
+        forged = C.Container(c.codec, c.model_tag, c.height, c.width, c.seed, settings, c.sections).pack()
+        with pytest.raises(FormatError, match=message):
+            tiny.decompress(forged)
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped generative decoder")
+def test_cli_temperature_option(tmp_path, cli_run):
+    """chansim compress --temperature T writes T into the NTC file; a codec without the option, a bad
+    value or 'match' without a generative decoder is refused before anything is written."""
+    from PIL import Image
+
+    data = pytest.importorskip("skimage.data")
+    Image.fromarray(np.ascontiguousarray(data.astronaut()[200:264, 200:280])).save(tmp_path / "in.png")
+    status, _, err = cli_run("compress", tmp_path / "in.png", tmp_path / "a.chsm", "--codec", "ntc",
+                             "--quality", "2", "--temperature", "1.25")
+    assert status == 0, err
+    assert NTC.pretrained().read_symbols((tmp_path / "a.chsm").read_bytes())[1].temperature == 1.25
+    for args, message in ((("--codec", "uqdm", "--temperature", "1"), "no such encoder option"),
+                          (("--codec", "ntc", "--temperature", "warm"), "number or 'match'"),
+                          (("--codec", "ntc", "--temperature", "-1"), "positive number"),
+                          (("--codec", "ntc", "--temperature", "3"), "1 … 255 / 128")):
+        status, _, err = cli_run("compress", tmp_path / "in.png", tmp_path / "b.chsm", *args)
+        assert status != 0 and message in err, err
+        assert not (tmp_path / "b.chsm").exists()

@@ -179,8 +179,18 @@ def _decompress(args, out, stdout) -> str:
 
 
 def _encoder_options(codec, args) -> dict:
-    """Codec-specific encoder keywords asked for on the command line (today ``--refine``)."""
-    return _accepted(codec, "compress", {} if not args.refine else {"refine": args.refine}, "encoder option")
+    """Codec-specific encoder keywords asked for on the command line (``--refine``, ``--temperature``),
+    checked against the loaded codec before any file is read or written."""
+    options = {} if not args.refine else {"refine": args.refine}
+    if args.temperature is not None:
+        options["temperature"] = args.temperature
+    options = _accepted(codec, "compress", options, "encoder option")
+    if "temperature" in options:
+        try:
+            codec.check_temperature(options["temperature"])
+        except ValueError as e:
+            raise UsageError(f"--temperature: {e}") from None
+    return options
 
 
 def _decoder_options(codec, args) -> dict:
@@ -198,6 +208,22 @@ def _accepted(codec, method: str, options: dict, what: str) -> dict:
         if key not in accepted:
             raise UsageError(f"--{key}: the {codec.name} codec has no such {what}")
     return options
+
+
+def _temperature(text: str):
+    """argparse type of ``--temperature``: ``match`` or a positive finite number (its range is the codec's)."""
+    import argparse
+    import math
+
+    if text == "match":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'match', got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'match', got {text!r}")
+    return value
 
 
 def _check_lam(args) -> None:
@@ -259,6 +285,11 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--refine", type=int_range(0, _limit("..codecs.ntc", "MAX_REFINE")), default=0, metavar="N",
                    help="ntc: N gradient steps refining the latents for this image (smaller file at equal or better "
                         "PSNR, slower encoding; decoding unchanged); default 0")
+    p.add_argument("--temperature", type=_temperature, default=None, metavar="T",
+                   help="ntc with a generative decoder: the sampling temperature written into the file for the "
+                        "generative reconstruction — a number in (0, 2) or 'match' (the encoder tries up to 5 "
+                        "draws and keeps the one whose fine detail matches the original's; slower encoding); "
+                        "default: the decoder's calibrated one, nothing written")
     tile = int_range(_limit("..codecs.tiling", "MIN_TILE"), _limit("..codecs.container", "MAX_SIDE"),
                      off=(0, "no tiling"))
     p.add_argument("--tile", type=tile, default=None, metavar="E",

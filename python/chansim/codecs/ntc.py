@@ -35,11 +35,20 @@ a diffusion model of the residual x − x̂_mmse given x̂_mmse and q), ``"gener
 draw from p(x | x̂_mmse, q) — the probability-flow ODE from a Philox normal r_1 under the
 file's seed, 16 network evaluations — and ``"interp"`` is λ·generative + (1 − λ)·mmse (survey Eq. 17, ``lam``).
 All three decode from the same file.
+
+The draw's starting noise is scaled by a temperature τ: by default the decoder's τ_q, calibrated
+on training photos; ``compress(..., temperature=τ)`` writes a τ of the sender's into the file
+(one byte, a 1/128 grid), and ``temperature="match"`` lets the sender, who holds the original,
+choose the τ whose generative reconstruction has the original's fine-detail energy
+(:func:`chansim.metrics.hf_energy_ratio` → 1, :func:`chansim.diffusion.temperature.temperature_search`
+over ≤ 5 draws) — a detail level the receiver cannot know and a calibration on other photos only
+guesses.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import struct
 import zlib
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -52,7 +61,9 @@ from ..diffusion.determinism import CODEC_THREADS, deterministic_inference
 from ..diffusion.io import load_model as load_diffusion
 from ..diffusion.models import ResidualDiffusion
 from ..diffusion.samplers import interpolate
+from ..diffusion.temperature import temperature_search
 from ..errors import FormatError
+from ..metrics import hf_energy_ratio
 from ..ntc.io import load_model
 from ..ntc.model import PAD, HyperpriorModel
 from ..ntc.refine import refine_latents
@@ -66,8 +77,15 @@ from .image import check_image, pad_to_multiple
 DEFAULT_MODEL = "ntc_default"
 #: File stem of the shipped generative decoder (attached when its base model is the NTC model).
 GENERATIVE_MODEL = "ntc_generative"
-SETTINGS_VERSION = 1
+SETTINGS_VERSION = 1                    # settings without a temperature …
+SETTINGS_VERSION_TEMPERATURE = 2        # … and with the sender's
 _SETTINGS = struct.Struct("<BBI")       # settings version, quality, CRC-32 of the symbols
+_SETTINGS_T = struct.Struct("<BBIB")    # … and the temperature code c: τ = c / TEMPERATURE_GRID
+#: A sent temperature is c / TEMPERATURE_GRID with c in 1 … 255 (exact in float32).
+TEMPERATURE_GRID = 128
+#: ``temperature="match"``: the search stops within this of an HF ratio of 1, after at most MATCH_DRAWS draws.
+MATCH_TOLERANCE = 0.05
+MATCH_DRAWS = 5
 #: Dither stream of the latents (docs/format.md §1.2, :mod:`.streams`).
 DITHER_STREAM = streams.ntc_dither()
 GENERATIVE_RECONSTRUCTIONS = ("mmse", "generative", "interp")
@@ -176,8 +194,8 @@ class NTC(Codec):
         return refine_latents(self.model, x, q, yg, z, refine, seed=seed, height=height, width=width,
                               z_range=(lo, lo + (self.z_probs.shape[1] - 1)))
 
-    def _encode(self, yg: torch.Tensor, z: torch.Tensor, quality: int, seed: int) -> Tuple[bytes, bytes, torch.Tensor]:
-        """(settings, section, ŷ') for the gained latents y' and hyper-latents z' (rounded here)."""
+    def _encode(self, yg: torch.Tensor, z: torch.Tensor, quality: int, seed: int) -> Tuple[int, bytes, torch.Tensor]:
+        """(symbol CRC, section, ŷ') for the gained latents y' and hyper-latents z' (rounded here)."""
         q = self._q(quality)
         z_int = torch.round(z).to(torch.int32).numpy()
         mean, scale = self._latent_params(z_int, q)
@@ -188,23 +206,66 @@ class NTC(Codec):
         enc.encode_gaussian_dithered(k, 0.0, scale, 1.0, u)
         section = enc.finish()
         y_hat = dq.dequantize(k, 1.0, seed, DITHER_STREAM, mu=mean, dtype=np.float64)
-        settings = _SETTINGS.pack(SETTINGS_VERSION, int(quality), _symbols_crc(z_int, k))
-        return settings, section, torch.from_numpy(y_hat.astype(np.float32))
+        return _symbols_crc(z_int, k), section, torch.from_numpy(y_hat.astype(np.float32))
 
     def _synthesize(self, y_hat: torch.Tensor, quality: int, height: int, width: int) -> torch.Tensor:
         """x̂_mmse (1, 3, height, width) in [0, 1], float32."""
         return self.model.synthesis(y_hat, self._q(quality))[:, :, :height, :width].clamp(0, 1)
 
+    def _generative(self, x_mmse: torch.Tensor, quality: int, seed: int, temperature: Optional[float]) -> torch.Tensor:
+        """The clamped generative draw from x̂_mmse (τ = ``temperature``, or the decoder's τ_q when None)."""
+        initial = streams.initial_latent(seed, x_mmse.shape)
+        return self.decoder.sample(x_mmse, quality - 1, initial, temperature).clamp(0, 1)
+
     def _reconstruct(self, x_mmse: torch.Tensor, quality: int, seed: int, kinds: Sequence[str],
-                     lam: float) -> Dict[str, np.ndarray]:
-        """{kind: uint8 image} from x̂_mmse; the generative draw is shared by "generative" and "interp"."""
+                     lam: float, temperature: Optional[float] = None,
+                     gen: Optional[torch.Tensor] = None) -> Dict[str, np.ndarray]:
+        """{kind: uint8 image} from x̂_mmse; the generative draw (``gen`` when the caller already
+        made it) is shared by "generative" and "interp"."""
         out = {"mmse": x_mmse}
         if "generative" in kinds or "interp" in kinds:
             # Clamped before mixing: "interp" is the λ-mix of the two images the receiver could show.
-            gen = self.decoder.sample(x_mmse, quality - 1, streams.initial_latent(seed, x_mmse.shape)).clamp(0, 1)
+            gen = self._generative(x_mmse, quality, seed, temperature) if gen is None else gen
             out["generative"] = gen
             out["interp"] = interpolate(gen, x_mmse, lam)
         return {k: _to_uint8(out[k]) for k in kinds}
+
+    def _match_temperature(self, image: np.ndarray, x_mmse: torch.Tensor, quality: int,
+                           seed: int) -> Tuple[int, torch.Tensor]:
+        """(temperature code, its generative draw): the grid τ whose draw's HF energy ratio against the
+        original ``image`` is nearest 1 among ≤ :data:`MATCH_DRAWS` tried, from the decoder's τ_q."""
+        draws = {}
+
+        def ratio_at(tau: float) -> float:
+            draws[tau] = self._generative(x_mmse, quality, seed, tau)
+            return hf_energy_ratio(_to_uint8(draws[tau]), image)
+
+        tau, _, _ = temperature_search(ratio_at, MATCH_TOLERANCE, MATCH_DRAWS, tau_max=255 / TEMPERATURE_GRID,
+                                       start=self.decoder.temperatures[quality - 1], snap=_snap_temperature)
+        return round(tau * TEMPERATURE_GRID), draws[tau]
+
+    def _settings(self, quality: int, crc: int, temperature_code: Optional[int]) -> bytes:
+        if temperature_code is None:
+            return _SETTINGS.pack(SETTINGS_VERSION, int(quality), crc)
+        return _SETTINGS_T.pack(SETTINGS_VERSION_TEMPERATURE, int(quality), crc, temperature_code)
+
+    def _file(self, image: np.ndarray, x: torch.Tensor, y: torch.Tensor, quality: int, seed: int, refine: int,
+              temperature, kinds: Sequence[str] = (), lam: float = 0.5) -> Evaluation:
+        """The file at one quality and, for ``kinds``, what :meth:`decompress` returns for it."""
+        h, w = image.shape[:2]
+        crc, section, y_hat = self._encode(*self._latents(x, y, quality, seed, refine, h, w), quality, seed)
+        code, gen, x_mmse = None, None, None
+        if kinds or temperature == "match":
+            x_mmse = self._synthesize(y_hat, quality, h, w)
+        if temperature == "match":
+            code, gen = self._match_temperature(image, x_mmse, quality, seed)
+        elif temperature is not None:
+            code = round(temperature * TEMPERATURE_GRID)
+        data = C.Container(self.name, C.model_tag(self.model_id), h, w, seed, self._settings(quality, crc, code),
+                           [section]).pack()
+        tau = None if code is None else code / TEMPERATURE_GRID
+        images = self._reconstruct(x_mmse, quality, seed, kinds, lam, tau, gen) if kinds else {}
+        return Evaluation(quality, data, images)
 
     def _analysis(self, image: np.ndarray) -> Tuple[torch.Tensor, torch.Tensor]:
         """(x, y): the edge-padded image in [0, 1] and its analysis transform."""
@@ -214,22 +275,27 @@ class NTC(Codec):
 
     # ---- the contract ---------------------------------------------------------------------------
 
-    def compress(self, image: np.ndarray, quality=None, *, seed: Optional[int] = None, refine: int = 0) -> bytes:
+    def compress(self, image: np.ndarray, quality=None, *, seed: Optional[int] = None, refine: int = 0,
+                 temperature=None) -> bytes:
         """uint8[H, W, 3] (H, W ≥ 16) → bytes; ``quality`` in :attr:`qualities`.
 
         ``refine``: gradient steps of encoder-side latent refinement (:mod:`chansim.ntc.refine`):
         a lower rate–distortion loss for more encoding time (≈ 100 steps and more; runs shorter than
         250 steps take proportionally smaller steps); decoding is unchanged.
+
+        ``temperature``: the generative reconstruction's sampling temperature, written into the file —
+        None (the decoder's calibrated τ_q; nothing is written), a number in (0, 2) (rounded to the
+        1/128 grid), or ``"match"`` (needs the generative decoder: up to 5 generative draws at
+        encode time choose the τ whose draw has the original's fine-detail energy).
         """
         image = check_image(image)
         quality = self.check_quality(quality)
         refine = check_refine(refine)
+        temperature = self.check_temperature(temperature)
         seed = default_seed(image, self.model_id) if seed is None else self.check_seed(seed)
-        h, w = image.shape[:2]
         with deterministic_inference(self.threads):
             x, y = self._analysis(image)
-            settings, section, _ = self._encode(*self._latents(x, y, quality, seed, refine, h, w), quality, seed)
-        return C.Container(self.name, C.model_tag(self.model_id), h, w, seed, settings, [section]).pack()
+            return self._file(image, x, y, quality, seed, refine, temperature).data
 
     def decompress(self, data, reconstruction: Optional[str] = None, lam: float = 0.5) -> np.ndarray:
         """bytes → uint8[H, W, 3]: ``"mmse"`` (default) the synthesis transform of ŷ; with a generative
@@ -241,18 +307,25 @@ class NTC(Codec):
         with deterministic_inference(self.threads):
             y_hat = dq.dequantize(sym.k, 1.0, c.seed, DITHER_STREAM, mu=sym.mean, dtype=np.float64)
             x_mmse = self._synthesize(torch.from_numpy(y_hat.astype(np.float32)), sym.quality, c.height, c.width)
-            return self._reconstruct(x_mmse, sym.quality, c.seed, (reconstruction,), lam)[reconstruction]
+            return self._reconstruct(x_mmse, sym.quality, c.seed, (reconstruction,), lam,
+                                     sym.temperature)[reconstruction]
 
     def read_symbols(self, data) -> Tuple[C.Container, "Symbols"]:
         """(container, :class:`Symbols`) of an NTC file: its coded symbols decoded with this model's
         entropy model and checked against the file's symbol CRC, so they are the encoder's (refined or
         not) — what ``decompress`` reconstructs from and what a code-length audit prices."""
         c = C.unpack(data, codec=self.name, model_id=self.model_id)
-        if len(c.settings) != _SETTINGS.size:
-            raise FormatError(f"NTC settings must be {_SETTINGS.size} bytes, got {len(c.settings)}")
-        version, quality, crc = _SETTINGS.unpack(c.settings)
-        if version != SETTINGS_VERSION:
-            raise FormatError(f"NTC settings version {version}; this chansim reads {SETTINGS_VERSION}")
+        version = c.settings[0] if c.settings else None
+        layout = {SETTINGS_VERSION: _SETTINGS, SETTINGS_VERSION_TEMPERATURE: _SETTINGS_T}.get(version)
+        if layout is None:
+            raise FormatError(f"NTC settings version {version}; this chansim reads {SETTINGS_VERSION} and "
+                              f"{SETTINGS_VERSION_TEMPERATURE}")
+        if len(c.settings) != layout.size:
+            raise FormatError(f"NTC settings version {version} must be {layout.size} bytes, got {len(c.settings)}")
+        _, quality, crc, *code = layout.unpack(c.settings)
+        if code and code[0] == 0:
+            raise FormatError("NTC temperature code 0: a sent temperature is 1…255 / 128")
+        temperature = code[0] / TEMPERATURE_GRID if code else None
         if quality not in self.qualities:
             raise FormatError(f"NTC file at quality {quality}, this model has qualities 1…{len(self.qualities)}")
         if len(c.sections) != 1:
@@ -271,30 +344,47 @@ class NTC(Codec):
         if _symbols_crc(z_int, k) != crc:
             raise FormatError("NTC latents fail their checksum: this decoder's entropy model differs from the "
                               "encoder's (another model or machine arithmetic)")
-        return c, Symbols(quality, z_int, k, u, mean, scale)
+        return c, Symbols(quality, z_int, k, u, mean, scale, temperature)
 
     def evaluate(self, image: np.ndarray, qualities: Optional[Sequence] = None, *,
                  reconstructions: Optional[Sequence[str]] = None, seed: Optional[int] = None,
-                 refine: int = 0, lam: float = 0.5) -> List[Evaluation]:
+                 refine: int = 0, lam: float = 0.5, temperature=None) -> List[Evaluation]:
         """One analysis pass for every quality; each image is what :meth:`decompress` returns for its file
-        (ŷ' is a function of the indices and the dither alone, which both sides hold)."""
+        (ŷ' is a function of the indices and the dither alone, which both sides hold; a matched
+        temperature's draw is the one the search kept)."""
         image = check_image(image)
         refine = check_refine(refine)
         lam = check_lam(lam)
+        temperature = self.check_temperature(temperature)
         qualities = [self.check_quality(q) for q in (self.qualities if qualities is None else qualities)]
         kinds = tuple(reconstructions or ("mmse",))
         self.check_reconstructions(kinds)
         seed = default_seed(image, self.model_id) if seed is None else self.check_seed(seed)
-        h, w = image.shape[:2]
-        out = []
         with deterministic_inference(self.threads):
             x, y = self._analysis(image)
-            for quality in qualities:
-                settings, section, y_hat = self._encode(*self._latents(x, y, quality, seed, refine, h, w), quality, seed)
-                data = C.Container(self.name, C.model_tag(self.model_id), h, w, seed, settings, [section]).pack()
-                x_mmse = self._synthesize(y_hat, quality, h, w)
-                out.append(Evaluation(quality, data, self._reconstruct(x_mmse, quality, seed, kinds, lam)))
-        return out
+            return [self._file(image, x, y, quality, seed, refine, temperature, kinds, lam) for quality in qualities]
+
+    def check_temperature(self, temperature):
+        """None, ``"match"`` (with a generative decoder) or a number whose 1/128 grid point is in 1 … 255 / 128."""
+        if temperature is None:
+            return None
+        if isinstance(temperature, str):
+            if temperature != "match":
+                raise ValueError(f"temperature must be a number in (0, 2) or 'match', got {temperature!r}")
+            if self.decoder is None:
+                raise ValueError("temperature='match' chooses the generative decoder's temperature; this NTC "
+                                 "codec has no generative decoder")
+            return "match"
+        if isinstance(temperature, bool):
+            raise ValueError(f"temperature must be a number in (0, 2) or 'match', got {temperature!r}")
+        try:
+            value = float(temperature)
+        except (TypeError, ValueError):
+            raise ValueError(f"temperature must be a number in (0, 2) or 'match', got {temperature!r}") from None
+        if not (math.isfinite(value) and 1 <= round(value * TEMPERATURE_GRID) <= 255):
+            raise ValueError(f"temperature must round to 1 … 255 / {TEMPERATURE_GRID} (0.0078 … 1.992), "
+                             f"got {temperature!r}")
+        return _snap_temperature(value)
 
 
 class Symbols(NamedTuple):
@@ -307,6 +397,8 @@ class Symbols(NamedTuple):
     u: np.ndarray
     mean: np.ndarray
     scale: np.ndarray
+    #: The sender's sampling temperature (settings version 2), None when the file leaves it to the decoder.
+    temperature: Optional[float] = None
 
 
 #: Most refinement steps one call accepts (a typo like 1e6 would otherwise run for days).
@@ -328,6 +420,11 @@ def check_lam(lam) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"lam must lie in [0, 1], got {lam!r}")
     return value
+
+
+def _snap_temperature(tau: float) -> float:
+    """τ on the file's grid c / 128, c in 1 … 255."""
+    return min(255, max(1, round(tau * TEMPERATURE_GRID))) / TEMPERATURE_GRID
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:

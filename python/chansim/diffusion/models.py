@@ -20,6 +20,7 @@ from torch import nn
 from . import likelihood, uqdm
 from .gaussian import Parameterisation, alpha_sigma, eps_from_x, posterior
 from .schedules import LearnedLinearSchedule, LinearSchedule, Schedule, schedule_from_config
+from .temperature import TEMPERATURE_MAX
 from .unet import UNet
 
 
@@ -139,8 +140,6 @@ class Conditioned:
         return self.model.denoise(z, gamma, clip, cond=self.cond)
 
 
-#: Largest sampling temperature a :class:`ResidualDiffusion` admits.
-TEMPERATURE_MAX = 2.0
 
 
 class ResidualDiffusion(GaussianDiffusion):
@@ -207,17 +206,21 @@ class ResidualDiffusion(GaussianDiffusion):
         g1, g0 = self.schedule.gamma_max, self.schedule.gamma_min
         return [g1 + (g0 - g1) * k / self.sample_steps for k in range(self.sample_steps + 1)]
 
-    def sample(self, base: torch.Tensor, q: int, initial: torch.Tensor) -> torch.Tensor:
+    def sample(self, base: torch.Tensor, q: int, initial: torch.Tensor,
+               temperature: Optional[float] = None) -> torch.Tensor:
         """A draw x = base + s_q·r of p(x | base, q) in [0, 1] (unclamped): the probability-flow ODE
-        from r_1 = τ_q·``initial`` (``initial`` standard normal, base's shape; τ_q the quality's sampling
-        temperature, 1 for a perfect model) by DPM-Solver++(2M) steps
+        from r_1 = τ·``initial`` (``initial`` standard normal, base's shape; τ = ``temperature`` or, when
+        None, τ_q the quality's calibrated sampling temperature, 1 for a perfect model) by DPM-Solver++(2M) steps
         (:func:`chansim.diffusion.samplers.flow2_step`) on :meth:`sampling_gammas`, then x̂ at γ(0);
         ``sample_steps`` + 1 network evaluations. Equal steps in γ make the sampler's error the same
         for every residual scale (a Gaussian of scale s is one of scale 1 shifted by 2 log s in γ)."""
         from .samplers import sample
 
         qq = torch.full((base.shape[0],), int(q), dtype=torch.long)      # one quality for the whole batch
-        r_1 = initial.to(base.dtype) * self.temperatures[int(q)]
+        tau = self.temperatures[int(q)] if temperature is None else float(temperature)
+        if not 0 < tau <= TEMPERATURE_MAX:
+            raise ValueError(f"temperature must lie in (0, {TEMPERATURE_MAX:g}], got {temperature!r}")
+        r_1 = initial.to(base.dtype) * tau
         r = sample(self.bind(self.condition(base, qq)), r_1, self.sampling_gammas(), method="flow2")
         return base + r * self._scale(qq).to(base.dtype)
 

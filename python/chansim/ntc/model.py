@@ -137,16 +137,18 @@ class HyperpriorModel(nn.Module):
         ``x``: (B, 3, H, W) in [0, 1], H and W multiples of 64; ``q``: (B,) int64 qualities.
         Returns per-image ``bits_y``, ``bits_z`` and the reconstruction ``x_hat``.
         """
-        y = self.analysis(x, q)
-        z = self.hyper_analysis(y, q)
+        # The .float() casts are no-ops in float32; under a trainer's bfloat16 autocast they keep the
+        # latents, the entropy model's (μ, σ) and the distortion in float32 (only the transforms run in bf16).
+        y = self.analysis(x, q).float()
+        z = self.hyper_analysis(y, q).float()
         z_noisy = z + torch.rand(z.shape, generator=generator, dtype=z.dtype) - 0.5
         z_hat = z + (torch.round(z) - z).detach()          # the decoder sees rounded z (straight-through)
         bits_z = -torch.log2(self.z_density.likelihood(z_noisy).clamp_min(1e-9)).sum((1, 2, 3))
-        mean, scale = self.hyper_synthesis(z_hat, q)
+        mean, scale = (t.float() for t in self.hyper_synthesis(z_hat, q))
         scale = _LowerBound.apply(scale, SCALE_MIN)
         y_hat = y + torch.rand(y.shape, generator=generator, dtype=y.dtype) - 0.5   # = UQ in law
         bits_y = gaussian_cell_bits(y_hat - mean, scale).sum((1, 2, 3))
-        x_hat = self.synthesis(y_hat, q)
+        x_hat = self.synthesis(y_hat, q).float()
         return {"x_hat": x_hat, "bits_y": bits_y, "bits_z": bits_z}
 
     def loss(self, x: torch.Tensor, q: torch.Tensor) -> Dict[str, torch.Tensor]:

@@ -46,6 +46,8 @@ def crop_side(text: str) -> int:
 
 def centre_crop(image: np.ndarray, side: int) -> np.ndarray:
     """The centre ``side × side`` window of an HWC image (rounding the offsets down)."""
+    if min(image.shape[:2]) < side:
+        raise ValueError(f"a {image.shape[0]}×{image.shape[1]} image has no centre {side}×{side} crop")
     y, x = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
     return image[y:y + side, x:x + side]
 

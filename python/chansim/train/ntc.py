@@ -26,7 +26,7 @@ import torch
 from ..evaluation import bd_psnr
 from ..ntc.model import QUALITY_LAMBDAS, HyperpriorModel
 from .data import crop_side
-from .loop import EMA, TrainingLoop, resume_args
+from .loop import EMA, TrainingLoop, add_precision_arg, resume_args
 
 EVAL_CROP = 256
 
@@ -221,10 +221,12 @@ def add_parser(sub) -> None:
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    add_precision_arg(p)
     p.add_argument("--checkpoint-minutes", type=float, default=3.0)
     p.add_argument("--eval-minutes", type=float, default=12.0)
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--data-dir", type=Path, default=None)
+    p.add_argument("--eval-crop", type=crop_side, default=EVAL_CROP, help="side of the held-out Kodak centre crops")
     p.add_argument("--lambdas", type=_lambda_list, default=None,
                    help="comma-separated λ ladder, lowest rate first (one quality each; default: "
                         + ",".join(map(str, QUALITY_LAMBDAS)) + ")")
@@ -238,9 +240,9 @@ def main(args) -> int:
 
     torch.set_num_threads(args.threads)
     if args.resume:
-        args = resume_args(args.out, {k: getattr(args, k) for k in ("steps", "time_budget", "time_limit", "threads")})
+        args = resume_args(args.out, {k: getattr(args, k) for k in ("steps", "time_budget", "time_limit", "threads", "precision")})
     sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir, progress=False)
-    heldout = kodak_eval_crops(args.data_dir)
+    heldout = kodak_eval_crops(args.data_dir, getattr(args, "eval_crop", EVAL_CROP))   # runs from before --eval-crop
     trainer = NTCTrainer(args, sampler, heldout)
     if args.resume:
         trainer.load_checkpoint()
@@ -278,7 +280,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
     path = dest / f"{name}.pt"
     mid = save_model(model, path, torch.float16)
     shipped, _, _ = load_model(path)
-    heldout = kodak_eval_crops(data_dir)
+    heldout = kodak_eval_crops(data_dir, args.get("eval_crop", EVAL_CROP))
     rows = evaluate(shipped, heldout)
     base = blob.get("baselines") or baseline_curves(heldout)
     bd = {f"vs_{k}": bd_psnr([c[0] for c in v], [c[1] for c in v], [r["bpp"] for r in rows],
@@ -314,7 +316,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "wall_time_note": "seconds inside optimisation steps on 2 threads of a 2-core machine shared with "
                           "development work; evaluations excluded",
         "machine": describe_machine(),
-        "heldout": "Kodak, centre 256×256 crop of each of the 24 images; bpp = the model's code length "
+        "heldout": f"Kodak, centre {heldout.shape[-1]}×{heldout.shape[-1]} crop of each of the 24 images; bpp = the model's code length "
                    "(ẑ rounded, ŷ with the universal quantizer's noise, fixed seed), PSNR of the rounded "
                    "reconstruction; JPEG / WebP (Pillow, quality 5…95) on the same crops",
         "heldout_rd": [{k: round(v, 4) for k, v in r.items()} for r in rows],

@@ -21,15 +21,16 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from ..diffusion.models import TEMPERATURE_MAX, ResidualDiffusion, default_residual
+from ..diffusion.models import ResidualDiffusion, default_residual
+from ..diffusion.temperature import TEMPERATURE_MAX, TEMPERATURE_MIN, temperature_search
 from ..diffusion.io import load_model as load_diffusion
 from ..ntc.io import load_model
 from ..ntc.model import HyperpriorModel
 from .data import crop_side
-from .loop import EMA, TrainingLoop, init_from, resume_args
+from .loop import EMA, TrainingLoop, add_precision_arg, init_from, resume_args
+from .ntc import EVAL_CROP
 
 EVAL_IMAGES = 8
-EVAL_CROP = 256
 
 
 @torch.no_grad()
@@ -91,7 +92,6 @@ CALIBRATION_SIDE = 256          # … centre-cropped to this square (whole scene
 CALIBRATION_SEED = 4242
 CALIBRATION_TOLERANCE = 0.03    # |mean HF ratio − 1| at which the search stops
 CALIBRATION_EVALS = 6           # sampling passes per quality at most
-TEMPERATURE_MIN = 0.05          # the range the search keeps τ in (the model admits (0, TEMPERATURE_MAX])
 
 
 def calibration_images(root: Optional[Path] = None, count: int = CALIBRATION_IMAGES, side: int = CALIBRATION_SIDE,
@@ -141,49 +141,6 @@ def _pixels(x: torch.Tensor) -> np.ndarray:
     return (x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
-def temperature_search(ratio_at, tolerance: float = CALIBRATION_TOLERANCE, max_evals: int = CALIBRATION_EVALS,
-                       tau_max: float = TEMPERATURE_MAX):
-    """The temperature τ ∈ [``TEMPERATURE_MIN``, ``tau_max``] whose ratio ``ratio_at(τ)`` (increasing in τ)
-    is nearest 1, and every (τ, ratio) tried, first (1, ratio_at(1)).
-
-    τ = 1 is kept when its ratio is within ``tolerance`` of 1. Otherwise the first guess is
-    τ = ratio^(−½) (a linear sampler's ratio grows as τ²); while the root is not bracketed the power
-    law through the last two points is extrapolated (clipped to the range); once it is, false-position
-    steps (Illinois: an end kept twice has its value halved). The search stops within ``tolerance``,
-    after ``max_evals`` evaluations, or when a clipped guess repeats (the root lies outside the range)."""
-    r1 = ratio_at(1.0)
-    tried = [(1.0, r1)]
-    lo = hi = None                               # (τ, ratio − 1) below / above the root
-    kept = None
-    if r1 - 1.0 > tolerance:
-        hi = [1.0, r1 - 1.0]
-    elif 1.0 - r1 > tolerance:
-        lo = [1.0, r1 - 1.0]
-    tau = min(tau_max, max(TEMPERATURE_MIN, r1 ** -0.5)) if r1 > 0 else tau_max
-    while abs(tried[-1][1] - 1.0) > tolerance and len(tried) < max_evals and all(tau != t for t, _ in tried):
-        r = ratio_at(tau)
-        tried.append((tau, r))
-        if r > 1.0:
-            hi = [tau, r - 1.0]
-            if kept == "lo" and lo is not None:
-                lo[1] *= 0.5
-            kept = "lo"
-        else:
-            lo = [tau, r - 1.0]
-            if kept == "hi" and hi is not None:
-                hi[1] *= 0.5
-            kept = "hi"
-        if lo is not None and hi is not None:
-            tau = lo[0] + (hi[0] - lo[0]) * (-lo[1]) / (hi[1] - lo[1])
-        else:
-            (t0, r0), (t1, r1_) = tried[-2], tried[-1]
-            b = math.log(r1_ / r0) / math.log(t1 / t0) if r0 > 0 and r1_ > 0 and t0 != t1 else 0.0
-            b = b if math.isfinite(b) and b > 0.1 else 2.0
-            tau = min(tau_max, max(TEMPERATURE_MIN, t1 * r1_ ** (-1.0 / b))) if r1_ > 0 else tau_max
-    tau, r = min(tried, key=lambda t: abs(t[1] - 1.0))
-    return tau, r, tried
-
-
 def calibrate_temperatures(decoder: ResidualDiffusion, ntc: HyperpriorModel, images: torch.Tensor,
                            seed: int = CALIBRATION_SEED, tolerance: float = CALIBRATION_TOLERANCE,
                            max_evals: int = CALIBRATION_EVALS) -> List[dict]:
@@ -220,11 +177,16 @@ class DecoderTrainer(TrainingLoop):
         source = None
         if getattr(args, "init_from", None) and not getattr(args, "resume", False):
             source, args.init_from_id = load_diffusion(args.init_from)
-            if not isinstance(source, ResidualDiffusion) or source.base_model != ntc_id:
+            if not isinstance(source, ResidualDiffusion):
                 raise ValueError(f"{args.init_from} is not a generative decoder of NTC model {ntc_id[:16]}…")
-            # The source's unit and widths define the network being continued.
-            args.residual_scales = [float(v) for v in source.residual_scales]
+            if source.base_model != ntc_id and not getattr(args, "rebase", False):
+                raise ValueError(f"{args.init_from} is not a generative decoder of NTC model {ntc_id[:16]}… (it "
+                                 f"decodes {source.base_model[:16]}…; --rebase continues it on this model)")
+            # The source's widths define the network being continued; its unit too, unless it is rebased
+            # onto another NTC model, whose residuals are measured afresh below.
             args.widths = list(source.net.config()["widths"])
+            if source.base_model == ntc_id:
+                args.residual_scales = [float(v) for v in source.residual_scales]
             args.ntc_id = ntc_id
         if getattr(args, "residual_scales", None) is None:
             args.residual_scales = residual_scales(self.ntc, sampler)
@@ -260,7 +222,11 @@ def add_parser(sub) -> None:
     p.add_argument("--ntc", type=Path, default=models_dir() / "ntc_default.pt",
                    help="the NTC model file whose reconstructions it decodes (default: the shipped one)")
     p.add_argument("--init-from", type=Path, default=None,
-                   help="continue the network of an exported decoder of the same NTC model (fresh optimizer)")
+                   help="continue the network of an exported decoder of the same NTC model (fresh optimizer; "
+                        "--rebase for a decoder of another)")
+    p.add_argument("--rebase", action="store_true",
+                   help="with --init-from: continue a decoder trained on another NTC model (e.g. the previous "
+                        "ntc_default after a warm restart of it) on --ntc; the residual unit is measured afresh")
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--time-budget", type=float, default=None,
                    help="minutes of optimisation the LR schedule is planned for (cosine over whichever ends first)")
@@ -275,6 +241,7 @@ def add_parser(sub) -> None:
     p.add_argument("--ema", type=float, default=0.998)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    add_precision_arg(p)
     p.add_argument("--checkpoint-minutes", type=float, default=3.0)
     p.add_argument("--eval-minutes", type=float, default=15.0)
     p.add_argument("--log-every", type=int, default=20)
@@ -287,7 +254,7 @@ def main(args) -> int:
 
     torch.set_num_threads(args.threads)
     if args.resume:
-        args = resume_args(args.out, {k: getattr(args, k) for k in ("steps", "time_budget", "time_limit", "threads")})
+        args = resume_args(args.out, {k: getattr(args, k) for k in ("steps", "time_budget", "time_limit", "threads", "precision")})
     sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir, progress=False)
     heldout = kodak_heldout(crop=args.eval_crop, root=args.data_dir)[:EVAL_IMAGES]
     trainer = DecoderTrainer(args, sampler, heldout)
@@ -370,13 +337,15 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "temperature_calibration": {
             "data": f"centre {calibration_side}² crops of {len(images) if calibrate else 0} training photos "
                     f"(seeded choice, seed {CALIBRATION_SEED}), not Kodak",
-            "rule": f"mean per-image HF ratio of the generative reconstruction → 1: τ_q = 1 unless it exceeds "
-                    f"1 + {CALIBRATION_TOLERANCE} at τ = 1, then a false-position search on (0, 1] "
-                    f"(≤ {CALIBRATION_EVALS} passes, stop within ±{CALIBRATION_TOLERANCE})",
+            "rule": f"mean per-image HF ratio of the generative reconstruction → 1: τ_q = 1 unless it is more than "
+                    f"{CALIBRATION_TOLERANCE} from 1 at τ = 1, then a bracketing false-position search on "
+                    f"[{TEMPERATURE_MIN}, {TEMPERATURE_MAX}] (chansim.diffusion.temperature.temperature_search; "
+                    f"≤ {CALIBRATION_EVALS} passes, stop within ±{CALIBRATION_TOLERANCE})",
             "rows": calibration},
         "initialised_from": _source_summary({"init_from": args.get("init_from"),
                                              "init_from_id": args.get("init_from_id")},
-                                            keys=("name", "steps", "wall_time_s", "initialised_from")),
+                                            keys=("name", "steps", "wall_time_s", "base_model",
+                                                  "initialised_from")),
         "training_curve": [{"step": h["step"], "elapsed_s": h["elapsed_s"], "heldout": h["heldout"]}
                            for h in blob["history"]],
         "command": command,

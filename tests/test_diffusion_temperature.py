@@ -1,0 +1,50 @@
+"""chansim.diffusion.temperature.temperature_search against SciPy's root of monotone laws."""
+
+import pytest
+
+from chansim.diffusion.temperature import TEMPERATURE_MAX, TEMPERATURE_MIN, temperature_search
+
+brentq = pytest.importorskip("scipy.optimize").brentq
+
+
+@pytest.mark.parametrize("law", [
+    lambda t: 0.3 + 1.7 * t ** 3,          # root (0.7 / 1.7)^(1/3) ≈ 0.744: the τ^(-½) guess lands above it
+    lambda t: 0.2 + 3.0 * t ** 1.5,        # root ≈ 0.400: the guess (≈ 0.56) lands above it
+    lambda t: 0.1 + 1.1 * t ** 8,          # steep: root ≈ 0.987, the guess lands far below it
+    lambda t: 0.05 + 0.6 * t ** 2,         # under-dispersed: root ≈ 1.258 (> 1)
+    lambda t: 0.1 + 0.5 * t ** 3,          # root ≈ 1.216, the guess (≈ 1.29) lands above it
+])
+def test_temperature_search_finds_the_root_of_a_monotone_ratio(law):
+    """Against the root of ratio(τ) = 1 found by SciPy's brentq for increasing laws: within the tolerance,
+    in at most the allowed number of evaluations, each τ in the admitted range."""
+    calls = []
+    tau, r, tried = temperature_search(lambda t: calls.append(t) or law(t), tolerance=0.03, max_evals=6)
+    root = brentq(lambda t: law(t) - 1.0, 1e-6, TEMPERATURE_MAX)
+    assert len(calls) == len(tried) <= 6 and all(0 < t <= TEMPERATURE_MAX for t in calls)
+    assert abs(r - 1.0) <= 0.03 and r == law(tau)
+    assert abs(tau - root) < 0.05
+
+
+def test_temperature_search_keeps_one_within_the_tolerance_and_stops_at_the_range():
+    for top in (0.971, 1.0, 1.029):
+        tau, r, tried = temperature_search(lambda t: top * t, tolerance=0.03)
+        assert tau == 1.0 and r == top and len(tried) == 1
+    # A root beyond the admitted range: the nearest end, without spending every evaluation on it.
+    tau, r, tried = temperature_search(lambda t: 0.3 * t, tolerance=0.03, max_evals=6)
+    assert tau == TEMPERATURE_MAX and r == 0.3 * TEMPERATURE_MAX and len(tried) < 6
+
+
+def test_temperature_search_from_another_start_on_a_grid():
+    """``start`` is tried first and kept within the tolerance; with ``snap`` every τ tried is a grid
+    point (a file's 1/128 steps), the answer among them, and a root between two grid points ends the
+    search when a guess repeats instead of spending every evaluation."""
+    grid = lambda t: round(t * 128) / 128            # noqa: E731
+    law = lambda t: 0.2 + 0.5 * t ** 2               # noqa: E731  root √1.6 ≈ 1.2649
+    tau, r, tried = temperature_search(law, tolerance=0.0001, max_evals=12, start=0.7, snap=grid)
+    assert tried[0][0] == grid(0.7) and all(t == grid(t) for t, _ in tried)
+    assert abs(tau - brentq(lambda t: law(t) - 1, 0.1, 2)) <= 1 / 128 and r == law(tau)
+    assert len(tried) < 12 and len({t for t, _ in tried}) == len(tried)
+    tau, r, tried = temperature_search(law, tolerance=0.03, start=1.27)
+    assert tau == 1.27 and len(tried) == 1
+    tau, r, tried = temperature_search(lambda t: 50 * t, tolerance=0.03, start=1.0)
+    assert tau == TEMPERATURE_MIN and len(tried) < 6
