@@ -368,3 +368,27 @@ def test_bf16_runs_keep_float32_weights_and_resume_in_bf16(tmp_path, data_root, 
     assert main([command, "--out", str(out), "--resume", "--steps", "3"]) == 0
     blob = torch.load(out / "checkpoint.pt", weights_only=False)
     assert blob["step"] == 3 and blob["args"]["precision"] == "bf16"
+    assert main(["export", str(out), "--dest", str(tmp_path / "models"), "--name", "m", "--data-dir", str(data_root),
+                 "--calibration-side", "64"]) == 0
+    card = json.loads((tmp_path / "models" / "m.json").read_text())
+    assert card["optimizer"]["precision"] == "bf16" and card["initialised_from"] is None
+    if command == "ntc":
+        assert card["total_steps_all_runs"] == 3 and card["heldout"].startswith("Kodak, centre 64×64")
+
+
+def test_ntc_export_card_counts_the_runs_it_continues(tmp_path, data_root, keep_threads):
+    """A run --init-from a model file: the card names the source (its id and card) and adds its steps."""
+    from chansim.ntc.io import save_model as save_ntc
+    from chansim.ntc.model import HyperpriorModel
+
+    torch.manual_seed(4)
+    src_id = save_ntc(HyperpriorModel(8, 12, (0.001, 0.01)), tmp_path / "src.pt")
+    (tmp_path / "src.json").write_text(json.dumps({"name": "src", "steps": 40, "total_steps_all_runs": 100}))
+    out = tmp_path / "run"
+    assert main(["ntc", "--out", str(out), "--init-from", str(tmp_path / "src.pt"), "--n", "8", "--m", "12",
+                 "--lambdas", "0.001,0.01", "--eval-crop", "64", "--crop", "64", "--batch", "2", "--steps", "2",
+                 "--threads", "1", "--log-every", "1", "--data-dir", str(data_root)]) == 0
+    assert main(["export", str(out), "--dest", str(tmp_path / "m"), "--name", "n", "--data-dir", str(data_root)]) == 0
+    card = json.loads((tmp_path / "m" / "n.json").read_text())
+    assert card["initialised_from"]["model_id"] == src_id and card["initialised_from"]["name"] == "src"
+    assert card["total_steps_all_runs"] == 102 and card["optimizer"]["precision"] == "fp32"

@@ -269,6 +269,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
     from ..diffusion.io import file_sha256, write_card
     from ..ntc.io import load_model, save_model
     from .data import _require_shared, image_files
+    from .export import _source_summary
     from .loop import describe_machine
 
     run_dir, dest = Path(run_dir), Path(dest)
@@ -285,6 +286,13 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
     base = blob.get("baselines") or baseline_curves(heldout)
     bd = {f"vs_{k}": bd_psnr([c[0] for c in v], [c[1] for c in v], [r["bpp"] for r in rows],
                              [r["psnr"] for r in rows]) for k, v in base.items()}
+    source = None
+    if args.get("init_from"):
+        # A model file names its model id; a run checkpoint (a warm restart) has none.
+        src = Path(args["init_from"])
+        src_id = load_model(src)[2] if src.is_file() and src.name != "checkpoint.pt" else None
+        source = _source_summary({"init_from": src, "init_from_id": src_id},
+                                 keys=("name", "steps", "total_steps_all_runs", "heldout_bd_psnr_db"))
     counts = {}
     try:
         root = _require_shared("train", data_dir)
@@ -308,10 +316,13 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
                           "images_per_collection": counts, "crop": args["crop"], "batch": args["batch"],
                           "quality_sampling": f"uniform over the {model.num_qualities} λ per crop"},
         "steps": blob["step"],
+        "total_steps_all_runs": blob["step"] + ((source or {}).get("total_steps_all_runs")
+                                                or (source or {}).get("steps") or 0),
+        "initialised_from": source,
         "optimizer": {"adam_lr": args["lr"], "warmup": args["warmup"], "lr_final_fraction": args["lr_final"],
                       "schedule": "cosine over max(steps/planned, time/time_budget)",
                       "time_budget_min": args.get("time_budget"), "grad_clip": args["grad_clip"],
-                      "ema_decay": args["ema"]},
+                      "ema_decay": args["ema"], "precision": args.get("precision") or "fp32"},
         "wall_time_s": round(blob["elapsed"], 1),
         "wall_time_note": "seconds inside optimisation steps on 2 threads of a 2-core machine shared with "
                           "development work; evaluations excluded",
