@@ -16,6 +16,7 @@ temperature=…)``); each row records the τ its file holds.
 
 Run: python benchmarks/eval_generative.py [--images 24] [--qualities 1,2,3,4,5] [--crops] [--speed]
                                           [--temperature match]
+     python benchmarks/eval_generative.py --first 9 --images 16 --append …   # more images into a saved run
      python benchmarks/eval_generative.py --report
 """
 
@@ -38,8 +39,8 @@ KINDS = ("mmse", "generative", "interp")
 CROP_IMAGES = ("kodim01", "kodim05", "kodim08")
 
 
-def kodak(n: int):
-    for i in range(1, n + 1):
+def kodak(n: int, first: int = 1):
+    for i in range(first, first + n):
         name = f"kodim{i:02d}"
         yield name, np.asarray(Image.open(shared_path("kodak", f"{name}.png")).convert("RGB"))
 
@@ -61,7 +62,7 @@ def run(args) -> dict:
         raise SystemExit("no generative decoder is shipped with this chansim")
     qualities = [int(q) for q in args.qualities.split(",")]
     rows, crops = [], []
-    for name, img in kodak(args.images):
+    for name, img in kodak(args.images, args.first):
         t0 = time.perf_counter()
         evs = codec.evaluate(img, qualities, reconstructions=KINDS, lam=args.lam, temperature=args.temperature)
         print(f"{name}: {time.perf_counter() - t0:.1f} s", flush=True)
@@ -153,6 +154,8 @@ def report(result: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=24)
+    ap.add_argument("--first", type=int, default=1, help="first Kodak image (kodimNN)")
+    ap.add_argument("--append", action="store_true", help="add these images' rows to the saved --out run")
     ap.add_argument("--qualities", default="1,2,3,4,5")
     ap.add_argument("--lam", type=float, default=0.5)
     ap.add_argument("--crops", action="store_true")
@@ -171,6 +174,15 @@ def main() -> None:
 
     torch.set_num_threads(2)
     result = run(args)
+    if args.append:
+        # Rows of more images into a saved run of the same models and temperature (its speed and crops kept).
+        saved = json.loads(Path(args.out).read_text())
+        same = ("ntc_model", "decoder", "lam", "temperature")
+        if any(saved.get(k) != result.get(k) for k in same):
+            raise SystemExit(f"{args.out} was made with other {'/'.join(same)}")
+        seen = {(r["image"], r["quality"]) for r in saved["rows"]}
+        saved["rows"] += [r for r in result["rows"] if (r["image"], r["quality"]) not in seen]
+        result = {**result, **{k: v for k, v in saved.items() if k != "rows"}, "rows": saved["rows"]}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
     print(report(result))
