@@ -140,8 +140,6 @@ class Conditioned:
         return self.model.denoise(z, gamma, clip, cond=self.cond)
 
 
-
-
 class ResidualDiffusion(GaussianDiffusion):
     """p(x − x_base | x_base, q): a generative decoder on top of a base reconstruction (HFD's design,
     Hoogeboom et al. 2023), for a codec with qualities q = 0 … Q − 1 (0-based).
@@ -154,7 +152,8 @@ class ResidualDiffusion(GaussianDiffusion):
     sampler's starting noise: a perfect model needs none (τ = 1). An imperfect one errs either way —
     it leaves noise its denoiser failed to remove, or its ODE draws come out smoother than the photos
     (the denoiser's blur) — and a temperature calibrated on training images
-    (:func:`chansim.train.ntc_decoder.calibrate_temperatures`) corrects the amount of fine detail.
+    (:func:`chansim.train.ntc_decoder.calibrate_temperatures`) corrects the amount of fine detail;
+    an encoder that holds the original may send its own τ instead (``sample(..., temperature=τ)``).
     """
 
     kind = "residual"

@@ -240,7 +240,8 @@ def main(args) -> int:
 
     torch.set_num_threads(args.threads)
     if args.resume:
-        args = resume_args(args.out, {k: getattr(args, k) for k in ("steps", "time_budget", "time_limit", "threads", "precision")})
+        args = resume_args(args.out, {k: getattr(args, k)
+                                      for k in ("steps", "time_budget", "time_limit", "threads", "precision")})
     sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir, progress=False)
     heldout = kodak_eval_crops(args.data_dir, getattr(args, "eval_crop", EVAL_CROP))   # runs from before --eval-crop
     trainer = NTCTrainer(args, sampler, heldout)

@@ -254,7 +254,8 @@ def main(args) -> int:
 
     torch.set_num_threads(args.threads)
     if args.resume:
-        args = resume_args(args.out, {k: getattr(args, k) for k in ("steps", "time_budget", "time_limit", "threads", "precision")})
+        args = resume_args(args.out, {k: getattr(args, k)
+                                      for k in ("steps", "time_budget", "time_limit", "threads", "precision")})
     sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir, progress=False)
     heldout = kodak_heldout(crop=args.eval_crop, root=args.data_dir)[:EVAL_IMAGES]
     trainer = DecoderTrainer(args, sampler, heldout)
