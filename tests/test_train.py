@@ -392,3 +392,13 @@ def test_ntc_export_card_counts_the_runs_it_continues(tmp_path, data_root, keep_
     card = json.loads((tmp_path / "m" / "n.json").read_text())
     assert card["initialised_from"]["model_id"] == src_id and card["initialised_from"]["name"] == "src"
     assert card["total_steps_all_runs"] == 102 and card["optimizer"]["precision"] == "fp32"
+
+
+def test_centre_crop_refuses_an_image_smaller_than_the_crop():
+    """A photo smaller than the crop is named in a ValueError, not cropped to a ragged shape."""
+    from chansim.train.data import centre_crop
+
+    img = np.arange(100 * 60 * 3, dtype=np.uint8).reshape(100, 60, 3)
+    assert centre_crop(img, 60).shape == (60, 60, 3) and np.array_equal(centre_crop(img, 60), img[20:80, 0:60])
+    with pytest.raises(ValueError, match="100×60 image has no centre 64×64 crop"):
+        centre_crop(img, 64)
