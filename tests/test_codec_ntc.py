@@ -1,7 +1,8 @@
 """The NTC codec: round trips, the universal quantizer's law, cross-machine safety, bad files.
 
-Most tests run on a tiny randomly initialised model of the shipped class, saved and
-loaded through the public model-file functions; the size test uses the shipped model.
+Most tests run on tiny randomly initialised models of the shipped class — without and with a
+channel-wise context (3 slices, its zero-started corrections randomised so they matter) — saved
+and loaded through the public model-file functions; the size test uses the shipped model.
 """
 
 from __future__ import annotations
@@ -24,14 +25,16 @@ from chansim.ntc.io import load_model, save_model  # noqa: E402
 from chansim.ntc.model import HyperpriorModel  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
+@pytest.fixture(scope="module", params=[1, 3], ids=["hyperprior", "context"])
+def tiny_path(request, tmp_path_factory):
     torch.manual_seed(0)
-    model = HyperpriorModel(16, 24)
+    model = HyperpriorModel(16, 24, slices=request.param)
     # A trained-looking gain ladder: finer steps at higher qualities.
     with torch.no_grad():
         model.gain.copy_(torch.linspace(0.5, 3.0, 8)[:, None].expand(-1, 24))
         model.inv_gain.copy_(-model.gain)
+        for ctx in model.context or ():
+            torch.nn.init.normal_(ctx.net[-1].weight, std=0.05)
     path = tmp_path_factory.mktemp("ntc") / "tiny.pt"
     save_model(model, path)
     return path
@@ -76,8 +79,7 @@ def _test_latents(codec, photo):
     q = codec._q(8)
     with torch.inference_mode():
         yg = codec._analysis(photo)[1] * codec.model.gain[q].exp()[:, :, None, None]
-        z = torch.round(codec.model.hyper_analysis(yg, q)).to(torch.int32).numpy()
-        mean, _ = codec._latent_params(z, q)
+    mean = codec.read_symbols(codec.compress(photo, 8))[1].mean
     return yg.double().numpy(), np.asarray(mean, np.float64)
 
 
@@ -143,38 +145,47 @@ def test_quantization_error_is_uniform_and_independent_of_the_latent(codec, phot
     assert wrong(bias=0.1).ks_pvalues[0] * 3 < 1e-3  # a biased dither shifts the marginal
 
 
-def test_one_ulp_of_hyper_synthesis_does_not_change_the_decoding(codec, photo):
-    """Cross-machine safety: float64 hyper-synthesis outputs nudged by one ulp (either way)
-    snap to the same grid points, so the decoder builds identical tables."""
+class _Perturbed(torch.nn.Module):
+    """A float64 entropy-model network whose every output goes through ``change``."""
+
+    def __init__(self, net, change):
+        super().__init__()
+        self.net, self.change = net, change
+
+    def forward(self, *args):
+        out = self.net(*args)
+        return tuple(self.change(t) for t in out) if isinstance(out, tuple) else self.change(out)
+
+
+def _decode_perturbed(codec, data, change):
+    """Decode with the decoder's hyper-synthesis and every slice context's outputs changed."""
+    f64 = codec._f64
+    h_s, contexts = f64.h_s, list(f64.context or ())
+    try:
+        f64.h_s = _Perturbed(h_s, change)
+        for i, net in enumerate(contexts):
+            f64.context[i] = _Perturbed(net, change)
+        return codec.decompress(data)
+    finally:
+        f64.h_s = h_s
+        for i, net in enumerate(contexts):
+            f64.context[i] = net
+
+
+def test_one_ulp_of_the_entropy_model_does_not_change_the_decoding(codec, photo):
+    """Cross-machine safety: float64 hyper-synthesis (and slice-context) outputs nudged by one
+    ulp (either way) snap to the same grid points, so the decoder builds identical tables."""
     data = codec.compress(photo, 4, seed=3)
     reference = codec.decompress(data)
-    h_s = codec._h_s
     for direction in (np.inf, -np.inf):
-        class Nudged(torch.nn.Module):
-            def forward(self, z):
-                out = h_s(z).numpy()
-                return torch.from_numpy(np.nextafter(out, direction))
-        codec._h_s = Nudged()
-        try:
-            assert (codec.decompress(data) == reference).all()
-        finally:
-            codec._h_s = h_s
+        out = _decode_perturbed(codec, data, lambda t: torch.from_numpy(np.nextafter(t.numpy(), direction)))
+        assert (out == reference).all()
 
 
 def test_a_different_entropy_model_is_detected(codec, photo):
     data = codec.compress(photo, 4, seed=3)
-    h_s = codec._h_s
-
-    class Off(torch.nn.Module):
-        def forward(self, z):
-            out = h_s(z)
-            return out + 0.3 * torch.sign(out)          # means and scales well off their grid points
-    codec._h_s = Off()
-    try:
-        with pytest.raises(FormatError):
-            codec.decompress(data)
-    finally:
-        codec._h_s = h_s
+    with pytest.raises(FormatError):     # means and scales well off their grid points
+        _decode_perturbed(codec, data, lambda t: t + 0.3 * torch.sign(t))
 
 
 def test_file_errors_and_arguments(codec, photo):
@@ -238,3 +249,40 @@ def test_snapping_grid():
     m = np.random.default_rng(1).normal(0, 30, 10_000)
     sm = T.snap_means(m)
     assert np.abs(sm - m).max() <= 1 / 128 and (sm * 64 == np.rint(sm * 64)).all()
+
+
+def test_slice_context_sees_only_earlier_slices():
+    """Channel-wise context (Minnen & Singh 2020): slice i's (μ', σ') depend on ŷ' of slices < i and
+    on nothing from slice i on — the decoder has exactly those when it needs them."""
+    torch.manual_seed(1)
+    model = HyperpriorModel(8, 12, slices=3)
+    for ctx in model.context:
+        torch.nn.init.normal_(ctx.net[-1].weight, std=0.1)
+    z, y = torch.randn(1, 8, 2, 2), torch.randn(1, 12, 8, 8)
+    q = torch.tensor([2])
+    with torch.no_grad():
+        base = torch.cat(model.entropy_parameters(z, y, q))          # (2, 12, 8, 8): means, scales
+        for j in range(3):
+            y2 = y.clone()
+            y2[:, model.slice_bounds(j)] += torch.randn(1, 4, 8, 8)
+            moved = (torch.cat(model.entropy_parameters(z, y2, q)) != base).any(dim=(0, 2, 3))
+            assert not moved[:4 * (j + 1)].any() and moved[4 * (j + 1):].all()
+
+
+def test_a_zero_context_codes_as_the_model_without_it(tmp_path, photo):
+    """A context model whose corrections are still zero (a fresh --init-from start) decodes to the
+    same image from the same symbols, and its file is the same size, at every quality."""
+    torch.manual_seed(2)
+    plain = HyperpriorModel(16, 24)
+    ctx = HyperpriorModel(16, 24, slices=3)
+    ctx.load_state_dict(plain.state_dict(), strict=False)
+    save_model(plain, tmp_path / "plain.pt")
+    save_model(ctx, tmp_path / "ctx.pt")
+    a, b = NTC.from_file(tmp_path / "plain.pt"), NTC.from_file(tmp_path / "ctx.pt")
+    assert a.model_id != b.model_id
+    for q in (1, 5, 8):
+        fa, fb = a.compress(photo, q, seed=9), b.compress(photo, q, seed=9)
+        sa, sb = a.read_symbols(fa)[1], b.read_symbols(fb)[1]
+        assert np.array_equal(sa.z, sb.z) and np.array_equal(sa.k, sb.k) and np.array_equal(sa.mean, sb.mean)
+        assert (a.decompress(fa) == b.decompress(fb)).all()
+        assert abs(len(fa) - len(fb)) <= 8, (len(fa), len(fb))

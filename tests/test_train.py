@@ -178,6 +178,54 @@ def test_ntc_run_starts_from_shipped_weights(tmp_path):
     assert not torch.equal(fresh.model.state_dict()["g_a.0.weight"], got["g_a.0.weight"])
 
 
+def test_ntc_context_run_starts_from_a_model_without_one(tmp_path):
+    """--init-from a hyperprior without a channel-wise context into --slices 3: every shared weight
+    is the source's, the corrections start at zero, the optimizer is rebuilt and steps; a source
+    that does not fit otherwise is refused by name."""
+    import argparse
+
+    import numpy as np
+
+    from chansim.ntc.io import load_model as load_ntc, save_model as save_ntc
+    from chansim.ntc.model import HyperpriorModel
+    from chansim.train.data import CropSampler
+    from chansim.train.ntc import NTCTrainer
+
+    torch.manual_seed(4)
+    save_ntc(HyperpriorModel(8, 12), tmp_path / "m.pt")
+    shipped = load_ntc(tmp_path / "m.pt")[0].state_dict()
+    args = argparse.Namespace(out=tmp_path / "run", n=8, m=12, slices=3, seed=0, lr=1e-4, ema=0.999,
+                              init_from=tmp_path / "m.pt")
+    sampler = CropSampler([np.zeros((64, 64, 3), np.uint8)], 64)
+    trainer = NTCTrainer(args, sampler, None)
+    got = trainer.model.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in shipped.items())
+    assert not any(trainer.model.context[i].net[-1].weight.any() for i in range(3))
+    trainer.model.loss(torch.rand(2, 3, 64, 64), torch.tensor([0, 3]))["loss"].backward()
+    trainer.opt.step()
+    with pytest.raises(ValueError, match="does not fit"):
+        NTCTrainer(argparse.Namespace(**{**vars(args), "n": 12}), sampler, None)
+
+
+def test_ntc_init_from_keeps_the_source_ladder(tmp_path):
+    """Without --lambdas, --init-from continues the source's qualities (a model file's config, a
+    checkpoint's arguments); anything else is refused by name."""
+    from chansim.ntc.io import save_model as save_ntc
+    from chansim.ntc.model import QUALITY_LAMBDAS, HyperpriorModel
+    from chansim.train.ntc import source_ladder
+
+    lams = (0.0001, 0.001, 0.01, 0.1, 0.3)
+    save_ntc(HyperpriorModel(8, 12, lams), tmp_path / "m.pt")
+    assert source_ladder(tmp_path / "m.pt") == lams
+    torch.save({"args": {"lambdas": list(lams[:3])}}, tmp_path / "checkpoint.pt")
+    assert source_ladder(tmp_path / "checkpoint.pt") == lams[:3]
+    torch.save({"args": {}}, tmp_path / "old.pt")                 # a run from before --lambdas
+    assert source_ladder(tmp_path / "old.pt") == QUALITY_LAMBDAS
+    torch.save([1, 2], tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="neither"):
+        source_ladder(tmp_path / "other.pt")
+
+
 def test_gain_regrid_follows_log_lambda():
     """Log-gains linear in log λ are reproduced exactly on any new ladder, inside and beyond the old one."""
     from chansim.train.ntc import regrid_gains

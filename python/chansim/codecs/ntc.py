@@ -15,14 +15,16 @@ How a file is made (docs/format.md §9):
 2. Hyper-latents z' = h_a(y')·h_q are rounded to integers ẑ' and coded with the model's
    per-channel frequency tables (categorical family; out-of-table values escape).
 3. The hyper-synthesis, in float64, maps ẑ' to (μ', σ'), snapped to the grid of
-   :mod:`chansim.ntc.tables` so both sides build identical tables from grid indices.
+   :mod:`chansim.ntc.tables` so both sides build identical tables from grid indices. A model
+   with a channel-wise context does this one latent slice at a time, its float64 context
+   network seeing the ŷ' of the slices already sent.
 4. y' is sent by dithered quantization with step 1 around μ̂ (:func:`chansim.dq.quantize`,
    dither stream ``stream_id("dither", 0, 0)`` of the file's seed): ``k = rint(y' − μ̂ + u)``,
    ``ŷ' = μ̂ + k − u``, so ``ŷ' − y' ~ U(−½, ½)`` independently of y' — exactly the noise
    the model was trained with. k is coded under N(0, σ̂²) ⋆ U(−½, ½) on the dithered grid
-   (``rans`` Gaussian-uniform family, offset u).
-5. The receiver decodes ẑ', rebuilds μ̂, σ̂ and u, decodes k, forms ŷ' and runs the synthesis
-   transform on ŷ'/g_q.
+   (``rans`` Gaussian-uniform family, offset u), slice after slice.
+5. The receiver decodes ẑ', then per slice rebuilds μ̂, σ̂ and u, decodes k and forms ŷ';
+   it runs the synthesis transform on ŷ'/g_q.
 
 The file's settings carry a CRC-32 of the decoded symbols, so a receiver whose
 arithmetic disagrees with the sender's raises :class:`~chansim.errors.FormatError`
@@ -131,7 +133,9 @@ class NTC(Codec):
         self.z_offsets = offsets
         # Probabilities are exact quotients of integers, so both sides pass the coder identical floats.
         self.z_probs = freqs.astype(np.float64) / freqs.sum(axis=1, keepdims=True)
-        self._h_s = copy.deepcopy(model.h_s).double().eval()
+        # The entropy model runs in float64 (chansim.ntc.tables says why); the memo leaves the two
+        # transforms out of the copy, which never runs them.
+        self._f64 = copy.deepcopy(model, {id(model.g_a): None, id(model.g_s): None}).double().eval()
 
     @classmethod
     def pretrained(cls, name: Optional[str] = None) -> "NTC":
@@ -171,11 +175,28 @@ class NTC(Codec):
     def _q(self, quality: int) -> torch.Tensor:
         return torch.tensor([int(quality) - 1])
 
-    def _latent_params(self, z_int: np.ndarray, q: torch.Tensor) -> Tuple[np.ndarray, np.ndarray]:
-        """Snapped float64 (μ̂, σ̂) of the gained latents from the integer hyper-latents."""
-        zf = torch.from_numpy(z_int.astype(np.float64)) * self.model.inv_hgain.double()[q].exp()[:, :, None, None]
-        mean, scale = self._h_s(zf).chunk(2, dim=1)
-        return snap_means(mean.numpy()), snap_scales(scale.numpy())
+    def _latent_slices(self, z_int: np.ndarray, q: torch.Tensor, seed: int, code) -> Tuple[np.ndarray, ...]:
+        """Walk the latent slices in coding order (one slice without a channel-wise context): slice i's
+        snapped float64 (μ̂_i, σ̂_i) come from ẑ' and the ŷ' of slices 0 … i−1, and
+        ``code(i, μ̂_i, σ̂_i, u_i, start)`` gives its indices k_i — the encoder quantizes and codes them,
+        the decoder decodes them (``start``: the slice's first element in the dither stream).
+        Returns (k, u, μ̂, σ̂, ŷ') of all latents."""
+        _, _, h, w = z_int.shape
+        y_shape = (1, self.model.m, 4 * h, 4 * w)
+        mean_h, scale_h = self._f64.hyper_synthesis(torch.from_numpy(z_int.astype(np.float64)), q)
+        k = np.empty(y_shape, np.int32)
+        u, mean, scale, y_hat = (np.empty(y_shape) for _ in range(4))
+        plane = y_shape[2] * y_shape[3]
+        for i in range(self.model.slices):
+            sl = self.model.slice_bounds(i)
+            m_i, s_i = self._f64.slice_parameters(i, mean_h, scale_h, torch.from_numpy(y_hat[:, :sl.start]))
+            mean[:, sl], scale[:, sl] = snap_means(m_i.numpy()), snap_scales(s_i.numpy())
+            start, n = sl.start * plane, (sl.stop - sl.start) * plane
+            u[:, sl] = dq.dither(seed, DITHER_STREAM, start, n).reshape(u[:, sl].shape)
+            k[:, sl] = code(i, mean[:, sl], scale[:, sl], u[:, sl], start)
+            y_hat[:, sl] = dq.dequantize(k[:, sl], 1.0, seed, DITHER_STREAM, mu=mean[:, sl], start=start,
+                                         dtype=np.float64)
+        return k, u, mean, scale, y_hat
 
     def _z_probs(self, shape) -> np.ndarray:
         _, c, h, w = shape
@@ -198,15 +219,17 @@ class NTC(Codec):
         """(symbol CRC, section, ŷ') for the gained latents y' and hyper-latents z' (rounded here)."""
         q = self._q(quality)
         z_int = torch.round(z).to(torch.int32).numpy()
-        mean, scale = self._latent_params(z_int, q)
-        k = dq.quantize(yg.double().numpy(), 1.0, seed, DITHER_STREAM, mu=mean)
-        u = dq.dither(seed, DITHER_STREAM, 0, k.size).reshape(k.shape)
+        y = yg.double().numpy()
         enc = rans.Encoder()
         enc.encode_categorical(z_int - self.z_offsets[None, :, None, None], self._z_probs(z_int.shape))
-        enc.encode_gaussian_dithered(k, 0.0, scale, 1.0, u)
-        section = enc.finish()
-        y_hat = dq.dequantize(k, 1.0, seed, DITHER_STREAM, mu=mean, dtype=np.float64)
-        return _symbols_crc(z_int, k), section, torch.from_numpy(y_hat.astype(np.float32))
+
+        def code(i, mean, scale, u, start):
+            k = dq.quantize(y[:, self.model.slice_bounds(i)], 1.0, seed, DITHER_STREAM, mu=mean, start=start)
+            enc.encode_gaussian_dithered(k, 0.0, scale, 1.0, u)
+            return k
+
+        k, _, _, _, y_hat = self._latent_slices(z_int, q, seed, code)
+        return _symbols_crc(z_int, k), enc.finish(), torch.from_numpy(y_hat.astype(np.float32))
 
     def _synthesize(self, y_hat: torch.Tensor, quality: int, height: int, width: int) -> torch.Tensor:
         """x̂_mmse (1, 3, height, width) in [0, 1], float32."""
@@ -305,8 +328,7 @@ class NTC(Codec):
         lam = check_lam(lam)
         c, sym = self.read_symbols(data)
         with deterministic_inference(self.threads):
-            y_hat = dq.dequantize(sym.k, 1.0, c.seed, DITHER_STREAM, mu=sym.mean, dtype=np.float64)
-            x_mmse = self._synthesize(torch.from_numpy(y_hat.astype(np.float32)), sym.quality, c.height, c.width)
+            x_mmse = self._synthesize(torch.from_numpy(sym.y_hat.astype(np.float32)), sym.quality, c.height, c.width)
             return self._reconstruct(x_mmse, sym.quality, c.seed, (reconstruction,), lam,
                                      sym.temperature)[reconstruction]
 
@@ -332,19 +354,18 @@ class NTC(Codec):
             raise FormatError(f"NTC file must hold 1 section, found {len(c.sections)}")
         hp, wp = c.height + (-c.height) % PAD, c.width + (-c.width) % PAD
         z_shape = (1, self.model.n, hp // PAD, wp // PAD)
-        y_shape = (1, self.model.m, hp // 16, wp // 16)
         with deterministic_inference(self.threads):
             dec = rans.Decoder(c.sections[0])
             z_int = dec.decode_categorical(self._z_probs(z_shape)) + self.z_offsets[None, :, None, None]
-            mean, scale = self._latent_params(z_int, self._q(quality))
-            u = dq.dither(c.seed, DITHER_STREAM, 0, int(np.prod(y_shape))).reshape(y_shape)
-            k = dec.decode_gaussian_dithered(0.0, scale, 1.0, u)
+            k, u, mean, scale, y_hat = self._latent_slices(
+                z_int, self._q(quality), c.seed, lambda i, mean, scale, u, start: dec.decode_gaussian_dithered(
+                    0.0, scale, 1.0, u))
         if dec.remaining:
             raise FormatError(f"corrupted NTC file: {dec.remaining} symbols left undecoded")
         if _symbols_crc(z_int, k) != crc:
             raise FormatError("NTC latents fail their checksum: this decoder's entropy model differs from the "
                               "encoder's (another model or machine arithmetic)")
-        return c, Symbols(quality, z_int, k, u, mean, scale, temperature)
+        return c, Symbols(quality, z_int, k, u, mean, scale, temperature, y_hat)
 
     def evaluate(self, image: np.ndarray, qualities: Optional[Sequence] = None, *,
                  reconstructions: Optional[Sequence[str]] = None, seed: Optional[int] = None,
@@ -399,6 +420,8 @@ class Symbols(NamedTuple):
     scale: np.ndarray
     #: The sender's sampling temperature (settings version 2), None when the file leaves it to the decoder.
     temperature: Optional[float] = None
+    #: The dequantized gained latents ŷ' = μ̂ + k − u (float64), what the synthesis transform receives.
+    y_hat: Optional[np.ndarray] = None
 
 
 #: Most refinement steps one call accepts (a typo like 1e6 would otherwise run for days).

@@ -39,7 +39,7 @@ def save_model(model: HyperpriorModel, path: Union[str, Path], dtype: torch.dtyp
 
 
 def _kwargs(cfg):
-    return {"n": cfg["n"], "m": cfg["m"], "lambdas": cfg["lambdas"]}
+    return {"n": cfg["n"], "m": cfg["m"], "lambdas": cfg["lambdas"], "slices": cfg.get("slices", 1)}
 
 
 def load_model(path: Union[str, Path]) -> Tuple[HyperpriorModel, Tuple[np.ndarray, np.ndarray], str]:

@@ -13,6 +13,14 @@ Shapes (``N`` transform channels, ``M`` latent channels; images padded to a mult
   :class:`~chansim.ntc.layers.FactorizedDensity` whose integer tables ship with the model.
 * Quality ``q`` (0-based) selects one row of each gain table (Cui et al. 2021); all
   qualities share the transforms, so one training run serves every rate.
+* ``slices`` > 1 adds a channel-wise context (Minnen & Singh 2020): the M latent channels are
+  cut into ``slices`` equal groups, and group i's (μ', σ') are the hyperprior's plus a
+  correction :class:`SliceContext` computes from the hyperprior's (μ', σ') of the group and the
+  ŷ' of groups 0 … i−1. Decoding stays parallel over space (the context is earlier *channels*,
+  never earlier pixels), with ``slices`` small sequential steps at 1/16 resolution. The
+  corrections start at zero, so a context model initialised from a model without one codes
+  exactly as it did. Universal quantization makes training keep its one parallel pass:
+  ŷ' = y' + u whatever the means, so every slice's context is known before any (μ', σ').
 """
 
 from __future__ import annotations
@@ -68,12 +76,33 @@ class _LowerBound(torch.autograd.Function):
         return g * pass_through, None
 
 
+class SliceContext(nn.Module):
+    """(μ', σ') of one latent slice: the hyperprior's plus a correction from them and the earlier slices' ŷ'.
+
+    Three 3×3 convolutions at the latents' resolution; the last starts at zero (an identity start)."""
+
+    def __init__(self, width: int, context: int, hidden: int = 64):
+        super().__init__()
+        self.width, self.context = width, context
+        self.net = nn.Sequential(_conv(2 * width + context, hidden, 3, 1), nn.LeakyReLU(inplace=True),
+                                 _conv(hidden, hidden, 3, 1), nn.LeakyReLU(inplace=True),
+                                 _conv(hidden, 2 * width, 3, 1))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, mean: torch.Tensor, scale: torch.Tensor, earlier: torch.Tensor):
+        d_mean, d_scale = self.net(torch.cat([mean, scale, earlier], dim=1)).chunk(2, dim=1)
+        return mean + d_mean, scale + d_scale
+
+
 class HyperpriorModel(nn.Module):
     kind = "ntc"
 
-    def __init__(self, n: int = 96, m: int = 128, lambdas: Sequence[float] = QUALITY_LAMBDAS):
+    def __init__(self, n: int = 96, m: int = 128, lambdas: Sequence[float] = QUALITY_LAMBDAS, slices: int = 1):
         super().__init__()
-        self.n, self.m, self.lambdas = n, m, tuple(float(v) for v in lambdas)
+        if slices < 1 or m % slices:
+            raise ValueError(f"slices must be a positive divisor of m = {m}, got {slices}")
+        self.n, self.m, self.lambdas, self.slices = n, m, tuple(float(v) for v in lambdas), int(slices)
         k = len(self.lambdas)
         self.g_a = nn.Sequential(_conv(3, n), GDN(n), _conv(n, n), GDN(n), _conv(n, n), GDN(n), _conv(n, m))
         self.g_s = nn.Sequential(_deconv(m, n), GDN(n, True), _deconv(n, n), GDN(n, True), _deconv(n, n),
@@ -89,6 +118,9 @@ class HyperpriorModel(nn.Module):
         self.hgain = nn.Parameter(torch.zeros(k, n))
         self.inv_hgain = nn.Parameter(torch.zeros(k, n))
         self.z_density = FactorizedDensity(n)
+        width = m // self.slices
+        self.context = nn.ModuleList(SliceContext(width, i * width) for i in range(self.slices)) \
+            if self.slices > 1 else None
 
     @torch.no_grad()
     def tabulate(self, radius: int = 1024):
@@ -103,7 +135,9 @@ class HyperpriorModel(nn.Module):
         return frequency_table(pmf)
 
     def config(self) -> Dict[str, Any]:
-        return {"kind": self.kind, "n": self.n, "m": self.m, "lambdas": list(self.lambdas)}
+        # "slices" only when there is a context, so a model without one keeps its config (and model id).
+        cfg = {"kind": self.kind, "n": self.n, "m": self.m, "lambdas": list(self.lambdas)}
+        return {**cfg, "slices": self.slices} if self.slices > 1 else cfg
 
     @property
     def num_qualities(self) -> int:
@@ -126,6 +160,28 @@ class HyperpriorModel(nn.Module):
         mean, scale = self.h_s(z_hat * self._rows(self.inv_hgain, q)).chunk(2, dim=1)
         return mean, scale
 
+    def slice_bounds(self, i: int) -> slice:
+        """Channels of latent slice ``i``."""
+        width = self.m // self.slices
+        return slice(i * width, (i + 1) * width)
+
+    def slice_parameters(self, i: int, mean: torch.Tensor, scale: torch.Tensor, earlier: torch.Tensor):
+        """(μ', σ') of slice ``i`` from the hyperprior's (``mean``, ``scale``: all M channels) and ŷ' of
+        slices 0 … i−1 (``earlier``, i·M/slices channels); the hyperprior's own without a context."""
+        sl = self.slice_bounds(i)
+        if self.context is None:
+            return mean[:, sl], scale[:, sl]
+        return self.context[i](mean[:, sl], scale[:, sl], earlier)
+
+    def entropy_parameters(self, z_hat: torch.Tensor, y_hat: torch.Tensor, q: torch.Tensor):
+        """(μ', σ') of every latent (σ' not yet bounded) given ẑ' and ŷ' (each slice sees only earlier ones)."""
+        mean, scale = self.hyper_synthesis(z_hat, q)
+        if self.context is None:
+            return mean, scale
+        parts = [self.slice_parameters(i, mean, scale, y_hat[:, :self.slice_bounds(i).start])
+                 for i in range(self.slices)]
+        return torch.cat([p[0] for p in parts], dim=1), torch.cat([p[1] for p in parts], dim=1)
+
     def synthesis(self, y_hat: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """ŷ' → x̂ in [0, 1] (unclamped)."""
         return self.g_s(y_hat * self._rows(self.inv_gain, q))
@@ -144,9 +200,9 @@ class HyperpriorModel(nn.Module):
         z_noisy = z + torch.rand(z.shape, generator=generator, dtype=z.dtype) - 0.5
         z_hat = z + (torch.round(z) - z).detach()          # the decoder sees rounded z (straight-through)
         bits_z = -torch.log2(self.z_density.likelihood(z_noisy).clamp_min(1e-9)).sum((1, 2, 3))
-        mean, scale = (t.float() for t in self.hyper_synthesis(z_hat, q))
-        scale = _LowerBound.apply(scale, SCALE_MIN)
         y_hat = y + torch.rand(y.shape, generator=generator, dtype=y.dtype) - 0.5   # = UQ in law
+        mean, scale = (t.float() for t in self.entropy_parameters(z_hat, y_hat, q))
+        scale = _LowerBound.apply(scale, SCALE_MIN)
         bits_y = gaussian_cell_bits(y_hat - mean, scale).sum((1, 2, 3))
         x_hat = self.synthesis(y_hat, q).float()
         return {"x_hat": x_hat, "bits_y": bits_y, "bits_z": bits_z}

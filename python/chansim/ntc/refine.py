@@ -69,9 +69,9 @@ def refine_latents(model: HyperpriorModel, x: torch.Tensor, q: torch.Tensor, y: 
             z_noisy = z + torch.rand(z.shape, generator=gen) - 0.5
             bits_z = -torch.log2(model.z_density.likelihood(z_noisy).clamp_min(1e-9)).sum()
             z_hat = z + (torch.round(z) - z).detach()
-            mean, scale = model.hyper_synthesis(z_hat, q)
-            scale = _LowerBound.apply(scale, SCALE_MIN)
             y_noisy = y + torch.rand(y.shape, generator=gen) - 0.5
+            mean, scale = model.entropy_parameters(z_hat, y_noisy, q)
+            scale = _LowerBound.apply(scale, SCALE_MIN)
             bits_y = gaussian_cell_bits(y_noisy - mean, scale).sum()
             x_hat = model.synthesis(y_noisy, q)[..., :height, :width]
             mse = ((x_hat - target) ** 2).mean() * 255.0 ** 2

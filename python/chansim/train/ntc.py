@@ -91,6 +91,17 @@ def ladder(args) -> tuple:
     return tuple(lam) if lam else QUALITY_LAMBDAS
 
 
+def source_ladder(path: Path) -> tuple:
+    """The λ ladder of an exported NTC model file or of a run's checkpoint (what ``--init-from``
+    continues when no ``--lambdas`` is given)."""
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(blob, dict) and "args" in blob:
+        return ladder(blob["args"])
+    if isinstance(blob, dict) and isinstance(blob.get("config"), dict) and "lambdas" in blob["config"]:
+        return tuple(float(v) for v in blob["config"]["lambdas"])
+    raise ValueError(f"{path}: neither an NTC model file nor an NTC run checkpoint")
+
+
 GAIN_TABLES = ("gain", "inv_gain", "hgain", "inv_hgain")
 
 
@@ -118,6 +129,8 @@ def _init_state(path: Path, lambdas: Sequence[float], param_names: Sequence[str]
     """Where a new run (fresh step count and LR schedule) starts: an exported model file gives the
     network only (the optimizer state is rebuilt); a run's ``checkpoint.pt`` gives its EMA weights and
     Adam moments, so a warm restart does not pay Adam's re-estimation of second moments.
+    A source without a channel-wise context starts a context model with zero corrections (it codes as
+    the source did); the optimizer is then rebuilt, its moments being keyed by parameter position.
 
     When ``lambdas`` differs from the source's ladder, the gain tables are regridded
     (:func:`regrid_gains`) and their Adam moments are taken from the nearest old row."""
@@ -154,11 +167,20 @@ class NTCTrainer(TrainingLoop):
 
     def __init__(self, args, sampler, heldout: Optional[torch.Tensor]):
         self._start(args, sampler, heldout)
-        self.model = HyperpriorModel(args.n, args.m, ladder(args))
+        self.model = HyperpriorModel(args.n, args.m, ladder(args), getattr(args, "slices", 1))
         if getattr(args, "init_from", None) and not getattr(args, "resume", False):
             start = _init_state(Path(args.init_from), self.model.lambdas,
                                 [k for k, _ in self.model.named_parameters()])
-            self.model.load_state_dict(start["model"])
+            try:
+                missing, unexpected = self.model.load_state_dict(start["model"], strict=False)
+            except RuntimeError as e:           # a weight of another shape (--n, --m)
+                raise ValueError(f"{args.init_from} does not fit this model: {e}") from None
+            context = {k for k in self.model.state_dict() if k.startswith("context.")}
+            if unexpected or (missing and set(missing) != context):
+                raise ValueError(f"{args.init_from} does not fit this model (missing {missing[:3]}, "
+                                 f"unexpected {unexpected[:3]}); only a whole channel-wise context may be new")
+            if missing:
+                start.pop("opt", None)
         else:
             start = {}
         self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr)
@@ -214,6 +236,8 @@ def add_parser(sub) -> None:
     p.add_argument("--crop", type=crop_side, default=128, help="crop side (a multiple of 64, the model's stride)")
     p.add_argument("--n", type=int, default=96)
     p.add_argument("--m", type=int, default=128)
+    p.add_argument("--slices", type=int, default=1,
+                   help="latent slices of the channel-wise context (1 = none; must divide --m)")
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--lr-final", type=float, default=0.03)
     p.add_argument("--warmup", type=int, default=300)
@@ -228,8 +252,8 @@ def add_parser(sub) -> None:
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--eval-crop", type=crop_side, default=EVAL_CROP, help="side of the held-out Kodak centre crops")
     p.add_argument("--lambdas", type=_lambda_list, default=None,
-                   help="comma-separated λ ladder, lowest rate first (one quality each; default: "
-                        + ",".join(map(str, QUALITY_LAMBDAS)) + ")")
+                   help="comma-separated λ ladder, lowest rate first (one quality each; default: the "
+                        "--init-from source's, else " + ",".join(map(str, QUALITY_LAMBDAS)) + ")")
     p.add_argument("--init-from", type=Path, default=None,
                    help="start a new schedule from an exported NTC model file (e.g. python/chansim/models/ntc_default.pt) "
                         "or from a run's checkpoint.pt (its EMA weights and optimizer moments)")
@@ -242,6 +266,8 @@ def main(args) -> int:
     if args.resume:
         args = resume_args(args.out, {k: getattr(args, k)
                                       for k in ("steps", "time_budget", "time_limit", "threads", "precision")})
+    elif args.init_from and not args.lambdas:
+        args.lambdas = source_ladder(args.init_from)      # continue the source's qualities
     sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir, progress=False)
     heldout = kodak_eval_crops(args.data_dir, getattr(args, "eval_crop", EVAL_CROP))   # runs from before --eval-crop
     trainer = NTCTrainer(args, sampler, heldout)
@@ -276,7 +302,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
     run_dir, dest = Path(run_dir), Path(dest)
     blob = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
     args = blob["args"]
-    model = HyperpriorModel(args["n"], args["m"], ladder(args))
+    model = HyperpriorModel(args["n"], args["m"], ladder(args), args.get("slices", 1))
     model.load_state_dict(blob["ema"]["shadow"])
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / f"{name}.pt"
@@ -302,8 +328,11 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         pass
     card = {
         "name": name,
-        "summary": "Mean-scale hyperprior (Ballé 2018 / Minnen 2018) with GDN transforms, gain units for "
-                   f"{model.num_qualities} qualities (Cui 2021) and universally quantized latents, for chansim's NTC codec.",
+        "summary": "Mean-scale hyperprior (Ballé 2018 / Minnen 2018) with GDN transforms, "
+                   + (f"a channel-wise context over {model.slices} latent slices (Minnen & Singh 2020), "
+                      if model.slices > 1 else "")
+                   + f"gain units for {model.num_qualities} qualities (Cui 2021) and universally quantized latents, "
+                   "for chansim's NTC codec.",
         "status": "complete" if blob["step"] >= args["steps"] or blob["elapsed"] >= 60 * (args.get("time_budget") or 1e9)
         else f"partial: stopped at step {blob['step']} (resume with --resume)",
         "model_id": mid,
