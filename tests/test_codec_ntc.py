@@ -286,3 +286,9 @@ def test_a_zero_context_codes_as_the_model_without_it(tmp_path, photo):
         assert np.array_equal(sa.z, sb.z) and np.array_equal(sa.k, sb.k) and np.array_equal(sa.mean, sb.mean)
         assert (a.decompress(fa) == b.decompress(fb)).all()
         assert abs(len(fa) - len(fb)) <= 8, (len(fa), len(fb))
+
+
+@pytest.mark.parametrize("slices", [0, -1, 5, 7])
+def test_slices_must_divide_the_latent_channels(slices):
+    with pytest.raises(ValueError, match="slices must be a positive divisor of m = 24"):
+        HyperpriorModel(16, 24, slices=slices)
