@@ -376,6 +376,15 @@ def test_ntc_runs_refuse_a_crop_that_is_not_a_multiple_of_64(tmp_path, command, 
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("slices", ["0", "5"])
+def test_ntc_run_refuses_slices_that_do_not_divide_m(tmp_path, slices, capsys):
+    """Refused before anything is loaded or written (M = 128 by default)."""
+    with pytest.raises(SystemExit) as e:
+        main(["ntc", "--out", str(tmp_path / "run"), "--slices", slices])
+    assert e.value.code == 2 and "--slices must be a positive divisor of --m = 128" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_ntc_forward_under_bf16_autocast_keeps_the_entropy_model_in_float32():
     """--precision bf16 runs the transforms in bfloat16; the reconstruction and the code lengths stay
     float32 and within 2 % of the float32 pass on the same noise (bfloat16 keeps 8 mantissa bits)."""

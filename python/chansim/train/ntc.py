@@ -266,6 +266,10 @@ def main(args) -> int:
     if args.resume:
         args = resume_args(args.out, {k: getattr(args, k)
                                       for k in ("steps", "time_budget", "time_limit", "threads", "precision")})
+    elif args.slices < 1 or args.m % args.slices:
+        # Before any data is read or file written, as argparse refuses its own arguments.
+        print(f"error: --slices must be a positive divisor of --m = {args.m}, got {args.slices}", file=sys.stderr)
+        raise SystemExit(2)
     elif args.init_from and not args.lambdas:
         args.lambdas = source_ladder(args.init_from)      # continue the source's qualities
     sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir, progress=False)
