@@ -1,8 +1,9 @@
 """The NTC codec: round trips, the universal quantizer's law, cross-machine safety, bad files.
 
 Most tests run on tiny randomly initialised models of the shipped class — without and with a
-channel-wise context (3 slices, its zero-started corrections randomised so they matter) — saved
-and loaded through the public model-file functions; the size test uses the shipped model.
+channel-wise context (3 slices), and with a latent residual too, their zero-started parts
+randomised so they matter — saved and loaded through the public model-file functions; the size
+test uses the shipped model.
 """
 
 from __future__ import annotations
@@ -22,19 +23,23 @@ from chansim.codecs import container as C  # noqa: E402
 from chansim.codecs.ntc import DITHER_STREAM, NTC  # noqa: E402
 from chansim.ntc import tables as T  # noqa: E402
 from chansim.ntc.io import load_model, save_model  # noqa: E402
-from chansim.ntc.model import HyperpriorModel  # noqa: E402
+from chansim.ntc.model import HyperpriorModel, cell_posterior_mean  # noqa: E402
 
 
-@pytest.fixture(scope="module", params=[1, 3], ids=["hyperprior", "context"])
+@pytest.fixture(scope="module", params=[(1, False), (3, False), (3, True)], ids=["hyperprior", "context", "residual"])
 def tiny_path(request, tmp_path_factory):
     torch.manual_seed(0)
-    model = HyperpriorModel(16, 24, slices=request.param)
+    slices, residual = request.param
+    model = HyperpriorModel(16, 24, slices=slices, residual=residual)
     # A trained-looking gain ladder: finer steps at higher qualities.
     with torch.no_grad():
         model.gain.copy_(torch.linspace(0.5, 3.0, 8)[:, None].expand(-1, 24))
         model.inv_gain.copy_(-model.gain)
         for ctx in model.context or ():
             torch.nn.init.normal_(ctx.net[-1].weight, std=0.05)
+        if model.residual is not None:                      # zero-started parts randomised so they matter
+            model.residual.weight.uniform_(0.5, 1.0)
+            torch.nn.init.normal_(model.residual.net[-1].weight, std=0.05)
     path = tmp_path_factory.mktemp("ntc") / "tiny.pt"
     save_model(model, path)
     return path
@@ -269,12 +274,13 @@ def test_slice_context_sees_only_earlier_slices():
             assert not moved[:4 * (j + 1)].any() and moved[4 * (j + 1):].all()
 
 
-def test_a_zero_context_codes_as_the_model_without_it(tmp_path, photo):
-    """A context model whose corrections are still zero (a fresh --init-from start) decodes to the
-    same image from the same symbols, and its file is the same size, at every quality."""
+@pytest.mark.parametrize("add_on", [{"slices": 3}, {"residual": True}], ids=["context", "residual"])
+def test_a_zero_add_on_codes_as_the_model_without_it(tmp_path, photo, add_on):
+    """A model whose channel-wise context or latent residual is still zero (a fresh --init-from start)
+    decodes to the same image from the same symbols, and its file is the same size, at every quality."""
     torch.manual_seed(2)
     plain = HyperpriorModel(16, 24)
-    ctx = HyperpriorModel(16, 24, slices=3)
+    ctx = HyperpriorModel(16, 24, **add_on)
     ctx.load_state_dict(plain.state_dict(), strict=False)
     save_model(plain, tmp_path / "plain.pt")
     save_model(ctx, tmp_path / "ctx.pt")
@@ -292,3 +298,41 @@ def test_a_zero_context_codes_as_the_model_without_it(tmp_path, photo):
 def test_slices_must_divide_the_latent_channels(slices):
     with pytest.raises(ValueError, match="slices must be a positive divisor of m = 24"):
         HyperpriorModel(16, 24, slices=slices)
+
+
+def test_cell_posterior_mean_is_the_truncated_normal_mean():
+    """E[t | t ∈ v ± ½] for t ~ N(0, s²) against SciPy's truncated normal, and in the far tail (where
+    SciPy itself loses digits) against the Mills-ratio expansion c + s²/c − 2s⁴/c³ + 10s⁶/c⁵ of the near
+    edge c = |v| − ½; odd in v and always inside the cell."""
+    v = np.concatenate([np.linspace(-6, 6, 97), [0.5, -0.5, 0.4999, 12.0, 40.0]])
+    for s in (0.11, 0.3, 1.0, 4.0, 60.0):
+        got = cell_posterior_mean(torch.from_numpy(v), torch.full(v.shape, s, dtype=torch.float64)).numpy()
+        ref = np.array([stats.truncnorm.mean((x - 0.5) / s, (x + 0.5) / s, scale=s) for x in v])
+        np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
+        assert (np.abs(got - v) <= 0.5).all()
+        mirrored = cell_posterior_mean(torch.from_numpy(-v), torch.full(v.shape, s, dtype=torch.float64)).numpy()
+        np.testing.assert_array_equal(mirrored, -got)
+    s, c = 0.11, np.array([20.0, 200.0, 2000.0])
+    got = cell_posterior_mean(torch.from_numpy(c + 0.5), torch.full(c.shape, s, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(got, c + s ** 2 / c - 2 * s ** 4 / c ** 3 + 10 * s ** 6 / c ** 5, rtol=1e-14)
+    low = cell_posterior_mean(torch.tensor([3.0, 0.2]), torch.tensor([0.11, 0.11]))   # float32: still finite
+    assert torch.isfinite(low).all()
+
+
+def test_latent_residual_with_unit_gates_is_the_posterior_mean():
+    """With gates w_q = 1 and no learned term, what the synthesis transform receives is E[y' | cell]
+    under N(μ', σ'²) — SciPy's truncated-normal mean — and a residual model refuses to synthesise
+    without the entropy model's (μ', σ')."""
+    torch.manual_seed(6)
+    model = HyperpriorModel(8, 12, residual=True)
+    y_hat, mean = torch.randn(1, 12, 3, 3, dtype=torch.float64) * 3, torch.randn(1, 12, 3, 3, dtype=torch.float64)
+    scale = torch.rand(1, 12, 3, 3, dtype=torch.float64) * 2 + 0.11
+    q = torch.tensor([4])
+    with torch.no_grad():
+        model.residual.weight[4] = 1.0
+        got = model.residual(y_hat, mean, scale, q).double().numpy().ravel()
+    v, s, mu = (t.numpy().ravel() for t in (y_hat - mean, scale, mean))
+    ref = mu + np.array([stats.truncnorm.mean((a - 0.5) / b, (a + 0.5) / b, scale=b) for a, b in zip(v, s)])
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5)          # the network runs in float32
+    with pytest.raises(ValueError, match="means and scales"):
+        model.synthesis(y_hat.float(), q)

@@ -207,6 +207,55 @@ def test_ntc_context_run_starts_from_a_model_without_one(tmp_path):
         NTCTrainer(argparse.Namespace(**{**vars(args), "n": 12}), sampler, None)
 
 
+def test_ntc_residual_run_starts_from_a_context_model(tmp_path, data_root, keep_threads):
+    """--init-from a context model into --residual: every shared weight is the source's and the latent
+    residual starts at zero (gates and last layer); the gates step at GATE_LR_SCALE × the run's rate,
+    through a resume, and the export's card and config say so. A source missing part of an add-on,
+    or with weights this model lacks, is refused by name."""
+    import argparse
+
+    from chansim.ntc.io import load_model as load_ntc, save_model as save_ntc
+    from chansim.ntc.model import HyperpriorModel
+    from chansim.train.data import CropSampler
+    from chansim.train.ntc import GATE_LR_SCALE, NTCTrainer
+
+    torch.manual_seed(5)
+    lams = (0.001, 0.01)
+    save_ntc(HyperpriorModel(8, 12, lams, slices=3), tmp_path / "m.pt")
+    shipped = load_ntc(tmp_path / "m.pt")[0].state_dict()
+    args = argparse.Namespace(out=tmp_path / "run0", n=8, m=12, slices=3, residual=True, lambdas=lams, seed=0,
+                              lr=1e-4, ema=0.999, init_from=tmp_path / "m.pt")
+    sampler = CropSampler([np.zeros((64, 64, 3), np.uint8)], 64)
+    model = NTCTrainer(args, sampler, None).model
+    got = model.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in shipped.items())
+    assert not model.residual.weight.any() and not model.residual.net[-1].weight.any()
+    save_ntc(HyperpriorModel(8, 12, lams, slices=3, residual=True), tmp_path / "r.pt")
+    with pytest.raises(ValueError, match="does not fit"):          # weights a context-only model lacks
+        NTCTrainer(argparse.Namespace(**{**vars(args), "residual": False, "init_from": tmp_path / "r.pt"}),
+                   sampler, None)
+    partial = {k: v for k, v in load_ntc(tmp_path / "r.pt")[0].state_dict().items() if k != "residual.weight"}
+    torch.save({"config": {"kind": "ntc"}, "args": {"lambdas": lams}, "ema": {"shadow": partial}, "opt": {}},
+               tmp_path / "part.pt")                              # a run checkpoint's shape
+    with pytest.raises(ValueError, match="does not fit"):          # half a residual is not a zero start
+        NTCTrainer(argparse.Namespace(**{**vars(args), "init_from": tmp_path / "part.pt"}), sampler, None)
+
+    out = tmp_path / "run"
+    common = ["--n", "8", "--m", "12", "--slices", "3", "--residual", "--eval-crop", "64", "--crop", "64",
+              "--batch", "2", "--threads", "1", "--log-every", "1", "--warmup", "1", "--data-dir", str(data_root)]
+    assert main(["ntc", "--out", str(out), "--init-from", str(tmp_path / "m.pt"), "--steps", "2", *common]) == 0
+    assert main(["ntc", "--out", str(out), "--resume", "--steps", "3"]) == 0
+    blob = torch.load(out / "checkpoint.pt", weights_only=False)
+    rest, gates = blob["opt"]["param_groups"]
+    assert len(gates["params"]) == 1 and gates["lr"] == pytest.approx(GATE_LR_SCALE * rest["lr"])
+    assert blob["model"]["residual.weight"].any()                 # the gates moved
+    assert main(["export", str(out), "--dest", str(tmp_path / "models"), "--name", "n",
+                 "--data-dir", str(data_root)]) == 0
+    card = json.loads((tmp_path / "models" / "n.json").read_text())
+    assert card["config"]["residual"] is True and "latent residual" in card["summary"]
+    assert load_ntc(tmp_path / "models" / "n.pt")[0].residual is not None
+
+
 def test_ntc_init_from_keeps_the_source_ladder(tmp_path):
     """Without --lambdas, --init-from continues the source's qualities (a model file's config, a
     checkpoint's arguments); anything else is refused by name."""

@@ -24,7 +24,8 @@ How a file is made (docs/format.md §9):
    the model was trained with. k is coded under N(0, σ̂²) ⋆ U(−½, ½) on the dithered grid
    (``rans`` Gaussian-uniform family, offset u), slice after slice.
 5. The receiver decodes ẑ', then per slice rebuilds μ̂, σ̂ and u, decodes k and forms ŷ';
-   it runs the synthesis transform on ŷ'/g_q.
+   it runs the synthesis transform on ŷ'/g_q (a model with a latent residual first estimates y'
+   from ŷ', μ̂ and σ̂: :class:`~chansim.ntc.model.LatentResidual`).
 
 The file's settings carry a CRC-32 of the decoded symbols, so a receiver whose
 arithmetic disagrees with the sender's raises :class:`~chansim.errors.FormatError`
@@ -135,7 +136,8 @@ class NTC(Codec):
         self.z_probs = freqs.astype(np.float64) / freqs.sum(axis=1, keepdims=True)
         # The entropy model runs in float64 (chansim.ntc.tables says why); the memo leaves the two
         # transforms out of the copy, which never runs them.
-        self._f64 = copy.deepcopy(model, {id(model.g_a): None, id(model.g_s): None}).double().eval()
+        self._f64 = copy.deepcopy(model, {id(model.g_a): None, id(model.g_s): None,
+                                          id(model.residual): None}).double().eval()
 
     @classmethod
     def pretrained(cls, name: Optional[str] = None) -> "NTC":
@@ -215,8 +217,8 @@ class NTC(Codec):
         return refine_latents(self.model, x, q, yg, z, refine, seed=seed, height=height, width=width,
                               z_range=(lo, lo + (self.z_probs.shape[1] - 1)))
 
-    def _encode(self, yg: torch.Tensor, z: torch.Tensor, quality: int, seed: int) -> Tuple[int, bytes, torch.Tensor]:
-        """(symbol CRC, section, ŷ') for the gained latents y' and hyper-latents z' (rounded here)."""
+    def _encode(self, yg: torch.Tensor, z: torch.Tensor, quality: int, seed: int) -> Tuple[int, bytes, Tuple]:
+        """(symbol CRC, section, (ŷ', μ̂, σ̂)) for the gained latents y' and hyper-latents z' (rounded here)."""
         q = self._q(quality)
         z_int = torch.round(z).to(torch.int32).numpy()
         y = yg.double().numpy()
@@ -228,12 +230,17 @@ class NTC(Codec):
             enc.encode_gaussian_dithered(k, 0.0, scale, 1.0, u)
             return k
 
-        k, _, _, _, y_hat = self._latent_slices(z_int, q, seed, code)
-        return _symbols_crc(z_int, k), enc.finish(), torch.from_numpy(y_hat.astype(np.float32))
+        k, _, mean, scale, y_hat = self._latent_slices(z_int, q, seed, code)
+        return _symbols_crc(z_int, k), enc.finish(), (y_hat, mean, scale)
 
-    def _synthesize(self, y_hat: torch.Tensor, quality: int, height: int, width: int) -> torch.Tensor:
-        """x̂_mmse (1, 3, height, width) in [0, 1], float32."""
-        return self.model.synthesis(y_hat, self._q(quality))[:, :, :height, :width].clamp(0, 1)
+    def _synthesize(self, latents: Tuple[np.ndarray, np.ndarray, np.ndarray], quality: int, height: int,
+                    width: int) -> torch.Tensor:
+        """x̂_mmse (1, 3, height, width) in [0, 1], float32, from the float64 (ŷ', μ̂, σ̂) both sides hold
+        (a model with a latent residual estimates y' from all three; δ is formed in float64)."""
+        y_hat, mean, scale = (torch.from_numpy(t) for t in latents)
+        if self.model.residual is None:
+            y_hat, mean, scale = y_hat.float(), None, None
+        return self.model.synthesis(y_hat, self._q(quality), mean, scale)[:, :, :height, :width].clamp(0, 1)
 
     def _generative(self, x_mmse: torch.Tensor, quality: int, seed: int, temperature: Optional[float]) -> torch.Tensor:
         """The clamped generative draw from x̂_mmse (τ = ``temperature``, or the decoder's τ_q when None)."""
@@ -276,10 +283,10 @@ class NTC(Codec):
               temperature, kinds: Sequence[str] = (), lam: float = 0.5) -> Evaluation:
         """The file at one quality and, for ``kinds``, what :meth:`decompress` returns for it."""
         h, w = image.shape[:2]
-        crc, section, y_hat = self._encode(*self._latents(x, y, quality, seed, refine, h, w), quality, seed)
+        crc, section, latents = self._encode(*self._latents(x, y, quality, seed, refine, h, w), quality, seed)
         code, gen, x_mmse = None, None, None
         if kinds or temperature == "match":
-            x_mmse = self._synthesize(y_hat, quality, h, w)
+            x_mmse = self._synthesize(latents, quality, h, w)
         if temperature == "match":
             code, gen = self._match_temperature(image, x_mmse, quality, seed)
         elif temperature is not None:
@@ -328,7 +335,7 @@ class NTC(Codec):
         lam = check_lam(lam)
         c, sym = self.read_symbols(data)
         with deterministic_inference(self.threads):
-            x_mmse = self._synthesize(torch.from_numpy(sym.y_hat.astype(np.float32)), sym.quality, c.height, c.width)
+            x_mmse = self._synthesize((sym.y_hat, sym.mean, sym.scale), sym.quality, c.height, c.width)
             return self._reconstruct(x_mmse, sym.quality, c.seed, (reconstruction,), lam,
                                      sym.temperature)[reconstruction]
 

@@ -39,7 +39,8 @@ def save_model(model: HyperpriorModel, path: Union[str, Path], dtype: torch.dtyp
 
 
 def _kwargs(cfg):
-    return {"n": cfg["n"], "m": cfg["m"], "lambdas": cfg["lambdas"], "slices": cfg.get("slices", 1)}
+    return {"n": cfg["n"], "m": cfg["m"], "lambdas": cfg["lambdas"], "slices": cfg.get("slices", 1),
+            "residual": bool(cfg.get("residual", False))}
 
 
 def load_model(path: Union[str, Path]) -> Tuple[HyperpriorModel, Tuple[np.ndarray, np.ndarray], str]:

@@ -21,13 +21,20 @@ Shapes (``N`` transform channels, ``M`` latent channels; images padded to a mult
   corrections start at zero, so a context model initialised from a model without one codes
   exactly as it did. Universal quantization makes training keep its one parallel pass:
   ŷ' = y' + u whatever the means, so every slice's context is known before any (μ', σ').
+* ``residual`` adds a latent estimate in front of the synthesis transform
+  (:class:`LatentResidual`): the decoder knows more about y' than ŷ' — y' lies in the cell
+  ŷ' ± ½ and the entropy model gives its prior N(μ', σ'²) — so g_s receives
+  ŷ' + w_q ⊙ (E[y' | cell] − ŷ') + ½ tanh(r), the closed-form posterior mean
+  (:func:`cell_posterior_mean`) weighted per quality and channel, plus a learned residual in the
+  spirit of Minnen & Singh's latent residual prediction. It changes only what is reconstructed,
+  never what is coded (the context sees the plain ŷ'), and starts at zero like the context.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +65,29 @@ def gaussian_cell_bits(v: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     inv = 1.0 / (scale * math.sqrt(2.0))
     p = 0.5 * (torch.erfc((a - 0.5) * inv) - torch.erfc((a + 0.5) * inv))
     return -torch.log2(p.clamp_min(1e-9))
+
+
+def cell_posterior_mean(v: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """E[t | t ∈ [v − ½, v + ½]] for t ~ N(0, scale²), elementwise: the mean of the prior truncated to
+    the quantization cell around ``v = ŷ' − μ``, i.e. E[y' − μ | ŷ'].
+
+    With α, β the cell's ends over ``scale`` on the side of |v|, the mean is
+    scale·(φ(α) − φ(β)) / (Φ(β) − Φ(α)); a cell in the tail (α ≥ 0) uses the scaled complementary
+    error function, erfcx, so it stays exact where both Φ are 1 to working precision.
+    """
+    a = v.abs()
+    lo, hi = (a - 0.5) / scale, (a + 0.5) / scale
+    shrink = -torch.expm1(-0.5 * (hi - lo) * (hi + lo))          # 1 − φ(β)/φ(α)
+    # cell in the tail: φ(α)(1 − φ(β)/φ(α)) / (½ e^{−α²/2}(erfcx(α/√2) − φ(β)/φ(α)·erfcx(β/√2)))
+    lo_t = lo.clamp_min(0.0)
+    keep = 1.0 - shrink
+    tail = shrink * math.sqrt(2.0 / math.pi) / (
+        torch.special.erfcx(lo_t / math.sqrt(2.0)) - keep * torch.special.erfcx(hi / math.sqrt(2.0)))
+    # cell across the mean (α < 0 < β): no cancellation in Φ(β) − Φ(α)
+    lo_n = lo.clamp_max(0.0)
+    phi_lo = torch.exp(-0.5 * lo_n * lo_n) / math.sqrt(2.0 * math.pi)
+    across = phi_lo * shrink / (torch.special.ndtr(hi) - torch.special.ndtr(lo_n))
+    return torch.sign(v) * scale * torch.where(lo >= 0, tail, across)
 
 
 class _LowerBound(torch.autograd.Function):
@@ -95,10 +125,36 @@ class SliceContext(nn.Module):
         return mean + d_mean, scale + d_scale
 
 
+class LatentResidual(nn.Module):
+    """What the synthesis transform receives instead of ŷ': ŷ' + w_q ⊙ δ + ½ tanh(r), where
+    δ = E[y' | cell] − ŷ' under the entropy model's N(μ', σ'²) (:func:`cell_posterior_mean`), w_q a
+    weight per quality and channel, and r three 3×3 convolutions of (ŷ' − μ', log σ', δ).
+
+    Both terms start at zero (an identity start, as :class:`SliceContext`)."""
+
+    def __init__(self, m: int, qualities: int, hidden: int = 64):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(qualities, m))
+        self.net = nn.Sequential(_conv(3 * m, hidden, 3, 1), nn.LeakyReLU(inplace=True),
+                                 _conv(hidden, hidden, 3, 1), nn.LeakyReLU(inplace=True),
+                                 _conv(hidden, m, 3, 1))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, y_hat: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor, q: torch.Tensor):
+        # δ in the inputs' precision (the codec's float64), the network in the weights'.
+        v = y_hat - mean
+        delta = (cell_posterior_mean(v, scale) - v).to(self.weight.dtype)
+        v, log_scale, y_hat = v.to(delta.dtype), scale.log().to(delta.dtype), y_hat.to(delta.dtype)
+        r = self.net(torch.cat([v, log_scale, delta], dim=1)).float().to(delta.dtype)
+        return y_hat + self.weight[q][:, :, None, None] * delta + 0.5 * torch.tanh(r)
+
+
 class HyperpriorModel(nn.Module):
     kind = "ntc"
 
-    def __init__(self, n: int = 96, m: int = 128, lambdas: Sequence[float] = QUALITY_LAMBDAS, slices: int = 1):
+    def __init__(self, n: int = 96, m: int = 128, lambdas: Sequence[float] = QUALITY_LAMBDAS, slices: int = 1,
+                 residual: bool = False):
         super().__init__()
         if slices < 1 or m % slices:
             raise ValueError(f"slices must be a positive divisor of m = {m}, got {slices}")
@@ -121,6 +177,7 @@ class HyperpriorModel(nn.Module):
         width = m // self.slices
         self.context = nn.ModuleList(SliceContext(width, i * width) for i in range(self.slices)) \
             if self.slices > 1 else None
+        self.residual = LatentResidual(m, k) if residual else None
 
     @torch.no_grad()
     def tabulate(self, radius: int = 1024):
@@ -135,9 +192,13 @@ class HyperpriorModel(nn.Module):
         return frequency_table(pmf)
 
     def config(self) -> Dict[str, Any]:
-        # "slices" only when there is a context, so a model without one keeps its config (and model id).
+        # "slices" and "residual" only when present, so a model without them keeps its config (and model id).
         cfg = {"kind": self.kind, "n": self.n, "m": self.m, "lambdas": list(self.lambdas)}
-        return {**cfg, "slices": self.slices} if self.slices > 1 else cfg
+        if self.slices > 1:
+            cfg["slices"] = self.slices
+        if self.residual is not None:
+            cfg["residual"] = True
+        return cfg
 
     @property
     def num_qualities(self) -> int:
@@ -182,8 +243,14 @@ class HyperpriorModel(nn.Module):
                  for i in range(self.slices)]
         return torch.cat([p[0] for p in parts], dim=1), torch.cat([p[1] for p in parts], dim=1)
 
-    def synthesis(self, y_hat: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        """ŷ' → x̂ in [0, 1] (unclamped)."""
+    def synthesis(self, y_hat: torch.Tensor, q: torch.Tensor, mean: Optional[torch.Tensor] = None,
+                  scale: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """ŷ' → x̂ in [0, 1] (unclamped). A model with a :class:`LatentResidual` also needs the entropy
+        model's (μ', σ') of ŷ' (σ' bounded below), from which it estimates y' before the transform."""
+        if self.residual is not None:
+            if mean is None or scale is None:
+                raise ValueError("this NTC model's synthesis needs the latents' means and scales (it has a latent residual)")
+            y_hat = self.residual(y_hat, mean, scale, q)
         return self.g_s(y_hat * self._rows(self.inv_gain, q))
 
     # -- training ---------------------------------------------------------------------------
@@ -204,7 +271,7 @@ class HyperpriorModel(nn.Module):
         mean, scale = (t.float() for t in self.entropy_parameters(z_hat, y_hat, q))
         scale = _LowerBound.apply(scale, SCALE_MIN)
         bits_y = gaussian_cell_bits(y_hat - mean, scale).sum((1, 2, 3))
-        x_hat = self.synthesis(y_hat, q).float()
+        x_hat = self.synthesis(y_hat, q, mean, scale).float()
         return {"x_hat": x_hat, "bits_y": bits_y, "bits_z": bits_z}
 
     def loss(self, x: torch.Tensor, q: torch.Tensor) -> Dict[str, torch.Tensor]:

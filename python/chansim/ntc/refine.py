@@ -73,7 +73,7 @@ def refine_latents(model: HyperpriorModel, x: torch.Tensor, q: torch.Tensor, y: 
             mean, scale = model.entropy_parameters(z_hat, y_noisy, q)
             scale = _LowerBound.apply(scale, SCALE_MIN)
             bits_y = gaussian_cell_bits(y_noisy - mean, scale).sum()
-            x_hat = model.synthesis(y_noisy, q)[..., :height, :width]
+            x_hat = model.synthesis(y_noisy, q, mean, scale)[..., :height, :width]
             mse = ((x_hat - target) ** 2).mean() * 255.0 ** 2
             loss = lam * mse + (bits_y + bits_z) / pixels
             gy, gz = torch.autograd.grad(loss, [y, z])     # latents only: the model's .grad stays untouched

@@ -247,7 +247,7 @@ class TrainingLoop:
             t0 = time.monotonic()
             lr = lr_at(self.progress(), self.step, a)
             for g in self.opt.param_groups:
-                g["lr"] = lr
+                g["lr"] = lr * g.get("lr_scale", 1.0)       # a group may move faster (NTC's residual gates)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 loss, extras = self.loss_step(gen)
             self.opt.zero_grad(set_to_none=True)

@@ -151,7 +151,7 @@ def _init_state(path: Path, lambdas: Sequence[float], param_names: Sequence[str]
         for name in GAIN_TABLES:
             state[name] = regrid_gains(state[name], old, lambdas)
         if opt is not None:
-            # Adam keys its state by parameter position (the order of named_parameters).
+            # Adam keys its state by parameter position (optimizer_order).
             opt = {"state": dict(opt["state"]), "param_groups": opt["param_groups"]}
             pos = {k: i for i, k in enumerate(param_names)}
             for name in GAIN_TABLES:
@@ -162,28 +162,59 @@ def _init_state(path: Path, lambdas: Sequence[float], param_names: Sequence[str]
     return {"model": state, **({"opt": opt} if opt is not None else {})}
 
 
+#: Modules that start at zero (an identity start), so a warm restart may add them to a model without them.
+ZERO_START = ("context", "residual")
+
+
+def model_from_args(args: Dict) -> HyperpriorModel:
+    """The untrained model a run's arguments describe (runs from before --slices / --residual have neither)."""
+    return HyperpriorModel(args["n"], args["m"], ladder(args), args.get("slices", 1), bool(args.get("residual")))
+
+
+#: Learning-rate multiple of the latent residual's gates w_q: they start at 0 and their useful values
+#: are O(1), which Adam at the transforms' rate (≈ lr per step) would take ~10⁴ steps to reach.
+GATE_LR_SCALE = 20.0
+
+
+def optimizer_order(model: HyperpriorModel) -> List[str]:
+    """Parameter names in Adam's order (its state is keyed by position): the residual gates last."""
+    names = [name for name, _ in model.named_parameters()]
+    return [n for n in names if n != "residual.weight"] + [n for n in names if n == "residual.weight"]
+
+
+def param_groups(model: HyperpriorModel, lr: float) -> List[Dict]:
+    """Adam's groups: every weight at the run's rate, the residual gates at ``GATE_LR_SCALE`` times it."""
+    params = dict(model.named_parameters())
+    names = optimizer_order(model)
+    groups = [{"params": [params[n] for n in names if n != "residual.weight"]}]
+    if "residual.weight" in params:
+        groups.append({"params": [params["residual.weight"]], "lr": lr * GATE_LR_SCALE, "lr_scale": GATE_LR_SCALE})
+    return groups
+
+
 class NTCTrainer(TrainingLoop):
     """The NTC hyperprior: each crop of a batch draws a quality and is weighted by its λ."""
 
     def __init__(self, args, sampler, heldout: Optional[torch.Tensor]):
         self._start(args, sampler, heldout)
-        self.model = HyperpriorModel(args.n, args.m, ladder(args), getattr(args, "slices", 1))
+        self.model = model_from_args(vars(args))
         if getattr(args, "init_from", None) and not getattr(args, "resume", False):
-            start = _init_state(Path(args.init_from), self.model.lambdas,
-                                [k for k, _ in self.model.named_parameters()])
+            start = _init_state(Path(args.init_from), self.model.lambdas, optimizer_order(self.model))
             try:
                 missing, unexpected = self.model.load_state_dict(start["model"], strict=False)
             except RuntimeError as e:           # a weight of another shape (--n, --m)
                 raise ValueError(f"{args.init_from} does not fit this model: {e}") from None
-            context = {k for k in self.model.state_dict() if k.startswith("context.")}
-            if unexpected or (missing and set(missing) != context):
+            # Only whole zero-started add-ons may be new: the model then codes exactly as its source at step 0.
+            add_ons = [{k for k in self.model.state_dict() if k.startswith(f"{name}.")} for name in ZERO_START]
+            if unexpected or set(missing) != set().union(*(g for g in add_ons if g & set(missing))):
                 raise ValueError(f"{args.init_from} does not fit this model (missing {missing[:3]}, "
-                                 f"unexpected {unexpected[:3]}); only a whole channel-wise context may be new")
+                                 f"unexpected {unexpected[:3]}); only a whole channel-wise context or latent "
+                                 "residual may be new")
             if missing:
                 start.pop("opt", None)
         else:
             start = {}
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr)
+        self.opt = torch.optim.Adam(param_groups(self.model, args.lr), lr=args.lr)
         if "opt" in start:
             self.opt.load_state_dict(start["opt"])
         self.ema = EMA(self.model, args.ema)
@@ -238,6 +269,9 @@ def add_parser(sub) -> None:
     p.add_argument("--m", type=int, default=128)
     p.add_argument("--slices", type=int, default=1,
                    help="latent slices of the channel-wise context (1 = none; must divide --m)")
+    p.add_argument("--residual", action="store_true",
+                   help="estimate y' from ŷ' and the entropy model before the synthesis transform "
+                        "(closed-form posterior mean + learned residual; chansim.ntc.model.LatentResidual)")
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--lr-final", type=float, default=0.03)
     p.add_argument("--warmup", type=int, default=300)
@@ -306,7 +340,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
     run_dir, dest = Path(run_dir), Path(dest)
     blob = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
     args = blob["args"]
-    model = HyperpriorModel(args["n"], args["m"], ladder(args), args.get("slices", 1))
+    model = model_from_args(args)
     model.load_state_dict(blob["ema"]["shadow"])
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / f"{name}.pt"
@@ -335,6 +369,8 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "summary": "Mean-scale hyperprior (Ballé 2018 / Minnen 2018) with GDN transforms, "
                    + (f"a channel-wise context over {model.slices} latent slices (Minnen & Singh 2020), "
                       if model.slices > 1 else "")
+                   + ("a latent residual (the cell's posterior mean under the entropy model plus a learned "
+                      "correction, before the synthesis transform), " if model.residual is not None else "")
                    + f"gain units for {model.num_qualities} qualities (Cui 2021) and universally quantized latents, "
                    "for chansim's NTC codec.",
         "status": "complete" if blob["step"] >= args["steps"] or blob["elapsed"] >= 60 * (args.get("time_budget") or 1e9)

@@ -25,7 +25,7 @@ from ..diffusion.models import ResidualDiffusion, default_residual
 from ..diffusion.temperature import TEMPERATURE_MAX, TEMPERATURE_MIN, temperature_search
 from ..diffusion.io import load_model as load_diffusion
 from ..ntc.io import load_model
-from ..ntc.model import HyperpriorModel
+from ..ntc.model import SCALE_MIN, HyperpriorModel
 from .data import crop_side
 from .loop import EMA, TrainingLoop, add_precision_arg, init_from, resume_args
 from .ntc import EVAL_CROP
@@ -38,7 +38,12 @@ def ntc_base(ntc: HyperpriorModel, x: torch.Tensor, q: torch.Tensor, generator=N
     """x̂_mmse of crops x (B, 3, H, W) in [0, 1] at qualities q, with the codec's exact error law."""
     y = ntc.analysis(x, q)
     y_hat = y + torch.rand(y.shape, generator=generator, dtype=y.dtype) - 0.5
-    return ntc.synthesis(y_hat, q).clamp(0.0, 1.0)
+    mean = scale = None
+    if ntc.residual is not None:        # its synthesis estimates y' from the entropy model's (μ', σ') too
+        z_hat = torch.round(ntc.hyper_analysis(y, q))
+        mean, scale = ntc.entropy_parameters(z_hat, y_hat, q)
+        scale = scale.clamp_min(SCALE_MIN)
+    return ntc.synthesis(y_hat, q, mean, scale).clamp(0.0, 1.0)
 
 
 @torch.no_grad()
