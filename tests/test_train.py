@@ -256,6 +256,24 @@ def test_ntc_residual_run_starts_from_a_context_model(tmp_path, data_root, keep_
     assert load_ntc(tmp_path / "models" / "n.pt")[0].residual is not None
 
 
+def test_decoder_training_base_follows_the_latent_residual():
+    """The generative decoder trains on x̂_mmse as the codec makes it: a model whose latent residual is
+    still zero gives the plain model's x̂ on the same noise, and a trained (non-zero) residual changes it."""
+    from chansim.ntc.model import HyperpriorModel
+    from chansim.train.ntc_decoder import ntc_base
+
+    torch.manual_seed(7)
+    plain = HyperpriorModel(8, 12, (0.001, 0.01), slices=3)
+    res = HyperpriorModel(8, 12, (0.001, 0.01), slices=3, residual=True)
+    res.load_state_dict(plain.state_dict(), strict=False)
+    x, q = torch.rand(2, 3, 64, 64), torch.tensor([0, 1])
+    run = lambda m: ntc_base(m, x, q, torch.Generator().manual_seed(3))   # noqa: E731
+    torch.testing.assert_close(run(res), run(plain), rtol=0, atol=0)
+    with torch.no_grad():
+        res.residual.weight.fill_(1.0)
+    assert (run(res) - run(plain)).abs().max() > 1e-4
+
+
 def test_ntc_init_from_keeps_the_source_ladder(tmp_path):
     """Without --lambdas, --init-from continues the source's qualities (a model file's config, a
     checkpoint's arguments); anything else is refused by name."""
