@@ -146,7 +146,7 @@ class LatentResidual(nn.Module):
         v = y_hat - mean
         delta = (cell_posterior_mean(v, scale) - v).to(self.weight.dtype)
         v, log_scale, y_hat = v.to(delta.dtype), scale.log().to(delta.dtype), y_hat.to(delta.dtype)
-        r = self.net(torch.cat([v, log_scale, delta], dim=1)).float().to(delta.dtype)
+        r = self.net(torch.cat([v, log_scale, delta], dim=1)).to(delta.dtype)   # bf16 under autocast
         return y_hat + self.weight[q][:, :, None, None] * delta + 0.5 * torch.tanh(r)
 
 
