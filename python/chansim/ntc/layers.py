@@ -9,12 +9,30 @@ import torch.nn.functional as F
 from torch import nn
 
 
+class _Magnitude(torch.autograd.Function):
+    """|x| whose gradient at 0 is that of x (the one-sided derivative from above), not 0.
+
+    torch's abs has gradient sign(x) = 0 at 0, so a parameter initialised at exactly 0 and read
+    through abs never moves. GDN's off-diagonal γ start at 0; through a plain abs they stayed 0 for
+    every step of training, which reduced GDN to a per-channel normalisation."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.abs()
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return torch.where(x < 0, -g, g)
+
+
 class GDN(nn.Module):
     """Generalized divisive normalization (Ballé et al. 2016) and its inverse.
 
     ``y_i = x_i / sqrt(β_i + Σ_j γ_ij x_j²)`` (``inverse=True`` multiplies instead).
-    β and γ are kept non-negative by an absolute value, which (unlike a square)
-    keeps the gradient of the zero-initialised off-diagonal entries alive.
+    β and γ are the magnitudes of their parameters (:class:`_Magnitude`), non-negative, and the
+    zero-initialised off-diagonal γ — the cross-channel terms — learn from the first step.
     """
 
     def __init__(self, channels: int, inverse: bool = False):
@@ -25,8 +43,8 @@ class GDN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[1]
-        gamma = self.gamma.abs().view(c, c, 1, 1)
-        norm = F.conv2d(x * x, gamma, self.beta.abs() + 1e-6)
+        gamma = _Magnitude.apply(self.gamma).view(c, c, 1, 1)
+        norm = F.conv2d(x * x, gamma, _Magnitude.apply(self.beta) + 1e-6)
         return x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
 
 
