@@ -7,13 +7,16 @@ from chansim.diffusion.temperature import TEMPERATURE_MAX, TEMPERATURE_MIN, temp
 brentq = pytest.importorskip("scipy.optimize").brentq
 
 
-@pytest.mark.parametrize("law", [
+LAWS = [
     lambda t: 0.3 + 1.7 * t ** 3,          # root (0.7 / 1.7)^(1/3) ≈ 0.744: the τ^(-½) guess lands above it
     lambda t: 0.2 + 3.0 * t ** 1.5,        # root ≈ 0.400: the guess (≈ 0.56) lands above it
     lambda t: 0.1 + 1.1 * t ** 8,          # steep: root ≈ 0.987, the guess lands far below it
     lambda t: 0.05 + 0.6 * t ** 2,         # under-dispersed: root ≈ 1.258 (> 1)
     lambda t: 0.1 + 0.5 * t ** 3,          # root ≈ 1.216, the guess (≈ 1.29) lands above it
-])
+]
+
+
+@pytest.mark.parametrize("law", LAWS)
 def test_temperature_search_finds_the_root_of_a_monotone_ratio(law):
     """Against the root of ratio(τ) = 1 found by SciPy's brentq for increasing laws: within the tolerance,
     in at most the allowed number of evaluations, each τ in the admitted range."""
@@ -48,3 +51,29 @@ def test_temperature_search_from_another_start_on_a_grid():
     assert tau == 1.27 and len(tried) == 1
     tau, r, tried = temperature_search(lambda t: 50 * t, tolerance=0.03, start=1.0)
     assert tau == TEMPERATURE_MIN and len(tried) < 6
+
+
+@pytest.mark.parametrize("law", LAWS + [lambda t: max(0.9 * t ** 2, 0.35 + 0.5 * t ** 4)])   # a kink near τ = 0.9
+def test_temperature_search_below_the_bound(law):
+    """accept="below" treats 1 as a bound: the τ returned has ratio in [1 − tolerance, 1], so it lies
+    at or below SciPy's root, within a few evaluations (also for the maximum of two laws, the form a
+    detail target with a distortion budget takes)."""
+    tau, r, tried = temperature_search(law, tolerance=0.05, max_evals=6, accept="below")
+    root = brentq(lambda t: law(t) - 1.0, 1e-6, TEMPERATURE_MAX)
+    assert 0.95 <= r <= 1.0 and r == law(tau) and tau <= root and len(tried) <= 6
+    assert all(t <= TEMPERATURE_MAX for t, _ in tried)
+
+
+def test_temperature_search_below_keeps_the_best_under_the_bound_or_the_least_over_it():
+    """When the evaluations run out: the largest ratio tried that is not above 1, else the smallest tried."""
+    law = lambda t: 0.2 + 0.8 * t ** 12          # noqa: E731  steep: hard to land on in three tries
+    tau, r, tried = temperature_search(law, tolerance=0.001, max_evals=3, accept="below")
+    under = [q for _, q in tried if q <= 1.0]
+    assert r == (max(under) if under else min(q for _, q in tried)) and (tau, r) in tried
+    tau, r, tried = temperature_search(lambda t: 50 * t, tolerance=0.03, accept="below")
+    assert tau == TEMPERATURE_MIN and r == 50 * TEMPERATURE_MIN and r > 1
+    for r0 in (0.95, 0.999, 1.0):            # the start is kept only on the accepted side of 1
+        assert len(temperature_search(lambda t: r0 * t, tolerance=0.05, accept="below")[2]) == 1
+    assert len(temperature_search(lambda t: 1.01 * t, tolerance=0.05, accept="below")[2]) > 1
+    with pytest.raises(ValueError, match="accept"):
+        temperature_search(lambda t: t, accept="above")

@@ -45,7 +45,8 @@ on training photos; ``compress(..., temperature=τ)`` writes a τ of the sender'
 choose the τ whose generative reconstruction has the original's fine-detail energy
 (:func:`chansim.metrics.hf_energy_ratio` → 1, :func:`chansim.diffusion.temperature.temperature_search`
 over ≤ 5 draws) — a detail level the receiver cannot know and a calibration on other photos only
-guesses.
+guesses — without a squared error above twice the MMSE image's (an exact posterior sample's
+expected cost, 3 dB of PSNR).
 """
 
 from __future__ import annotations
@@ -86,9 +87,13 @@ _SETTINGS = struct.Struct("<BBI")       # settings version, quality, CRC-32 of t
 _SETTINGS_T = struct.Struct("<BBIB")    # … and the temperature code c: τ = c / TEMPERATURE_GRID
 #: A sent temperature is c / TEMPERATURE_GRID with c in 1 … 255 (exact in float32).
 TEMPERATURE_GRID = 128
-#: ``temperature="match"``: the search stops within this of an HF ratio of 1, after at most MATCH_DRAWS draws.
+#: ``temperature="match"``: the search stops within this below its bound, after at most MATCH_DRAWS draws.
 MATCH_TOLERANCE = 0.05
 MATCH_DRAWS = 5
+#: ``temperature="match"`` keeps the draw's squared error within this multiple of the MMSE image's:
+#: an exact posterior sample's expected squared error is twice the MMSE (a 3 dB PSNR cost), so a
+#: sharper draw than that would be paying for detail the file does not support.
+MATCH_MSE_BOUND = 2.0
 #: Dither stream of the latents (docs/format.md §1.2, :mod:`.streams`).
 DITHER_STREAM = streams.ntc_dither()
 GENERATIVE_RECONSTRUCTIONS = ("mmse", "generative", "interp")
@@ -262,16 +267,24 @@ class NTC(Codec):
 
     def _match_temperature(self, image: np.ndarray, x_mmse: torch.Tensor, quality: int,
                            seed: int) -> Tuple[int, torch.Tensor]:
-        """(temperature code, its generative draw): the grid τ whose draw's HF energy ratio against the
-        original ``image`` is nearest 1 among ≤ :data:`MATCH_DRAWS` tried, from the decoder's τ_q."""
+        """(temperature code, its generative draw): among ≤ :data:`MATCH_DRAWS` grid τ tried from the
+        decoder's τ_q, the largest whose draw has at most the original ``image``'s fine-detail energy
+        (HF energy ratio ≤ 1) and at most :data:`MATCH_MSE_BOUND` times the MMSE image's squared
+        error — one increasing ratio, max(HF ratio, MSE / (bound · MSE_mmse)), searched up to 1."""
         draws = {}
+        reference = image.astype(np.float64)
+        mse = lambda x: float(np.mean((_to_uint8(x).astype(np.float64) - reference) ** 2))   # noqa: E731
+        budget = MATCH_MSE_BOUND * mse(x_mmse)
 
         def ratio_at(tau: float) -> float:
             draws[tau] = self._generative(x_mmse, quality, seed, tau)
-            return hf_energy_ratio(_to_uint8(draws[tau]), image)
+            err = mse(draws[tau])
+            cost = err / budget if budget > 0 else (0.0 if err == 0 else math.inf)
+            return max(hf_energy_ratio(_to_uint8(draws[tau]), image), cost)
 
         tau, _, _ = temperature_search(ratio_at, MATCH_TOLERANCE, MATCH_DRAWS, tau_max=255 / TEMPERATURE_GRID,
-                                       start=self.decoder.temperatures[quality - 1], snap=_snap_temperature)
+                                       start=self.decoder.temperatures[quality - 1], snap=_snap_temperature,
+                                       accept="below")
         return round(tau * TEMPERATURE_GRID), draws[tau]
 
     def _settings(self, quality: int, crc: int, temperature_code: Optional[int]) -> bytes:
