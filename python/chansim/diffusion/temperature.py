@@ -5,8 +5,9 @@ A :class:`~chansim.diffusion.models.ResidualDiffusion` starts its probability-fl
 :func:`chansim.metrics.hf_energy_ratio`) increases with τ, so one τ per quality can be
 calibrated on training photos (:func:`chansim.train.ntc_decoder.calibrate_temperatures`) and an
 encoder that holds the original can choose τ for one image and send it
-(:mod:`chansim.codecs.ntc`, ``temperature="match"``). Both solve ratio(τ) = 1 with
-:func:`temperature_search`.
+(:mod:`chansim.codecs.ntc`, ``temperature="match"``, where the ratio also carries the draw's
+squared error against a budget and 1 is a bound, ``accept="below"``). Both solve ratio(τ) = 1
+with :func:`temperature_search`.
 """
 
 from __future__ import annotations
