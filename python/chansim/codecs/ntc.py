@@ -273,14 +273,15 @@ class NTC(Codec):
         error — one increasing ratio, max(HF ratio, MSE / (bound · MSE_mmse)), searched up to 1."""
         draws = {}
         reference = image.astype(np.float64)
-        mse = lambda x: float(np.mean((_to_uint8(x).astype(np.float64) - reference) ** 2))   # noqa: E731
-        budget = MATCH_MSE_BOUND * mse(x_mmse)
+        mse = lambda shown: float(np.mean((shown.astype(np.float64) - reference) ** 2))   # noqa: E731
+        budget = MATCH_MSE_BOUND * mse(_to_uint8(x_mmse))
 
         def ratio_at(tau: float) -> float:
             draws[tau] = self._generative(x_mmse, quality, seed, tau)
-            err = mse(draws[tau])
+            shown = _to_uint8(draws[tau])            # the image the receiver shows, converted once
+            err = mse(shown)
             cost = err / budget if budget > 0 else (0.0 if err == 0 else math.inf)
-            return max(hf_energy_ratio(_to_uint8(draws[tau]), image), cost)
+            return max(hf_energy_ratio(shown, image), cost)
 
         tau, _, _ = temperature_search(ratio_at, MATCH_TOLERANCE, MATCH_DRAWS, tau_max=255 / TEMPERATURE_GRID,
                                        start=self.decoder.temperatures[quality - 1], snap=_snap_temperature,
