@@ -54,26 +54,29 @@ def test_temperature_search_from_another_start_on_a_grid():
 
 
 @pytest.mark.parametrize("law", LAWS + [lambda t: max(0.9 * t ** 2, 0.35 + 0.5 * t ** 4)])   # a kink near τ = 0.9
-def test_temperature_search_below_the_bound(law):
-    """accept="below" treats 1 as a bound: the τ returned has ratio in [1 − tolerance, 1], so it lies
-    at or below SciPy's root, within a few evaluations (also for the maximum of two laws, the form a
-    detail target with a distortion budget takes)."""
-    tau, r, tried = temperature_search(law, tolerance=0.05, max_evals=6, accept="below")
+def test_temperature_search_within_the_band(law):
+    """accept="within" finds SciPy's root as "nearest" does — ratio within the tolerance of 1, in a few
+    evaluations — also for the maximum of two laws (the form a detail target with a distortion budget
+    folded in takes)."""
+    tau, r, tried = temperature_search(law, tolerance=0.05, max_evals=6, accept="within")
     root = brentq(lambda t: law(t) - 1.0, 1e-6, TEMPERATURE_MAX)
-    assert 0.95 <= r <= 1.0 and r == law(tau) and tau <= root and len(tried) <= 6
+    assert abs(r - 1.0) <= 0.05 and r == law(tau) and len(tried) <= 6 and abs(tau - root) < 0.05
     assert all(t <= TEMPERATURE_MAX for t, _ in tried)
 
 
-def test_temperature_search_below_keeps_the_best_under_the_bound_or_the_least_over_it():
-    """When the evaluations run out: the largest ratio tried that is not above 1, else the smallest tried."""
-    law = lambda t: 0.2 + 0.8 * t ** 12          # noqa: E731  steep: hard to land on in three tries
-    tau, r, tried = temperature_search(law, tolerance=0.001, max_evals=3, accept="below")
-    under = [q for _, q in tried if q <= 1.0]
-    assert r == (max(under) if under else min(q for _, q in tried)) and (tau, r) in tried
-    tau, r, tried = temperature_search(lambda t: 50 * t, tolerance=0.03, accept="below")
-    assert tau == TEMPERATURE_MIN and r == 50 * TEMPERATURE_MIN and r > 1
-    for r0 in (0.95, 0.999, 1.0):            # the start is kept only on the accepted side of 1
-        assert len(temperature_search(lambda t: r0 * t, tolerance=0.05, accept="below")[2]) == 1
-    assert len(temperature_search(lambda t: 1.01 * t, tolerance=0.05, accept="below")[2]) > 1
+def test_temperature_search_within_never_returns_a_ratio_over_the_band_when_one_under_it_was_tried():
+    """On a coarse grid a steep ratio jumps over the band: 0.8 at τ = 1, 0.8 · 1.125^2.7 ≈ 1.10 at the next
+    guess (1/0.8)^½ ≈ 1.118 → 1.125. "nearest" returns 1.10, "within" the 0.8 under the band's upper
+    edge; when every ratio tried is over it, the smallest."""
+    grid = lambda t: round(t * 8) / 8                 # noqa: E731
+    law = lambda t: 0.8 * t ** 2.7                    # noqa: E731
+    got = {mode: temperature_search(law, tolerance=0.05, max_evals=2, snap=grid, accept=mode)
+           for mode in ("nearest", "within")}
+    assert [t for t, _ in got["within"][2]] == [1.0, 1.125] and 1.09 < law(1.125) < 1.11
+    assert got["nearest"][:2] == (1.125, law(1.125)) and got["within"][:2] == (1.0, 0.8)
+    tau, r, tried = temperature_search(lambda t: 50 * t, tolerance=0.03, accept="within")
+    assert tau == TEMPERATURE_MIN and r == 50 * TEMPERATURE_MIN and r == min(q for _, q in tried)
+    for r0 in (0.951, 1.0, 1.049):           # the start is kept within the band on either side
+        assert len(temperature_search(lambda t: r0 * t, tolerance=0.05, accept="within")[2]) == 1
     with pytest.raises(ValueError, match="accept"):
         temperature_search(lambda t: t, accept="above")

@@ -288,8 +288,8 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--temperature", type=_temperature, default=None, metavar="T",
                    help="ntc with a generative decoder: the sampling temperature written into the file for the "
                         "generative reconstruction — a number in (0, 2) or 'match' (the encoder tries up to 5 "
-                        "draws and keeps the sharpest with at most the original's fine detail and at most twice "
-                        "the MMSE image's squared error; slower encoding); "
+                        "draws and keeps the one whose fine detail is nearest the original's (within 5%%) at no "
+                        "more than twice the MMSE image's squared error; slower encoding); "
                         "default: the decoder's calibrated one, nothing written")
     tile = int_range(_limit("..codecs.tiling", "MIN_TILE"), _limit("..codecs.container", "MAX_SIDE"),
                      off=(0, "no tiling"))

@@ -87,7 +87,8 @@ _SETTINGS = struct.Struct("<BBI")       # settings version, quality, CRC-32 of t
 _SETTINGS_T = struct.Struct("<BBIB")    # … and the temperature code c: τ = c / TEMPERATURE_GRID
 #: A sent temperature is c / TEMPERATURE_GRID with c in 1 … 255 (exact in float32).
 TEMPERATURE_GRID = 128
-#: ``temperature="match"``: the search stops within this below its bound, after at most MATCH_DRAWS draws.
+#: ``temperature="match"``: the search stops at an HF ratio within this of 1 (after at most MATCH_DRAWS
+#: draws); one grid step of τ moves a draw's HF ratio by several percent, so a narrower band is missed.
 MATCH_TOLERANCE = 0.05
 MATCH_DRAWS = 5
 #: ``temperature="match"`` keeps the draw's squared error within this multiple of the MMSE image's:
@@ -268,9 +269,11 @@ class NTC(Codec):
     def _match_temperature(self, image: np.ndarray, x_mmse: torch.Tensor, quality: int,
                            seed: int) -> Tuple[int, torch.Tensor]:
         """(temperature code, its generative draw): among ≤ :data:`MATCH_DRAWS` grid τ tried from the
-        decoder's τ_q, the largest whose draw has at most the original ``image``'s fine-detail energy
-        (HF energy ratio ≤ 1) and at most :data:`MATCH_MSE_BOUND` times the MMSE image's squared
-        error — one increasing ratio, max(HF ratio, MSE / (bound · MSE_mmse)), searched up to 1."""
+        decoder's τ_q, the one whose draw's fine-detail energy is nearest the original ``image``'s
+        (HF energy ratio within ±:data:`MATCH_TOLERANCE` of 1 ends the search) among those whose
+        squared error is at most :data:`MATCH_MSE_BOUND` times the MMSE image's and whose HF ratio
+        is at most 1 + tolerance. One increasing ratio carries both: max(HF, (1 + tolerance) · MSE /
+        (bound · MSE_mmse)), whose admitted values (≤ 1 + tolerance) are exactly those two limits."""
         draws = {}
         reference = image.astype(np.float64)
         mse = lambda shown: float(np.mean((shown.astype(np.float64) - reference) ** 2))   # noqa: E731
@@ -281,11 +284,11 @@ class NTC(Codec):
             shown = _to_uint8(draws[tau])            # the image the receiver shows, converted once
             err = mse(shown)
             cost = err / budget if budget > 0 else (0.0 if err == 0 else math.inf)
-            return max(hf_energy_ratio(shown, image), cost)
+            return max(hf_energy_ratio(shown, image), (1.0 + MATCH_TOLERANCE) * cost)
 
         tau, _, _ = temperature_search(ratio_at, MATCH_TOLERANCE, MATCH_DRAWS, tau_max=255 / TEMPERATURE_GRID,
                                        start=self.decoder.temperatures[quality - 1], snap=_snap_temperature,
-                                       accept="below")
+                                       accept="within")
         return round(tau * TEMPERATURE_GRID), draws[tau]
 
     def _settings(self, quality: int, crc: int, temperature_code: Optional[int]) -> bytes:
@@ -330,7 +333,8 @@ class NTC(Codec):
         ``temperature``: the generative reconstruction's sampling temperature, written into the file —
         None (the decoder's calibrated τ_q; nothing is written), a number in (0, 2) (rounded to the
         1/128 grid), or ``"match"`` (needs the generative decoder: up to 5 generative draws at
-        encode time choose the τ whose draw has the original's fine-detail energy).
+        encode time choose the τ whose draw has the original's fine-detail energy, within 5 %, at no more
+        than twice the MMSE image's squared error).
         """
         image = check_image(image)
         quality = self.check_quality(quality)

@@ -6,8 +6,8 @@ A :class:`~chansim.diffusion.models.ResidualDiffusion` starts its probability-fl
 calibrated on training photos (:func:`chansim.train.ntc_decoder.calibrate_temperatures`) and an
 encoder that holds the original can choose τ for one image and send it
 (:mod:`chansim.codecs.ntc`, ``temperature="match"``, where the ratio also carries the draw's
-squared error against a budget and 1 is a bound, ``accept="below"``). Both solve ratio(τ) = 1
-with :func:`temperature_search`.
+squared error against a budget whose edge is a bound, ``accept="within"``). Both solve
+ratio(τ) = 1 with :func:`temperature_search`.
 """
 
 from __future__ import annotations
@@ -29,46 +29,44 @@ def temperature_search(ratio_at: Callable[[float], float], tolerance: float = 0.
     in τ) is at 1, its ratio, and every (τ, ratio) tried, first (``start``, ratio_at(``start``)).
 
     ``accept="nearest"``: the τ tried whose ratio is nearest 1, the search done within ``tolerance``
-    of 1 on either side. ``accept="below"``: the τ tried with the largest ratio not above 1 (the
-    smallest ratio when every one tried is above 1), the search done in [1 − ``tolerance``, 1] and
-    aimed at 1 − ``tolerance``/2 — for a ratio that is a bound, such as a distortion budget.
+    of 1 on either side. ``accept="within"``: the same, except that a ratio above 1 + ``tolerance``
+    is never returned while a τ at or under it was tried (the smallest ratio when none was) — for a
+    ratio whose band's upper edge is a bound, such as a distortion budget folded into it.
 
     ``start`` is kept when its ratio is accepted. Otherwise the first guess is τ = start ·
-    (ratio / aim)^(−½) (a linear sampler's ratio grows as τ²); while the aim is not bracketed the
+    ratio^(−½) (a linear sampler's ratio grows as τ²); while 1 is not bracketed the
     power law through the last two points is extrapolated (clipped to the range); once it is,
     false-position steps (Illinois: an end kept twice has its value halved). ``snap`` maps each
     guess onto the values the caller can use (a file's temperature grid) before it is tried, so
     the τ returned is one of them. The search stops at an accepted ratio, after ``max_evals``
     evaluations, or when a guess repeats (the root lies outside the range, or between two grid
     points)."""
-    if accept not in ("nearest", "below"):
-        raise ValueError(f"accept must be 'nearest' or 'below', got {accept!r}")
-    below = accept == "below"
-    aim = 1.0 - 0.5 * tolerance if below else 1.0
-    done = (lambda r: 1.0 - tolerance <= r <= 1.0) if below else (lambda r: abs(r - 1.0) <= tolerance)  # noqa: E731
+    if accept not in ("nearest", "within"):
+        raise ValueError(f"accept must be 'nearest' or 'within', got {accept!r}")
+    done = lambda r: abs(r - 1.0) <= tolerance                        # noqa: E731
     snap = snap or (lambda t: t)
     clip = lambda t: snap(min(tau_max, max(TEMPERATURE_MIN, t)))      # noqa: E731
     tau = clip(start)
     r0 = ratio_at(tau)
     tried = [(tau, r0)]
-    lo = hi = None                               # (τ, ratio − aim) below / above the aim
+    lo = hi = None                               # (τ, ratio − 1) below / above 1
     kept = None
     if not done(r0):
-        if r0 > aim:
-            hi = [tau, r0 - aim]
+        if r0 > 1.0:
+            hi = [tau, r0 - 1.0]
         else:
-            lo = [tau, r0 - aim]
-    tau = clip(tau * (r0 / aim) ** -0.5) if r0 > 0 else clip(tau_max)
+            lo = [tau, r0 - 1.0]
+    tau = clip(tau * r0 ** -0.5) if r0 > 0 else clip(tau_max)
     while not done(tried[-1][1]) and len(tried) < max_evals and all(tau != t for t, _ in tried):
         r = ratio_at(tau)
         tried.append((tau, r))
-        if r > aim:
-            hi = [tau, r - aim]
+        if r > 1.0:
+            hi = [tau, r - 1.0]
             if kept == "lo" and lo is not None:
                 lo[1] *= 0.5
             kept = "lo"
         else:
-            lo = [tau, r - aim]
+            lo = [tau, r - 1.0]
             if kept == "hi" and hi is not None:
                 hi[1] *= 0.5
             kept = "hi"
@@ -78,10 +76,9 @@ def temperature_search(ratio_at: Callable[[float], float], tolerance: float = 0.
             (t0, r0), (t1, r1) = tried[-2], tried[-1]
             b = math.log(r1 / r0) / math.log(t1 / t0) if r0 > 0 and r1 > 0 and t0 != t1 else 0.0
             b = b if math.isfinite(b) and b > 0.1 else 2.0
-            tau = clip(t1 * (r1 / aim) ** (-1.0 / b)) if r1 > 0 else clip(tau_max)
-    if below:
-        under = [t for t in tried if t[1] <= 1.0]
-        tau, r = max(under, key=lambda t: t[1]) if under else min(tried, key=lambda t: t[1])
-    else:
-        tau, r = min(tried, key=lambda t: abs(t[1] - 1.0))
+            tau = clip(t1 * r1 ** (-1.0 / b)) if r1 > 0 else clip(tau_max)
+    admitted = [t for t in tried if t[1] <= 1.0 + tolerance] if accept == "within" else tried
+    if not admitted:
+        return (*min(tried, key=lambda t: t[1]), tried)
+    tau, r = min(admitted, key=lambda t: abs(t[1] - 1.0))
     return tau, r, tried
