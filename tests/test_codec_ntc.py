@@ -26,11 +26,13 @@ from chansim.ntc.io import load_model, save_model  # noqa: E402
 from chansim.ntc.model import HyperpriorModel, cell_posterior_mean  # noqa: E402
 
 
-@pytest.fixture(scope="module", params=[(1, False), (3, False), (3, True)], ids=["hyperprior", "context", "residual"])
+@pytest.fixture(scope="module", params=[(1, False, T.SCALE_MIN), (3, False, T.SCALE_MIN), (3, True, T.SCALE_MIN),
+                                        (3, True, T.SCALE_MIN_LOWEST)],
+                ids=["hyperprior", "context", "residual", "low-floor"])
 def tiny_path(request, tmp_path_factory):
     torch.manual_seed(0)
-    slices, residual = request.param
-    model = HyperpriorModel(16, 24, slices=slices, residual=residual)
+    slices, residual, floor = request.param
+    model = HyperpriorModel(16, 24, slices=slices, residual=residual, scale_min=floor)
     # A trained-looking gain ladder: finer steps at higher qualities.
     with torch.no_grad():
         model.gain.copy_(torch.linspace(0.5, 3.0, 8)[:, None].expand(-1, 24))
@@ -40,6 +42,9 @@ def tiny_path(request, tmp_path_factory):
         if model.residual is not None:                      # zero-started parts randomised so they matter
             model.residual.weight.uniform_(0.5, 1.0)
             torch.nn.init.normal_(model.residual.net[-1].weight, std=0.05)
+        if floor < T.SCALE_MIN:                             # most σ' between the floor and 0.11
+            model.h_s[-1].weight[24:] *= 0.02
+            model.h_s[-1].bias[24:] = 0.05
     path = tmp_path_factory.mktemp("ntc") / "tiny.pt"
     save_model(model, path)
     return path
@@ -221,6 +226,22 @@ def test_model_file_round_trip_and_tables(tiny_path):
     assert freqs.min() >= 1 and offsets.shape == (model.n,)
 
 
+def test_a_lower_floor_is_the_models_own_setting(codec, photo, tiny_path):
+    """A model's σ' floor is in its config (so in its id) and in what its files are coded with: the
+    snapped scales go down to the floor, not below, each a grid point 2^(j/32) (20 bits)."""
+    model = codec.model
+    sym = codec.read_symbols(codec.compress(photo, 1))[1]
+    j = np.rint(32 * np.log2(sym.scale))
+    assert np.array_equal(sym.scale, round20(2 ** (j / 32))) and sym.scale.min() >= model.scale_min * 2 ** (-1 / 64)
+    if model.scale_min == T.SCALE_MIN:
+        assert "scale_min" not in model.config()           # models from before the setting keep their id
+        return
+    assert model.config()["scale_min"] == model.scale_min and (sym.scale < 0.1).mean() > 0.5
+    other = HyperpriorModel(**{**{k: v for k, v in model.config().items() if k != "kind"}, "scale_min": T.SCALE_MIN})
+    other.load_state_dict(model.state_dict())
+    assert save_model(other, tiny_path.with_name("other.pt")) != codec.model_id
+
+
 def test_frequency_table_keeps_the_central_mass():
     """A discretized N(3, 4²) and a Laplace(−20, 2): offsets and lengths from the closed forms."""
     r = 64
@@ -243,10 +264,27 @@ def test_frequency_table_keeps_the_central_mass():
     assert (ideal[nz] * np.log2(ideal[nz] / p[nz])).sum() < 2e-3
 
 
+def round20(v):
+    m, e = np.frexp(v)
+    return np.ldexp(np.rint(np.ldexp(m, 20)), e - 20)
+
+
 def test_snapping_grid():
+    """docs/format.md §9: σ̂ = 2^(j/32) rounded to 20 significant bits, j = clip(rint(32 log2 max(σ',
+    floor)), ⌈32 log2 floor⌉, 256) — the default floor 0.11 gives j ≥ −101 (the grid of every model
+    before floors were a setting), the lowest 1/64 gives j ≥ −192."""
     assert T.snap_scales(np.array([1.0]))[0] == 1.0
     assert T.snap_scales(np.array([2.0, 0.5, 4.0]))[:].tolist() == [2.0, 0.5, 4.0]
-    assert T.snap_scales(np.array([1e-9]))[0] == T.SCALE_TABLE[0] >= T.SCALE_MIN
+    assert T.snap_scales(np.array([1e-9, 0.05, 0.11]))[:].tolist() == [round20(2 ** (-101 / 32))] * 3
+    assert T.snap_scales(np.array([1e-9, 0.02, 0.11]), 1 / 64).tolist() == [
+        1 / 64, round20(2 ** (np.rint(32 * np.log2(0.02)) / 32)), round20(2 ** (np.rint(32 * np.log2(0.11)) / 32))]
+    s = np.exp(np.random.default_rng(2).uniform(np.log(0.112), np.log(200), 10_000))     # j ≥ −101
+    assert np.array_equal(T.snap_scales(s), T.snap_scales(s, 1 / 64))      # the floor only moves the bottom
+    for bad in (0.01, 1 / 65, 1.5, -1, float("nan"), "x", None):
+        with pytest.raises(ValueError, match="scale_min"):
+            T.snap_scales(np.array([1.0]), bad)
+        with pytest.raises(ValueError, match="scale_min"):
+            HyperpriorModel(8, 12, scale_min=bad)
     assert T.snap_scales(np.array([1e9]))[0] == T.SCALE_TABLE[-1] <= T.SCALE_MAX
     s = np.exp(np.random.default_rng(0).uniform(np.log(0.2), np.log(200), 10_000))
     ratio = T.snap_scales(s) / s

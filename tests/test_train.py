@@ -293,6 +293,43 @@ def test_ntc_init_from_keeps_the_source_ladder(tmp_path):
         source_ladder(tmp_path / "other.pt")
 
 
+def test_ntc_scale_floor_is_set_or_continued(tmp_path):
+    """--scale-min sets the model's σ' floor ("0.02" or "1/64", refused outside [1/64, 1]); without it
+    --init-from continues the source's (model file config, checkpoint arguments, 0.11 for older runs);
+    a run from a 0.11 model with --scale-min 1/64 starts at the source's weights with the new floor,
+    which its exported config (and so its model id) carries."""
+    import argparse
+
+    import numpy as np
+
+    from chansim.ntc.io import load_model as load_ntc, save_model as save_ntc
+    from chansim.ntc.model import HyperpriorModel
+    from chansim.ntc.tables import SCALE_MIN
+    from chansim.train.data import CropSampler
+    from chansim.train.ntc import NTCTrainer, _scale_min, source_scale_min
+
+    assert _scale_min("1/64") == 1 / 64 and _scale_min("0.02") == 0.02 and _scale_min("1") == 1.0
+    for bad in ("0.01", "1/65", "2", "x", "1/0", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError, match="--scale-min"):
+            _scale_min(bad)
+    torch.manual_seed(3)
+    src = HyperpriorModel(8, 12)
+    mid = save_ntc(src, tmp_path / "m.pt")
+    save_ntc(HyperpriorModel(8, 12, scale_min=1 / 64), tmp_path / "low.pt")
+    assert source_scale_min(tmp_path / "m.pt") == SCALE_MIN and source_scale_min(tmp_path / "low.pt") == 1 / 64
+    torch.save({"args": {"scale_min": 0.05}}, tmp_path / "checkpoint.pt")
+    torch.save({"args": {}}, tmp_path / "old.pt")
+    assert source_scale_min(tmp_path / "checkpoint.pt") == 0.05 and source_scale_min(tmp_path / "old.pt") == SCALE_MIN
+    args = argparse.Namespace(out=tmp_path / "run", n=8, m=12, seed=0, lr=1e-4, ema=0.999,
+                              init_from=tmp_path / "m.pt", scale_min=1 / 64)
+    trainer = NTCTrainer(args, CropSampler([np.zeros((64, 64, 3), np.uint8)], 64), None)
+    shipped = load_ntc(tmp_path / "m.pt")[0].state_dict()
+    assert trainer.model.scale_min == 1 / 64
+    assert all(torch.equal(trainer.model.state_dict()[k], v) for k, v in shipped.items())
+    assert save_ntc(trainer.model, tmp_path / "new.pt") != mid
+    assert load_ntc(tmp_path / "new.pt")[0].scale_min == 1 / 64
+
+
 def test_gain_regrid_follows_log_lambda():
     """Log-gains linear in log λ are reproduced exactly on any new ladder, inside and beyond the old one."""
     from chansim.train.ntc import regrid_gains

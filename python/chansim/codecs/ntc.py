@@ -198,7 +198,7 @@ class NTC(Codec):
         for i in range(self.model.slices):
             sl = self.model.slice_bounds(i)
             m_i, s_i = self._f64.slice_parameters(i, mean_h, scale_h, torch.from_numpy(y_hat[:, :sl.start]))
-            mean[:, sl], scale[:, sl] = snap_means(m_i.numpy()), snap_scales(s_i.numpy())
+            mean[:, sl], scale[:, sl] = snap_means(m_i.numpy()), snap_scales(s_i.numpy(), self.model.scale_min)
             start, n = sl.start * plane, (sl.stop - sl.start) * plane
             u[:, sl] = dq.dither(seed, DITHER_STREAM, start, n).reshape(u[:, sl].shape)
             k[:, sl] = code(i, mean[:, sl], scale[:, sl], u[:, sl], start)

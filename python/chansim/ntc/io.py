@@ -16,6 +16,7 @@ import torch
 
 from ..diffusion.io import model_id, stored_state_dict
 from .model import HyperpriorModel
+from .tables import SCALE_MIN
 
 FORMAT = "chansim-ntc-model"
 VERSION = 1
@@ -40,7 +41,7 @@ def save_model(model: HyperpriorModel, path: Union[str, Path], dtype: torch.dtyp
 
 def _kwargs(cfg):
     return {"n": cfg["n"], "m": cfg["m"], "lambdas": cfg["lambdas"], "slices": cfg.get("slices", 1),
-            "residual": bool(cfg.get("residual", False))}
+            "residual": bool(cfg.get("residual", False)), "scale_min": cfg.get("scale_min", SCALE_MIN)}
 
 
 def load_model(path: Union[str, Path]) -> Tuple[HyperpriorModel, Tuple[np.ndarray, np.ndarray], str]:

@@ -41,10 +41,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import GDN, FactorizedDensity
+from .tables import SCALE_MIN, check_scale_min
 
 # λ of each quality (distortion weight on MSE of 0..255 pixels), CompressAI's ladder.
 QUALITY_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
-SCALE_MIN = 0.11     # lower bound of σ' (the latent's step is 1)
 PAD = 64             # total downsampling of the hyper-latents
 
 
@@ -154,8 +154,9 @@ class HyperpriorModel(nn.Module):
     kind = "ntc"
 
     def __init__(self, n: int = 96, m: int = 128, lambdas: Sequence[float] = QUALITY_LAMBDAS, slices: int = 1,
-                 residual: bool = False):
+                 residual: bool = False, scale_min: float = SCALE_MIN):
         super().__init__()
+        self.scale_min = check_scale_min(scale_min)       # floor of σ' (the latent's step is 1)
         if slices < 1 or m % slices:
             raise ValueError(f"slices must be a positive divisor of m = {m}, got {slices}")
         self.n, self.m, self.lambdas, self.slices = n, m, tuple(float(v) for v in lambdas), int(slices)
@@ -192,12 +193,15 @@ class HyperpriorModel(nn.Module):
         return frequency_table(pmf)
 
     def config(self) -> Dict[str, Any]:
-        # "slices" and "residual" only when present, so a model without them keeps its config (and model id).
+        # "slices", "residual" and "scale_min" only when not the default, so a model without them keeps its
+        # config (and model id).
         cfg = {"kind": self.kind, "n": self.n, "m": self.m, "lambdas": list(self.lambdas)}
         if self.slices > 1:
             cfg["slices"] = self.slices
         if self.residual is not None:
             cfg["residual"] = True
+        if self.scale_min != SCALE_MIN:
+            cfg["scale_min"] = self.scale_min
         return cfg
 
     @property
@@ -269,7 +273,7 @@ class HyperpriorModel(nn.Module):
         bits_z = -torch.log2(self.z_density.likelihood(z_noisy).clamp_min(1e-9)).sum((1, 2, 3))
         y_hat = y + torch.rand(y.shape, generator=generator, dtype=y.dtype) - 0.5   # = UQ in law
         mean, scale = (t.float() for t in self.entropy_parameters(z_hat, y_hat, q))
-        scale = _LowerBound.apply(scale, SCALE_MIN)
+        scale = _LowerBound.apply(scale, self.scale_min)
         bits_y = gaussian_cell_bits(y_hat - mean, scale).sum((1, 2, 3))
         x_hat = self.synthesis(y_hat, q, mean, scale).float()
         return {"x_hat": x_hat, "bits_y": bits_y, "bits_z": bits_z}

@@ -27,7 +27,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from .model import SCALE_MIN, HyperpriorModel, _LowerBound, gaussian_cell_bits
+from .model import HyperpriorModel, _LowerBound, gaussian_cell_bits
 
 #: Adam step size of the latents at the start of the cosine schedule (the latents' step is 1) …
 LEARNING_RATE = 0.05
@@ -71,7 +71,7 @@ def refine_latents(model: HyperpriorModel, x: torch.Tensor, q: torch.Tensor, y: 
             z_hat = z + (torch.round(z) - z).detach()
             y_noisy = y + torch.rand(y.shape, generator=gen) - 0.5
             mean, scale = model.entropy_parameters(z_hat, y_noisy, q)
-            scale = _LowerBound.apply(scale, SCALE_MIN)
+            scale = _LowerBound.apply(scale, model.scale_min)
             bits_y = gaussian_cell_bits(y_noisy - mean, scale).sum()
             x_hat = model.synthesis(y_noisy, q, mean, scale)[..., :height, :width]
             mse = ((x_hat - target) ** 2).mean() * 255.0 ** 2

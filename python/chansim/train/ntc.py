@@ -25,6 +25,7 @@ import torch
 
 from ..evaluation import bd_psnr
 from ..ntc.model import QUALITY_LAMBDAS, HyperpriorModel
+from ..ntc.tables import SCALE_MIN, check_scale_min
 from .data import crop_side
 from .loop import EMA, TrainingLoop, add_precision_arg, resume_args
 
@@ -91,15 +92,26 @@ def ladder(args) -> tuple:
     return tuple(lam) if lam else QUALITY_LAMBDAS
 
 
+def _source_settings(path: Path) -> Dict:
+    """The run arguments of a checkpoint, or the config of an exported NTC model file."""
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(blob, dict) and "args" in blob:
+        return dict(blob["args"])
+    if isinstance(blob, dict) and isinstance(blob.get("config"), dict) and "lambdas" in blob["config"]:
+        return dict(blob["config"])
+    raise ValueError(f"{path}: neither an NTC model file nor an NTC run checkpoint")
+
+
 def source_ladder(path: Path) -> tuple:
     """The λ ladder of an exported NTC model file or of a run's checkpoint (what ``--init-from``
     continues when no ``--lambdas`` is given)."""
-    blob = torch.load(path, map_location="cpu", weights_only=False)
-    if isinstance(blob, dict) and "args" in blob:
-        return ladder(blob["args"])
-    if isinstance(blob, dict) and isinstance(blob.get("config"), dict) and "lambdas" in blob["config"]:
-        return tuple(float(v) for v in blob["config"]["lambdas"])
-    raise ValueError(f"{path}: neither an NTC model file nor an NTC run checkpoint")
+    return tuple(float(v) for v in ladder(_source_settings(path)))
+
+
+def source_scale_min(path: Path) -> float:
+    """The σ' floor of an exported NTC model file or of a run's checkpoint (what ``--init-from``
+    continues when no ``--scale-min`` is given)."""
+    return float(_source_settings(path).get("scale_min") or SCALE_MIN)
 
 
 GAIN_TABLES = ("gain", "inv_gain", "hgain", "inv_hgain")
@@ -168,7 +180,8 @@ ZERO_START = ("context", "residual")
 
 def model_from_args(args: Dict) -> HyperpriorModel:
     """The untrained model a run's arguments describe (runs from before --slices / --residual have neither)."""
-    return HyperpriorModel(args["n"], args["m"], ladder(args), args.get("slices", 1), bool(args.get("residual")))
+    return HyperpriorModel(args["n"], args["m"], ladder(args), args.get("slices", 1), bool(args.get("residual")),
+                           args.get("scale_min") or SCALE_MIN)
 
 
 #: Learning-rate multiple of the latent residual's gates w_q: they start at 0 and their useful values
@@ -255,6 +268,16 @@ def _lambda_list(text: str) -> tuple:
     return vals
 
 
+def _scale_min(text: str) -> float:
+    import argparse
+    from fractions import Fraction
+
+    try:
+        return check_scale_min(float(Fraction(text.strip())))     # "0.02" or "1/64"
+    except (ValueError, ZeroDivisionError) as e:
+        raise argparse.ArgumentTypeError(f"--scale-min: {e}") from None
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("ntc", help="train the NTC hyperprior (all qualities in one run)")
     p.add_argument("--out", required=True, type=Path)
@@ -272,6 +295,10 @@ def add_parser(sub) -> None:
     p.add_argument("--residual", action="store_true",
                    help="estimate y' from ŷ' and the entropy model before the synthesis transform "
                         "(closed-form posterior mean + learned residual; chansim.ntc.model.LatentResidual)")
+    p.add_argument("--scale-min", type=_scale_min, default=None,
+                   help=f"floor of the latents' σ' in [1/64, 1] (a lower floor makes the latents that carry "
+                        f"nothing cheaper under universal quantization; default: the --init-from source's, "
+                        f"else {SCALE_MIN}); a new floor starts a new model id")
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--lr-final", type=float, default=0.03)
     p.add_argument("--warmup", type=int, default=300)
@@ -304,8 +331,11 @@ def main(args) -> int:
         # Before any data is read or file written, as argparse refuses its own arguments.
         print(f"error: --slices must be a positive divisor of --m = {args.m}, got {args.slices}", file=sys.stderr)
         raise SystemExit(2)
-    elif args.init_from and not args.lambdas:
-        args.lambdas = source_ladder(args.init_from)      # continue the source's qualities
+    elif args.init_from:
+        if not args.lambdas:
+            args.lambdas = source_ladder(args.init_from)      # continue the source's qualities
+        if args.scale_min is None:
+            args.scale_min = source_scale_min(args.init_from)
     sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir, progress=False)
     heldout = kodak_eval_crops(args.data_dir, getattr(args, "eval_crop", EVAL_CROP))   # runs from before --eval-crop
     trainer = NTCTrainer(args, sampler, heldout)

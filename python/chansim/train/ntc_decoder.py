@@ -25,7 +25,7 @@ from ..diffusion.models import ResidualDiffusion, default_residual
 from ..diffusion.temperature import TEMPERATURE_MAX, TEMPERATURE_MIN, temperature_search
 from ..diffusion.io import load_model as load_diffusion
 from ..ntc.io import load_model
-from ..ntc.model import SCALE_MIN, HyperpriorModel
+from ..ntc.model import HyperpriorModel
 from .data import crop_side
 from .loop import EMA, TrainingLoop, add_precision_arg, init_from, resume_args
 from .ntc import EVAL_CROP
@@ -42,7 +42,7 @@ def ntc_base(ntc: HyperpriorModel, x: torch.Tensor, q: torch.Tensor, generator=N
     if ntc.residual is not None:        # its synthesis estimates y' from the entropy model's (μ', σ') too
         z_hat = torch.round(ntc.hyper_analysis(y, q))
         mean, scale = ntc.entropy_parameters(z_hat, y_hat, q)
-        scale = scale.clamp_min(SCALE_MIN)
+        scale = scale.clamp_min(ntc.scale_min)
     return ntc.synthesis(y_hat, q, mean, scale).clamp(0.0, 1.0)
 
 
