@@ -1,6 +1,7 @@
 """NTC's three reconstructions of the same files on Kodak: mmse, generative and interp (issue 16).
 
-Per image and quality (default: every NTC quality whose Kodak mean rate is ≤ 0.5 bpp, 1–5): one
+Per image and quality (default: every NTC quality whose Kodak-24 mean rate is ≤ 0.5 bpp, read from
+eval_ntc.py's results for the same model — the issue's "every NTC quality ≤ 0.5 bpp"): one
 file from :meth:`NTC.evaluate`, decoded three ways — the images ``evaluate`` returns are what
 ``decompress`` gives for that file (tests/test_ntc_generative.py checks it). Metrics per image:
 PSNR, MS-SSIM and the high-frequency energy ratio (:func:`chansim.metrics.hf_energy_ratio`:
@@ -14,7 +15,7 @@ at the Pillow quality whose file is closest to the NTC file, never larger) for a
 ``--temperature match`` (or a number): the files carry the sender's temperature (``NTC.compress(…,
 temperature=…)``); each row records the τ its file holds.
 
-Run: python benchmarks/eval_generative.py [--images 24] [--qualities 1,2,3,4,5] [--crops] [--speed]
+Run: python benchmarks/eval_generative.py [--images 24] [--qualities 1,2,3] [--crops] [--speed]
                                           [--temperature match]
      python benchmarks/eval_generative.py --first 9 --images 16 --append …   # more images into a saved run
      python benchmarks/eval_generative.py --report
@@ -36,6 +37,18 @@ from chansim.evaluation import crop_box, decode_baseline, encode_baseline, side_
 from chansim.metrics import hf_energy_ratio, ms_ssim, psnr
 
 KINDS = ("mmse", "generative", "interp")
+#: The rate up to which the issue asks for the generative reconstruction's figures.
+MAX_BPP = 0.5
+NTC_RESULTS = Path(__file__).resolve().parent / "results" / "ntc_kodak.json"
+
+
+def default_qualities(codec: NTC) -> list:
+    """Every quality whose mean Kodak rate in eval_ntc.py's results for this model is ≤ MAX_BPP."""
+    state = json.loads(NTC_RESULTS.read_text()) if NTC_RESULTS.is_file() else {}
+    if state.get("model_id") != codec.model_id or "summary" not in state:
+        raise SystemExit(f"{NTC_RESULTS} holds no eval_ntc.py run of model {codec.model_id[:16]}: run "
+                         "benchmarks/eval_ntc.py first, or pass --qualities")
+    return [int(p["q"]) for p in state["summary"]["curves"]["ntc"] if p["bpp"] <= MAX_BPP]
 CROP_IMAGES = ("kodim01", "kodim05", "kodim08")
 
 
@@ -60,7 +73,7 @@ def run(args) -> dict:
     codec = NTC.pretrained()
     if codec.decoder is None:
         raise SystemExit("no generative decoder is shipped with this chansim")
-    qualities = [int(q) for q in args.qualities.split(",")]
+    qualities = [int(q) for q in args.qualities.split(",")] if args.qualities else default_qualities(codec)
     rows, crops = [], []
     for name, img in kodak(args.images, args.first):
         t0 = time.perf_counter()
@@ -156,7 +169,8 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=24)
     ap.add_argument("--first", type=int, default=1, help="first Kodak image (kodimNN)")
     ap.add_argument("--append", action="store_true", help="add these images' rows to the saved --out run")
-    ap.add_argument("--qualities", default="1,2,3,4,5")
+    ap.add_argument("--qualities", default=None,
+                    help=f"comma-separated; default: every quality at ≤ {MAX_BPP} bpp on Kodak (eval_ntc.py's results)")
     ap.add_argument("--lam", type=float, default=0.5)
     ap.add_argument("--crops", action="store_true")
     ap.add_argument("--crop-quality", type=int, default=2)

@@ -32,6 +32,7 @@ from scipy import special
 import chansim
 from chansim import rans
 from chansim.codecs.ntc import NTC
+from chansim.ntc.tables import snap_scales
 from chansim.data import shared_path
 from chansim.evaluation import bd_rate, msssim_db
 
@@ -48,7 +49,10 @@ def symbols(codec: NTC, data: bytes):
     return sym.z, sym.k, sym.u, sym.scale
 
 
-def ideal_bits(codec: NTC, data: bytes) -> float:
+def code_lengths(codec: NTC, data: bytes) -> dict:
+    """The model's −Σ log₂ P of the file's symbols (``ideal_bits``) and, of its latents, the share
+    whose σ̂ is the model's floor (``floor_latents``) and the bits they cost (``floor_bits``): under
+    universal quantization a latent at the floor that carries nothing still costs bits."""
     z, k, u, scale = symbols(codec, data)
     sym = z - codec.z_offsets[None, :, None, None]
     rows = np.broadcast_to(np.arange(codec.model.n)[None, :, None, None], sym.shape)
@@ -63,7 +67,10 @@ def ideal_bits(codec: NTC, data: bytes) -> float:
     a = np.abs(k - u)
     hi = special.log_ndtr(-(a - 0.5) / scale)
     lo = special.log_ndtr(-(a + 0.5) / scale)
-    return float(bits - ((hi + np.log1p(-np.exp(lo - hi))) / np.log(2)).sum())
+    cell = -(hi + np.log1p(-np.exp(lo - hi))) / np.log(2)
+    floor = scale <= snap_scales(np.array([0.0]), codec.model.scale_min)[0]
+    return {"ideal_bits": float(bits + cell.sum()), "floor_bits": float(cell[floor].sum()),
+            "floor_latents": float(floor.mean())}
 
 
 def eval_ntc(codec: NTC, img: np.ndarray, verify: bool, refine: int = 0):
@@ -77,7 +84,7 @@ def eval_ntc(codec: NTC, img: np.ndarray, verify: bool, refine: int = 0):
         res[key] = {}
         for r in results:
             pt = point(img, r.data, r.images["mmse"])
-            pt["ideal_bits"] = ideal_bits(codec, r.data)
+            pt.update(code_lengths(codec, r.data))
             pt["file_bits"] = 8 * len(r.data)
             res[key][str(r.quality)] = pt
             if verify:
@@ -114,10 +121,13 @@ def speed(codec: NTC, img: np.ndarray, quality: int = 5) -> dict:
 def report(state) -> str:
     sm = state["summary"]
     lines = [f"NTC (model {state['model_id'][:16]}), mean over {sm['images']} Kodak images:", "",
-             "| quality | bpp | PSNR (dB) | MS-SSIM (dB) | file / ideal bits |", "|---:|---:|---:|---:|---:|"]
+             "| quality | bpp | PSNR (dB) | MS-SSIM (dB) | file / ideal bits | latents at the σ floor | their bits (of the file) |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
     for p in sm["curves"]["ntc"]:
+        fl = sm.get("floor", {}).get(p["q"])
+        floor = f"{fl['latents']:.1%} | {fl['bits']:.1%}" if fl else "– | –"
         lines.append(f"| {p['q']} | {p['bpp']:.3f} | {p['psnr']:.2f} | {msssim_db(p['msssim']):.2f} | "
-                     f"{sm['overhead'][p['q']]:.4f} |")
+                     f"{sm['overhead'][p['q']]:.4f} | {floor} |")
     lines += ["", "| NTC against | BD-PSNR (dB) | BD-MS-SSIM (dB) | overlapping bpp range |", "|---|---:|---:|---|"]
     for peer in ("jpeg", "webp", "avif"):
         a, b = sm["bd"][f"{peer}_psnr"], sm["bd"][f"{peer}_msssim"]
@@ -204,7 +214,10 @@ def main():
     curves = {c: mean_curve(per, c) for c in ("ntc", "jpeg", "webp", "avif")}
     overhead = {q: float(np.sum([r["ntc"][q]["file_bits"] for r in per]) / np.sum([r["ntc"][q]["ideal_bits"] for r in per]))
                 for q in per[0]["ntc"]}
-    summary = {"images": len(per), "curves": curves, "bd": {}, "overhead": overhead,
+    floor = {q: {"latents": float(np.mean([r["ntc"][q]["floor_latents"] for r in per])),
+                 "bits": float(np.sum([r["ntc"][q]["floor_bits"] for r in per]) / np.sum([r["ntc"][q]["file_bits"] for r in per]))}
+             for q in per[0]["ntc"] if "floor_bits" in per[0]["ntc"][q]}
+    summary = {"images": len(per), "curves": curves, "bd": {}, "overhead": overhead, "floor": floor,
                "ntc_seconds_mean": float(np.mean([r["ntc_seconds"] for r in per]))}
     for peer in ("jpeg", "webp", "avif"):
         for metric in ("psnr", "msssim"):

@@ -28,8 +28,8 @@ SCALE_STEPS_PER_OCTAVE = 32      # scales are 2^(j / SCALE_STEPS_PER_OCTAVE)
 #: latent at 0.11 — measured on Kodak at the lowest quality, where 95 % of the latents sit at the
 #: floor and carry 84 % of the bits). A model may set a lower floor, down to :data:`SCALE_MIN_LOWEST`.
 SCALE_MIN = 0.11
-#: The lowest floor a model may set: the mean grid's step (a narrower density than the grid that
-#: places its mean would gain nothing).
+#: The lowest floor a model may set: the mean grid's step (μ̂ is placed to within half of it, so a
+#: narrower density would gain little and cost much when μ̂ is off).
 SCALE_MIN_LOWEST = 1.0 / MEAN_GRID
 SCALE_MAX = 256.0
 _J_LOWEST = math.ceil(SCALE_STEPS_PER_OCTAVE * math.log2(SCALE_MIN_LOWEST))   # -192
