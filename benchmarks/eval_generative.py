@@ -9,7 +9,8 @@ power above a quarter of the sampling rate, reconstruction over original; 1.0 = 
 detail as the photo), averaged over the images per quality.
 
 ``--crops``: 160×160 crops of original / JPEG / NTC-mmse / NTC-generative at the same rate (JPEG
-at the Pillow quality whose file is closest to the NTC file, never larger) for a few images.
+at the Pillow quality whose file is closest to the NTC file, never larger; by default at the lowest
+NTC quality whose file JPEG can match) for a few images.
 ``--speed``: wall time of ``decompress(…, "generative")`` of kodim01 (768×512) on 2 threads (and of
 ``compress`` with the ``--temperature`` asked for).
 ``--temperature match`` (or a number): the files carry the sender's temperature (``NTC.compress(…,
@@ -80,6 +81,11 @@ def run(args) -> dict:
         evs = codec.evaluate(img, qualities, reconstructions=KINDS, lam=args.lam, temperature=args.temperature)
         print(f"{name}: {time.perf_counter() - t0:.1f} s", flush=True)
         h, w = img.shape[:2]
+        # Crops at --crop-quality, else at the lowest quality whose file JPEG can match (Pillow's
+        # quality 1 is not larger), so the JPEG panel is at the same rate, never a larger file.
+        jpeg_min = len(encode_baseline(img, "jpeg", 1)) if args.crops and name in CROP_IMAGES else None
+        crop_q = args.crop_quality or next((ev.quality for ev in evs if jpeg_min and len(ev.data) >= jpeg_min),
+                                           evs[-1].quality)
         for ev in evs:
             row = {"image": name, "quality": ev.quality, "bytes": len(ev.data), "bpp": 8 * len(ev.data) / (h * w),
                    "temperature": codec.read_symbols(ev.data)[1].temperature
@@ -89,7 +95,7 @@ def run(args) -> dict:
                 row.update({f"psnr_{k}": psnr(img, rec), f"msssim_{k}": ms_ssim(img, rec),
                             f"hf_{k}": hf_energy_ratio(rec, img)})
             rows.append(row)
-            if args.crops and name in CROP_IMAGES and ev.quality == args.crop_quality:
+            if args.crops and name in CROP_IMAGES and ev.quality == crop_q:
                 jq, jdata = jpeg_at(img, len(ev.data))
                 top, left, s = crop_box(h, w, 160)
                 cut = (slice(top, top + s), slice(left, left + s))
@@ -173,7 +179,8 @@ def main() -> None:
                     help=f"comma-separated; default: every quality at ≤ {MAX_BPP} bpp on Kodak (eval_ntc.py's results)")
     ap.add_argument("--lam", type=float, default=0.5)
     ap.add_argument("--crops", action="store_true")
-    ap.add_argument("--crop-quality", type=int, default=2)
+    ap.add_argument("--crop-quality", type=int, default=None,
+                    help="quality of the crops (default: per image, the lowest whose file JPEG can match)")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--out", default="benchmarks/results/ntc_generative_kodak.json")
     ap.add_argument("--figure", default="benchmarks/results/ntc_generative_crops.png")
