@@ -80,3 +80,22 @@ def test_temperature_search_within_never_returns_a_ratio_over_the_band_when_one_
         assert len(temperature_search(lambda t: r0 * t, tolerance=0.05, accept="within")[2]) == 1
     with pytest.raises(ValueError, match="accept"):
         temperature_search(lambda t: t, accept="above")
+
+
+@pytest.mark.parametrize("law, start, draws", [
+    # kodim04 at quality 4 (fitted to the shipped decoder's draws): HF 0.79·τ^10 over a cost branch
+    (lambda t: max(0.79 * t ** 10, 1.05 * (0.5 + 0.33 * t ** 4)), 1.0432, 5),
+    # kodim07 at quality 2: HF 2.107·τ^7.3 from a start far above the band, over a flat cost branch
+    (lambda t: max(2.107 * t ** 7.3, 1.05 * (0.5 + 0.452 * t ** 5)), 1.0159, 6),
+])
+def test_temperature_search_on_steep_laws_of_a_decoder(law, start, draws):
+    """The ratios a generative decoder's draws give are near power laws of τ, steep (τ⁷–τ¹⁰) where the
+    detail term takes over: bracketing steps interpolate log ratio against log τ, and land in the band
+    on the file's 1/128 grid within the codec's budget of draws (a straight line through two points
+    of τ¹⁰ lands at 0.92 after five)."""
+    grid = lambda t: round(t * 128) / 128            # noqa: E731
+    tau, r, tried = temperature_search(law, tolerance=0.05, max_evals=draws, tau_max=255 / 128,
+                                       start=grid(start), snap=grid, accept="within")
+    root = brentq(lambda t: law(t) - 1.0, 0.5, 1.5)
+    assert abs(r - 1.0) <= 0.05 and r == law(tau) and len(tried) <= draws
+    assert abs(tau - root) <= 2 / 128

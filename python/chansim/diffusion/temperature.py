@@ -36,7 +36,10 @@ def temperature_search(ratio_at: Callable[[float], float], tolerance: float = 0.
     ``start`` is kept when its ratio is accepted. Otherwise the first guess is τ = start ·
     ratio^(−½) (a linear sampler's ratio grows as τ²); while 1 is not bracketed the
     power law through the last two points is extrapolated (clipped to the range); once it is,
-    false-position steps (Illinois: an end kept twice has its value halved). ``snap`` maps each
+    false-position steps on log ratio against log τ (the ratios met here are near power laws of τ,
+    steep ones — τ⁷ and more — where a detail statistic takes over from a distortion budget, and a
+    straight line through two such points lands far short of the root; Illinois: an end kept twice
+    has its log ratio halved). ``snap`` maps each
     guess onto the values the caller can use (a file's temperature grid) before it is tried, so
     the τ returned is one of them. The search stops at an accepted ratio, after ``max_evals``
     evaluations, or when a guess repeats (the root lies outside the range, or between two grid
@@ -49,29 +52,30 @@ def temperature_search(ratio_at: Callable[[float], float], tolerance: float = 0.
     tau = clip(start)
     r0 = ratio_at(tau)
     tried = [(tau, r0)]
-    lo = hi = None                               # (τ, ratio − 1) below / above 1
+    log = lambda r: math.log(max(r, 1e-300))                           # noqa: E731
+    lo = hi = None                               # (log τ, log ratio) below / above 1
     kept = None
     if not done(r0):
         if r0 > 1.0:
-            hi = [tau, r0 - 1.0]
+            hi = [math.log(tau), log(r0)]
         else:
-            lo = [tau, r0 - 1.0]
+            lo = [math.log(tau), log(r0)]
     tau = clip(tau * r0 ** -0.5) if r0 > 0 else clip(tau_max)
     while not done(tried[-1][1]) and len(tried) < max_evals and all(tau != t for t, _ in tried):
         r = ratio_at(tau)
         tried.append((tau, r))
         if r > 1.0:
-            hi = [tau, r - 1.0]
+            hi = [math.log(tau), log(r)]
             if kept == "lo" and lo is not None:
                 lo[1] *= 0.5
             kept = "lo"
         else:
-            lo = [tau, r - 1.0]
+            lo = [math.log(tau), log(r)]
             if kept == "hi" and hi is not None:
                 hi[1] *= 0.5
             kept = "hi"
         if lo is not None and hi is not None:
-            tau = clip(lo[0] + (hi[0] - lo[0]) * (-lo[1]) / (hi[1] - lo[1]))
+            tau = clip(math.exp(lo[0] + (hi[0] - lo[0]) * (-lo[1]) / (hi[1] - lo[1])))
         else:
             (t0, r0), (t1, r1) = tried[-2], tried[-1]
             b = math.log(r1 / r0) / math.log(t1 / t0) if r0 > 0 and r1 > 0 and t0 != t1 else 0.0
