@@ -26,13 +26,13 @@ from chansim.ntc.io import load_model, save_model  # noqa: E402
 from chansim.ntc.model import HyperpriorModel, cell_posterior_mean  # noqa: E402
 
 
-@pytest.fixture(scope="module", params=[(1, False, T.SCALE_MIN), (3, False, T.SCALE_MIN), (3, True, T.SCALE_MIN),
-                                        (3, True, T.SCALE_MIN_LOWEST)],
-                ids=["hyperprior", "context", "residual", "low-floor"])
+@pytest.fixture(scope="module", params=[(1, False, T.SCALE_MIN, None), (3, False, T.SCALE_MIN, None),
+                                        (3, True, T.SCALE_MIN, None), (3, True, T.SCALE_MIN_LOWEST, 12)],
+                ids=["hyperprior", "context", "residual", "low-floor-hyper12"])
 def tiny_path(request, tmp_path_factory):
     torch.manual_seed(0)
-    slices, residual, floor = request.param
-    model = HyperpriorModel(16, 24, slices=slices, residual=residual, scale_min=floor)
+    slices, residual, floor, hyper_n = request.param       # hyper_n: z narrower than the transforms
+    model = HyperpriorModel(16, 24, slices=slices, residual=residual, scale_min=floor, hyper_n=hyper_n)
     # A trained-looking gain ladder: finer steps at higher qualities.
     with torch.no_grad():
         model.gain.copy_(torch.linspace(0.5, 3.0, 8)[:, None].expand(-1, 24))
@@ -223,7 +223,8 @@ def test_model_file_round_trip_and_tables(tiny_path):
     model, (offsets, freqs), mid = load_model(tiny_path)
     model2, tables2, mid2 = load_model(tiny_path)
     assert mid == mid2 and (tables2[1] == freqs).all()
-    assert freqs.min() >= 1 and offsets.shape == (model.n,)
+    assert freqs.min() >= 1 and offsets.shape == (model.hyper_n,)      # one table per channel of z
+    assert model.config().get("hyper_n", model.n) == model.hyper_n     # in the config (so the id) when ≠ n
 
 
 def test_a_lower_floor_is_the_models_own_setting(codec, photo, tiny_path):

@@ -203,8 +203,70 @@ def test_ntc_context_run_starts_from_a_model_without_one(tmp_path):
     assert not any(trainer.model.context[i].net[-1].weight.any() for i in range(3))
     trainer.model.loss(torch.rand(2, 3, 64, 64), torch.tensor([0, 3]))["loss"].backward()
     trainer.opt.step()
-    with pytest.raises(ValueError, match="does not fit"):
-        NTCTrainer(argparse.Namespace(**{**vars(args), "n": 12}), sampler, None)
+    for other in ({"m": 15}, {"n": 6}, {"n": 12}):     # another latent width, a narrower or a wider hyperprior
+        with pytest.raises(ValueError, match="does not fit"):
+            NTCTrainer(argparse.Namespace(**{**vars(args), **other}), sampler, None)
+
+
+def test_ntc_run_widens_the_image_transforms_exactly(tmp_path, data_root, keep_threads):
+    """--init-from a model with N = 8 into --n 12: the widened model computes exactly what its source did
+    (reconstruction and both code lengths, same noise), the source's weights sit in the leading blocks,
+    old channels read nothing from new ones (a zero block where the input is new, for Conv2d, the
+    transposed (in, out) layout of ConvTranspose2d and GDN's γ), and one Adam step moves those zero
+    blocks. Through ``main`` the hyper width stays the source's (--hyper-n), which the export's config
+    carries; a narrower --n or another M is refused by name."""
+    import argparse
+
+    from chansim.ntc.io import load_model as load_ntc, save_model as save_ntc
+    from chansim.ntc.model import HyperpriorModel
+    from chansim.train.data import CropSampler
+    from chansim.train.ntc import NTCTrainer
+
+    torch.manual_seed(6)
+    lams = (0.001, 0.01, 0.05)
+    src = HyperpriorModel(8, 12, lams, slices=3, residual=True)
+    with torch.no_grad():                       # an off-diagonal GDN γ, as training leaves it
+        src.g_a[1].gamma.add_(0.01 * torch.rand(8, 8))
+        src.g_s[1].gamma.add_(0.01 * torch.rand(8, 8))
+    save_ntc(src, tmp_path / "m.pt")
+    source = load_ntc(tmp_path / "m.pt")[0]
+    args = argparse.Namespace(out=tmp_path / "run0", n=12, hyper_n=8, m=12, slices=3, residual=True, lambdas=lams,
+                              seed=0, lr=1e-3, ema=0.999, init_from=tmp_path / "m.pt")
+    sampler = CropSampler([np.zeros((64, 64, 3), np.uint8)], 64)
+    trainer = NTCTrainer(args, sampler, None)
+    wide = trainer.model
+    assert wide.n == 12 and wide.hyper_n == 8 and wide.g_a[2].weight.shape == (12, 12, 5, 5)
+    x, q = torch.rand(2, 3, 64, 64), torch.tensor([0, 2])
+    with torch.no_grad():
+        a = source.eval()(x, q, torch.Generator().manual_seed(1))
+        b = wide.eval()(x, q, torch.Generator().manual_seed(1))
+    for k in ("x_hat", "bits_y", "bits_z"):
+        assert torch.allclose(a[k], b[k], rtol=1e-6, atol=1e-6), k
+    for name, v in source.state_dict().items():
+        got = wide.state_dict()[name]
+        assert torch.equal(got[tuple(slice(0, k) for k in v.shape)], v), name
+    blocks = {"g_a.2.weight": wide.g_a[2].weight[:8, 8:], "g_a.6.weight": wide.g_a[6].weight[:, 8:],
+              "g_s.2.weight": wide.g_s[2].weight[8:, :8], "g_s.6.weight": wide.g_s[6].weight[8:, :],
+              "g_a.1.gamma": wide.g_a[1].gamma[:8, 8:], "g_s.3.gamma": wide.g_s[3].gamma[:8, 8:]}
+    assert all(not t.any() for t in blocks.values())
+    assert wide.g_s[2].weight[:8, 8:].any()     # new outputs from old inputs start at their fresh values
+    wide.train()
+    trainer.model.loss(torch.rand(2, 3, 64, 64), torch.tensor([0, 2]))["loss"].backward()
+    trainer.opt.step()
+    assert wide.g_a[2].weight[:8, 8:].any() and wide.g_s[2].weight[8:, :8].any()
+    for other in ({"n": 6, "hyper_n": 6}, {"m": 15}):
+        with pytest.raises(ValueError, match="does not fit"):
+            NTCTrainer(argparse.Namespace(**{**vars(args), **other}), sampler, None)
+
+    out = tmp_path / "run"
+    common = ["--m", "12", "--slices", "3", "--residual", "--eval-crop", "64", "--crop", "64", "--batch", "2",
+              "--threads", "1", "--log-every", "1", "--warmup", "1", "--data-dir", str(data_root)]
+    assert main(["ntc", "--out", str(out), "--init-from", str(tmp_path / "m.pt"), "--n", "12", "--steps", "1",
+                 *common]) == 0
+    assert main(["export", str(out), "--dest", str(tmp_path / "models"), "--name", "w",
+                 "--data-dir", str(data_root)]) == 0
+    model = load_ntc(tmp_path / "models" / "w.pt")[0]
+    assert (model.n, model.hyper_n) == (12, 8) and model.config()["hyper_n"] == 8
 
 
 def test_ntc_residual_run_starts_from_a_context_model(tmp_path, data_root, keep_threads):

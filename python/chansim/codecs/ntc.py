@@ -123,7 +123,7 @@ class NTC(Codec):
         if not isinstance(model, HyperpriorModel):
             raise TypeError("NTC needs a chansim.ntc.HyperpriorModel")
         offsets, freqs = (np.asarray(t, dtype=np.int32) for t in tables)
-        if offsets.shape != (model.n,) or freqs.ndim != 2 or freqs.shape[0] != model.n or (freqs <= 0).any():
+        if offsets.shape != (model.hyper_n,) or freqs.ndim != 2 or freqs.shape[0] != model.hyper_n or (freqs <= 0).any():
             raise ValueError("hyper-latent tables do not match the model")
         if decoder is not None:
             if not isinstance(decoder, ResidualDiffusion):
@@ -378,7 +378,7 @@ class NTC(Codec):
         if len(c.sections) != 1:
             raise FormatError(f"NTC file must hold 1 section, found {len(c.sections)}")
         hp, wp = c.height + (-c.height) % PAD, c.width + (-c.width) % PAD
-        z_shape = (1, self.model.n, hp // PAD, wp // PAD)
+        z_shape = (1, self.model.hyper_n, hp // PAD, wp // PAD)
         with deterministic_inference(self.threads):
             dec = rans.Decoder(c.sections[0])
             z_int = dec.decode_categorical(self._z_probs(z_shape)) + self.z_offsets[None, :, None, None]

@@ -41,7 +41,8 @@ def save_model(model: HyperpriorModel, path: Union[str, Path], dtype: torch.dtyp
 
 def _kwargs(cfg):
     return {"n": cfg["n"], "m": cfg["m"], "lambdas": cfg["lambdas"], "slices": cfg.get("slices", 1),
-            "residual": bool(cfg.get("residual", False)), "scale_min": cfg.get("scale_min", SCALE_MIN)}
+            "residual": bool(cfg.get("residual", False)), "scale_min": cfg.get("scale_min", SCALE_MIN),
+            "hyper_n": cfg.get("hyper_n")}
 
 
 def load_model(path: Union[str, Path]) -> Tuple[HyperpriorModel, Tuple[np.ndarray, np.ndarray], str]:

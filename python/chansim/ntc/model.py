@@ -154,27 +154,34 @@ class HyperpriorModel(nn.Module):
     kind = "ntc"
 
     def __init__(self, n: int = 96, m: int = 128, lambdas: Sequence[float] = QUALITY_LAMBDAS, slices: int = 1,
-                 residual: bool = False, scale_min: float = SCALE_MIN):
+                 residual: bool = False, scale_min: float = SCALE_MIN, hyper_n: Optional[int] = None):
         super().__init__()
         self.scale_min = check_scale_min(scale_min)       # floor of σ' (the latent's step is 1)
         if slices < 1 or m % slices:
             raise ValueError(f"slices must be a positive divisor of m = {m}, got {slices}")
+        hyper_n = n if hyper_n is None else int(hyper_n)
+        if n < 1 or m < 1 or hyper_n < 1:
+            raise ValueError(f"n, m and hyper_n must be positive, got {n}, {m}, {hyper_n}")
         self.n, self.m, self.lambdas, self.slices = n, m, tuple(float(v) for v in lambdas), int(slices)
+        # The hyper transforms' width (= channels of z) is its own setting, so the image transforms can be
+        # widened (train ntc --n, from a narrower model) without changing what the hyper-latents are.
+        self.hyper_n = hyper_n
         k = len(self.lambdas)
         self.g_a = nn.Sequential(_conv(3, n), GDN(n), _conv(n, n), GDN(n), _conv(n, n), GDN(n), _conv(n, m))
         self.g_s = nn.Sequential(_deconv(m, n), GDN(n, True), _deconv(n, n), GDN(n, True), _deconv(n, n),
                                  GDN(n, True), _deconv(n, 3))
-        self.h_a = nn.Sequential(_conv(m, n, 3, 1), nn.LeakyReLU(inplace=True), _conv(n, n),
-                                 nn.LeakyReLU(inplace=True), _conv(n, n))
-        self.h_s = nn.Sequential(_deconv(n, m), nn.LeakyReLU(inplace=True), _deconv(m, m * 3 // 2),
+        h = hyper_n
+        self.h_a = nn.Sequential(_conv(m, h, 3, 1), nn.LeakyReLU(inplace=True), _conv(h, h),
+                                 nn.LeakyReLU(inplace=True), _conv(h, h))
+        self.h_s = nn.Sequential(_deconv(h, m), nn.LeakyReLU(inplace=True), _deconv(m, m * 3 // 2),
                                  nn.LeakyReLU(inplace=True), _conv(m * 3 // 2, 2 * m, 3, 1))
         # log gains: rate–distortion balance puts the step near λ^(−½) (MSE ∝ step²).
         lg = 0.5 * torch.log(torch.tensor(self.lambdas) / self.lambdas[k // 2])
         self.gain = nn.Parameter(lg[:, None].repeat(1, m).contiguous())
         self.inv_gain = nn.Parameter(-lg[:, None].repeat(1, m).contiguous())
-        self.hgain = nn.Parameter(torch.zeros(k, n))
-        self.inv_hgain = nn.Parameter(torch.zeros(k, n))
-        self.z_density = FactorizedDensity(n)
+        self.hgain = nn.Parameter(torch.zeros(k, h))
+        self.inv_hgain = nn.Parameter(torch.zeros(k, h))
+        self.z_density = FactorizedDensity(h)
         width = m // self.slices
         self.context = nn.ModuleList(SliceContext(width, i * width) for i in range(self.slices)) \
             if self.slices > 1 else None
@@ -188,13 +195,13 @@ class HyperpriorModel(nn.Module):
 
         density = copy.deepcopy(self.z_density).double()
         grid = torch.arange(-radius, radius + 1, dtype=torch.float64)
-        x = grid.expand(self.n, -1).unsqueeze(0)            # (1, C, 2R+1): the channel axis is 1
+        x = grid.expand(self.hyper_n, -1).unsqueeze(0)            # (1, C, 2R+1): the channel axis is 1
         pmf = density.likelihood(x)[0].numpy()
         return frequency_table(pmf)
 
     def config(self) -> Dict[str, Any]:
-        # "slices", "residual" and "scale_min" only when not the default, so a model without them keeps its
-        # config (and model id).
+        # "slices", "residual", "scale_min" and "hyper_n" only when not the default, so a model without them
+        # keeps its config (and model id).
         cfg = {"kind": self.kind, "n": self.n, "m": self.m, "lambdas": list(self.lambdas)}
         if self.slices > 1:
             cfg["slices"] = self.slices
@@ -202,6 +209,8 @@ class HyperpriorModel(nn.Module):
             cfg["residual"] = True
         if self.scale_min != SCALE_MIN:
             cfg["scale_min"] = self.scale_min
+        if self.hyper_n != self.n:
+            cfg["hyper_n"] = self.hyper_n
         return cfg
 
     @property

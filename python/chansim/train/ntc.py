@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..evaluation import bd_psnr
 from ..ntc.model import QUALITY_LAMBDAS, HyperpriorModel
@@ -108,6 +109,13 @@ def source_ladder(path: Path) -> tuple:
     return tuple(float(v) for v in ladder(_source_settings(path)))
 
 
+def source_hyper_n(path: Path) -> int:
+    """The hyper transforms' width of an exported NTC model file or of a run's checkpoint (what
+    ``--init-from`` continues when no ``--hyper-n`` is given: widening N keeps the hyper-latents)."""
+    cfg = _source_settings(path)
+    return int(cfg.get("hyper_n") or cfg["n"])
+
+
 def source_scale_min(path: Path) -> float:
     """The σ' floor of an exported NTC model file or of a run's checkpoint (what ``--init-from``
     continues when no ``--scale-min`` is given)."""
@@ -181,7 +189,51 @@ ZERO_START = ("context", "residual")
 def model_from_args(args: Dict) -> HyperpriorModel:
     """The untrained model a run's arguments describe (runs from before --slices / --residual have neither)."""
     return HyperpriorModel(args["n"], args["m"], ladder(args), args.get("slices", 1), bool(args.get("residual")),
-                           args.get("scale_min") or SCALE_MIN)
+                           args.get("scale_min") or SCALE_MIN, args.get("hyper_n"))
+
+
+#: The image transforms, which :func:`widen_state` may widen (their N channels).
+WIDENABLE = ("g_a", "g_s")
+
+
+def widen_state(source: Dict[str, torch.Tensor], model: HyperpriorModel) -> Dict[str, torch.Tensor]:
+    """``model``'s state with ``source`` (a narrower model's: fewer transform channels N) in the leading
+    block of every tensor of the image transforms, such that ``model`` computes exactly what the source
+    did (net2net-style widening, Chen et al. 2016):
+
+    * a weight from a new input channel to an old output channel is 0, so old channels never see new
+      ones (for GDN's γ_ij, j is the input; a transposed convolution's weight is (in, out, k, k));
+    * every other new entry keeps ``model``'s fresh initialisation — new channels compute something
+      from the start and learn as soon as the next layer's zero weights from them move; GDN's new β
+      are 1 and its new γ 0.1·I, so new channels never divide an old one.
+
+    Every other tensor must have the source's shape (the latents, the hyperprior and the entropy model
+    are unchanged: the widened model codes the same latents with the same tables)."""
+    out = {}
+    modules = dict(model.named_modules())
+    for name, fresh in model.state_dict().items():
+        if name not in source:
+            continue                    # a zero-started add-on the source lacks (ZERO_START)
+        src = source[name]
+        if src.shape == fresh.shape:
+            out[name] = src.clone()
+            continue
+        owner, _, leaf = name.rpartition(".")
+        if name.split(".")[0] not in WIDENABLE or src.dim() != fresh.dim() or \
+                any(a > b for a, b in zip(src.shape, fresh.shape)):
+            raise ValueError(f"{name}: the source's {tuple(src.shape)} cannot be widened to {tuple(fresh.shape)} "
+                             f"(only the image transforms' channels N may grow)")
+        t = fresh.clone()
+        t[tuple(slice(0, k) for k in src.shape)] = src.to(t.dtype)
+        if t.dim() >= 2:
+            transposed = isinstance(modules[owner], nn.ConvTranspose2d)
+            d_in, d_out = (0, 1) if transposed else (1, 0)
+            old_out, old_in = src.shape[d_out], src.shape[d_in]
+            index = [slice(None)] * t.dim()
+            index[d_out], index[d_in] = slice(0, old_out), slice(old_in, None)
+            t[tuple(index)] = 0
+        out[name] = t
+    return out
 
 
 #: Learning-rate multiple of the latent residual's gates w_q: they start at 0 and their useful values
@@ -213,6 +265,12 @@ class NTCTrainer(TrainingLoop):
         self.model = model_from_args(vars(args))
         if getattr(args, "init_from", None) and not getattr(args, "resume", False):
             start = _init_state(Path(args.init_from), self.model.lambdas, optimizer_order(self.model))
+            if any(k in start["model"] and start["model"][k].shape != v.shape
+                   for k, v in self.model.state_dict().items()):
+                try:
+                    start = {"model": widen_state(start["model"], self.model)}  # new shapes: Adam starts afresh
+                except ValueError as e:
+                    raise ValueError(f"{args.init_from} does not fit this model: {e}") from None
             try:
                 missing, unexpected = self.model.load_state_dict(start["model"], strict=False)
             except RuntimeError as e:           # a weight of another shape (--n, --m)
@@ -290,6 +348,10 @@ def add_parser(sub) -> None:
     p.add_argument("--crop", type=crop_side, default=128, help="crop side (a multiple of 64, the model's stride)")
     p.add_argument("--n", type=int, default=96)
     p.add_argument("--m", type=int, default=128)
+    p.add_argument("--hyper-n", type=int, default=None,
+                   help="width of the hyper transforms (channels of z; default: the --init-from source's, else "
+                        "--n). An --init-from model with a smaller --n is widened exactly (new channels start "
+                        "disconnected from the old ones, so the run starts at the source's figures)")
     p.add_argument("--slices", type=int, default=1,
                    help="latent slices of the channel-wise context (1 = none; must divide --m)")
     p.add_argument("--residual", action="store_true",
@@ -336,6 +398,8 @@ def main(args) -> int:
             args.lambdas = source_ladder(args.init_from)      # continue the source's qualities
         if args.scale_min is None:
             args.scale_min = source_scale_min(args.init_from)
+        if args.hyper_n is None:
+            args.hyper_n = source_hyper_n(args.init_from)
     sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir, progress=False)
     heldout = kodak_eval_crops(args.data_dir, getattr(args, "eval_crop", EVAL_CROP))   # runs from before --eval-crop
     trainer = NTCTrainer(args, sampler, heldout)
