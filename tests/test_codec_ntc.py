@@ -227,6 +227,59 @@ def test_model_file_round_trip_and_tables(tiny_path):
     assert model.config().get("hyper_n", model.n) == model.hyper_n     # in the config (so the id) when ≠ n
 
 
+def test_int8_kernels_are_exact_products_and_decode_in_another_process(codec, photo, tiny_path, tmp_path):
+    """storage="int8": every convolution kernel is stored as int8 q with a float32 scale s per slice of its
+    first axis, s = max|w| / 127 and |q·s − w| ≤ s/2 (the closed form of symmetric rounding), the rest as
+    float16; the loaded weights are exactly q·s in float32, the file is version 2 and smaller, and the
+    model codes: round trip at the lowest and highest quality, another process decoding identically."""
+    import subprocess
+    import sys
+
+    from chansim.ntc.io import VERSION_INT8, quantize_int8
+
+    model = codec.model
+    path = tmp_path / "int8.pt"
+    mid = save_model(model, path, "int8")
+    blob = torch.load(path, weights_only=True)
+    sd = blob["state_dict"]
+    assert blob["version"] == VERSION_INT8 and path.stat().st_size < 0.75 * tiny_path.stat().st_size
+    loaded, _, mid2 = load_model(path)
+    assert mid2 == mid != codec.model_id
+    for name, w in model.state_dict().items():
+        if w.dim() == 4:
+            q, s = sd[name], sd[name + ".scale"]
+            assert q.dtype == torch.int8 and s.dtype == torch.float32 and s.shape == (w.shape[0],)
+            peak = w.abs().reshape(w.shape[0], -1).amax(1)
+            assert torch.equal(s, (peak.double() / 127).float()) and int(q.abs().max()) == 127
+            view = (-1, 1, 1, 1)
+            assert ((q.double() * s.double().view(view) - w.double()).abs() <= s.double().view(view) / 2 + 1e-12).all()
+            assert torch.equal(loaded.state_dict()[name], q.float() * s.view(view))
+        elif w.is_floating_point():
+            assert sd[name].dtype == torch.float16 and torch.equal(loaded.state_dict()[name], sd[name].float())
+    q0, s0 = quantize_int8(torch.zeros(2, 3, 1, 1))
+    assert not q0.any() and torch.equal(s0, torch.ones(2))
+    small = NTC.from_file(path)
+    for quality in (1, small.model.num_qualities):
+        data = small.compress(photo, quality)
+        out = small.decompress(data)
+        assert (out == small.evaluate(photo, [quality])[0].images["mmse"]).all()
+    (tmp_path / "f.chsm").write_bytes(data)
+    script = ("import sys, numpy as np; from chansim.codecs.ntc import NTC; "
+              "c = NTC.from_file(sys.argv[1]); np.save(sys.argv[3], c.decompress(open(sys.argv[2], 'rb').read()))")
+    subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "f.chsm"), str(tmp_path / "o.npy")],
+                   check=True)
+    assert np.array_equal(np.load(tmp_path / "o.npy"), out)
+    del sd[next(k for k in sd if k.endswith(".scale"))]
+    torch.save(blob, tmp_path / "broken.pt")
+    with pytest.raises(ValueError, match="scale"):
+        load_model(tmp_path / "broken.pt")
+    torch.save({**blob, "version": 3}, tmp_path / "future.pt")
+    with pytest.raises(ValueError, match="version 3"):
+        load_model(tmp_path / "future.pt")
+    with pytest.raises(ValueError, match="storage"):
+        save_model(model, tmp_path / "x.pt", "int4")
+
+
 def test_a_lower_floor_is_the_models_own_setting(codec, photo, tiny_path):
     """A model's σ' floor is in its config (so in its id) and in what its files are coded with: the
     snapped scales go down to the floor, not below, each a grid point 2^(j/32) (20 bits)."""

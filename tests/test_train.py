@@ -267,6 +267,20 @@ def test_ntc_run_widens_the_image_transforms_exactly(tmp_path, data_root, keep_t
                  "--data-dir", str(data_root)]) == 0
     model = load_ntc(tmp_path / "models" / "w.pt")[0]
     assert (model.n, model.hyper_n) == (12, 8) and model.config()["hyper_n"] == 8
+    card = json.loads((tmp_path / "models" / "w.json").read_text())
+    assert card["storage_dtype"].startswith("float16")
+    # Over the size budget the export stores int8 kernels (and says so); the card's figures are the stored model's.
+    import chansim.ntc.io as ntc_io
+    budget, ntc_io.SIZE_BUDGET = ntc_io.SIZE_BUDGET, 1000
+    try:
+        assert main(["export", str(out), "--dest", str(tmp_path / "small"), "--name", "w",
+                     "--data-dir", str(data_root)]) == 0
+    finally:
+        ntc_io.SIZE_BUDGET = budget
+    card = json.loads((tmp_path / "small" / "w.json").read_text())
+    blob = torch.load(tmp_path / "small" / "w.pt", weights_only=True)
+    assert card["storage_dtype"].startswith("int8") and blob["state_dict"]["g_a.0.weight"].dtype == torch.int8
+    assert card["size_bytes"] < (tmp_path / "models" / "w.pt").stat().st_size
 
 
 def test_ntc_residual_run_starts_from_a_context_model(tmp_path, data_root, keep_threads):

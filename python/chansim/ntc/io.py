@@ -4,12 +4,19 @@
 with ``weights_only=True``. The tables travel inside ``state_dict`` as int32 tensors
 ``z_offsets`` / ``z_freqs``, so the content hash (:func:`chansim.diffusion.io.model_id`,
 the id files carry) covers everything a decoder depends on.
+
+Weights are stored as float16 (version 1), or (version 2, ``storage="int8"``) every convolution
+kernel as int8 with one float32 scale per slice of its first axis, ``name`` (int8) and
+``name.scale`` (float32): the weight is int8 · scale, one float32 product, the same on every
+machine — what the model id hashes is what every decoder computes with. The rest (biases, GDN,
+gains, the factorized density) stays float16. int8 halves the kernels' bytes, so a model twice
+as wide fits the same budget (:data:`SIZE_BUDGET`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Tuple, Union
+from typing import Dict, Tuple, Union
 
 import numpy as np
 import torch
@@ -19,22 +26,69 @@ from .model import HyperpriorModel
 from .tables import SCALE_MIN
 
 FORMAT = "chansim-ntc-model"
-VERSION = 1
+VERSION = 1                     # float16 weights
+VERSION_INT8 = 2                # int8 convolution kernels with float32 scales
+VERSIONS = (VERSION, VERSION_INT8)
 TABLE_KEYS = ("z_offsets", "z_freqs")
+STORAGES = ("float16", "int8")
+SCALE_SUFFIX = ".scale"
+#: Bytes a shipped NTC model may take (the issue's ≤ 10 MB for a codec's models).
+SIZE_BUDGET = 10 * 1000 * 1000
 
 
-def save_model(model: HyperpriorModel, path: Union[str, Path], dtype: torch.dtype = torch.float16) -> str:
-    """Write weights (``dtype``) and tables computed from the *stored* weights; returns the model id."""
-    sd = stored_state_dict(model, dtype)
-    # Tabulate what ships: the density after rounding to the storage dtype.
+def quantize_int8(w: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(q int8, scale float32 per slice of axis 0) with q · scale ≈ w: symmetric, scale = max|w| / 127
+    per slice (1 for an all-zero slice), q = rint(w / scale) in float64, |q| ≤ 127."""
+    w64 = w.detach().cpu().double()
+    peak = w64.abs().reshape(w64.shape[0], -1).amax(1)
+    scale = torch.where(peak > 0, peak / 127.0, torch.ones_like(peak)).float()
+    shape = (-1,) + (1,) * (w64.dim() - 1)
+    q = torch.round(w64 / scale.double().view(shape)).clamp_(-127, 127).to(torch.int8)
+    return q.contiguous(), scale.contiguous()
+
+
+def dequantize(sd: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The float32 state dict a stored one stands for: int8 kernels times their scales (one float32
+    product each), other floating tensors widened to float32 (exact), ``*.scale`` entries consumed."""
+    out = {}
+    for k, v in sd.items():
+        if k.endswith(SCALE_SUFFIX) and k[:-len(SCALE_SUFFIX)] in sd:
+            continue
+        if v.dtype == torch.int8:
+            scale = sd.get(k + SCALE_SUFFIX)
+            if scale is None or scale.dtype != torch.float32 or scale.shape != (v.shape[0],):
+                raise ValueError(f"int8 weight {k} has no float32 scale per slice of its first axis")
+            out[k] = v.to(torch.float32) * scale.view((-1,) + (1,) * (v.dim() - 1))
+        else:
+            out[k] = v.to(torch.float32) if v.is_floating_point() else v
+    return out
+
+
+def stored_weights(model: HyperpriorModel, storage: str = "float16") -> Dict[str, torch.Tensor]:
+    """The weights as a model file stores them (``storage``: see the module's docstring)."""
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
+    sd = stored_state_dict(model, torch.float16)
+    if storage == "int8":
+        full = model.state_dict()
+        for k in [k for k, v in full.items() if v.is_floating_point() and v.dim() == 4]:
+            sd[k], sd[k + SCALE_SUFFIX] = quantize_int8(full[k])
+    return sd
+
+
+def save_model(model: HyperpriorModel, path: Union[str, Path], storage: str = "float16") -> str:
+    """Write weights (``storage``) and tables computed from the *stored* weights; returns the model id."""
+    sd = stored_weights(model, storage)
+    # Tabulate what ships: the density after rounding to the storage format.
     shipped = HyperpriorModel(**_kwargs(model.config()))
-    shipped.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
+    shipped.load_state_dict(dequantize(sd))
     offsets, freqs = shipped.tabulate()
     sd["z_offsets"] = torch.from_numpy(offsets)
     sd["z_freqs"] = torch.from_numpy(freqs)
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": FORMAT, "version": VERSION, "config": model.config(), "state_dict": sd}, tmp)
+    version = VERSION_INT8 if storage == "int8" else VERSION
+    torch.save({"format": FORMAT, "version": version, "config": model.config(), "state_dict": sd}, tmp)
     tmp.replace(path)
     return model_id(model.config(), sd)
 
@@ -50,12 +104,13 @@ def load_model(path: Union[str, Path]) -> Tuple[HyperpriorModel, Tuple[np.ndarra
     blob = torch.load(Path(path), map_location="cpu", weights_only=True)
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"{path}: not a chansim NTC model file")
-    if blob.get("version") != VERSION:
-        raise ValueError(f"{path}: NTC model file version {blob.get('version')} (this chansim reads {VERSION})")
+    if blob.get("version") not in VERSIONS:
+        raise ValueError(f"{path}: NTC model file version {blob.get('version')} (this chansim reads "
+                         f"{', '.join(map(str, VERSIONS))})")
     cfg, sd = blob["config"], dict(blob["state_dict"])
     mid = model_id(cfg, sd)
     tables = tuple(sd.pop(k).numpy().astype(np.int32) for k in TABLE_KEYS)
     model = HyperpriorModel(**_kwargs(cfg))
-    model.load_state_dict({k: v.to(torch.float32) if v.is_floating_point() else v for k, v in sd.items()})
+    model.load_state_dict(dequantize(sd))
     model.eval().requires_grad_(False)
     return model, tables, mid

@@ -417,7 +417,8 @@ def is_ntc_run(run_dir: Path) -> bool:
 
 
 def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Optional[Path] = None) -> Path:
-    """Write ``dest/name.pt`` (float16 weights + hyper-latent tables) and its card ``name.json`` / ``.md``.
+    """Write ``dest/name.pt`` (float16 weights, or int8 kernels when float16 would exceed
+    :data:`chansim.ntc.io.SIZE_BUDGET`; + hyper-latent tables) and its card ``name.json`` / ``.md``.
 
     The card's held-out numbers are measured on the *stored* weights, through the model's
     own code lengths on the Kodak crops (the figures the training log tracked); the
@@ -426,7 +427,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
     import datetime as _dt
 
     from ..diffusion.io import file_sha256, write_card
-    from ..ntc.io import load_model, save_model
+    from ..ntc.io import SIZE_BUDGET, load_model, save_model
     from .data import _require_shared, image_files
     from .export import _source_summary
     from .loop import describe_machine
@@ -438,7 +439,11 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
     model.load_state_dict(blob["ema"]["shadow"])
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / f"{name}.pt"
-    mid = save_model(model, path, torch.float16)
+    storage = "float16"
+    mid = save_model(model, path, storage)
+    if path.stat().st_size > SIZE_BUDGET:        # int8 kernels: half the bytes (chansim.ntc.io)
+        storage = "int8"
+        mid = save_model(model, path, storage)
     shipped, _, _ = load_model(path)
     heldout = kodak_eval_crops(data_dir, args.get("eval_crop", EVAL_CROP))
     rows = evaluate(shipped, heldout)
@@ -473,7 +478,9 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "file": path.name,
         "file_sha256": file_sha256(path),
         "size_bytes": path.stat().st_size,
-        "storage_dtype": "float16 (tables int32)",
+        "storage_dtype": "float16 (tables int32)" if storage == "float16" else
+                         "int8 convolution kernels with a float32 scale per output slice; float16 elsewhere "
+                         "(tables int32)",
         "parameters": sum(p.numel() for p in model.parameters()),
         "config": model.config(),
         "training_data": {"source": "shared/data/train (random crops, horizontal flips; area-weighted image choice)",
