@@ -175,6 +175,9 @@ def main():
     ap.add_argument("--images", type=int, default=24)
     ap.add_argument("--verify", type=int, default=2)
     ap.add_argument("--speed", action="store_true")
+    ap.add_argument("--model", type=Path, default=None,
+                    help="an NTC model file to evaluate instead of the shipped one (e.g. a run's export; "
+                         "give another --out and --plot, whose peers are kept when the file exists)")
     ap.add_argument("--out", default="benchmarks/results/ntc_kodak.json")
     ap.add_argument("--plot", default="benchmarks/results/ntc_rd.png")
     ap.add_argument("--phase", choices=("all", "peers"), default="all",
@@ -188,7 +191,7 @@ def main():
         return
     torch.set_num_threads(2)
     chansim.set_num_threads(2)
-    codec = NTC.pretrained()
+    codec = NTC.from_file(args.model) if args.model else NTC.pretrained()
     out = Path(args.out)
     state = json.loads(out.read_text()) if out.is_file() else {}
     if state.get("model_id") != codec.model_id or state.get("refine", 0) != args.refine:
