@@ -283,6 +283,31 @@ def test_ntc_run_widens_the_image_transforms_exactly(tmp_path, data_root, keep_t
     assert card["size_bytes"] < (tmp_path / "models" / "w.pt").stat().st_size
 
 
+def test_ntc_run_trains_on_the_named_collections(tmp_path, data_root, keep_threads, capsys):
+    """--collections: the sampler holds only those collections' photos (every crop is a window of one
+    of them), the checkpoint keeps the choice for --resume, and the card counts only them; an unknown
+    name is refused before anything is written, naming the collections there are."""
+    from chansim.train.data import CropSampler, load_rgb, training_collections
+
+    files = training_collections(data_root, ["setB"])["setB"]
+    sampler = CropSampler.from_shared(16, root=data_root, progress=False, collections=["setB"])
+    photos = [load_rgb(f) for f in files]
+    assert len(sampler.images) == len(photos) and all(
+        any(a.shape == b.shape and np.array_equal(a, b) for b in photos) for a in sampler.images)
+    out = tmp_path / "run"
+    common = ["--n", "8", "--m", "12", "--eval-crop", "64", "--crop", "64", "--batch", "1", "--threads", "1",
+              "--log-every", "1", "--warmup", "1", "--data-dir", str(data_root)]
+    with pytest.raises(SystemExit):
+        main(["ntc", "--out", str(out), "--collections", "setB,nope", "--steps", "1", *common])
+    assert "nope" in capsys.readouterr().err and not out.exists()
+    assert main(["ntc", "--out", str(out), "--collections", "setB", "--steps", "1", *common]) == 0
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["args"]["collections"] == ["setB"]
+    assert main(["ntc", "--out", str(out), "--resume", "--steps", "2"]) == 0
+    assert main(["export", str(out), "--dest", str(tmp_path / "m"), "--name", "c", "--data-dir", str(data_root)]) == 0
+    card = json.loads((tmp_path / "m" / "c.json").read_text())
+    assert card["training_data"]["images_per_collection"] == {"setB": len(files)}
+
+
 def test_ntc_residual_run_starts_from_a_context_model(tmp_path, data_root, keep_threads):
     """--init-from a context model into --residual: every shared weight is the source's and the latent
     residual starts at zero (gates and last layer); the gates step at GATE_LR_SCALE × the run's rate,

@@ -56,6 +56,19 @@ def image_files(directory: Path) -> List[Path]:
     return sorted(p for p in Path(directory).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def training_collections(root: Optional[Path] = None, names: Optional[Sequence[str]] = None) -> dict:
+    """{collection: its image files} under ``<shared>/train``: every collection, or those ``names``
+    (a ValueError names an unknown one and the ones there are)."""
+    train = _require_shared("train", root)
+    found = {d.name: image_files(d) for d in sorted(train.iterdir()) if d.is_dir()}
+    if names is None:
+        return found
+    unknown = [n for n in names if n not in found]
+    if unknown or not names:
+        raise ValueError(f"unknown training collection(s) {unknown or names!r}; {train} has {sorted(found)}")
+    return {n: found[n] for n in names}
+
+
 def load_rgb(path: Path) -> np.ndarray:
     from PIL import Image
 
@@ -80,8 +93,13 @@ class CropSampler:
         self.rng = np.random.default_rng(seed)
 
     @classmethod
-    def from_shared(cls, crop: int, seed: int = 0, root: Optional[Path] = None, progress: bool = True):
-        files = image_files(_require_shared("train", root))
+    def from_shared(cls, crop: int, seed: int = 0, root: Optional[Path] = None, progress: bool = True,
+                    collections: Optional[Sequence[str]] = None):
+        """Crops of the training photos: every collection, or the named ``collections``."""
+        if collections is None:
+            files = image_files(_require_shared("train", root))
+        else:
+            files = [f for fs in training_collections(root, collections).values() for f in fs]
         if not files:
             raise FileNotFoundError("no training images found")
         it = files

@@ -377,6 +377,9 @@ def add_parser(sub) -> None:
     p.add_argument("--lambdas", type=_lambda_list, default=None,
                    help="comma-separated λ ladder, lowest rate first (one quality each; default: the "
                         "--init-from source's, else " + ",".join(map(str, QUALITY_LAMBDAS)) + ")")
+    p.add_argument("--collections", type=lambda t: [c.strip() for c in t.split(",") if c.strip()], default=None,
+                   help="comma-separated training collections (folders of <shared>/train; default: all), e.g. "
+                        "sunhays80,urban100 to leave out BSDS500's 4:2:0 JPEGs")
     p.add_argument("--init-from", type=Path, default=None,
                    help="start a new schedule from an exported NTC model file (e.g. python/chansim/models/ntc_default.pt) "
                         "or from a run's checkpoint.pt (its EMA weights and optimizer moments)")
@@ -400,7 +403,12 @@ def main(args) -> int:
             args.scale_min = source_scale_min(args.init_from)
         if args.hyper_n is None:
             args.hyper_n = source_hyper_n(args.init_from)
-    sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir, progress=False)
+    try:
+        sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir, progress=False,
+                                          collections=getattr(args, "collections", None))   # older runs: all
+    except ValueError as e:             # an unknown collection, or none with an image as large as the crop
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2)
     heldout = kodak_eval_crops(args.data_dir, getattr(args, "eval_crop", EVAL_CROP))   # runs from before --eval-crop
     trainer = NTCTrainer(args, sampler, heldout)
     if args.resume:
@@ -428,7 +436,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
 
     from ..diffusion.io import file_sha256, write_card
     from ..ntc.io import SIZE_BUDGET, load_model, save_model
-    from .data import _require_shared, image_files
+    from .data import training_collections
     from .export import _source_summary
     from .loop import describe_machine
 
@@ -459,8 +467,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
                                  keys=("name", "steps", "total_steps_all_runs", "heldout_bd_psnr_db"))
     counts = {}
     try:
-        root = _require_shared("train", data_dir)
-        counts = {d.name: len(image_files(d)) for d in sorted(root.iterdir()) if d.is_dir()}
+        counts = {k: len(v) for k, v in training_collections(data_dir, args.get("collections")).items()}
     except FileNotFoundError:
         pass
     card = {
