@@ -378,8 +378,8 @@ def add_parser(sub) -> None:
                    help="comma-separated λ ladder, lowest rate first (one quality each; default: the "
                         "--init-from source's, else " + ",".join(map(str, QUALITY_LAMBDAS)) + ")")
     p.add_argument("--collections", type=lambda t: [c.strip() for c in t.split(",") if c.strip()], default=None,
-                   help="comma-separated training collections (folders of <shared>/train; default: all), e.g. "
-                        "sunhays80,urban100 to leave out BSDS500's 4:2:0 JPEGs")
+                   help="comma-separated training collections (folders of <shared>/train; default: all), "
+                        "e.g. sunhays80,urban100")
     p.add_argument("--init-from", type=Path, default=None,
                    help="start a new schedule from an exported NTC model file (e.g. python/chansim/models/ntc_default.pt) "
                         "or from a run's checkpoint.pt (its EMA weights and optimizer moments)")
