@@ -9,8 +9,8 @@ Weights are stored as float16 (version 1), or (version 2, ``storage="int8"``) ev
 kernel as int8 with one float32 scale per slice of its first axis, ``name`` (int8) and
 ``name.scale`` (float32): the weight is int8 · scale, one float32 product, the same on every
 machine — what the model id hashes is what every decoder computes with. The rest (biases, GDN,
-gains, the factorized density) stays float16. int8 halves the kernels' bytes, so a model twice
-as wide fits the same budget (:data:`SIZE_BUDGET`).
+gains, the factorized density) stays float16. int8 halves the kernels' bytes, so a model with twice
+the parameters fits the same budget (:data:`SIZE_BUDGET`).
 """
 
 from __future__ import annotations

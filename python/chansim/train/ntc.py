@@ -218,7 +218,7 @@ def widen_state(source: Dict[str, torch.Tensor], model: HyperpriorModel) -> Dict
         if src.shape == fresh.shape:
             out[name] = src.clone()
             continue
-        owner, _, leaf = name.rpartition(".")
+        owner = name.rpartition(".")[0]
         if name.split(".")[0] not in WIDENABLE or src.dim() != fresh.dim() or \
                 any(a > b for a, b in zip(src.shape, fresh.shape)):
             raise ValueError(f"{name}: the source's {tuple(src.shape)} cannot be widened to {tuple(fresh.shape)} "
@@ -346,12 +346,14 @@ def add_parser(sub) -> None:
     p.add_argument("--time-limit", type=float, default=None, help="stop this session after this many minutes")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=crop_side, default=128, help="crop side (a multiple of 64, the model's stride)")
-    p.add_argument("--n", type=int, default=96)
+    p.add_argument("--n", type=int, default=96,
+                   help="channels N of the image transforms; larger than an --init-from source's widens it "
+                        "exactly (new channels start disconnected from the old ones, so the run starts at the "
+                        "source's figures; chansim.train.ntc.widen_state)")
     p.add_argument("--m", type=int, default=128)
     p.add_argument("--hyper-n", type=int, default=None,
                    help="width of the hyper transforms (channels of z; default: the --init-from source's, else "
-                        "--n). An --init-from model with a smaller --n is widened exactly (new channels start "
-                        "disconnected from the old ones, so the run starts at the source's figures)")
+                        "--n)")
     p.add_argument("--slices", type=int, default=1,
                    help="latent slices of the channel-wise context (1 = none; must divide --m)")
     p.add_argument("--residual", action="store_true",
