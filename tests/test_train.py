@@ -300,6 +300,9 @@ def test_ntc_run_trains_on_the_named_collections(tmp_path, data_root, keep_threa
     with pytest.raises(SystemExit):
         main(["ntc", "--out", str(out), "--collections", "setB,nope", "--steps", "1", *common])
     assert "nope" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(SystemExit):
+        main(["ntc", "--out", str(out), "--collections", " , ", "--steps", "1", *common])
+    assert "no training collection named" in capsys.readouterr().err and not out.exists()
     assert main(["ntc", "--out", str(out), "--collections", "setB", "--steps", "1", *common]) == 0
     assert torch.load(out / "checkpoint.pt", weights_only=False)["args"]["collections"] == ["setB"]
     assert main(["ntc", "--out", str(out), "--resume", "--steps", "2"]) == 0

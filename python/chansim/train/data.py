@@ -63,9 +63,11 @@ def training_collections(root: Optional[Path] = None, names: Optional[Sequence[s
     found = {d.name: image_files(d) for d in sorted(train.iterdir()) if d.is_dir()}
     if names is None:
         return found
+    if not names:
+        raise ValueError(f"no training collection named; {train} has {sorted(found)}")
     unknown = [n for n in names if n not in found]
-    if unknown or not names:
-        raise ValueError(f"unknown training collection(s) {unknown or names!r}; {train} has {sorted(found)}")
+    if unknown:
+        raise ValueError(f"unknown training collection(s) {unknown!r}; {train} has {sorted(found)}")
     return {n: found[n] for n in names}
 
 

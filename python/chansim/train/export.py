@@ -16,7 +16,7 @@ from typing import Optional
 import torch
 
 from ..diffusion.io import file_sha256, save_model, stored_state_dict, write_card
-from .data import _require_shared, image_files
+from .data import training_collections
 from .loop import describe_machine, evaluate_per_image, make_model
 
 SIZE_BUDGET = 5 * 1024 * 1024
@@ -63,8 +63,7 @@ def export(run_dir: Path, dest: Path, name: str, heldout: Optional[torch.Tensor]
     done = blob["step"] >= args["steps"]
     counts = {}
     try:
-        train_root = _require_shared("train", args.get("data_dir"))
-        counts = {d.name: len(image_files(d)) for d in sorted(train_root.iterdir()) if d.is_dir()}
+        counts = {name: len(files) for name, files in training_collections(args.get("data_dir")).items()}
     except FileNotFoundError:
         pass
     card = {
