@@ -1,6 +1,7 @@
 """Training pipeline end to end on a tiny synthetic data directory and tiny nets (seconds, no real training)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -552,6 +553,50 @@ def test_ntc_decoder_train_resume_export(tmp_path, data_root, keep_threads):
     assert rebased.args.residual_scales == want != cont.args.residual_scales
     for k, v in dec.net.state_dict().items():
         assert torch.equal(rebased.model.net.state_dict()[k], v), k
+
+
+def test_ntc_decoder_draws_qualities_with_the_given_weights(tmp_path, data_root, keep_threads, capsys):
+    """--quality-weights: the training crops' qualities follow the stated law (χ², n = 2,400, α = 0.001;
+    a zero weight is never drawn), the run keeps it through --resume and the card states it; weights
+    that do not fit --ntc, or that are negative, all zero or not numbers, are refused before anything
+    is written."""
+    import argparse
+
+    from scipy import stats
+
+    from chansim.ntc.io import save_model as save_ntc
+    from chansim.ntc.model import HyperpriorModel
+    from chansim.train.data import CropSampler
+    from chansim.train.ntc_decoder import DecoderTrainer
+
+    torch.manual_seed(3)
+    save_ntc(HyperpriorModel(8, 12, lambdas=(0.001, 0.01, 0.1)), tmp_path / "ntc.pt")
+    args = argparse.Namespace(out=tmp_path / "law", ntc=tmp_path / "ntc.pt", widths=[4, 4], seed=0, lr=1e-3,
+                              ema=0.99, batch=8, quality_weights=[1.0, 3.0, 0.0])
+    trainer = DecoderTrainer(args, CropSampler.from_shared(64, root=data_root, progress=False), None)
+    drawn = []
+    trainer.model.loss = lambda x, base, q, generator: drawn.append(q) or torch.zeros(())
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        trainer.loss_step(gen)
+    counts = np.bincount(torch.cat(drawn).numpy(), minlength=3)
+    assert counts.sum() == 2400 and counts[2] == 0
+    assert stats.chisquare(counts[:2], [600, 1800]).pvalue > 1e-3
+
+    out, dest = tmp_path / "run", tmp_path / "models"
+    common = ["--ntc", str(tmp_path / "ntc.pt"), "--widths", "8", "16", "--crop", "64", "--batch", "2",
+              "--checkpoint-minutes", "0", "--eval-crop", "64", "--threads", "1", "--data-dir", str(data_root)]
+    for bad, says in [("1,2", "has 2 weights; .* has 3 qualities"), ("1,-1,1", "non-negative"),
+                      ("0,0,0", "not all zero"), ("1,x,1", "comma-separated numbers"), ("1,nan,1", "finite")]:
+        with pytest.raises(SystemExit) as e:
+            main(["ntc-decoder", "--out", str(out), "--quality-weights", bad, "--steps", "1", *common])
+        assert e.value.code == 2 and re.search(says, capsys.readouterr().err) and not out.exists(), bad
+    assert main(["ntc-decoder", "--out", str(out), "--quality-weights", "2,1,1", "--steps", "1", *common]) == 0
+    assert main(["ntc-decoder", "--out", str(out), "--resume", "--steps", "2"]) == 0
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["args"]["quality_weights"] == [2.0, 1.0, 1.0]
+    assert main(["export", str(out), "--dest", str(dest), "--name", "g", "--data-dir", str(data_root),
+                 "--calibration-side", "64"]) == 0
+    assert "weights [2.0, 1.0, 1.0]" in json.loads((dest / "g.json").read_text())["training_data"]["inputs"]
 
 
 def test_ema_averages_parameters_and_copies_buffers():

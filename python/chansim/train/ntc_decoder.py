@@ -176,9 +176,15 @@ class DecoderTrainer(TrainingLoop):
     residual's v-prediction MSE (:meth:`ResidualDiffusion.loss`)."""
 
     def __init__(self, args, sampler, heldout: Optional[torch.Tensor]):
-        self._start(args, sampler, heldout)
         self.ntc, _, ntc_id = load_model(args.ntc)
         self.ntc.requires_grad_(False)
+        weights = getattr(args, "quality_weights", None)       # runs from before --quality-weights: uniform
+        if weights is not None and len(weights) != self.ntc.num_qualities:
+            raise ValueError(f"--quality-weights has {len(weights)} weights; {args.ntc} has "
+                             f"{self.ntc.num_qualities} qualities")
+        self.quality_law = torch.tensor(weights if weights is not None else [1.0] * self.ntc.num_qualities,
+                                        dtype=torch.float64)
+        self._start(args, sampler, heldout)
         source = None
         if getattr(args, "init_from", None) and not getattr(args, "resume", False):
             source, args.init_from_id = load_diffusion(args.init_from)
@@ -206,7 +212,10 @@ class DecoderTrainer(TrainingLoop):
 
     def loss_step(self, generator: torch.Generator):
         x = self.sampler.batch(self.args.batch).float() / 255.0
-        q = torch.randint(0, self.ntc.num_qualities, (x.shape[0],), generator=generator)
+        if getattr(self.args, "quality_weights", None) is None:      # the original draw, bit for bit
+            q = torch.randint(0, self.ntc.num_qualities, (x.shape[0],), generator=generator)
+        else:
+            q = torch.multinomial(self.quality_law, x.shape[0], replacement=True, generator=generator)
         return self.model.loss(x, ntc_base(self.ntc, x, q, generator), q, generator), {}
 
     def heldout_figures(self) -> Dict:
@@ -216,6 +225,19 @@ class DecoderTrainer(TrainingLoop):
         pts = "; ".join(f"q{r['quality']}: PSNR {r['psnr_mmse']:.2f}/{r['psnr_gen']:.2f} "
                         f"HF {r['hf_mmse']:.2f}/{r['hf_gen']:.2f}" for r in rec["heldout"])
         print(f"step {rec['step']} held-out (mmse/generative) {pts}", file=sys.stderr, flush=True)
+
+
+def quality_weights(text: str) -> List[float]:
+    """argparse type of --quality-weights: finite, non-negative numbers, not all zero."""
+    import argparse
+
+    try:
+        w = [float(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--quality-weights must be comma-separated numbers, got {text!r}") from None
+    if not all(math.isfinite(v) and v >= 0 for v in w) or not sum(w) > 0:
+        raise argparse.ArgumentTypeError(f"--quality-weights must be finite, non-negative and not all zero, got {text!r}")
+    return w
 
 
 def add_parser(sub) -> None:
@@ -232,6 +254,10 @@ def add_parser(sub) -> None:
     p.add_argument("--rebase", action="store_true",
                    help="with --init-from: continue a decoder trained on another NTC model (e.g. the previous "
                         "ntc_default after a warm restart of it) on --ntc; the residual unit is measured afresh")
+    p.add_argument("--quality-weights", type=quality_weights, default=None,
+                   help="comma-separated relative frequencies of qualities 1, 2, … among the training crops "
+                        "(one per quality of --ntc; default: uniform), e.g. 3,3,3,3,3,3,1,1,1,1 to spend three "
+                        "quarters of the steps on q1-6, where the realism goal's cost bound binds")
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--time-budget", type=float, default=None,
                    help="minutes of optimisation the LR schedule is planned for (cosine over whichever ends first)")
@@ -263,7 +289,11 @@ def main(args) -> int:
                                       for k in ("steps", "time_budget", "time_limit", "threads", "precision")})
     sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir, progress=False)
     heldout = kodak_heldout(crop=args.eval_crop, root=args.data_dir)[:EVAL_IMAGES]
-    trainer = DecoderTrainer(args, sampler, heldout)
+    try:
+        trainer = DecoderTrainer(args, sampler, heldout)
+    except ValueError as e:            # weights that do not fit --ntc, a source that is not its decoder
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2)
     if args.resume:
         trainer.load_checkpoint()
         print(f"resumed at step {trainer.step} ({trainer.elapsed / 60:.1f} min)", file=sys.stderr)
@@ -328,7 +358,8 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "training_data": {"source": "shared/data/train (random crops, horizontal flips; area-weighted image choice)",
                           "crop": args["crop"], "batch": args["batch"],
                           "inputs": "x̂_mmse = NTC synthesis of y' + U(−½, ½) (the codec's exact error law), "
-                                    "quality uniform per crop"},
+                                    + ("quality uniform per crop" if args.get("quality_weights") is None else
+                                       f"quality per crop drawn with weights {args['quality_weights']} (q1, q2, …)")},
         "steps": blob["step"],
         "optimizer": {"adam_lr": args["lr"], "warmup": args["warmup"], "lr_final_fraction": args["lr_final"],
                       "time_budget_min": args.get("time_budget"), "grad_clip": args["grad_clip"],
