@@ -55,7 +55,7 @@ def code_lengths(codec: NTC, data: bytes) -> dict:
     universal quantization a latent at the floor that carries nothing still costs bits."""
     z, k, u, scale = symbols(codec, data)
     sym = z - codec.z_offsets[None, :, None, None]
-    rows = np.broadcast_to(np.arange(codec.model.n)[None, :, None, None], sym.shape)
+    rows = np.broadcast_to(np.arange(codec.model.hyper_n)[None, :, None, None], sym.shape)   # z has hyper_n channels
     inside = (sym >= 0) & (sym < codec.z_probs.shape[1])
     bits = -np.log2(codec.z_probs[rows[inside], sym[inside]]).sum()
     assert inside.all(), "a hyper-latent escaped its table"
