@@ -712,3 +712,11 @@ def test_centre_crop_refuses_an_image_smaller_than_the_crop():
     assert centre_crop(img, 60).shape == (60, 60, 3) and np.array_equal(centre_crop(img, 60), img[20:80, 0:60])
     with pytest.raises(ValueError, match="100×60 image has no centre 64×64 crop"):
         centre_crop(img, 64)
+
+
+@pytest.mark.parametrize("command", ["uqdm", "diffc", "ntc", "ntc-decoder", "export"])
+def test_every_training_command_prints_its_help(command, capsys):
+    """argparse formats help texts with %: a bare one in any option's help breaks --help."""
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0 and "--" in capsys.readouterr().out

@@ -256,8 +256,8 @@ def add_parser(sub) -> None:
                         "ntc_default after a warm restart of it) on --ntc; the residual unit is measured afresh")
     p.add_argument("--quality-weights", type=quality_weights, default=None,
                    help="comma-separated relative frequencies of qualities 1, 2, … among the training crops "
-                        "(one per quality of --ntc; default: uniform), e.g. 3,3,3,3,3,3,1,1,1,1 to spend 82 % "
-                        "of the crops on q1-6 (uniform: 60 %), where the realism goal's cost bound binds")
+                        "(one per quality of --ntc; default: uniform), e.g. 3,3,3,3,3,3,1,1,1,1 to spend 82 %% "
+                        "of the crops on q1-6 (uniform: 60 %%), where the realism goal's cost bound binds")
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--time-budget", type=float, default=None,
                    help="minutes of optimisation the LR schedule is planned for (cosine over whichever ends first)")
