@@ -286,6 +286,28 @@ def test_matched_temperature_gives_the_originals_detail_within_the_posterior_cos
     assert np.array_equal(ev.images["interp"], tiny.decompress(data, "interp"))
 
 
+def test_match_ratio_stops_in_the_detail_band_or_at_a_spent_budget_and_admits_exactly_the_limits():
+    """The sender's fold (chansim.codecs.ntc.match_ratio) against its specification on a grid of
+    (HF ratio h, squared error over budget c): within ±tol of 1 — the search stops — exactly when h is,
+    or when c is in [1 − budget tol, 1]; at most 1 + tol — admitted — exactly when h ≤ 1 + tol and
+    c ≤ 1; non-decreasing in each."""
+    from chansim.codecs.ntc import MATCH_BUDGET_TOLERANCE as btol, MATCH_TOLERANCE as tol, match_ratio
+
+    assert 0 < btol < tol
+    hs, cs = np.linspace(0.0, 1.3, 262), np.linspace(0.0, 1.2, 241)
+    edges_h, edges_c = (1 - tol, 1 + tol), (1 - btol, 1.0)
+    for h in hs:
+        ratios = [match_ratio(h, c) for c in cs]
+        assert all(a <= b for a, b in zip(ratios, ratios[1:]))
+        for c, r in zip(cs, ratios):
+            if min(abs(h - e) for e in edges_h) < 1e-9 or min(abs(c - e) for e in edges_c) < 1e-9:
+                continue                                 # exactly on an edge: either side is right
+            h_in, c_spent = abs(h - 1) <= tol, 1 - btol <= c <= 1
+            assert (abs(r - 1) <= tol) == ((h_in and c <= 1) or (c_spent and h <= 1 + tol)), (h, c, r)
+            assert (r <= 1 + tol) == (h <= 1 + tol and c <= 1), (h, c, r)
+    assert all(match_ratio(a, 0.5) <= match_ratio(b, 0.5) for a, b in zip(hs, hs[1:]))
+
+
 def test_temperature_refusals(tiny, shipped_ntc, photo):
     from chansim.codecs import container as C
     from chansim.errors import FormatError

@@ -287,7 +287,7 @@ def add_parsers(sub, common) -> None:
                         "PSNR, slower encoding; decoding unchanged); default 0")
     p.add_argument("--temperature", type=_temperature, default=None, metavar="T",
                    help="ntc with a generative decoder: the sampling temperature written into the file for the "
-                        "generative reconstruction — a number in (0, 2) or 'match' (the encoder tries up to 5 "
+                        "generative reconstruction — a number in (0, 2) or 'match' (the encoder tries up to 6 "
                         "draws and keeps the one whose fine detail is nearest the original's (within 5%%) at no "
                         "more than twice the MMSE image's squared error; slower encoding); "
                         "default: the decoder's calibrated one, nothing written")
