@@ -97,11 +97,14 @@ MATCH_DRAWS = 6
 MATCH_MSE_BOUND = 2.0
 #: … and the search also stops at a draw whose squared error is within this fraction under that
 #: bound: the budget is spent, more detail would break it. (Folding the budget into the HF band
-#: itself stopped at 90.5 % of it, up to 0.4 dB of PSNR short — where a quarter of Kodak's files at
-#: quality 4 ended below the HF band with budget to spare.)
+#: itself stopped at 90.5 % of it, up to 0.43 dB of PSNR short — where 11 of Kodak's 24 files at
+#: quality 4 ended below the HF band with budget to spare; BENCHMARKS.md.)
 MATCH_BUDGET_TOLERANCE = 0.02
 #: The fold's exponent: (1 + tol)·c^k is 1 + tol at the bound (c = 1) and 1 − tol at c = 1 − budget tol.
 _MATCH_BUDGET_POWER = math.log((1 - MATCH_TOLERANCE) / (1 + MATCH_TOLERANCE)) / math.log(1 - MATCH_BUDGET_TOLERANCE)
+#: Dither stream of the latents (docs/format.md §1.2, :mod:`.streams`).
+DITHER_STREAM = streams.ntc_dither()
+GENERATIVE_RECONSTRUCTIONS = ("mmse", "generative", "interp")
 
 
 def match_ratio(hf: float, cost: float) -> float:
@@ -111,9 +114,6 @@ def match_ratio(hf: float, cost: float) -> float:
     [1 − :data:`MATCH_BUDGET_TOLERANCE`, 1], and at most 1 + tolerance (the draw is admitted) exactly
     when ``hf`` ≤ 1 + tolerance and ``cost`` ≤ 1."""
     return max(hf, (1.0 + MATCH_TOLERANCE) * cost ** _MATCH_BUDGET_POWER)
-#: Dither stream of the latents (docs/format.md §1.2, :mod:`.streams`).
-DITHER_STREAM = streams.ntc_dither()
-GENERATIVE_RECONSTRUCTIONS = ("mmse", "generative", "interp")
 
 
 def default_seed(image: np.ndarray, model_id: str) -> int:
