@@ -4,7 +4,7 @@
 
 Writes ``source.png`` (a 64×48 synthetic photo, tests/images.disc_image), one chansim file per
 entry of :data:`CASES` made from it by the shipped model, and ``manifest.json`` with each file's
-codec, quality, model id and the SHA-256 of the pixels it decodes to. The test then checks, on
+codec, quality, model id, the SHA-256 of the pixels it decodes to and the CPU it was made on. The test then checks, on
 whatever machine runs it, that these files decode to exactly those pixels and that encoding the
 source again gives the same bytes: the cross-machine promise of the formats. They are regression
 pins made by this implementation, not independent evidence of correctness (the codecs' own tests
@@ -33,6 +33,19 @@ def pixels_sha256(image: np.ndarray) -> str:
     return hashlib.sha256(repr(image.shape).encode() + image.tobytes()).hexdigest()
 
 
+def cpu_model() -> str:
+    """The CPU's model name (its float32 kernels decide a network codec's bits; the manifest records it)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
 def resolve(codec, quality):
     qs = list(codec.qualities)
     return {"first": qs[0], "last": qs[-1], "default": codec.default_quality}.get(quality, quality)
@@ -53,7 +66,7 @@ def main() -> None:
         fname = f"{name}_q{quality}.chsm"
         (HERE / fname).write_bytes(data)
         manifest[fname] = {"codec": name, "quality": quality, "model_id": codec.model_id, "bytes": len(data),
-                           "decoded_sha256": pixels_sha256(codec.decompress(data))}
+                           "decoded_sha256": pixels_sha256(codec.decompress(data)), "made_on": cpu_model()}
         print(fname, len(data), "bytes")
     (HERE / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
