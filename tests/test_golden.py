@@ -1,8 +1,9 @@
 """Golden files (tests/expected/, made by tests/expected/regenerate.py with the shipped models):
 each decodes on this machine to the recorded pixels, and encoding the source again gives the same
-bytes — the formats' cross-machine promise (for the codecs that rerun the sender's network, UQDM and
-DiffC, on CPUs with the same float32 kernels; elsewhere the file must be refused by name or decode). Regression pins, not evidence of correctness; after a
-shipped model changes, regenerate them (the test says so)."""
+bytes — the formats' cross-machine promise (for UQDM and DiffC, which rerun the sender's network,
+on CPUs with the same float32 kernels; elsewhere the file must be refused by name or decode).
+Regression pins, not evidence of correctness; after a shipped model changes, regenerate them (the
+test says so)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ MANIFEST = json.loads((EXPECTED / "manifest.json").read_text())
 
 #: Codecs whose decoding runs the sender's network again and needs its float32 bits: those differ
 #: between CPUs' kernels (AVX2 / AVX-512 / AMX paths), so off the golden CPU a file must decode to an
-#: image of the right shape or be refused by the codec's checksum — never crash. NTC's entropy
-#: parameters are snapped to a grid (docs/format.md §9), so its goldens hold on every CPU.
+#: image of the right shape or be refused by the codec's checksum — never crash. NTC snaps its
+#: entropy parameters to a grid (docs/format.md §9): its goldens held on both CPUs tried (an Intel
+#: Xeon with AMX, an AMD EPYC) and stay pinned everywhere.
 NETWORK_BOUND = {"uqdm", "diffc"}
 
 

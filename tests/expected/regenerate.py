@@ -4,9 +4,10 @@
 
 Writes ``source.png`` (a 64×48 synthetic photo, tests/images.disc_image), one chansim file per
 entry of :data:`CASES` made from it by the shipped model, and ``manifest.json`` with each file's
-codec, quality, model id, the SHA-256 of the pixels it decodes to and the CPU it was made on. The test then checks, on
-whatever machine runs it, that these files decode to exactly those pixels and that encoding the
-source again gives the same bytes: the cross-machine promise of the formats. They are regression
+codec, quality, model id, the SHA-256 of the pixels it decodes to and the CPU it was made on. The
+test then checks, on whatever machine runs it, that these files decode to exactly those pixels and
+that encoding the source again gives the same bytes: the cross-machine promise of the formats (for
+UQDM and DiffC only on the CPU recorded; tests/test_golden.py says why). They are regression
 pins made by this implementation, not independent evidence of correctness (the codecs' own tests
 are that).
 """
