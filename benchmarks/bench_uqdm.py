@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from chansim import rans
 from chansim.codecs import UQDM
 from chansim.codecs import uqdm_step
 from chansim.data import shared_path
+from chansim.machine import cpu_name
 
 
 class Timed:
@@ -121,7 +121,7 @@ def main():
     img = np.asarray(Image.open(path).convert("RGB"))
     codec = UQDM.pretrained()
     _patch_rans()
-    res = {"image": args.image, "shape": list(img.shape), "machine": platform.processor() or platform.machine(),
+    res = {"image": args.image, "shape": list(img.shape), "machine": cpu_name(),
            "threads": 2, "model_id": codec.model_id[:16]}
 
     rows = []

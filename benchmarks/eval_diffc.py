@@ -23,11 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
+
+from chansim.machine import cpu_name
 
 KODAK = Path(os.environ.get("CHANSIM_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "kodak"
 BASELINE_QUALITIES = {"jpeg": [1, 2, 3, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95],
@@ -131,7 +132,7 @@ def run_rd(args):
     diffc_s = time.perf_counter() - t_all
     meta = dict(preset=args.preset, channel=str(codec.channel), crop=args.crop,
                 threads=args.threads, recon_steps=args.recon_steps, lam=args.lam, model_id=codec.model_id,
-                machine=f"{platform.processor() or platform.machine()}, torch threads {args.threads}",
+                machine=f"{cpu_name()}, torch threads {args.threads}",
                 diffc_seconds=diffc_s)
     finish_rd(rows, done, meta, Path(args.out), steps_log)
 

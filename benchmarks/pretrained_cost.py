@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+from chansim.machine import cpu_name
 
 GPU_PEAK, GPU_UTIL = 312e12, 0.40
 
@@ -168,7 +169,7 @@ def main() -> None:
         rows.append(dict(model=name, image=f"{side}×{side}", params_B=params / 1e9, gflop=flops / 1e9, latent_dims=d,
                          cpu_s=flops / rate, gpu_s=flops / (GPU_PEAK * GPU_UTIL), step_kl_bits=kl,
                          channel_encode_s=enc, channel_decode_s=dec))
-    meta = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), cpu=platform.processor() or platform.machine(),
+    meta = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), cpu=cpu_name(),
                 threads=CODEC_THREADS, torch=torch.__version__, cpu_gflops={k: v / 1e9 for k, v in rates.items()},
                 gpu_assumption=f"A100 bf16 {GPU_PEAK / 1e12:.0f} TFLOP/s × {GPU_UTIL:.0%} utilisation")
     out = Path(__file__).parent / "results" / "pretrained_cost.json"

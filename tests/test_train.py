@@ -284,6 +284,74 @@ def test_ntc_run_widens_the_image_transforms_exactly(tmp_path, data_root, keep_t
     assert card["size_bytes"] < (tmp_path / "models" / "w.pt").stat().st_size
 
 
+def test_ntc_run_widens_the_latents_exactly(tmp_path, keep_threads):
+    """--init-from a model with M = 12 latents in 3 slices into M = 20 in 5: the old latents, their
+    (μ', σ') and the reconstruction are exactly the source's whatever the new latents' values, the new
+    latents are 0 with mean 0 and σ' at the floor — so each costs E_u[−log₂ P(cell)] under
+    N(0, σ_min²) ⋆ U(−½, ½), the closed form ∫ −log₂(Φ((½ − |u|)/σ) − Φ((−½ − |u|)/σ)) du computed here
+    by SciPy quadrature — their gains start at the old channels' mean, and one Adam step gives them a use.
+    A widening that changes the slice width is refused by name."""
+    import argparse
+
+    from scipy import integrate, stats
+
+    from chansim.ntc.io import save_model as save_ntc
+    from chansim.ntc.model import HyperpriorModel, gaussian_cell_bits
+    from chansim.train.ntc import NTCTrainer
+
+    torch.manual_seed(7)
+    lams = (0.001, 0.01, 0.05)
+    src = HyperpriorModel(8, 12, lams, slices=3, residual=True, scale_min=1 / 64).eval()
+    with torch.no_grad():                       # trained-looking add-ons: nonzero context and residual outputs
+        for mod in (*src.context, src.residual):
+            mod.net[-1].weight.normal_(0, 0.05)
+        src.residual.weight.uniform_(0, 1)
+        src.gain.add_(0.1 * torch.randn_like(src.gain))
+    save_ntc(src, tmp_path / "m.pt")
+    from chansim.ntc.io import load_model as load_ntc
+    source = load_ntc(tmp_path / "m.pt")[0].eval()
+    args = argparse.Namespace(out=tmp_path / "run", n=8, hyper_n=8, m=20, slices=5, residual=True, lambdas=lams,
+                              scale_min=1 / 64, seed=0, lr=1e-3, ema=0.999, init_from=tmp_path / "m.pt")
+    sampler = CropSampler([np.zeros((64, 64, 3), np.uint8)], 64)
+    trainer = NTCTrainer(args, sampler, None)
+    wide = trainer.model.eval()
+    x, q = torch.rand(2, 3, 128, 64), torch.tensor([0, 2])
+    with torch.no_grad():
+        y_s, y_w = source.analysis(x, q), wide.analysis(x, q)
+        assert torch.allclose(y_w[:, :12], y_s, rtol=1e-6, atol=1e-6) and not y_w[:, 12:].any()
+        z_s, z_w = source.hyper_analysis(y_s, q), wide.hyper_analysis(y_w, q)
+        assert torch.allclose(z_s, z_w, rtol=1e-6, atol=1e-6)
+        z_hat = torch.round(z_s)
+        u = torch.rand(y_w.shape) - 0.5
+        y_hat_s = y_s + u[:, :12]
+        y_hat_w = torch.cat([y_hat_s, 3.0 * torch.randn(2, 8, *y_s.shape[2:])], 1)   # any new values
+        mean_s, scale_s = source.entropy_parameters(z_hat, y_hat_s, q)
+        mean_w, scale_w = wide.entropy_parameters(z_hat, y_hat_w, q)
+        assert torch.allclose(mean_w[:, :12], mean_s, rtol=1e-6, atol=1e-6)
+        assert torch.allclose(scale_w[:, :12], scale_s, rtol=1e-6, atol=1e-6)
+        assert not mean_w[:, 12:].any() and not scale_w[:, 12:].any()    # σ' = 0 → the floor
+        scale_s, scale_w = scale_s.clamp_min(source.scale_min), scale_w.clamp_min(wide.scale_min)
+        x_s = source.synthesis(y_hat_s, q, mean_s, scale_s)
+        x_w = wide.synthesis(y_hat_w, q, mean_w, scale_w)
+        assert torch.allclose(x_s, x_w, rtol=1e-5, atol=1e-6)
+        # The new latents' bits: the floor's closed form, averaged over the dither.
+        sigma = wide.scale_min
+        cell = lambda t: -np.log2(stats.norm.cdf((0.5 - abs(t)) / sigma) - stats.norm.cdf((-0.5 - abs(t)) / sigma))
+        expected = integrate.quad(cell, -0.5, 0.5, points=[-0.5 + 1e-3, 0.5 - 1e-3], limit=200)[0]
+        new_bits = gaussian_cell_bits(u[:, 12:], scale_w[:, 12:]).double()
+        assert 0.005 < expected < 0.05           # the shipped floor 1/64: a few hundredths of a bit
+        n = new_bits.numel()
+        assert abs(float(new_bits.mean()) - expected) < 5 * float(new_bits.std()) / n ** 0.5
+    assert torch.allclose(wide.gain[:, 12:], source.gain.mean(1, keepdim=True).expand(-1, 8), atol=1e-6)
+    assert len(wide.context) == 5 and not wide.context[4].net[-1].weight.any()
+    wide.train()
+    trainer.model.loss(torch.rand(2, 3, 64, 64), torch.tensor([0, 2]))["loss"].backward()
+    trainer.opt.step()
+    assert wide.g_s[0].weight[12:].any() and wide.h_s[4].weight[12:20].any()
+    with pytest.raises(ValueError, match="slice width"):
+        NTCTrainer(argparse.Namespace(**{**vars(args), "m": 20, "slices": 4}), sampler, None)
+
+
 def test_ntc_run_trains_on_the_named_collections(tmp_path, data_root, keep_threads, capsys):
     """--collections: the sampler holds only those collections' photos (every crop is a window of one
     of them), the checkpoint keeps the choice for --resume, and the card counts only them; an unknown

@@ -34,19 +34,6 @@ def pixels_sha256(image: np.ndarray) -> str:
     return hashlib.sha256(repr(image.shape).encode() + image.tobytes()).hexdigest()
 
 
-def cpu_model() -> str:
-    """The CPU's model name (its float32 kernels decide a network codec's bits; the manifest records it)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
-
-
 def resolve(codec, quality):
     qs = list(codec.qualities)
     return {"first": qs[0], "last": qs[-1], "default": codec.default_quality}.get(quality, quality)
@@ -56,6 +43,7 @@ def main() -> None:
     from images import disc_image
 
     from chansim.codecs import codec_class
+    from chansim.machine import cpu_name
 
     source = disc_image(48, 64, seed=3)
     Image.fromarray(source).save(HERE / "source.png")
@@ -67,7 +55,7 @@ def main() -> None:
         fname = f"{name}_q{quality}.chsm"
         (HERE / fname).write_bytes(data)
         manifest[fname] = {"codec": name, "quality": quality, "model_id": codec.model_id, "bytes": len(data),
-                           "decoded_sha256": pixels_sha256(codec.decompress(data)), "made_on": cpu_model()}
+                           "decoded_sha256": pixels_sha256(codec.decompress(data)), "made_on": cpu_name()}
         print(fname, len(data), "bytes")
     (HERE / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 

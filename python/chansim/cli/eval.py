@@ -28,6 +28,7 @@ import numpy as np
 from .. import perceptual as _perceptual
 from ..evaluation import (BASELINE_FORMATS, BASELINE_QUALITIES, available_baselines, baseline_rows, bd_table,
                           crop_box, image_metrics, plot_rd, side_by_side, summarize)
+from ..machine import cpu_name
 from .common import (IMAGE_SUFFIXES, UsageError, check_codec_spec, check_reconstruction, default_codec, int_range,
                      load_codec, parse_quality, read_image, registered_codecs, split_list, unique, version, write_bytes, write_png)
 
@@ -514,7 +515,7 @@ def run_eval(args) -> int:
         add_set_metrics(summary, rows, references, perceptual)
     bd = bd_table(summary)
     meta = dict(chansim=version(), python=platform.python_version(), machine=platform.machine(),
-                processor=_cpu_name(), cpus=os.cpu_count(), scheduler=args.scheduler, workers=workers,
+                processor=cpu_name(), cpus=os.cpu_count(), scheduler=args.scheduler, workers=workers,
                 threads_per_worker=args.threads, images=sorted(images), crop=args.crop, wall_s=wall,
                 codecs=[dict(spec=spec, name=c.name, model_id=c.model_id, qualities=qs, reconstructions=kinds)
                         for spec, c, qs, kinds in plan],
@@ -546,16 +547,6 @@ def run_eval(args) -> int:
         print(f"{len(rows)} rows in {wall:.1f} s on {workers} workers -> {out / 'results.csv'}, "
               f"{out / 'summary.csv'}, {out / 'results.json'}, {len(plots)} plots, {len(crops)} crops")
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def add_parser(sub, common) -> None:

@@ -21,6 +21,7 @@ from ..diffusion import likelihood
 from ..diffusion.models import GaussianDiffusion, default_diffc, default_uqdm
 from ..diffusion.schedules import LinearSchedule
 from ..diffusion.unet import UNet
+from ..machine import cpu_name
 
 
 class EMA:
@@ -335,12 +336,4 @@ class Trainer(TrainingLoop):
 
 
 def describe_machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}; torch {torch.__version__}; python {platform.python_version()}"
+    return f"{cpu_name()}; torch {torch.__version__}; python {platform.python_version()}"

@@ -192,28 +192,65 @@ def model_from_args(args: Dict) -> HyperpriorModel:
                            args.get("scale_min") or SCALE_MIN, args.get("hyper_n"))
 
 
-#: The image transforms, which :func:`widen_state` may widen (their N channels).
-WIDENABLE = ("g_a", "g_s")
+#: What :func:`widen_state` may grow: the image transforms (their N channels) and, with the latent
+#: width M, every tensor with an M axis — the hyper transforms' latent side, the gain tables and the
+#: latent residual. The hyper-latents (``hyper_n``: z, its density and gains) never change.
+WIDENABLE = ("g_a", "g_s", "h_a", "h_s", "gain", "inv_gain", "residual")
+#: Tensors whose M axis is a concatenation of equal blocks, as (axis, blocks): the hyper-synthesis
+#: outputs [μ' | σ'], the latent residual reads [ŷ' − μ' | log σ' | δ]. A widened block keeps the
+#: source's channels at its head.
+BLOCKED = {"h_s.4.weight": (0, 2), "h_s.4.bias": (0, 2), "residual.net.0.weight": (1, 3)}
+#: Tensors that produce a latent or its (μ', σ'): their new outputs start at exactly 0, so a new latent
+#: channel is 0, predicted at mean 0 with σ' at the floor, and costs only that floor's few hundredths
+#: of a bit (a universally quantized latent is never free) until training gives it a use.
+NEW_OUTPUTS_ZERO = ("g_a.6.weight", "g_a.6.bias", "h_s.4.weight", "h_s.4.bias")
+
+
+def _old_positions(src_size: int, size: int, blocks: int = 1) -> torch.Tensor:
+    """Where the source's ``src_size`` entries of an axis go in the widened ``size``: the head of each block."""
+    if src_size % blocks or size % blocks:
+        raise ValueError(f"an axis of {src_size} → {size} entries is not {blocks} equal blocks")
+    step, width = size // blocks, src_size // blocks
+    return torch.cat([torch.arange(b * step, b * step + width) for b in range(blocks)])
+
+
+def _slice_width(state: Dict[str, torch.Tensor], m: int) -> Optional[int]:
+    slices = len({k.split(".")[1] for k in state if k.startswith("context.")})
+    return m // slices if slices else None
 
 
 def widen_state(source: Dict[str, torch.Tensor], model: HyperpriorModel) -> Dict[str, torch.Tensor]:
-    """``model``'s state with ``source`` (a narrower model's: fewer transform channels N) in the leading
-    block of every tensor of the image transforms, such that ``model`` computes exactly what the source
-    did (net2net-style widening, Chen et al. 2016):
+    """``model``'s state with ``source`` (a narrower model's: fewer transform channels N and/or latent
+    channels M) embedded so that ``model`` computes exactly what the source did (net2net-style widening,
+    Chen et al. 2016):
 
     * a weight from a new input channel to an old output channel is 0, so old channels never see new
       ones (for GDN's γ_ij, j is the input; a transposed convolution's weight is (in, out, k, k));
     * every other new entry keeps ``model``'s fresh initialisation — new channels compute something
       from the start and learn as soon as the next layer's zero weights from them move; GDN's new β
-      are 1 and its new γ 0.1·I, so new channels never divide an old one.
+      are 1 and its new γ 0.1·I, so new channels never divide an old one;
+    * new latent channels (M) are the exception (:data:`NEW_OUTPUTS_ZERO`): they start at 0 with
+      mean 0 and σ' at the floor, and form new channel-context slices *after* the source's (the slice
+      width must stay the source's), so the old slices' conditionals are unchanged; their gains start
+      at the mean of the old channels' per quality. The source codes the same old latents with the
+      same (μ', σ') and the reconstruction is the same; the new latents each cost the floor's few
+      hundredths of a bit.
 
-    Every other tensor must have the source's shape (the latents, the hyperprior and the entropy model
-    are unchanged: the widened model codes the same latents with the same tables)."""
+    The hyper-latents (``hyper_n``) must keep the source's width."""
+    m_src = source["g_a.6.bias"].shape[0]
+    if model.m != m_src and model.context is not None:
+        width = _slice_width(source, m_src)
+        if width != model.m // model.slices:
+            raise ValueError(f"the widened latents must keep the source's slice width {width or m_src} "
+                             f"(M = {model.m} in {model.slices} slices is {model.m // model.slices})")
     out = {}
     modules = dict(model.named_modules())
     for name, fresh in model.state_dict().items():
         if name not in source:
-            continue                    # a zero-started add-on the source lacks (ZERO_START)
+            # a zero-started add-on the source lacks (ZERO_START), or a new slice's context after the source's
+            if name.startswith("context.") and model.m != m_src:
+                out[name] = fresh.clone()
+            continue
         src = source[name]
         if src.shape == fresh.shape:
             out[name] = src.clone()
@@ -222,16 +259,22 @@ def widen_state(source: Dict[str, torch.Tensor], model: HyperpriorModel) -> Dict
         if name.split(".")[0] not in WIDENABLE or src.dim() != fresh.dim() or \
                 any(a > b for a, b in zip(src.shape, fresh.shape)):
             raise ValueError(f"{name}: the source's {tuple(src.shape)} cannot be widened to {tuple(fresh.shape)} "
-                             f"(only the image transforms' channels N may grow)")
-        t = fresh.clone()
-        t[tuple(slice(0, k) for k in src.shape)] = src.to(t.dtype)
-        if t.dim() >= 2:
-            transposed = isinstance(modules[owner], nn.ConvTranspose2d)
+                             f"(only the image transforms' N and the latents' M may grow)")
+        axis, blocks = BLOCKED.get(name, (None, 1))
+        old = [_old_positions(a, b, blocks if d == axis else 1) for d, (a, b) in enumerate(zip(src.shape, fresh.shape))]
+        t = torch.zeros_like(fresh) if name in NEW_OUTPUTS_ZERO else fresh.clone()
+        if name in ("gain", "inv_gain"):
+            t[:] = src.mean(1, keepdim=True).to(t.dtype)   # rows are qualities: new channels at the mean gain
+        t[torch.meshgrid(*old, indexing="ij")] = src.to(t.dtype)
+        module = modules.get(owner)
+        if t.dim() >= 2 and module is not None and module is not model:
+            transposed = isinstance(module, nn.ConvTranspose2d)
             d_in, d_out = (0, 1) if transposed else (1, 0)
-            old_out, old_in = src.shape[d_out], src.shape[d_in]
-            index = [slice(None)] * t.dim()
-            index[d_out], index[d_in] = slice(0, old_out), slice(old_in, None)
-            t[tuple(index)] = 0
+            new_in = torch.ones(t.shape[d_in], dtype=torch.bool)
+            new_in[old[d_in]] = False
+            index = [torch.arange(k) for k in t.shape]
+            index[d_out], index[d_in] = old[d_out], new_in.nonzero()[:, 0]
+            t[torch.meshgrid(*index, indexing="ij")] = 0
         out[name] = t
     return out
 
@@ -350,7 +393,10 @@ def add_parser(sub) -> None:
                    help="channels N of the image transforms; larger than an --init-from source's widens it "
                         "exactly (new channels start disconnected from the old ones, so the run starts at the "
                         "source's figures; chansim.train.ntc.widen_state)")
-    p.add_argument("--m", type=int, default=128)
+    p.add_argument("--m", type=int, default=128,
+                   help="latent channels M; larger than an --init-from source's widens the latents exactly: the "
+                        "new channels start at 0 (each costs the σ floor's few hundredths of a bit) and form new "
+                        "channel-context slices after the source's, so --slices must keep the source's slice width")
     p.add_argument("--hyper-n", type=int, default=None,
                    help="width of the hyper transforms (channels of z; default: the --init-from source's, else "
                         "--n)")
