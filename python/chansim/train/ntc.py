@@ -202,7 +202,9 @@ WIDENABLE = ("g_a", "g_s", "h_a", "h_s", "gain", "inv_gain", "residual")
 BLOCKED = {"h_s.4.weight": (0, 2), "h_s.4.bias": (0, 2), "residual.net.0.weight": (1, 3)}
 #: Tensors that produce a latent or its (μ', σ'): their new outputs start at exactly 0, so a new latent
 #: channel is 0, predicted at mean 0 with σ' at the floor, and costs only that floor's few hundredths
-#: of a bit (a universally quantized latent is never free) until training gives it a use.
+#: of a bit (a universally quantized latent is never free) until training gives it a use. That exact start
+#: is a saddle (the synthesis reads a 0 latent with 0 weights; only the dither moves either side): a
+#: 115-minute run from M = 128 to 192 left most new latents at the floor (BENCHMARKS.md).
 NEW_OUTPUTS_ZERO = ("g_a.6.weight", "g_a.6.bias", "h_s.4.weight", "h_s.4.bias")
 
 
