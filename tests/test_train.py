@@ -352,6 +352,25 @@ def test_ntc_run_widens_the_latents_exactly(tmp_path, keep_threads):
         NTCTrainer(argparse.Namespace(**{**vars(args), "m": 20, "slices": 4}), sampler, None)
 
 
+def test_ntc_run_refuses_a_source_it_cannot_widen_by_name_without_a_traceback(tmp_path, data_root, keep_threads,
+                                                                                 capsys):
+    """On the command line a widening the source does not allow (here a new slice width) is a one-line
+    error naming it, exit status 2, and no run directory is written."""
+    from chansim.ntc.io import save_model as save_ntc
+    from chansim.ntc.model import HyperpriorModel
+
+    save_ntc(HyperpriorModel(8, 12, (0.001, 0.01), slices=3, residual=True), tmp_path / "m.pt")
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as e:
+        main(["ntc", "--out", str(out), "--init-from", str(tmp_path / "m.pt"), "--n", "8", "--m", "20", "--slices", "4",
+              "--residual", "--crop", "64", "--eval-crop", "64", "--batch", "1", "--steps", "1", "--threads", "1",
+              "--data-dir", str(data_root)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "slice width" in err and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_ntc_run_trains_on_the_named_collections(tmp_path, data_root, keep_threads, capsys):
     """--collections: the sampler holds only those collections' photos (every crop is a window of one
     of them), the checkpoint keeps the choice for --resume, and the card counts only them; an unknown

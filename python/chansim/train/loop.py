@@ -189,8 +189,7 @@ class TrainingLoop:
 
     def _start(self, args, sampler, heldout: Optional[torch.Tensor]) -> None:
         self.args = args
-        self.out = Path(args.out)
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.out = Path(args.out)       # created when the run starts: a refused start writes nothing
         self.sampler, self.heldout = sampler, heldout
         self.step, self.elapsed, self.history = 0, 0.0, []
         torch.manual_seed(args.seed)
@@ -234,6 +233,7 @@ class TrainingLoop:
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> None:
         a = self.args
+        self.out.mkdir(parents=True, exist_ok=True)
         self.model.train()
         bf16 = getattr(a, "precision", None) == "bf16"
         if bf16:

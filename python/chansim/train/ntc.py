@@ -460,7 +460,11 @@ def main(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2)
     heldout = kodak_eval_crops(args.data_dir, getattr(args, "eval_crop", EVAL_CROP))   # runs from before --eval-crop
-    trainer = NTCTrainer(args, sampler, heldout)
+    try:
+        trainer = NTCTrainer(args, sampler, heldout)
+    except ValueError as e:             # an --init-from source this model cannot start from (its shapes, slices)
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2)
     if args.resume:
         trainer.load_checkpoint()
         print(f"resumed at step {trainer.step} ({trainer.elapsed / 60:.1f} min)", file=sys.stderr)
