@@ -28,8 +28,9 @@ STEPS = 25
 
 @pytest.fixture(scope="module")
 def refined(codec, photo):
-    """evaluate() with refinement at qualities 5 and 9 (λ 0.0023 and 0.055): {quality: Evaluation}."""
-    return {ev.quality: ev for ev in codec.evaluate(photo, [5, 9], refine=STEPS)}
+    """evaluate() with refinement at qualities 2, 5 and 9 (λ 0.00022, 0.0023, 0.055; gained latents
+    ≈ 0.025, 0.29, 1.4 times the transform's): {quality: Evaluation}."""
+    return {ev.quality: ev for ev in codec.evaluate(photo, [2, 5, 9], refine=STEPS)}
 
 
 def _loss(codec, quality, image, data, decoded):
@@ -38,7 +39,7 @@ def _loss(codec, quality, image, data, decoded):
     return codec.model.lambdas[quality - 1] * mse + 8 * len(data) / (image.shape[0] * image.shape[1])
 
 
-@pytest.mark.parametrize("quality", [5, 9])
+@pytest.mark.parametrize("quality", [2, 5, 9])
 def test_refined_files_decode_unchanged_and_lower_the_loss(codec, photo, refined, quality):
     plain = codec.compress(photo, quality)
     data = refined[quality].data
@@ -61,6 +62,58 @@ def test_refinement_is_deterministic_and_seeded(codec, photo):
     assert codec.compress(photo, 4, refine=0) == codec.compress(photo, 4)
     assert all(p.grad is None for p in codec.model.parameters())     # the model is not trained by it
     assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()
+
+
+def _start(codec, photo, quality, seed):
+    """(x, q, y', z', dither) the codec's refinement starts from: the analysis transform's gained
+    latents and the file's dither of them, computed here from chansim.dq and the documented stream."""
+    from chansim import dq
+    from chansim.codecs.ntc import DITHER_STREAM
+
+    x, y = codec._analysis(photo)
+    q = codec._q(quality)
+    yg = (y * codec.model.gain[q].exp()[:, :, None, None]).detach()
+    z = codec.model.hyper_analysis(yg, q).detach()
+    u = torch.from_numpy(dq.dither(seed, DITHER_STREAM, 0, yg.numel()).astype(np.float32)).reshape(yg.shape)
+    return x, q, yg, z, u
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    data = pytest.importorskip("skimage.data")
+    return np.ascontiguousarray(data.astronaut()[:256, 128:384])
+
+
+@pytest.mark.parametrize("quality", [3, 8])
+def test_realized_loss_is_the_files_loss(codec, portrait, quality):
+    """The guard's measure, realized_loss (float32, unsnapped (μ, σ), unrounded picture), against the
+    real file's loss — its bytes and its decoded 8-bit picture through the float64 entropy model and
+    rANS: equal to within the container's bytes (≈ 50 of them: ≤ 0.006 bpp on 256²) and 1 %."""
+    from chansim.ntc.refine import realized_loss
+
+    seed = 11
+    x, q, yg, z, u = _start(codec, portrait, quality, seed)
+    estimate = realized_loss(codec.model, x, q, yg, z, u, *portrait.shape[:2])
+    data = codec.compress(portrait, quality, seed=seed)
+    actual = _loss(codec, quality, portrait, data, codec.decompress(data))
+    assert abs(actual - estimate) <= 0.01 * actual + 8 * 50 / portrait[..., 0].size, (estimate, actual)
+
+
+def test_refinement_that_would_worsen_the_file_returns_the_start(codec, photo):
+    """With the file's dither, a descent that ends worse than where it started (here: a step size
+    1000 times too large) gives back the analysis transform's latents unchanged; without the dither
+    (no check) the same call returns the wandered latents."""
+    from chansim.ntc.refine import realized_loss, refine_latents
+
+    seed = 5
+    x, q, yg, z, u = _start(codec, photo, 5, seed)
+    h, w = photo.shape[:2]
+    wild = refine_latents(codec.model, x, q, yg, z, 4, seed=seed, height=h, width=w, lr=40.0)
+    assert realized_loss(codec.model, x, q, *wild, u, h, w) > realized_loss(codec.model, x, q, yg, z, u, h, w)
+    kept = refine_latents(codec.model, x, q, yg, z, 4, seed=seed, height=h, width=w, lr=40.0, dither=u)
+    assert torch.equal(kept[0], yg) and torch.equal(kept[1], z)
+    good = refine_latents(codec.model, x, q, yg, z, STEPS, seed=seed, height=h, width=w, dither=u)
+    assert realized_loss(codec.model, x, q, *good, u, h, w) < realized_loss(codec.model, x, q, yg, z, u, h, w)
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "10", 10**6])

@@ -236,8 +236,10 @@ class NTC(Codec):
         if not refine:
             return yg, z
         lo = torch.from_numpy(self.z_offsets.astype(np.float32))[None, :, None, None]
+        # the file's dither of every latent (the slices are consecutive channel ranges of one stream)
+        u = torch.from_numpy(dq.dither(seed, DITHER_STREAM, 0, yg.numel()).astype(np.float32)).reshape(yg.shape)
         return refine_latents(self.model, x, q, yg, z, refine, seed=seed, height=height, width=width,
-                              z_range=(lo, lo + (self.z_probs.shape[1] - 1)))
+                              z_range=(lo, lo + (self.z_probs.shape[1] - 1)), dither=u)
 
     def _encode(self, yg: torch.Tensor, z: torch.Tensor, quality: int, seed: int) -> Tuple[int, bytes, Tuple]:
         """(symbol CRC, section, (ŷ', μ̂, σ̂)) for the gained latents y' and hyper-latents z' (rounded here)."""
@@ -343,8 +345,9 @@ class NTC(Codec):
         """uint8[H, W, 3] (H, W ≥ 16) → bytes; ``quality`` in :attr:`qualities`.
 
         ``refine``: gradient steps of encoder-side latent refinement (:mod:`chansim.ntc.refine`):
-        a lower rate–distortion loss for more encoding time (≈ 100 steps and more; runs shorter than
-        250 steps take proportionally smaller steps); decoding is unchanged.
+        a lower rate–distortion loss for more encoding time (≈ 0.55 s per step at 768×512 on two cores;
+        30 steps: BENCHMARKS.md "NTC"), never a higher one (a refined result that would make this file's
+        loss worse is dropped for the transform's own latents); decoding is unchanged.
 
         ``temperature``: the generative reconstruction's sampling temperature, written into the file —
         None (the decoder's calibrated τ_q; nothing is written), a number in (0, 2) (rounded to the
