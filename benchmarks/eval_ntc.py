@@ -118,6 +118,18 @@ def speed(codec: NTC, img: np.ndarray, quality: int = 5) -> dict:
             "encode_s": min(enc), "decode_s": min(dec), "entropy_coding_s": min(ent)}
 
 
+def gap(point, curve) -> str:
+    """PSNR of ``point`` minus the peer ``curve``'s at the same rate (PCHIP in log rate, as the BD
+    figures), or a dash outside the peer's range."""
+    from scipy.interpolate import PchipInterpolator
+
+    pts = sorted(curve, key=lambda p: p["bpp"])
+    x = np.log10([p["bpp"] for p in pts])
+    if not x[0] <= np.log10(point["bpp"]) <= x[-1]:
+        return "–"
+    return f"{point['psnr'] - float(PchipInterpolator(x, [p['psnr'] for p in pts])(np.log10(point['bpp']))):+.2f}"
+
+
 def report(state) -> str:
     sm = state["summary"]
     lines = [f"NTC (model {state['model_id'][:16]}), mean over {sm['images']} Kodak images:", "",
@@ -139,6 +151,15 @@ def report(state) -> str:
                       f"{r['bd_psnr']:+.2f} dB, BD-rate {r['bd_rate']:+.1%} over {r['range_bpp'][0]:.2f}…"
                       f"{r['range_bpp'][1]:.2f} bpp; encoding {r['seconds_per_image']:.0f} s per image for all "
                       f"{len(sm['curves']['ntc'])} qualities (unrefined {r['plain_seconds_per_image']:.1f} s)."]
+        if "plain_curve" in r:
+            lines += ["", "| quality | unrefined bpp / PSNR | refined bpp / PSNR | rate | PSNR | unrefined − WebP | "
+                          "refined − WebP |", "|---:|---|---|---:|---:|---:|---:|"]
+            webp = sm["curves"]["webp"]
+            for a, b in zip(sorted(r["plain_curve"], key=lambda p: int(p["q"])),
+                            sorted(sm["curves"]["ntc"], key=lambda p: int(p["q"]))):
+                lines.append(f"| {a['q']} | {a['bpp']:.3f} / {a['psnr']:.2f} | {b['bpp']:.3f} / {b['psnr']:.2f} | "
+                             f"{b['bpp'] / a['bpp'] - 1:+.1%} | {b['psnr'] - a['psnr']:+.2f} | "
+                             f"{gap(a, webp)} | {gap(b, webp)} |")
     if "speed" in state:
         s = state["speed"]
         lines += ["", f"Speed ({s['image']}, quality {s['quality']}, 2 threads, best of 3): encode "
@@ -229,7 +250,7 @@ def main():
     if args.refine:
         plain = mean_curve(per, "ntc_plain")
         v, rng = bd(curves["ntc"], plain, "psnr")
-        summary["refine"] = {"steps": args.refine, "bd_psnr": v, "range_bpp": rng,
+        summary["refine"] = {"steps": args.refine, "bd_psnr": v, "range_bpp": rng, "plain_curve": plain,
                              "bd_rate": bd_rate([p["bpp"] for p in plain], [p["psnr"] for p in plain],
                                                 [p["bpp"] for p in curves["ntc"]], [p["psnr"] for p in curves["ntc"]]),
                              "seconds_per_image": float(np.mean([r["ntc_seconds"] for r in per])),

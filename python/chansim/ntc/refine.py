@@ -20,13 +20,14 @@ The descent runs in the analysis transform's own units — the latents divided b
 gains (y' = g ⊙ w) — because Adam moves every coordinate by about its step size whatever the
 gradient, and the gained latents of quality 1 are ≈ 130 times smaller than those of quality 10: one
 step size in gained units is far too large at low qualities (measured on three training photos, 30
-steps at 0.01 … 0.1 in gained units: R-D loss +22 … +224 % at quality 2) and too small at high ones; in the transform's units one step size suits every quality
-and channel. Adam with a cosine-decayed step size; the noise comes from a torch generator seeded by
-the file's seed, the transforms run in bfloat16 (the entropy model's (μ, σ) and the losses in
-float32; 2× faster on this AMD EPYC with native bfloat16, R-D loss within 0.1 % of float32's on
-kodim01 at qualities 5 and 10), and the whole
-run happens inside the codec's :func:`~chansim.diffusion.determinism.deterministic_inference`
-thread pin, so the same seed gives the same file on one machine.
+steps at 0.01 … 0.1 in gained units: R-D loss +22 … +224 % at quality 2) and too small at high
+ones; in the transform's units one step size suits every quality and channel. Adam with a
+cosine-decayed step size; the noise comes from a torch generator seeded by the file's seed, the
+transforms run in bfloat16 (the entropy model's (μ, σ) and the losses in float32; 2× faster on this
+AMD EPYC with native bfloat16, R-D loss within 0.1 % of float32's on kodim01 at qualities 5 and
+10), and the whole run happens inside the codec's
+:func:`~chansim.diffusion.determinism.deterministic_inference` thread pin, so the same seed gives
+the same file on one machine.
 
 The objective is a one-sample noisy estimate, so its last iterate is not guaranteed to beat the
 transform's guess on *this* file's dither. Given the file's dither (``dither``), the result is
@@ -47,7 +48,7 @@ from .model import HyperpriorModel, _LowerBound, gaussian_cell_bits
 #: Adam step size of the latents in the analysis transform's units (the latents over the quality's
 #: gains) at the start of the cosine schedule. Chosen on three training photos (BSDS500 157055,
 #: Urban100 img_031, Sun–Hays img_037, 384×512 at most; 30 steps; qualities 2 / 5 / 8 / 10): R-D loss
-#: −1.0 … −1.8 / −0.8 … −2.6 / −2.5 … −4.6 / −5.5 … −8.0 % for step sizes 0.03 … 0.1, flat between
+#: −0.8 … −1.9 / −0.2 … −2.6 / −2.0 … −4.6 / −5.4 … −8.0 % for step sizes 0.03 … 0.1, flat between
 #: 0.03 and 0.05; never Kodak, on which the codec is evaluated.
 LEARNING_RATE = 0.04
 
