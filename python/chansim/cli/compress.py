@@ -283,8 +283,9 @@ def add_parsers(sub, common) -> None:
                         "for codecs whose decoder takes it (diffc; ntc with a generative decoder); default: the "
                         "codec's (0.5)")
     p.add_argument("--refine", type=int_range(0, _limit("..codecs.ntc", "MAX_REFINE")), default=0, metavar="N",
-                   help="ntc: N gradient steps refining the latents for this image (smaller file at equal or better "
-                        "PSNR, slower encoding; decoding unchanged); default 0")
+                   help="ntc: N gradient steps refining the latents for this image (a lower rate-distortion loss: "
+                        "a smaller file, a higher PSNR or both; about 0.5 s per step at 768x512 on two cores; "
+                        "decoding unchanged); default 0")
     p.add_argument("--temperature", type=_temperature, default=None, metavar="T",
                    help="ntc with a generative decoder: the sampling temperature written into the file for the "
                         "generative reconstruction — a number in (0, 2) or 'match' (the encoder tries up to 6 "
