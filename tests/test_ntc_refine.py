@@ -131,14 +131,11 @@ def test_refined_hyper_latents_stay_in_their_tables(codec, photo):
     data = codec.compress(photo, 1, refine=60)
     z = codec.read_symbols(data)[1].z - codec.z_offsets[None, :, None, None]
     assert z.min() >= 0 and z.max() < codec.z_probs.shape[1]
-    x, y = codec._analysis(photo)
-    q = codec._q(3)
-    yg = y * codec.model.gain[q].exp()[:, :, None, None]
-    z0 = codec.model.hyper_analysis(yg, q).detach()
+    x, q, yg, z0, _ = _start(codec, photo, 3, 1)
     one = torch.full((1, z0.shape[1], 1, 1), 2.0)
-    _, zr = refine_latents(codec.model, x, q, yg.detach(), z0, 5, seed=1, height=photo.shape[0],
+    _, zr = refine_latents(codec.model, x, q, yg, z0, 5, seed=1, height=photo.shape[0],
                            width=photo.shape[1], z_range=(one, one))
     assert torch.equal(zr, torch.full_like(zr, 2.0))
-    _, free = refine_latents(codec.model, x, q, yg.detach(), z0, 5, seed=1, height=photo.shape[0],
+    _, free = refine_latents(codec.model, x, q, yg, z0, 5, seed=1, height=photo.shape[0],
                              width=photo.shape[1])
     assert not torch.equal(free, torch.full_like(free, 2.0))
