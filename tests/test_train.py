@@ -352,6 +352,64 @@ def test_ntc_run_widens_the_latents_exactly(tmp_path, keep_threads):
         NTCTrainer(argparse.Namespace(**{**vars(args), "m": 20, "slices": 4}), sampler, None)
 
 
+def test_ntc_widen_start_leaves_the_saddle_and_keeps_the_old_latents(tmp_path, keep_threads, capsys):
+    """``--widen-start s``: the old latents, the hyper-latents and the old slices' (μ', σ') are still
+    exactly the source's; the new latents are linear in s (s × what fresh analysis rows compute, so
+    s = 0.2 gives exactly twice s = 0.1's from the same fresh model); and the distortion's gradient on
+    the analysis rows of the new latents is exactly 0 at the exact start (the saddle: the synthesis
+    reads them with weight 0) but not with s > 0. Outside [0, 1] the option is refused by argparse."""
+    import argparse
+
+    from chansim.ntc.io import load_model as load_ntc
+    from chansim.ntc.io import save_model as save_ntc
+    from chansim.ntc.model import HyperpriorModel
+    from chansim.train.ntc import NTCTrainer
+
+    torch.manual_seed(3)
+    lams = (0.001, 0.01)
+    save_ntc(HyperpriorModel(8, 12, lams, slices=3, residual=True), tmp_path / "m.pt")
+    source = load_ntc(tmp_path / "m.pt")[0].eval()
+    sampler = CropSampler([np.zeros((64, 64, 3), np.uint8)], 64)
+    x, q = torch.rand(2, 3, 64, 128), torch.tensor([0, 1])
+
+    def widened(start):
+        torch.manual_seed(11)                   # the same fresh initialisation for every start
+        args = argparse.Namespace(out=tmp_path / "run", n=8, hyper_n=8, m=20, slices=5, residual=True, lambdas=lams,
+                                  scale_min=1 / 64, seed=0, lr=1e-3, ema=0.999, init_from=tmp_path / "m.pt",
+                                  widen_start=start)
+        return NTCTrainer(args, sampler, None).model.eval()
+
+    with torch.no_grad():
+        y_s = source.analysis(x, q)
+        z_hat = torch.round(source.hyper_analysis(y_s, q))
+        mean_s, scale_s = source.entropy_parameters(z_hat, y_s, q)
+    new = {}
+    for start in (0.0, 0.1, 0.2):
+        wide = widened(start)
+        with torch.no_grad():
+            y_w = wide.analysis(x, q)
+            assert torch.allclose(y_w[:, :12], y_s, rtol=1e-6, atol=1e-6)
+            assert torch.allclose(wide.hyper_analysis(y_w, q), source.hyper_analysis(y_s, q), rtol=1e-6, atol=1e-6)
+            mean_w, scale_w = wide.entropy_parameters(z_hat, y_w, q)
+            assert torch.allclose(mean_w[:, :12], mean_s, rtol=1e-6, atol=1e-6)
+            assert torch.allclose(scale_w[:, :12], scale_s, rtol=1e-6, atol=1e-6)
+        new[start] = y_w[:, 12:]
+        # The distortion alone, through the noisy latents, back to the analysis rows of the new latents.
+        y = wide.analysis(x, q)
+        y_noisy = y + torch.rand(y.shape, generator=torch.Generator().manual_seed(0)) - 0.5
+        mean, scale = wide.entropy_parameters(z_hat, y_noisy, q)
+        mse = ((wide.synthesis(y_noisy, q, mean, scale.clamp_min(wide.scale_min)) - x) ** 2).mean()
+        grad = torch.autograd.grad(mse, wide.g_a[6].weight)[0][12:]
+        assert (grad.abs().max() > 0) == (start > 0)
+    assert not new[0.0].any() and new[0.1].abs().max() > 0
+    assert torch.allclose(new[0.2], 2 * new[0.1], rtol=1e-5, atol=1e-7)
+    for bad in ("1.5", "-0.1", "x"):
+        with pytest.raises(SystemExit):
+            main(["ntc", "--out", str(tmp_path / "r"), "--widen-start", bad])
+        assert "--widen-start" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 def test_ntc_run_refuses_a_source_it_cannot_widen_by_name_without_a_traceback(tmp_path, data_root, keep_threads,
                                                                                  capsys):
     """On the command line a widening the source does not allow (here a new slice width) is a one-line

@@ -206,6 +206,10 @@ BLOCKED = {"h_s.4.weight": (0, 2), "h_s.4.bias": (0, 2), "residual.net.0.weight"
 #: is a saddle (the synthesis reads a 0 latent with 0 weights; only the dither moves either side): a
 #: 115-minute run from M = 128 to 192 left most new latents at the floor (BENCHMARKS.md).
 NEW_OUTPUTS_ZERO = ("g_a.6.weight", "g_a.6.bias", "h_s.4.weight", "h_s.4.bias")
+#: With ``start`` > 0 (``train ntc --widen-start``), the two weights that meet at a new latent leave
+#: that saddle: the analysis rows that compute it and the synthesis' first-layer weights that read it
+#: into the old channels start at ``start`` × their fresh initialisation instead of 0.
+SADDLE_BREAK = ("g_a.6.weight", "g_s.0.weight")
 
 
 def _old_positions(src_size: int, size: int, blocks: int = 1) -> torch.Tensor:
@@ -221,7 +225,7 @@ def _slice_width(state: Dict[str, torch.Tensor], m: int) -> Optional[int]:
     return m // slices if slices else None
 
 
-def widen_state(source: Dict[str, torch.Tensor], model: HyperpriorModel) -> Dict[str, torch.Tensor]:
+def widen_state(source: Dict[str, torch.Tensor], model: HyperpriorModel, start: float = 0.0) -> Dict[str, torch.Tensor]:
     """``model``'s state with ``source`` (a narrower model's: fewer transform channels N and/or latent
     channels M) embedded so that ``model`` computes exactly what the source did (net2net-style widening,
     Chen et al. 2016):
@@ -238,7 +242,14 @@ def widen_state(source: Dict[str, torch.Tensor], model: HyperpriorModel) -> Dict
       same (μ', σ') and the reconstruction is the same; the new latents each cost the floor's few
       hundredths of a bit.
 
-    The hyper-latents (``hyper_n``) must keep the source's width."""
+    The hyper-latents (``hyper_n``) must keep the source's width.
+
+    ``start`` > 0 gives up that exactness where it is a saddle (:data:`SADDLE_BREAK`): the new latents
+    start at ``start`` × what fresh analysis rows compute, and the synthesis reads them into the old
+    channels with ``start`` × fresh weights, so both sides get a gradient from the first step (their
+    (μ', σ') still start at 0 and the floor)."""
+    if not 0.0 <= start <= 1.0:
+        raise ValueError(f"the widened latents' start must be in [0, 1], got {start}")
     m_src = source["g_a.6.bias"].shape[0]
     if model.m != m_src and model.context is not None:
         width = _slice_width(source, m_src)
@@ -264,12 +275,13 @@ def widen_state(source: Dict[str, torch.Tensor], model: HyperpriorModel) -> Dict
                              f"(only the image transforms' N and the latents' M may grow)")
         axis, blocks = BLOCKED.get(name, (None, 1))
         old = [_old_positions(a, b, blocks if d == axis else 1) for d, (a, b) in enumerate(zip(src.shape, fresh.shape))]
-        t = torch.zeros_like(fresh) if name in NEW_OUTPUTS_ZERO else fresh.clone()
+        breaking = start > 0 and model.m != m_src and name in SADDLE_BREAK
+        t = start * fresh if breaking else torch.zeros_like(fresh) if name in NEW_OUTPUTS_ZERO else fresh.clone()
         if name in ("gain", "inv_gain"):
             t[:] = src.mean(1, keepdim=True).to(t.dtype)   # rows are qualities: new channels at the mean gain
         t[torch.meshgrid(*old, indexing="ij")] = src.to(t.dtype)
         module = modules.get(owner)
-        if t.dim() >= 2 and module is not None and module is not model:
+        if t.dim() >= 2 and module is not None and module is not model and not breaking:
             transposed = isinstance(module, nn.ConvTranspose2d)
             d_in, d_out = (0, 1) if transposed else (1, 0)
             new_in = torch.ones(t.shape[d_in], dtype=torch.bool)
@@ -313,7 +325,8 @@ class NTCTrainer(TrainingLoop):
             if any(k in start["model"] and start["model"][k].shape != v.shape
                    for k, v in self.model.state_dict().items()):
                 try:
-                    start = {"model": widen_state(start["model"], self.model)}  # new shapes: Adam starts afresh
+                    start = {"model": widen_state(start["model"], self.model,    # new shapes: Adam starts afresh
+                                                  getattr(args, "widen_start", 0.0))}
                 except ValueError as e:
                     raise ValueError(f"{args.init_from} does not fit this model: {e}") from None
             try:
@@ -371,6 +384,18 @@ def _lambda_list(text: str) -> tuple:
     return vals
 
 
+def _fraction(text: str) -> float:
+    import argparse
+
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
+    return v
+
+
 def _scale_min(text: str) -> float:
     import argparse
     from fractions import Fraction
@@ -399,6 +424,10 @@ def add_parser(sub) -> None:
                    help="latent channels M; larger than an --init-from source's widens the latents exactly: the "
                         "new channels start at 0 (each costs the σ floor's few hundredths of a bit) and form new "
                         "channel-context slices after the source's, so --slices must keep the source's slice width")
+    p.add_argument("--widen-start", type=_fraction, default=0.0,
+                   help="with --m above the source's: start the new latents at this fraction of fresh analysis "
+                        "rows, read by the synthesis with this fraction of fresh weights, instead of exactly 0 "
+                        "(an exact start is a saddle the new latents barely leave; 0 … 1, default 0 = exact)")
     p.add_argument("--hyper-n", type=int, default=None,
                    help="width of the hyper transforms (channels of z; default: the --init-from source's, else "
                         "--n)")
