@@ -357,7 +357,8 @@ def test_ntc_widen_start_leaves_the_saddle_and_keeps_the_old_latents(tmp_path, k
     exactly the source's; the new latents are linear in s (s × what fresh analysis rows compute, so
     s = 0.2 gives exactly twice s = 0.1's from the same fresh model); and the distortion's gradient on
     the analysis rows of the new latents is exactly 0 at the exact start (the saddle: the synthesis
-    reads them with weight 0) but not with s > 0. Outside [0, 1] the option is refused by argparse."""
+    reads them with weight 0) but not with s > 0 — also when N is widened at once. Outside [0, 1] the
+    option is refused by argparse."""
     import argparse
 
     from chansim.ntc.io import load_model as load_ntc
@@ -372,9 +373,9 @@ def test_ntc_widen_start_leaves_the_saddle_and_keeps_the_old_latents(tmp_path, k
     sampler = CropSampler([np.zeros((64, 64, 3), np.uint8)], 64)
     x, q = torch.rand(2, 3, 64, 128), torch.tensor([0, 1])
 
-    def widened(start):
+    def widened(start, n=8):
         torch.manual_seed(11)                   # the same fresh initialisation for every start
-        args = argparse.Namespace(out=tmp_path / "run", n=8, hyper_n=8, m=20, slices=5, residual=True, lambdas=lams,
+        args = argparse.Namespace(out=tmp_path / "run", n=n, hyper_n=8, m=20, slices=5, residual=True, lambdas=lams,
                                   scale_min=1 / 64, seed=0, lr=1e-3, ema=0.999, init_from=tmp_path / "m.pt",
                                   widen_start=start)
         return NTCTrainer(args, sampler, None).model.eval()
@@ -403,6 +404,9 @@ def test_ntc_widen_start_leaves_the_saddle_and_keeps_the_old_latents(tmp_path, k
         assert (grad.abs().max() > 0) == (start > 0)
     assert not new[0.0].any() and new[0.1].abs().max() > 0
     assert torch.allclose(new[0.2], 2 * new[0.1], rtol=1e-5, atol=1e-7)
+    with torch.no_grad():                       # widening N at the same time: old latents still never see new channels
+        y_w = widened(0.1, n=10).analysis(x, q)
+        assert torch.allclose(y_w[:, :12], y_s, rtol=1e-6, atol=1e-6) and y_w[:, 12:].abs().max() > 0
     for bad in ("1.5", "-0.1", "x"):
         with pytest.raises(SystemExit):
             main(["ntc", "--out", str(tmp_path / "r"), "--widen-start", bad])

@@ -277,13 +277,12 @@ def widen_state(source: Dict[str, torch.Tensor], model: HyperpriorModel, start: 
                              f"(only the image transforms' N and the latents' M may grow)")
         axis, blocks = BLOCKED.get(name, (None, 1))
         old = [_old_positions(a, b, blocks if d == axis else 1) for d, (a, b) in enumerate(zip(src.shape, fresh.shape))]
-        breaking = start > 0 and model.m != m_src and name in SADDLE_BREAK
-        t = start * fresh if breaking else torch.zeros_like(fresh) if name in NEW_OUTPUTS_ZERO else fresh.clone()
+        t = torch.zeros_like(fresh) if name in NEW_OUTPUTS_ZERO else fresh.clone()
         if name in ("gain", "inv_gain"):
             t[:] = src.mean(1, keepdim=True).to(t.dtype)   # rows are qualities: new channels at the mean gain
         t[torch.meshgrid(*old, indexing="ij")] = src.to(t.dtype)
         module = modules.get(owner)
-        if t.dim() >= 2 and module is not None and module is not model and not breaking:
+        if t.dim() >= 2 and module is not None and module is not model:
             transposed = isinstance(module, nn.ConvTranspose2d)
             d_in, d_out = (0, 1) if transposed else (1, 0)
             new_in = torch.ones(t.shape[d_in], dtype=torch.bool)
@@ -291,6 +290,11 @@ def widen_state(source: Dict[str, torch.Tensor], model: HyperpriorModel, start: 
             index = [torch.arange(k) for k in t.shape]
             index[d_out], index[d_in] = old[d_out], new_in.nonzero()[:, 0]
             t[torch.meshgrid(*index, indexing="ij")] = 0
+        if start > 0 and model.m != m_src and name in SADDLE_BREAK:
+            # Axis 0 is the latents' in both (the analysis conv's outputs, the synthesis deconv's inputs).
+            new_latent = torch.ones(t.shape[0], dtype=torch.bool)
+            new_latent[old[0]] = False
+            t[new_latent] = start * fresh[new_latent]
         out[name] = t
     return out
 
