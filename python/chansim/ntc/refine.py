@@ -35,13 +35,10 @@ therefore checked: both candidates are quantized exactly as the codec will quant
 (:func:`realized_loss`) and the better is returned — refinement never makes a file worse, up to the
 grid snapping of (μ, σ) and the 8-bit rounding of the picture.
 
-Measured and not used, on the same three training photos: descending on the file's own dithered
-lattice instead of the noise — straight-through rounding (at quality 5 it never beat its start), or
-stochastic Gumbel annealing (Yang et al. 2020; soft rounding of y' − μ' + u between its two lattice
-neighbours, temperature 0.5 → 0.05) from the start or after the noisy descent. At the step counts an
-encoder can afford the relaxation wins: mean R-D loss change over qualities 5 and 10, 30 steps:
-noisy −4.2 %, noise then annealing −3.8 … −4.0 %, annealing alone −0.3 %; 100 steps: noisy −6.1 %,
-noise then annealing −5.7 %. (Yang et al. anneal over thousands of steps.)
+Why the descent stays on the noise: descending on the file's own dithered lattice instead —
+straight-through rounding, or stochastic Gumbel annealing (Yang et al. 2020) from the start or after
+the noisy descent — did worse at 30 and 100 steps, the budgets an encoder can afford (measurements
+in BENCHMARKS.md, "Encoder-side latent refinement").
 """
 
 from __future__ import annotations
