@@ -528,29 +528,73 @@ def test_decoder_training_base_follows_the_latent_residual():
     assert (run(res) - run(plain)).abs().max() > 1e-4
 
 
-def test_ntc_init_from_keeps_the_source_ladder(tmp_path):
-    """Without --lambdas, --init-from continues the source's qualities (a model file's config, a
-    checkpoint's arguments); anything else is refused by name."""
+def test_ntc_init_from_continues_the_source_configuration(tmp_path):
+    """What --init-from continues for flags not given: a model file's config or a checkpoint's
+    arguments (architecture, σ' floor, λ ladder), the values older runs were trained with for keys
+    they lack; anything else is refused by name."""
     from chansim.ntc.io import save_model as save_ntc
     from chansim.ntc.model import QUALITY_LAMBDAS, HyperpriorModel
-    from chansim.train.ntc import source_ladder
+    from chansim.ntc.tables import SCALE_MIN
+    from chansim.train.ntc import source_config
 
     lams = (0.0001, 0.001, 0.01, 0.1, 0.3)
-    save_ntc(HyperpriorModel(8, 12, lams), tmp_path / "m.pt")
-    assert source_ladder(tmp_path / "m.pt") == lams
-    torch.save({"args": {"lambdas": list(lams[:3])}}, tmp_path / "checkpoint.pt")
-    assert source_ladder(tmp_path / "checkpoint.pt") == lams[:3]
-    torch.save({"args": {}}, tmp_path / "old.pt")                 # a run from before --lambdas
-    assert source_ladder(tmp_path / "old.pt") == QUALITY_LAMBDAS
+    save_ntc(HyperpriorModel(8, 12, lams, slices=3, residual=True, scale_min=1 / 64, hyper_n=6), tmp_path / "m.pt")
+    assert source_config(tmp_path / "m.pt") == {"n": 8, "m": 12, "slices": 3, "residual": True, "hyper_n": 6,
+                                                "scale_min": 1 / 64, "lambdas": lams}
+    save_ntc(HyperpriorModel(8, 12), tmp_path / "plain.pt")
+    assert source_config(tmp_path / "plain.pt") == {"n": 8, "m": 12, "slices": 1, "residual": False, "hyper_n": 8,
+                                                    "scale_min": SCALE_MIN, "lambdas": QUALITY_LAMBDAS}
+    torch.save({"args": {"n": 16, "m": 24, "slices": 4, "residual": True, "scale_min": 0.05,
+                         "lambdas": list(lams[:3])}}, tmp_path / "checkpoint.pt")
+    assert source_config(tmp_path / "checkpoint.pt") == {"n": 16, "m": 24, "slices": 4, "residual": True,
+                                                         "hyper_n": 16, "scale_min": 0.05, "lambdas": lams[:3]}
+    torch.save({"args": {"n": 16, "m": 24}}, tmp_path / "old.pt")  # a run from before --slices, --lambdas, …
+    assert source_config(tmp_path / "old.pt") == {"n": 16, "m": 24, "slices": 1, "residual": False, "hyper_n": 16,
+                                                  "scale_min": SCALE_MIN, "lambdas": QUALITY_LAMBDAS}
     torch.save([1, 2], tmp_path / "other.pt")
     with pytest.raises(ValueError, match="neither"):
-        source_ladder(tmp_path / "other.pt")
+        source_config(tmp_path / "other.pt")
+
+
+def test_ntc_run_from_a_source_needs_no_architecture_flags(tmp_path, data_root, keep_threads, capsys):
+    """`train ntc --init-from M` alone continues M: the run's model has M's config and starts at M's
+    weights; a flag given still wins (--n wider widens). --widen-start without an --m above the
+    source's, and an unreadable source, are one-line errors (exit 2) that write nothing."""
+    from chansim.ntc.io import load_model as load_ntc, save_model as save_ntc
+    from chansim.ntc.model import HyperpriorModel
+
+    torch.manual_seed(5)
+    lams = (0.001, 0.01)
+    save_ntc(HyperpriorModel(8, 12, lams, slices=3, residual=True, scale_min=1 / 64), tmp_path / "m.pt")
+    source = load_ntc(tmp_path / "m.pt")[0]
+    common = ["--crop", "64", "--eval-crop", "64", "--batch", "1", "--threads", "1", "--steps", "1",
+              "--data-dir", str(data_root)]
+    out = tmp_path / "run"
+    assert main(["ntc", "--out", str(out), "--init-from", str(tmp_path / "m.pt"), "--lr", "0", *common]) == 0
+    blob = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert blob["config"] == source.config()
+    assert all(torch.equal(blob["ema"]["shadow"][k], v) and torch.equal(blob["model"][k], v)
+               for k, v in source.state_dict().items())                         # lr 0: still the source
+    wide = tmp_path / "wide"
+    assert main(["ntc", "--out", str(wide), "--init-from", str(tmp_path / "m.pt"), "--n", "10", *common]) == 0
+    cfg = torch.load(wide / "checkpoint.pt", map_location="cpu", weights_only=False)["config"]
+    assert cfg == {**source.config(), "n": 10, "hyper_n": 8}
+    capsys.readouterr()
+    for bad in (["--init-from", str(tmp_path / "m.pt"), "--widen-start", "0.1"],
+                ["--init-from", str(tmp_path / "m.pt"), "--m", "12", "--widen-start", "0.1"],
+                ["--widen-start", "0.1"],
+                ["--init-from", str(tmp_path / "missing.pt")]):
+        with pytest.raises(SystemExit) as e:
+            main(["ntc", "--out", str(tmp_path / "r"), *bad, *common])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.startswith("error: ") and "Traceback" not in err
+        assert ("--widen-start" in err) == ("--widen-start" in bad)
+    assert not (tmp_path / "r").exists()
 
 
 def test_ntc_scale_floor_is_set_or_continued(tmp_path):
-    """--scale-min sets the model's σ' floor ("0.02" or "1/64", refused outside [1/64, 1]); without it
-    --init-from continues the source's (model file config, checkpoint arguments, 0.11 for older runs);
-    a run from a 0.11 model with --scale-min 1/64 starts at the source's weights with the new floor,
+    """--scale-min sets the model's σ' floor ("0.02" or "1/64", refused outside [1/64, 1]; without it
+    --init-from continues the source's, test_ntc_init_from_continues_the_source_configuration); a run from a 0.11 model with --scale-min 1/64 starts at the source's weights with the new floor,
     which its exported config (and so its model id) carries."""
     import argparse
 
@@ -560,7 +604,7 @@ def test_ntc_scale_floor_is_set_or_continued(tmp_path):
     from chansim.ntc.model import HyperpriorModel
     from chansim.ntc.tables import SCALE_MIN
     from chansim.train.data import CropSampler
-    from chansim.train.ntc import NTCTrainer, _scale_min, source_scale_min
+    from chansim.train.ntc import NTCTrainer, _scale_min
 
     assert _scale_min("1/64") == 1 / 64 and _scale_min("0.02") == 0.02 and _scale_min("1") == 1.0
     for bad in ("0.01", "1/65", "2", "x", "1/0", "nan"):
@@ -570,10 +614,6 @@ def test_ntc_scale_floor_is_set_or_continued(tmp_path):
     src = HyperpriorModel(8, 12)
     mid = save_ntc(src, tmp_path / "m.pt")
     save_ntc(HyperpriorModel(8, 12, scale_min=1 / 64), tmp_path / "low.pt")
-    assert source_scale_min(tmp_path / "m.pt") == SCALE_MIN and source_scale_min(tmp_path / "low.pt") == 1 / 64
-    torch.save({"args": {"scale_min": 0.05}}, tmp_path / "checkpoint.pt")
-    torch.save({"args": {}}, tmp_path / "old.pt")
-    assert source_scale_min(tmp_path / "checkpoint.pt") == 0.05 and source_scale_min(tmp_path / "old.pt") == SCALE_MIN
     args = argparse.Namespace(out=tmp_path / "run", n=8, m=12, seed=0, lr=1e-4, ema=0.999,
                               init_from=tmp_path / "m.pt", scale_min=1 / 64)
     trainer = NTCTrainer(args, CropSampler([np.zeros((64, 64, 3), np.uint8)], 64), None)

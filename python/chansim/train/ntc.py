@@ -103,23 +103,20 @@ def _source_settings(path: Path) -> Dict:
     raise ValueError(f"{path}: neither an NTC model file nor an NTC run checkpoint")
 
 
-def source_ladder(path: Path) -> tuple:
-    """The λ ladder of an exported NTC model file or of a run's checkpoint (what ``--init-from``
-    continues when no ``--lambdas`` is given)."""
-    return tuple(float(v) for v in ladder(_source_settings(path)))
+ARCHITECTURE_DEFAULTS = {"n": 96, "m": 128, "slices": 1, "residual": False}
+"""A fresh run's architecture where its flags are not given (``--hyper-n`` defaults to ``--n``,
+``--scale-min`` to :data:`SCALE_MIN`, ``--lambdas`` to :data:`QUALITY_LAMBDAS`)."""
 
 
-def source_hyper_n(path: Path) -> int:
-    """The hyper transforms' width of an exported NTC model file or of a run's checkpoint (what
-    ``--init-from`` continues when no ``--hyper-n`` is given: widening N keeps the hyper-latents)."""
-    cfg = _source_settings(path)
-    return int(cfg.get("hyper_n") or cfg["n"])
-
-
-def source_scale_min(path: Path) -> float:
-    """The σ' floor of an exported NTC model file or of a run's checkpoint (what ``--init-from``
-    continues when no ``--scale-min`` is given)."""
-    return float(_source_settings(path).get("scale_min") or SCALE_MIN)
+def source_config(path: Path) -> Dict:
+    """What ``--init-from`` continues for every flag not given: the source's architecture (n, m,
+    slices, residual, hyper_n), σ' floor and λ ladder, from an exported NTC model file's config or a
+    run checkpoint's arguments (older runs without a key get the value they were trained with)."""
+    s = _source_settings(path)
+    return {"n": int(s.get("n", ARCHITECTURE_DEFAULTS["n"])), "m": int(s.get("m", ARCHITECTURE_DEFAULTS["m"])),
+            "slices": int(s.get("slices") or 1), "residual": bool(s.get("residual", False)),
+            "hyper_n": int(s.get("hyper_n") or s.get("n", ARCHITECTURE_DEFAULTS["n"])),
+            "scale_min": float(s.get("scale_min") or SCALE_MIN), "lambdas": tuple(float(v) for v in ladder(s))}
 
 
 GAIN_TABLES = ("gain", "inv_gain", "hgain", "inv_hgain")
@@ -413,6 +410,8 @@ def _scale_min(text: str) -> float:
 
 
 def add_parser(sub) -> None:
+    import argparse
+
     p = sub.add_parser("ntc", help="train the NTC hyperprior (all qualities in one run)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--resume", action="store_true")
@@ -422,12 +421,14 @@ def add_parser(sub) -> None:
     p.add_argument("--time-limit", type=float, default=None, help="stop this session after this many minutes")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=crop_side, default=128, help="crop side (a multiple of 64, the model's stride)")
-    p.add_argument("--n", type=int, default=96,
-                   help="channels N of the image transforms; larger than an --init-from source's widens it "
+    p.add_argument("--n", type=int, default=None,
+                   help="channels N of the image transforms (default: the --init-from source's, else 96); larger "
+                        "than the source's widens it "
                         "exactly (new channels start disconnected from the old ones, so the run starts at the "
                         "source's figures; chansim.train.ntc.widen_state)")
-    p.add_argument("--m", type=int, default=128,
-                   help="latent channels M; larger than an --init-from source's widens the latents exactly: the "
+    p.add_argument("--m", type=int, default=None,
+                   help="latent channels M (default: the --init-from source's, else 128); larger than the source's "
+                        "widens the latents exactly: the "
                         "new channels start at 0 (each costs the σ floor's few hundredths of a bit) and form new "
                         "channel-context slices after the source's, so --slices must keep the source's slice width")
     p.add_argument("--widen-start", type=_fraction, default=0.0,
@@ -437,11 +438,13 @@ def add_parser(sub) -> None:
     p.add_argument("--hyper-n", type=int, default=None,
                    help="width of the hyper transforms (channels of z; default: the --init-from source's, else "
                         "--n)")
-    p.add_argument("--slices", type=int, default=1,
-                   help="latent slices of the channel-wise context (1 = none; must divide --m)")
-    p.add_argument("--residual", action="store_true",
+    p.add_argument("--slices", type=int, default=None,
+                   help="latent slices of the channel-wise context (1 = none; must divide --m; default: the "
+                        "--init-from source's, else 1)")
+    p.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None,
                    help="estimate y' from ŷ' and the entropy model before the synthesis transform "
-                        "(closed-form posterior mean + learned residual; chansim.ntc.model.LatentResidual)")
+                        "(closed-form posterior mean + learned residual; chansim.ntc.model.LatentResidual; "
+                        "default: the --init-from source's, else off)")
     p.add_argument("--scale-min", type=_scale_min, default=None,
                    help=f"floor of the latents' σ' in [1/64, 1] (a lower floor makes the latents that carry "
                         f"nothing cheaper under universal quantization; default: the --init-from source's, "
@@ -467,7 +470,9 @@ def add_parser(sub) -> None:
                         "e.g. sunhays80,urban100")
     p.add_argument("--init-from", type=Path, default=None,
                    help="start a new schedule from an exported NTC model file (e.g. python/chansim/models/ntc_default.pt) "
-                        "or from a run's checkpoint.pt (its EMA weights and optimizer moments)")
+                        "or from a run's checkpoint.pt (its EMA weights and optimizer moments); every architecture "
+                        "flag not given (--n, --m, --slices, --residual, --hyper-n, --scale-min, --lambdas) "
+                        "continues the source's")
 
 
 def main(args) -> int:
@@ -477,17 +482,23 @@ def main(args) -> int:
     if args.resume:
         args = resume_args(args.out, {k: getattr(args, k)
                                       for k in ("steps", "time_budget", "time_limit", "threads", "precision")})
-    elif args.slices < 1 or args.m % args.slices:
+    else:
         # Before any data is read or file written, as argparse refuses its own arguments.
-        print(f"error: --slices must be a positive divisor of --m = {args.m}, got {args.slices}", file=sys.stderr)
-        raise SystemExit(2)
-    elif args.init_from:
-        if not args.lambdas:
-            args.lambdas = source_ladder(args.init_from)      # continue the source's qualities
-        if args.scale_min is None:
-            args.scale_min = source_scale_min(args.init_from)
-        if args.hyper_n is None:
-            args.hyper_n = source_hyper_n(args.init_from)
+        try:
+            source = source_config(args.init_from) if args.init_from else {}
+        except Exception as e:          # missing, unreadable, truncated or not an NTC source: one line, no traceback
+            print(f"error: --init-from: {e}", file=sys.stderr)
+            raise SystemExit(2)
+        for k, v in {**ARCHITECTURE_DEFAULTS, **source}.items():    # unset flags continue the source
+            if getattr(args, k, None) is None:
+                setattr(args, k, v)
+        if args.slices < 1 or args.m % args.slices:
+            print(f"error: --slices must be a positive divisor of --m = {args.m}, got {args.slices}", file=sys.stderr)
+            raise SystemExit(2)
+        if args.widen_start and not (source and args.m > source["m"]):
+            print("error: --widen-start applies only with --init-from and an --m above the source's "
+                  f"({source.get('m', 'no source')})", file=sys.stderr)
+            raise SystemExit(2)
     try:
         sampler = CropSampler.from_shared(args.crop, seed=args.seed, root=args.data_dir, progress=False,
                                           collections=getattr(args, "collections", None))   # older runs: all
