@@ -353,6 +353,49 @@ def test_ntc_run_widens_the_latents_exactly(tmp_path, keep_threads):
         NTCTrainer(argparse.Namespace(**{**vars(args), "m": 20, "slices": 4}), sampler, None)
 
 
+def test_ntc_wider_analysis_transform_starts_exactly_and_leaves_the_decoder_alone(tmp_path, keep_threads):
+    """--n-analysis above the source's widens only g_a, exactly: the latents are the source's, every
+    tensor a decoder reads (g_s, h_s, the context, residual, gains, z's density) is the source's, the
+    new channels' outgoing weights into old channels are 0 but get a gradient (not a saddle: the new
+    channels compute something from the start); the config carries n_analysis through a model file,
+    and an analysis transform narrower than the source's is refused."""
+    import argparse
+
+    from chansim.ntc.io import load_model as load_ntc
+    from chansim.ntc.io import save_model as save_ntc
+    from chansim.ntc.model import HyperpriorModel
+    from chansim.train.ntc import NTCTrainer
+
+    torch.manual_seed(4)
+    lams = (0.001, 0.01)
+    save_ntc(HyperpriorModel(8, 12, lams, slices=3, residual=True), tmp_path / "m.pt")
+    source = load_ntc(tmp_path / "m.pt")[0].eval()
+    sampler = CropSampler([np.zeros((64, 64, 3), np.uint8)], 64)
+    args = argparse.Namespace(out=tmp_path / "run", n=8, m=12, slices=3, residual=True, lambdas=lams, hyper_n=8,
+                              n_analysis=14, scale_min=None, seed=0, lr=1e-3, ema=0.999, init_from=tmp_path / "m.pt")
+    trainer = NTCTrainer(args, sampler, None)
+    wide = trainer.model.eval()
+    assert wide.config() == {**source.config(), "n_analysis": 14}
+    assert wide.g_a[0].weight.shape == (14, 3, 5, 5) and wide.g_s[0].weight.shape == source.g_s[0].weight.shape
+    x, q = torch.rand(2, 3, 64, 128), torch.tensor([0, 1])
+    with torch.no_grad():
+        torch.testing.assert_close(wide.analysis(x, q), source.analysis(x, q), rtol=1e-6, atol=1e-6)
+        assert wide.g_a[0](x)[:, 8:].abs().max() > 0                 # new channels compute something
+    for k, v in source.state_dict().items():
+        if not k.startswith("g_a."):
+            assert torch.equal(wide.state_dict()[k], v), k
+    assert not wide.g_a[6].weight[:, 8:].any()
+    wide.train()
+    trainer.model.loss(x, q)["loss"].backward()
+    assert wide.g_a[6].weight.grad[:, 8:].abs().max() > 0
+    save_ntc(wide, tmp_path / "wide.pt")
+    back = load_ntc(tmp_path / "wide.pt")[0]
+    assert back.n_analysis == 14 and back.config()["n_analysis"] == 14
+    with pytest.raises(ValueError, match="cannot be widened"):
+        NTCTrainer(argparse.Namespace(**{**vars(args), "init_from": tmp_path / "wide.pt", "n_analysis": 10}),
+                   sampler, None)
+
+
 def test_ntc_widen_start_leaves_the_saddle_and_keeps_the_old_latents(tmp_path, keep_threads, capsys):
     """``--widen-start s``: the old latents, the hyper-latents and the old slices' (μ', σ') are still
     exactly the source's; the new latents are linear in s (s × what fresh analysis rows compute, so
@@ -541,17 +584,22 @@ def test_ntc_init_from_continues_the_source_configuration(tmp_path):
     lams = (0.0001, 0.001, 0.01, 0.1, 0.3)
     save_ntc(HyperpriorModel(8, 12, lams, slices=3, residual=True, scale_min=1 / 64, hyper_n=6), tmp_path / "m.pt")
     assert source_config(tmp_path / "m.pt") == {"n": 8, "m": 12, "slices": 3, "residual": True, "hyper_n": 6,
-                                                "scale_min": 1 / 64, "lambdas": lams}
+                                                "n_analysis": None, "scale_min": 1 / 64, "lambdas": lams}
+    save_ntc(HyperpriorModel(8, 12, lams, n_analysis=10), tmp_path / "asym.pt")
+    assert source_config(tmp_path / "asym.pt")["n_analysis"] == 10
     save_ntc(HyperpriorModel(8, 12), tmp_path / "plain.pt")
     assert source_config(tmp_path / "plain.pt") == {"n": 8, "m": 12, "slices": 1, "residual": False, "hyper_n": 8,
-                                                    "scale_min": SCALE_MIN, "lambdas": QUALITY_LAMBDAS}
+                                                    "n_analysis": None, "scale_min": SCALE_MIN,
+                                                    "lambdas": QUALITY_LAMBDAS}
     torch.save({"args": {"n": 16, "m": 24, "slices": 4, "residual": True, "scale_min": 0.05,
                          "lambdas": list(lams[:3])}}, tmp_path / "checkpoint.pt")
     assert source_config(tmp_path / "checkpoint.pt") == {"n": 16, "m": 24, "slices": 4, "residual": True,
-                                                         "hyper_n": 16, "scale_min": 0.05, "lambdas": lams[:3]}
+                                                         "hyper_n": 16, "n_analysis": None, "scale_min": 0.05,
+                                                         "lambdas": lams[:3]}
     torch.save({"args": {"n": 16, "m": 24}}, tmp_path / "old.pt")  # a run from before --slices, --lambdas, …
     assert source_config(tmp_path / "old.pt") == {"n": 16, "m": 24, "slices": 1, "residual": False, "hyper_n": 16,
-                                                  "scale_min": SCALE_MIN, "lambdas": QUALITY_LAMBDAS}
+                                                  "n_analysis": None, "scale_min": SCALE_MIN,
+                                                  "lambdas": QUALITY_LAMBDAS}
     torch.save([1, 2], tmp_path / "other.pt")
     with pytest.raises(ValueError, match="neither"):
         source_config(tmp_path / "other.pt")
@@ -580,6 +628,10 @@ def test_ntc_run_from_a_source_needs_no_architecture_flags(tmp_path, data_root, 
     assert main(["ntc", "--out", str(wide), "--init-from", str(tmp_path / "m.pt"), "--n", "10", *common]) == 0
     cfg = torch.load(wide / "checkpoint.pt", map_location="cpu", weights_only=False)["config"]
     assert cfg == {**source.config(), "n": 10, "hyper_n": 8}
+    assert main(["ntc", "--out", str(tmp_path / "enc"), "--init-from", str(tmp_path / "m.pt"), "--n-analysis", "12",
+                 *common]) == 0
+    cfg = torch.load(tmp_path / "enc" / "checkpoint.pt", map_location="cpu", weights_only=False)["config"]
+    assert cfg == {**source.config(), "n_analysis": 12}
     capsys.readouterr()
     for bad in (["--init-from", str(tmp_path / "m.pt"), "--widen-start", "0.1"],
                 ["--init-from", str(tmp_path / "m.pt"), "--m", "12", "--widen-start", "0.1"],

@@ -102,7 +102,7 @@ def save_model(model: HyperpriorModel, path: Union[str, Path], storage: str = "f
 def _kwargs(cfg):
     return {"n": cfg["n"], "m": cfg["m"], "lambdas": cfg["lambdas"], "slices": cfg.get("slices", 1),
             "residual": bool(cfg.get("residual", False)), "scale_min": cfg.get("scale_min", SCALE_MIN),
-            "hyper_n": cfg.get("hyper_n")}
+            "hyper_n": cfg.get("hyper_n"), "n_analysis": cfg.get("n_analysis")}
 
 
 def load_model(path: Union[str, Path]) -> Tuple[HyperpriorModel, Tuple[np.ndarray, np.ndarray], str]:

@@ -154,20 +154,26 @@ class HyperpriorModel(nn.Module):
     kind = "ntc"
 
     def __init__(self, n: int = 96, m: int = 128, lambdas: Sequence[float] = QUALITY_LAMBDAS, slices: int = 1,
-                 residual: bool = False, scale_min: float = SCALE_MIN, hyper_n: Optional[int] = None):
+                 residual: bool = False, scale_min: float = SCALE_MIN, hyper_n: Optional[int] = None,
+                 n_analysis: Optional[int] = None):
         super().__init__()
         self.scale_min = check_scale_min(scale_min)       # floor of σ' (the latent's step is 1)
         if slices < 1 or m % slices:
             raise ValueError(f"slices must be a positive divisor of m = {m}, got {slices}")
         hyper_n = n if hyper_n is None else int(hyper_n)
-        if n < 1 or m < 1 or hyper_n < 1:
-            raise ValueError(f"n, m and hyper_n must be positive, got {n}, {m}, {hyper_n}")
+        n_a = n if n_analysis is None else int(n_analysis)
+        if n < 1 or m < 1 or hyper_n < 1 or n_a < 1:
+            raise ValueError(f"n, m, hyper_n and n_analysis must be positive, got {n}, {m}, {hyper_n}, {n_a}")
         self.n, self.m, self.lambdas, self.slices = n, m, tuple(float(v) for v in lambdas), int(slices)
         # The hyper transforms' width (= channels of z) is its own setting, so the image transforms can be
         # widened (train ntc --n, from a narrower model) without changing what the hyper-latents are.
         self.hyper_n = hyper_n
+        # The analysis transform's width is its own setting too: g_a runs only at the encoder, so a wider
+        # one costs encode time, never decode time (an asymmetric codec, as in Yang & Mandt 2023).
+        self.n_analysis = n_a
         k = len(self.lambdas)
-        self.g_a = nn.Sequential(_conv(3, n), GDN(n), _conv(n, n), GDN(n), _conv(n, n), GDN(n), _conv(n, m))
+        self.g_a = nn.Sequential(_conv(3, n_a), GDN(n_a), _conv(n_a, n_a), GDN(n_a), _conv(n_a, n_a), GDN(n_a),
+                                 _conv(n_a, m))
         self.g_s = nn.Sequential(_deconv(m, n), GDN(n, True), _deconv(n, n), GDN(n, True), _deconv(n, n),
                                  GDN(n, True), _deconv(n, 3))
         h = hyper_n
@@ -200,8 +206,8 @@ class HyperpriorModel(nn.Module):
         return frequency_table(pmf)
 
     def config(self) -> Dict[str, Any]:
-        # "slices", "residual", "scale_min" and "hyper_n" only when not the default, so a model without them
-        # keeps its config (and model id).
+        # "slices", "residual", "scale_min", "hyper_n" and "n_analysis" only when not the default, so a model
+        # without them keeps its config (and model id).
         cfg = {"kind": self.kind, "n": self.n, "m": self.m, "lambdas": list(self.lambdas)}
         if self.slices > 1:
             cfg["slices"] = self.slices
@@ -211,6 +217,8 @@ class HyperpriorModel(nn.Module):
             cfg["scale_min"] = self.scale_min
         if self.hyper_n != self.n:
             cfg["hyper_n"] = self.hyper_n
+        if self.n_analysis != self.n:
+            cfg["n_analysis"] = self.n_analysis
         return cfg
 
     @property

@@ -110,12 +110,14 @@ ARCHITECTURE_DEFAULTS = {"n": 96, "m": 128, "slices": 1, "residual": False}
 
 def source_config(path: Path) -> Dict:
     """What ``--init-from`` continues for every flag not given: the source's architecture (n, m,
-    slices, residual, hyper_n), σ' floor and λ ladder, from an exported NTC model file's config or a
-    run checkpoint's arguments (older runs without a key get the value they were trained with)."""
+    slices, residual, hyper_n, n_analysis — None when the analysis transform is N wide, so it follows
+    a new ``--n``), σ' floor and λ ladder, from an exported NTC model file's config or a run
+    checkpoint's arguments (older runs without a key get the value they were trained with)."""
     s = _source_settings(path)
     return {"n": int(s.get("n", ARCHITECTURE_DEFAULTS["n"])), "m": int(s.get("m", ARCHITECTURE_DEFAULTS["m"])),
             "slices": int(s.get("slices") or 1), "residual": bool(s.get("residual", False)),
             "hyper_n": int(s.get("hyper_n") or s.get("n", ARCHITECTURE_DEFAULTS["n"])),
+            "n_analysis": int(s["n_analysis"]) if s.get("n_analysis") else None,
             "scale_min": float(s.get("scale_min") or SCALE_MIN), "lambdas": tuple(float(v) for v in ladder(s))}
 
 
@@ -186,7 +188,7 @@ ZERO_START = ("context", "residual")
 def model_from_args(args: Dict) -> HyperpriorModel:
     """The untrained model a run's arguments describe (runs from before --slices / --residual have neither)."""
     return HyperpriorModel(args["n"], args["m"], ladder(args), args.get("slices", 1), bool(args.get("residual")),
-                           args.get("scale_min") or SCALE_MIN, args.get("hyper_n"))
+                           args.get("scale_min") or SCALE_MIN, args.get("hyper_n"), args.get("n_analysis"))
 
 
 #: What :func:`widen_state` may grow: the image transforms (their N channels) and, with the latent
@@ -431,6 +433,10 @@ def add_parser(sub) -> None:
                         "widens the latents exactly: the "
                         "new channels start at 0 (each costs the σ floor's few hundredths of a bit) and form new "
                         "channel-context slices after the source's, so --slices must keep the source's slice width")
+    p.add_argument("--n-analysis", type=int, default=None,
+                   help="channels of the analysis transform alone (it runs only at the encoder, so its width "
+                        "costs encode time, never decode time; default: the --init-from source's, else --n); "
+                        "larger than the source's widens it exactly")
     p.add_argument("--widen-start", type=_fraction, default=0.0,
                    help="with --m above the source's: start the new latents at this fraction of fresh analysis "
                         "rows, read by the synthesis with this fraction of fresh weights, instead of exactly 0 "
@@ -471,7 +477,8 @@ def add_parser(sub) -> None:
     p.add_argument("--init-from", type=Path, default=None,
                    help="start a new schedule from an exported NTC model file (e.g. python/chansim/models/ntc_default.pt) "
                         "or from a run's checkpoint.pt (its EMA weights and optimizer moments); every architecture "
-                        "flag not given (--n, --m, --slices, --residual, --hyper-n, --scale-min, --lambdas) "
+                        "flag not given (--n, --m, --n-analysis, --slices, --residual, --hyper-n, --scale-min, "
+                        "--lambdas) "
                         "continues the source's")
 
 
