@@ -228,9 +228,9 @@ def test_model_file_round_trip_and_tables(tiny_path):
 
 
 def test_int8_kernels_are_exact_products_and_decode_in_another_process(codec, photo, tiny_path, tmp_path):
-    """storage="int8": every convolution kernel but the analysis transform's is stored as int8 q with a
-    float32 scale s per slice of its first axis, s = max|w| / 127 and |q·s − w| ≤ s/2 (the closed form of
-    symmetric rounding), the rest (g_a's kernels too) as float16; the loaded weights are exactly q·s in float32, the file is version 2 and smaller, and the
+    """storage="int8": every convolution kernel is stored as int8 q with a float32 scale s per slice of its
+    first axis, s = max|w| / 127 and |q·s − w| ≤ s/2 (the closed form of symmetric rounding), the rest as
+    float16; the loaded weights are exactly q·s in float32, the file is version 2 and smaller, and the
     model codes: round trip at the lowest and highest quality, another process decoding identically."""
     import subprocess
     import sys
@@ -246,7 +246,7 @@ def test_int8_kernels_are_exact_products_and_decode_in_another_process(codec, ph
     loaded, _, mid2 = load_model(path)
     assert mid2 == mid != codec.model_id
     for name, w in model.state_dict().items():
-        if w.dim() == 4 and not name.startswith("g_a."):
+        if w.dim() == 4:
             q, s = sd[name], sd[name + ".scale"]
             assert q.dtype == torch.int8 and s.dtype == torch.float32 and s.shape == (w.shape[0],)
             peak = w.abs().reshape(w.shape[0], -1).amax(1)

@@ -5,12 +5,12 @@ with ``weights_only=True``. The tables travel inside ``state_dict`` as int32 ten
 ``z_offsets`` / ``z_freqs``, so the content hash (:func:`chansim.diffusion.io.model_id`,
 the id files carry) covers everything a decoder depends on.
 
-Weights are stored as float16 (version 1), or (version 2, ``storage="int8"``) convolution kernels
-as int8 with one float32 scale per slice of their first axis, ``name`` (int8) and ``name.scale``
-(float32): the weight is int8 · scale, one float32 product, the same on every machine — what the
-model id hashes is what every decoder computes with. The rest (biases, GDN, gains, the factorized
-density) and the kernels of :data:`FLOAT16_KERNELS` stay float16. int8 halves the kernels' bytes, so
-a model with twice the parameters fits the same budget (:data:`SIZE_BUDGET`).
+Weights are stored as float16 (version 1), or (version 2, ``storage="int8"``) every convolution
+kernel as int8 with one float32 scale per slice of its first axis, ``name`` (int8) and
+``name.scale`` (float32): the weight is int8 · scale, one float32 product, the same on every
+machine — what the model id hashes is what every decoder computes with. The rest (biases, GDN,
+gains, the factorized density) stays float16. int8 halves the kernels' bytes, so a model with twice
+the parameters fits the same budget (:data:`SIZE_BUDGET`).
 """
 
 from __future__ import annotations
@@ -32,11 +32,6 @@ VERSIONS = (VERSION, VERSION_INT8)
 TABLE_KEYS = ("z_offsets", "z_freqs")
 STORAGES = ("float16", "int8")
 SCALE_SUFFIX = ".scale"
-#: Kernels int8 storage keeps float16: the analysis transform. It runs only at the encoder, so its
-#: bytes buy no decoder speed, and it is where int8 costs: on a float M = 192 run (held-out Kodak
-#: crops, BD-PSNR vs WebP) int8 everywhere lost 0.120 dB, int8 in g_a alone 0.101, in g_s 0.012, in
-#: the hyper transforms, context and residual ≤ 0.001 each (BENCHMARKS.md, "Model storage").
-FLOAT16_KERNELS = ("g_a.",)
 #: Bytes a shipped NTC model may take (the issue's ≤ 10 MB for a codec's models).
 SIZE_BUDGET = 10 * 1000 * 1000
 
@@ -76,8 +71,7 @@ def stored_weights(model: HyperpriorModel, storage: str = "float16") -> Dict[str
     sd = stored_state_dict(model, torch.float16)
     if storage == "int8":
         full = model.state_dict()
-        for k in [k for k, v in full.items() if v.is_floating_point() and v.dim() == 4
-                  and not k.startswith(FLOAT16_KERNELS)]:
+        for k in [k for k, v in full.items() if v.is_floating_point() and v.dim() == 4]:
             sd[k], sd[k + SCALE_SUFFIX] = quantize_int8(full[k])
     return sd
 

@@ -593,8 +593,8 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "file_sha256": file_sha256(path),
         "size_bytes": path.stat().st_size,
         "storage_dtype": "float16 (tables int32)" if storage == "float16" else
-                         "int8 convolution kernels with a float32 scale per slice of their first axis, except "
-                         "the analysis transform's (encoder only); float16 elsewhere (tables int32)",
+                         "int8 convolution kernels with a float32 scale per output slice; float16 elsewhere "
+                         "(tables int32)",
         "parameters": sum(p.numel() for p in model.parameters()),
         "config": model.config(),
         "training_data": {"source": "shared/data/train (random crops, horizontal flips; area-weighted image choice)",
