@@ -273,6 +273,19 @@ def test_int8_kernels_are_exact_products_and_decode_in_another_process(codec, ph
     torch.save(blob, tmp_path / "broken.pt")
     with pytest.raises(ValueError, match="scale"):
         load_model(tmp_path / "broken.pt")
+    # "mixed": the image transforms' kernels float16, every other kernel the int8 product above.
+    save_model(model, tmp_path / "mixed.pt", "mixed")
+    blob = torch.load(tmp_path / "mixed.pt", weights_only=True)
+    mixed, _, _ = load_model(tmp_path / "mixed.pt")
+    assert blob["version"] == VERSION_INT8
+    for name, w in model.state_dict().items():
+        if w.dim() == 4:
+            image = name.startswith(("g_a.", "g_s."))
+            assert blob["state_dict"][name].dtype == (torch.float16 if image else torch.int8), name
+            assert torch.equal(mixed.state_dict()[name], (w.half() if image else loaded.state_dict()[name]).float())
+    data = NTC.from_file(tmp_path / "mixed.pt").compress(photo, 1)
+    assert np.array_equal(NTC.from_file(tmp_path / "mixed.pt").decompress(data),
+                          NTC.from_file(tmp_path / "mixed.pt").evaluate(photo, [1])[0].images["mmse"])
     torch.save({**blob, "version": 3}, tmp_path / "future.pt")
     with pytest.raises(ValueError, match="version 3"):
         load_model(tmp_path / "future.pt")

@@ -532,8 +532,9 @@ def is_ntc_run(run_dir: Path) -> bool:
 
 
 def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Optional[Path] = None) -> Path:
-    """Write ``dest/name.pt`` (float16 weights, or int8 kernels when float16 would exceed
-    :data:`chansim.ntc.io.SIZE_BUDGET`; + hyper-latent tables) and its card ``name.json`` / ``.md``.
+    """Write ``dest/name.pt`` (the first of :data:`chansim.ntc.io.STORAGES` — float16, int8 kernels
+    outside the image transforms, int8 kernels — within :data:`chansim.ntc.io.SIZE_BUDGET`; +
+    hyper-latent tables) and its card ``name.json`` / ``.md``.
 
     The card's held-out numbers are measured on the *stored* weights, through the model's
     own code lengths on the Kodak crops (the figures the training log tracked); the
@@ -542,7 +543,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
     import datetime as _dt
 
     from ..diffusion.io import file_sha256, write_card
-    from ..ntc.io import SIZE_BUDGET, load_model, save_model
+    from ..ntc.io import SIZE_BUDGET, STORAGES, load_model, save_model
     from .data import training_collections
     from .export import _source_summary
     from .loop import describe_machine
@@ -554,11 +555,10 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
     model.load_state_dict(blob["ema"]["shadow"])
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / f"{name}.pt"
-    storage = "float16"
-    mid = save_model(model, path, storage)
-    if path.stat().st_size > SIZE_BUDGET:        # int8 kernels: half the bytes (chansim.ntc.io)
-        storage = "int8"
+    for storage in STORAGES:                     # the first that fits: int8 kernels halve their bytes
         mid = save_model(model, path, storage)
+        if path.stat().st_size <= SIZE_BUDGET:
+            break
     shipped, _, _ = load_model(path)
     heldout = kodak_eval_crops(data_dir, args.get("eval_crop", EVAL_CROP))
     rows = evaluate(shipped, heldout)
@@ -592,9 +592,12 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "file": path.name,
         "file_sha256": file_sha256(path),
         "size_bytes": path.stat().st_size,
-        "storage_dtype": "float16 (tables int32)" if storage == "float16" else
-                         "int8 convolution kernels with a float32 scale per output slice; float16 elsewhere "
-                         "(tables int32)",
+        "storage_dtype": {"float16": "float16 (tables int32)",
+                          "mixed": "int8 kernels with a float32 scale per slice of their first axis in the "
+                                   "hyper transforms, channel context and residual; float16 elsewhere, the image "
+                                   "transforms included (tables int32)",
+                          "int8": "int8 convolution kernels with a float32 scale per slice of their first axis; "
+                                  "float16 elsewhere (tables int32)"}[storage],
         "parameters": sum(p.numel() for p in model.parameters()),
         "config": model.config(),
         "training_data": {"source": "shared/data/train (random crops, horizontal flips; area-weighted image choice)",
