@@ -133,13 +133,15 @@ def gap(point, curve) -> str:
 def report(state) -> str:
     sm = state["summary"]
     lines = [f"NTC (model {state['model_id'][:16]}), mean over {sm['images']} Kodak images:", "",
-             "| quality | bpp | PSNR (dB) | MS-SSIM (dB) | file / ideal bits | latents at the σ floor | their bits (of the file) |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+             "| quality | bpp | PSNR (dB) | MS-SSIM (dB) | file / ideal bits | latents at the σ floor | their bits (of the file) "
+             "| PSNR − JPEG (dB) | PSNR − WebP (dB) |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for p in sm["curves"]["ntc"]:
         fl = sm.get("floor", {}).get(p["q"])
         floor = f"{fl['latents']:.1%} | {fl['bits']:.1%}" if fl else "– | –"
         lines.append(f"| {p['q']} | {p['bpp']:.3f} | {p['psnr']:.2f} | {msssim_db(p['msssim']):.2f} | "
-                     f"{sm['overhead'][p['q']]:.4f} | {floor} |")
+                     f"{sm['overhead'][p['q']]:.4f} | {floor} | {gap(p, sm['curves']['jpeg'])} | "
+                     f"{gap(p, sm['curves']['webp'])} |")
     lines += ["", "| NTC against | BD-PSNR (dB) | BD-MS-SSIM (dB) | overlapping bpp range |", "|---|---:|---:|---|"]
     for peer in ("jpeg", "webp", "avif"):
         a, b = sm["bd"][f"{peer}_psnr"], sm["bd"][f"{peer}_msssim"]

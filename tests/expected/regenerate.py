@@ -1,6 +1,10 @@
 """Regenerate the golden files of tests/test_golden.py (run when a shipped model changes).
 
-    python tests/expected/regenerate.py
+    python tests/expected/regenerate.py            # every case
+    python tests/expected/regenerate.py ntc        # only the named codecs' cases; the others' entries stay
+
+Regenerate only the codecs whose model changed: UQDM's and DiffC's pins hold only on the CPU that
+made them, so regenerating them on another CPU would move those pins for no reason.
 
 Writes ``source.png`` (a 64×48 synthetic photo, tests/images.disc_image), one chansim file per
 entry of :data:`CASES` made from it by the shipped model, and ``manifest.json`` with each file's
@@ -39,7 +43,7 @@ def resolve(codec, quality):
     return {"first": qs[0], "last": qs[-1], "default": codec.default_quality}.get(quality, quality)
 
 
-def main() -> None:
+def main(only=()) -> None:
     from images import disc_image
 
     from chansim.codecs import codec_class
@@ -47,8 +51,16 @@ def main() -> None:
 
     source = disc_image(48, 64, seed=3)
     Image.fromarray(source).save(HERE / "source.png")
+    unknown = set(only) - {name for name, _ in CASES}
+    if unknown:
+        raise SystemExit(f"unknown codec(s) {sorted(unknown)}; the cases are {sorted({n for n, _ in CASES})}")
+    manifest_path = HERE / "manifest.json"
+    old = json.loads(manifest_path.read_text()) if only and manifest_path.is_file() else {}
     manifest = {}
     for name, q in CASES:
+        if only and name not in only:
+            manifest.update({f: e for f, e in old.items() if e["codec"] == name})
+            continue
         codec = codec_class(name).pretrained()
         quality = resolve(codec, q)
         data = codec.compress(source, quality)
@@ -57,8 +69,8 @@ def main() -> None:
         manifest[fname] = {"codec": name, "quality": quality, "model_id": codec.model_id, "bytes": len(data),
                            "decoded_sha256": pixels_sha256(codec.decompress(data)), "made_on": cpu_name()}
         print(fname, len(data), "bytes")
-    (HERE / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    main(tuple(sys.argv[1:]))
