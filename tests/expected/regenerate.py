@@ -49,11 +49,11 @@ def main(only=()) -> None:
     from chansim.codecs import codec_class
     from chansim.machine import cpu_name
 
+    unknown = set(only) - {name for name, _ in CASES}
+    if unknown:          # before anything is written
+        raise SystemExit(f"unknown codec(s) {sorted(unknown)}; the cases are {sorted({n for n, _ in CASES})}")
     source = disc_image(48, 64, seed=3)
     Image.fromarray(source).save(HERE / "source.png")
-    unknown = set(only) - {name for name, _ in CASES}
-    if unknown:
-        raise SystemExit(f"unknown codec(s) {sorted(unknown)}; the cases are {sorted({n for n, _ in CASES})}")
     manifest_path = HERE / "manifest.json"
     old = json.loads(manifest_path.read_text()) if only and manifest_path.is_file() else {}
     manifest = {}
