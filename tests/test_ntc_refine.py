@@ -41,7 +41,7 @@ def _loss(codec, quality, image, data, decoded):
 
 #: Qualities where refinement must make this photo's file strictly better. At quality 5 the shipped
 #: model's descent (default step size, this file's dither) never beats the start on this 96×80 crop —
-#: its realized loss runs +0.1 … +5.3 % above the start's along the way — so there only the guarantee
+#: its realized loss, read every third step, runs +0.1 … +5.3 % above the start's — so there only the guarantee
 #: (never worse: the start is returned) is checked; Kodak-24's figures are in BENCHMARKS.md.
 STRICT = (2, 9)
 
