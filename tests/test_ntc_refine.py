@@ -121,6 +121,10 @@ def test_refinement_that_would_worsen_the_file_returns_the_start(codec, photo):
     assert realized_loss(codec.model, x, q, *wild, u, h, w) > realized_loss(codec.model, x, q, yg, z, u, h, w)
     kept = refine_latents(codec.model, x, q, yg, z, 4, seed=seed, height=h, width=w, lr=40.0, dither=u)
     assert torch.equal(kept[0], yg) and torch.equal(kept[1], z)
+    # A descent at the default step size beats the start where refinement's gain is large (quality 9:
+    # −4.8 … −7 % on this crop for every seed tried); at quality 5 whether any checked iterate beats
+    # the start here depends on the seed and even on torch's thread count (STRICT above).
+    x, q, yg, z, u = _start(codec, photo, 9, seed)
     good = refine_latents(codec.model, x, q, yg, z, STEPS, seed=seed, height=h, width=w, dither=u)
     assert realized_loss(codec.model, x, q, *good, u, h, w) < realized_loss(codec.model, x, q, yg, z, u, h, w)
 
