@@ -169,7 +169,7 @@ def refine_latents(model: HyperpriorModel, x: torch.Tensor, q: torch.Tensor, y: 
 
 def _current(w_y, g_y, w_z, g_z, z_range):
     """The gained latents (y', z') of the descent's current iterate, z' inside its tables."""
-    y_r, z_r = (w_y * g_y).detach().clone(), (w_z * g_z).detach().clone()
+    y_r, z_r = (w_y * g_y).detach(), (w_z * g_z).detach()     # fresh products: no copy needed
     if z_range is not None:     # the division and product may leave z' an ulp outside its table
         z_r = torch.maximum(torch.minimum(z_r, z_range[1]), z_range[0])
     return y_r, z_r
