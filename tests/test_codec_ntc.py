@@ -219,6 +219,36 @@ def test_file_errors_and_arguments(codec, photo):
         codec.decompress(data, reconstruction="flow")
 
 
+def test_the_model_id_is_what_a_decoder_reads(codec, photo, tiny_path, tmp_path):
+    """The id files carry hashes the decoder side only: changing any encoder tensor (the analysis
+    transforms and their gains) or widening the analysis transform keeps it — and such a model decodes
+    a file of the original bit for bit, so keeping the id is safe — while changing any other stored
+    tensor (synthesis, entropy model, context, residual, tables) gives a new id."""
+    from chansim.ntc.io import decoder_id
+    from chansim.ntc.model import encoder_only
+
+    model, _, mid = load_model(tiny_path)
+    blob = torch.load(tiny_path, weights_only=True)
+    stored = blob["state_dict"]
+    encoder = [k for k in stored if encoder_only(k)]
+    assert {k.split(".")[0] for k in encoder} == {"g_a", "h_a", "gain", "hgain"}
+    for k, v in stored.items():
+        changed = dict(stored)
+        changed[k] = v.clone()
+        changed[k].view(-1)[0] += 1            # the smallest step of an int table, a large one of a float
+        assert (decoder_id(blob["config"], changed) == mid) == (k in encoder), k
+    data = codec.compress(photo, 3, seed=7)
+    other = HyperpriorModel(model.n, model.m, model.lambdas, model.slices, model.residual is not None,
+                            model.scale_min, model.hyper_n, n_analysis=20)
+    torch.manual_seed(1)
+    other.load_state_dict({k: (torch.randn_like(other.state_dict()[k]) * 0.1 if encoder_only(k) else v)
+                           for k, v in model.state_dict().items()})
+    assert save_model(other, tmp_path / "other.pt") == mid
+    recoded = NTC.from_file(tmp_path / "other.pt")
+    assert (recoded.decompress(data) == codec.decompress(data)).all()
+    assert recoded.compress(photo, 3, seed=7) != data           # a different encoder, a different file
+
+
 def test_model_file_round_trip_and_tables(tiny_path):
     model, (offsets, freqs), mid = load_model(tiny_path)
     model2, tables2, mid2 = load_model(tiny_path)

@@ -952,6 +952,46 @@ def test_ntc_export_card_counts_the_runs_it_continues(tmp_path, data_root, keep_
     assert card["total_steps_all_runs"] == 102 and card["optimizer"]["precision"] == "fp32"
 
 
+def test_ntc_encoder_only_run_keeps_the_decoder_and_its_model_id(tmp_path, data_root, keep_threads, capsys):
+    """`train ntc --encoder-only` (here with a wider analysis transform): after training and export every
+    tensor a decoder reads is the source's bit for bit (Adam never sees them, the EMA copies them) while
+    the encoder's moved, so the exported model has the source's id and decodes the source's files. It
+    needs --init-from, and a decoder-side flag that differs from the source (here --n) is a one-line
+    error that writes nothing."""
+    from chansim.ntc.io import load_model as load_ntc, save_model as save_ntc
+    from chansim.ntc.model import HyperpriorModel, encoder_only
+
+    torch.manual_seed(6)
+    src_id = save_ntc(HyperpriorModel(8, 12, (0.001, 0.01), slices=3, residual=True), tmp_path / "m.pt")
+    source = load_ntc(tmp_path / "m.pt")[0].state_dict()
+    common = ["--crop", "64", "--eval-crop", "64", "--batch", "2", "--threads", "1", "--steps", "3", "--lr", "1e-2",
+              "--warmup", "0", "--data-dir", str(data_root)]
+    out = tmp_path / "run"
+    assert main(["ntc", "--out", str(out), "--init-from", str(tmp_path / "m.pt"), "--encoder-only",
+                 "--n-analysis", "10", *common]) == 0
+    blob = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+    for k, v in source.items():                                  # float32, before the storage's rounding
+        if not encoder_only(k):
+            assert torch.equal(blob["ema"]["shadow"][k], v) and torch.equal(blob["model"][k], v), k
+    assert main(["export", str(out), "--dest", str(tmp_path / "x"), "--name", "e", "--data-dir", str(data_root)]) == 0
+    model, _, mid = load_ntc(tmp_path / "x" / "e.pt")
+    assert mid == src_id and model.n_analysis == 10
+    trained = model.state_dict()
+    moved = [k for k, v in source.items() if encoder_only(k) and v.shape == trained[k].shape
+             and not torch.equal(v, trained[k])]
+    assert moved                                                  # the encoder trained
+    for k, v in source.items():
+        if not encoder_only(k):
+            assert torch.equal(trained[k], v), k
+    capsys.readouterr()
+    for bad in (["--encoder-only"], ["--init-from", str(tmp_path / "m.pt"), "--encoder-only", "--n", "10"]):
+        with pytest.raises(SystemExit) as e:
+            main(["ntc", "--out", str(tmp_path / "r"), *bad, *common])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.startswith("error: ") and "--encoder-only" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
 def test_centre_crop_refuses_an_image_smaller_than_the_crop():
     """A photo smaller than the crop is named in a ValueError, not cropped to a ragged shape."""
     from chansim.train.data import centre_crop

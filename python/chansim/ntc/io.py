@@ -2,8 +2,11 @@
 
 ``torch.save({"format": "chansim-ntc-model", "version", "config", "state_dict"})``, read
 with ``weights_only=True``. The tables travel inside ``state_dict`` as int32 tensors
-``z_offsets`` / ``z_freqs``, so the content hash (:func:`chansim.diffusion.io.model_id`,
-the id files carry) covers everything a decoder depends on.
+``z_offsets`` / ``z_freqs``, so the model id files carry (:func:`decoder_id`) covers everything a
+decoder depends on — and only that: the encoder's tensors (the analysis transforms and their gains,
+:func:`chansim.ntc.model.encoder_only`) and the analysis width are left out, so an encoder trained
+anew against the same decoder (``train ntc --encoder-only``) keeps the id, the files already written
+and the generative decoder bound to it.
 
 Weights are stored as float16 (version 1), or (version 2) with convolution kernels as int8 and one
 float32 scale per slice of their first axis, ``name`` (int8) and ``name.scale`` (float32): the
@@ -23,7 +26,7 @@ import numpy as np
 import torch
 
 from ..diffusion.io import model_id, stored_state_dict
-from .model import HyperpriorModel
+from .model import HyperpriorModel, encoder_only
 from .tables import SCALE_MIN
 
 FORMAT = "chansim-ntc-model"
@@ -97,7 +100,19 @@ def save_model(model: HyperpriorModel, path: Union[str, Path], storage: str = "f
     version = VERSION if storage == "float16" else VERSION_INT8
     torch.save({"format": FORMAT, "version": version, "config": model.config(), "state_dict": sd}, tmp)
     tmp.replace(path)
-    return model_id(model.config(), sd)
+    return decoder_id(model.config(), sd)
+
+
+#: Config keys only the encoder reads (the analysis transform's width).
+ENCODER_CONFIG = ("n_analysis",)
+
+
+def decoder_id(config: Dict, state_dict: Dict[str, torch.Tensor]) -> str:
+    """The NTC model id: :func:`chansim.diffusion.io.model_id` of the config and stored tensors a decoder
+    reads (entropy model, tables, synthesis), i.e. without :data:`ENCODER_CONFIG` and the tensors for
+    which :func:`chansim.ntc.model.encoder_only` holds. Two models with one id decode every file alike."""
+    return model_id({k: v for k, v in config.items() if k not in ENCODER_CONFIG},
+                    {k: v for k, v in state_dict.items() if not encoder_only(k)})
 
 
 def _kwargs(cfg):
@@ -115,7 +130,7 @@ def load_model(path: Union[str, Path]) -> Tuple[HyperpriorModel, Tuple[np.ndarra
         raise ValueError(f"{path}: NTC model file version {blob.get('version')} (this chansim reads "
                          f"{', '.join(map(str, VERSIONS))})")
     cfg, sd = blob["config"], dict(blob["state_dict"])
-    mid = model_id(cfg, sd)
+    mid = decoder_id(cfg, sd)
     tables = tuple(sd.pop(k).numpy().astype(np.int32) for k in TABLE_KEYS)
     model = HyperpriorModel(**_kwargs(cfg))
     model.load_state_dict(dequantize(sd))

@@ -48,6 +48,18 @@ QUALITY_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.180
 PAD = 64             # total downsampling of the hyper-latents
 
 
+#: The tensors only the encoder reads (the analysis transforms and their gains): a decoder never needs
+#: them, so the model id leaves them out (:func:`chansim.ntc.io.decoder_id`) and ``train ntc
+#: --encoder-only`` trains them alone against a fixed decoder side.
+ENCODER_MODULES = ("g_a.", "h_a.")
+ENCODER_TABLES = ("gain", "hgain")
+
+
+def encoder_only(name: str) -> bool:
+    """Whether state-dict entry ``name`` is read by the encoder alone (int8 scales included)."""
+    return name in ENCODER_TABLES or name.startswith(ENCODER_MODULES)
+
+
 def _conv(cin, cout, k=5, s=2):
     return nn.Conv2d(cin, cout, k, stride=s, padding=k // 2)
 

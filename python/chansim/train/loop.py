@@ -38,7 +38,8 @@ class EMA:
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
         # Parameters are averaged; buffers (a fixed schedule's endpoints, …) are copied: averaging a
         # constant in float32 drifts it by rounding (γ_min = −10 became −10.00012 over 9,474 updates).
-        params = {k for k, _ in model.named_parameters()}
+        # Frozen parameters (train ntc --encoder-only's decoder side) are copied for the same reason.
+        params = {k for k, p in model.named_parameters() if p.requires_grad}
         for k, v in model.state_dict().items():
             if v.is_floating_point() and k in params:
                 self.shadow[k].mul_(d).add_(v.detach(), alpha=1 - d)

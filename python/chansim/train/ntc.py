@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..evaluation import bd_psnr
-from ..ntc.model import QUALITY_LAMBDAS, HyperpriorModel
+from ..ntc.model import QUALITY_LAMBDAS, HyperpriorModel, encoder_only
 from ..ntc.tables import SCALE_MIN, check_scale_min
 from .data import crop_side
 from .loop import EMA, TrainingLoop, add_precision_arg, resume_args
@@ -106,6 +106,8 @@ def _source_settings(path: Path) -> Dict:
 ARCHITECTURE_DEFAULTS = {"n": 96, "m": 128, "slices": 1, "residual": False}
 """A fresh run's architecture where its flags are not given (``--hyper-n`` defaults to ``--n``,
 ``--scale-min`` to :data:`SCALE_MIN`, ``--lambdas`` to :data:`QUALITY_LAMBDAS`)."""
+#: What an ``--encoder-only`` run must keep from its source: everything a decoder reads.
+DECODER_ARCHITECTURE = ("n", "m", "slices", "residual", "hyper_n", "scale_min", "lambdas")
 
 
 def source_config(path: Path) -> Dict:
@@ -304,8 +306,9 @@ GATE_LR_SCALE = 20.0
 
 
 def optimizer_order(model: HyperpriorModel) -> List[str]:
-    """Parameter names in Adam's order (its state is keyed by position): the residual gates last."""
-    names = [name for name, _ in model.named_parameters()]
+    """Parameter names in Adam's order (its state is keyed by position): the residual gates last.
+    Only trained parameters are in it (``--encoder-only`` freezes the decoder side)."""
+    names = [name for name, p in model.named_parameters() if p.requires_grad]
     return [n for n in names if n != "residual.weight"] + [n for n in names if n == "residual.weight"]
 
 
@@ -314,7 +317,7 @@ def param_groups(model: HyperpriorModel, lr: float) -> List[Dict]:
     params = dict(model.named_parameters())
     names = optimizer_order(model)
     groups = [{"params": [params[n] for n in names if n != "residual.weight"]}]
-    if "residual.weight" in params:
+    if "residual.weight" in names:
         groups.append({"params": [params["residual.weight"]], "lr": lr * GATE_LR_SCALE, "lr_scale": GATE_LR_SCALE})
     return groups
 
@@ -325,6 +328,11 @@ class NTCTrainer(TrainingLoop):
     def __init__(self, args, sampler, heldout: Optional[torch.Tensor]):
         self._start(args, sampler, heldout)
         self.model = model_from_args(vars(args))
+        if getattr(args, "encoder_only", False):
+            # The decoder side stays the source's bit for bit (so does the model id, chansim.ntc.io.decoder_id);
+            # gradients still flow through it to the encoder, but its weights get none.
+            for name, p in self.model.named_parameters():
+                p.requires_grad_(encoder_only(name))
         if getattr(args, "init_from", None) and not getattr(args, "resume", False):
             start = _init_state(Path(args.init_from), self.model.lambdas, optimizer_order(self.model))
             if any(k in start["model"] and start["model"][k].shape != v.shape
@@ -344,7 +352,7 @@ class NTCTrainer(TrainingLoop):
                 raise ValueError(f"{args.init_from} does not fit this model (missing {missing[:3]}, "
                                  f"unexpected {unexpected[:3]}); only a whole channel-wise context or latent "
                                  "residual may be new")
-            if missing:
+            if missing or getattr(args, "encoder_only", False):     # Adam's positions differ: rebuild it
                 start.pop("opt", None)
         else:
             start = {}
@@ -455,6 +463,11 @@ def add_parser(sub) -> None:
                    help=f"floor of the latents' σ' in [1/64, 1] (a lower floor makes the latents that carry "
                         f"nothing cheaper under universal quantization; default: the --init-from source's, "
                         f"else {SCALE_MIN}); a new floor starts a new model id")
+    p.add_argument("--encoder-only", action="store_true",
+                   help="train only the encoder side (analysis transforms and their gains, "
+                        "chansim.ntc.model.encoder_only) of the --init-from source against its fixed decoder: "
+                        "the model id (a hash of what decoders read) and any generative decoder bound to it "
+                        "stay valid; combine with a wider --n-analysis")
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--lr-final", type=float, default=0.03)
     p.add_argument("--warmup", type=int, default=300)
@@ -501,6 +514,14 @@ def main(args) -> int:
                 setattr(args, k, v)
         if args.slices < 1 or args.m % args.slices:
             print(f"error: --slices must be a positive divisor of --m = {args.m}, got {args.slices}", file=sys.stderr)
+            raise SystemExit(2)
+        if args.encoder_only and not source:
+            print("error: --encoder-only trains the encoder against a fixed decoder, so it needs --init-from",
+                  file=sys.stderr)
+            raise SystemExit(2)
+        if args.encoder_only and any(args.__dict__[k] != source[k] for k in DECODER_ARCHITECTURE):
+            print("error: --encoder-only keeps the source's decoder, so only --n-analysis may differ from it "
+                  f"(source {', '.join(f'{k}={source[k]}' for k in DECODER_ARCHITECTURE)})", file=sys.stderr)
             raise SystemExit(2)
         if args.widen_start and not (source and args.m > source["m"]):
             print("error: --widen-start applies only with --init-from and an --m above the source's "
