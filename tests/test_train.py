@@ -976,6 +976,8 @@ def test_ntc_encoder_only_run_keeps_the_decoder_and_its_model_id(tmp_path, data_
     assert main(["export", str(out), "--dest", str(tmp_path / "x"), "--name", "e", "--data-dir", str(data_root)]) == 0
     model, _, mid = load_ntc(tmp_path / "x" / "e.pt")
     assert mid == src_id and model.n_analysis == 10
+    card = json.loads((tmp_path / "x" / "e.json").read_text())
+    assert card["model_id"] == src_id and card["optimizer"]["trained"].startswith("the encoder side alone")
     trained = model.state_dict()
     moved = [k for k, v in source.items() if encoder_only(k) and v.shape == trained[k].shape
              and not torch.equal(v, trained[k])]

@@ -519,7 +519,7 @@ def main(args) -> int:
             print("error: --encoder-only trains the encoder against a fixed decoder, so it needs --init-from",
                   file=sys.stderr)
             raise SystemExit(2)
-        if args.encoder_only and any(args.__dict__[k] != source[k] for k in DECODER_ARCHITECTURE):
+        if args.encoder_only and any(getattr(args, k) != source[k] for k in DECODER_ARCHITECTURE):
             print("error: --encoder-only keeps the source's decoder, so only --n-analysis may differ from it "
                   f"(source {', '.join(f'{k}={source[k]}' for k in DECODER_ARCHITECTURE)})", file=sys.stderr)
             raise SystemExit(2)
@@ -631,7 +631,9 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "optimizer": {"adam_lr": args["lr"], "warmup": args["warmup"], "lr_final_fraction": args["lr_final"],
                       "schedule": "cosine over max(steps/planned, time/time_budget)",
                       "time_budget_min": args.get("time_budget"), "grad_clip": args["grad_clip"],
-                      "ema_decay": args["ema"], "precision": args.get("precision") or "fp32"},
+                      "ema_decay": args["ema"], "precision": args.get("precision") or "fp32",
+                      "trained": "the encoder side alone (g_a, h_a, gain, hgain); every tensor a decoder reads is "
+                                 "the source's" if args.get("encoder_only") else "every tensor"},
         "wall_time_s": round(blob["elapsed"], 1),
         "wall_time_note": "seconds inside optimisation steps on 2 threads of a 2-core machine shared with "
                           "development work; evaluations excluded",
