@@ -1,5 +1,6 @@
 """Training pipeline end to end on a tiny synthetic data directory and tiny nets (seconds, no real training)."""
 
+import io
 import json
 import re
 
@@ -952,7 +953,8 @@ def test_ntc_export_card_counts_the_runs_it_continues(tmp_path, data_root, keep_
     assert card["total_steps_all_runs"] == 102 and card["optimizer"]["precision"] == "fp32"
 
 
-def test_ntc_encoder_only_run_keeps_the_decoder_and_its_model_id(tmp_path, data_root, keep_threads, capsys):
+def test_ntc_encoder_only_run_keeps_the_decoder_and_its_model_id(tmp_path, data_root, keep_threads, capsys,
+                                                                    monkeypatch):
     """`train ntc --encoder-only` (here with a wider analysis transform): after training and export every
     tensor a decoder reads is the source's bit for bit (Adam never sees them, the EMA copies them) while
     the encoder's moved, so the exported model has the source's id and decodes the source's files. It
@@ -991,6 +993,23 @@ def test_ntc_encoder_only_run_keeps_the_decoder_and_its_model_id(tmp_path, data_
             main(["ntc", "--out", str(tmp_path / "r"), *bad, *common])
         err = capsys.readouterr().err
         assert e.value.code == 2 and err.startswith("error: ") and "--encoder-only" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+    # A wider encoder that would push the file past the size budget, whose fitting storage then stores
+    # decoder kernels in int8 (another decoder, another id), is refused before the run.
+    from chansim.ntc import io as ntc_io
+
+    sizes = {}
+    for width in (8, 10):
+        m = HyperpriorModel(8, 12, (0.001, 0.01), slices=3, residual=True, n_analysis=width)
+        buf = io.BytesIO()
+        torch.save(ntc_io.model_file(m, "float16")[0], buf)
+        sizes[width] = buf.tell()
+    monkeypatch.setattr(ntc_io, "SIZE_BUDGET", (sizes[8] + sizes[10]) // 2)
+    with pytest.raises(SystemExit) as e:
+        main(["ntc", "--out", str(tmp_path / "r"), "--init-from", str(tmp_path / "m.pt"), "--encoder-only",
+              "--n-analysis", "10", *common])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith("error: --encoder-only") and "--n-analysis" in err
     assert not (tmp_path / "r").exists()
 
 

@@ -19,6 +19,7 @@ stays float16. int8 halves a kernel's bytes, so a model with more parameters fit
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Dict, Tuple, Union
 
@@ -86,8 +87,9 @@ def stored_weights(model: HyperpriorModel, storage: str = "float16") -> Dict[str
     return sd
 
 
-def save_model(model: HyperpriorModel, path: Union[str, Path], storage: str = "float16") -> str:
-    """Write weights (``storage``) and tables computed from the *stored* weights; returns the model id."""
+def model_file(model: HyperpriorModel, storage: str = "float16") -> Tuple[Dict, str]:
+    """(what :func:`save_model` writes, its model id): weights (``storage``) and tables computed from the
+    *stored* weights."""
     sd = stored_weights(model, storage)
     # Tabulate what ships: the density after rounding to the storage format.
     shipped = HyperpriorModel(**_kwargs(model.config()))
@@ -95,12 +97,36 @@ def save_model(model: HyperpriorModel, path: Union[str, Path], storage: str = "f
     offsets, freqs = shipped.tabulate()
     sd["z_offsets"] = torch.from_numpy(offsets)
     sd["z_freqs"] = torch.from_numpy(freqs)
+    version = VERSION if storage == "float16" else VERSION_INT8
+    return ({"format": FORMAT, "version": version, "config": model.config(), "state_dict": sd},
+            decoder_id(model.config(), sd))
+
+
+def fitting_file(model: HyperpriorModel) -> Tuple[str, Dict, str]:
+    """(storage, file, model id) of the first of :data:`STORAGES` whose file fits :data:`SIZE_BUDGET`
+    (the last if none does)."""
+    for storage in STORAGES:
+        blob, mid = model_file(model, storage)
+        buf = io.BytesIO()
+        torch.save(blob, buf)
+        if buf.tell() <= SIZE_BUDGET:
+            break
+    return storage, blob, mid
+
+
+def write_model_file(blob: Dict, path: Union[str, Path]) -> None:
+    """Write a :func:`model_file` blob atomically."""
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    version = VERSION if storage == "float16" else VERSION_INT8
-    torch.save({"format": FORMAT, "version": version, "config": model.config(), "state_dict": sd}, tmp)
+    torch.save(blob, tmp)
     tmp.replace(path)
-    return decoder_id(model.config(), sd)
+
+
+def save_model(model: HyperpriorModel, path: Union[str, Path], storage: str = "float16") -> str:
+    """Write weights (``storage``) and tables computed from the *stored* weights; returns the model id."""
+    blob, mid = model_file(model, storage)
+    write_model_file(blob, path)
+    return mid
 
 
 #: Config keys only the encoder reads (the analysis transform's width).

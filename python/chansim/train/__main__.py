@@ -102,7 +102,11 @@ def main(argv=None) -> int:
         import torch
 
         torch.set_num_threads(args.threads or 2)
-        path = _ntc.export(args.run, args.dest, args.name, command, args.data_dir)
+        try:
+            path = _ntc.export(args.run, args.dest, args.name, command, args.data_dir)
+        except ValueError as e:         # an encoder-only run whose export would change the decoder
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         print(f"wrote {path} and {path.with_suffix('.json')}")
         return 0
 

@@ -536,6 +536,8 @@ def main(args) -> int:
     heldout = kodak_eval_crops(args.data_dir, getattr(args, "eval_crop", EVAL_CROP))   # runs from before --eval-crop
     try:
         trainer = NTCTrainer(args, sampler, heldout)
+        if args.encoder_only and not args.resume:
+            args.decoder_id = encoder_only_id(trainer.model, args.init_from)
     except ValueError as e:             # an --init-from source this model cannot start from (its shapes, slices)
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2)
@@ -544,6 +546,22 @@ def main(args) -> int:
         print(f"resumed at step {trainer.step} ({trainer.elapsed / 60:.1f} min)", file=sys.stderr)
     trainer.run()
     return 0
+
+
+def encoder_only_id(model: HyperpriorModel, source: Path) -> str:
+    """The model id an ``--encoder-only`` run keeps: its export's (the first storage that fits,
+    :func:`chansim.ntc.io.fitting_file`), which must be an exported source's own. A wider analysis
+    transform can push the file past the size budget, and the storage that then fits stores decoder
+    kernels in int8 — another decoder: refused here, before the run, rather than at its export."""
+    from ..ntc.io import SIZE_BUDGET, fitting_file, load_model
+
+    storage, _, mid = fitting_file(model)
+    source = Path(source)
+    if source.name != "checkpoint.pt" and load_model(source)[2] != mid:
+        raise ValueError(f"--encoder-only: this model's file (storage {storage!r}, the first within "
+                         f"{SIZE_BUDGET / 1e6:g} MB) would store the decoder otherwise than {source} does, so it "
+                         "would not keep the source's model id; use a narrower --n-analysis")
+    return mid
 
 
 def is_ntc_run(run_dir: Path) -> bool:
@@ -564,7 +582,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
     import datetime as _dt
 
     from ..diffusion.io import file_sha256, write_card
-    from ..ntc.io import SIZE_BUDGET, STORAGES, load_model, save_model
+    from ..ntc.io import fitting_file, load_model, write_model_file
     from .data import training_collections
     from .export import _source_summary
     from .loop import describe_machine
@@ -576,10 +594,11 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
     model.load_state_dict(blob["ema"]["shadow"])
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / f"{name}.pt"
-    for storage in STORAGES:                     # the first that fits: int8 kernels halve their bytes
-        mid = save_model(model, path, storage)
-        if path.stat().st_size <= SIZE_BUDGET:
-            break
+    storage, file, mid = fitting_file(model)      # the first that fits: int8 kernels halve their bytes
+    if args.get("encoder_only") and mid != args.get("decoder_id"):
+        raise ValueError(f"{run_dir} trained the encoder alone, but its export (storage {storage!r}) would have "
+                         f"model id {mid[:16]}…, not the source's {str(args.get('decoder_id'))[:16]}…")
+    write_model_file(file, path)
     shipped, _, _ = load_model(path)
     heldout = kodak_eval_crops(data_dir, args.get("eval_crop", EVAL_CROP))
     rows = evaluate(shipped, heldout)
