@@ -249,6 +249,27 @@ def test_the_model_id_is_what_a_decoder_reads(codec, photo, tiny_path, tmp_path)
     assert recoded.compress(photo, 3, seed=7) != data           # a different encoder, a different file
 
 
+def test_shipped_pair_is_described_truthfully_by_its_cards():
+    """The shipped NTC model and generative decoder: each card's SHA-256 and model id are its file's, the
+    decoder's card and config name the NTC model's id as ``base_model``, and the codec binds the two."""
+    import json
+
+    from chansim.codecs._pretrained import models_dir
+    from chansim.diffusion.io import file_sha256, load_model as load_diffusion
+
+    ntc_path, gen_path = models_dir() / "ntc_default.pt", models_dir() / "ntc_generative.pt"
+    if not ntc_path.is_file() or not gen_path.is_file():
+        pytest.skip("the shipped NTC pair is not in this installation")
+    ntc_card = json.loads(ntc_path.with_suffix(".json").read_text())
+    gen_card = json.loads(gen_path.with_suffix(".json").read_text())
+    ntc_id = load_model(ntc_path)[2]
+    decoder, gen_id = load_diffusion(gen_path)
+    assert ntc_card["file_sha256"] == file_sha256(ntc_path) and ntc_card["model_id"] == ntc_id
+    assert gen_card["file_sha256"] == file_sha256(gen_path) and gen_card["model_id"] == gen_id
+    assert gen_card["base_model"] == decoder.base_model == ntc_id
+    assert NTC.pretrained().decoder is not None
+
+
 def test_model_file_round_trip_and_tables(tiny_path):
     model, (offsets, freqs), mid = load_model(tiny_path)
     model2, tables2, mid2 = load_model(tiny_path)
