@@ -236,6 +236,7 @@ def test_the_model_id_is_what_a_decoder_reads(codec, photo, tiny_path, tmp_path)
         changed = dict(stored)
         changed[k] = v.clone()
         changed[k].view(-1)[0] += 1            # the smallest step of an int table, a large one of a float
+        assert not torch.equal(changed[k], v), k
         assert (decoder_id(blob["config"], changed) == mid) == (k in encoder), k
     data = codec.compress(photo, 3, seed=7)
     other = HyperpriorModel(model.n, model.m, model.lambdas, model.slices, model.residual is not None,
