@@ -320,7 +320,9 @@ class NTC(Codec):
         h, w = image.shape[:2]
         crc, section, latents = self._encode(*self._latents(x, y, quality, seed, refine, h, w), quality, seed)
         code, gen, x_mmse = None, None, None
-        if kinds or temperature == "match":
+        if refine:
+            (crc, section, latents), x_mmse = self._better_file(image, x, y, quality, seed, (crc, section, latents))
+        if x_mmse is None and (kinds or temperature == "match"):
             x_mmse = self._synthesize(latents, quality, h, w)
         if temperature == "match":
             code, gen = self._match_temperature(image, x_mmse, quality, seed)
@@ -331,6 +333,29 @@ class NTC(Codec):
         tau = None if code is None else code / TEMPERATURE_GRID
         images = self._reconstruct(x_mmse, quality, seed, kinds, lam, tau, gen) if kinds else {}
         return Evaluation(quality, data, images)
+
+    def _better_file(self, image: np.ndarray, x: torch.Tensor, y: torch.Tensor, quality: int, seed: int,
+                     refined: Tuple) -> Tuple[Tuple, torch.Tensor]:
+        """(the encoding — CRC, section, latents — and its x̂_mmse) of the refined or the unrefined file,
+        whichever has the lower real loss λ·MSE(decoded uint8 image) + file bits per pixel; ties keep the
+        unrefined one. Refinement's own guard prices iterates by float32 estimates (no (μ, σ) grid snap,
+        no 8-bit rounding, no rANS or container bytes); on a small image those can differ from the files
+        by more than the gain (a 96×80 crop at quality 5: estimated −0.23 %, real +0.44 %), so the codec
+        compares the two files it could write — one more encode and synthesis, only when refining."""
+        h, w = image.shape[:2]
+        plain = self._encode(*self._latents(x, y, quality, seed, 0, h, w), quality, seed)
+        best = None
+        for encoding in (plain, refined):
+            crc, section, latents = encoding
+            x_mmse = self._synthesize(latents, quality, h, w)
+            decoded = self._reconstruct(x_mmse, quality, seed, ("mmse",), 0.5)["mmse"]
+            size = len(C.Container(self.name, C.model_tag(self.model_id), h, w, seed,
+                                   self._settings(quality, crc, None), [section]).pack())
+            mse = np.mean((decoded.astype(np.float64) - image) ** 2)
+            loss = self.model.lambdas[quality - 1] * mse + 8 * size / (h * w)
+            if best is None or loss < best[0]:
+                best = (loss, encoding, x_mmse)
+        return best[1], best[2]
 
     def _analysis(self, image: np.ndarray) -> Tuple[torch.Tensor, torch.Tensor]:
         """(x, y): the edge-padded image in [0, 1] and its analysis transform."""

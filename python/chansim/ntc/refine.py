@@ -33,8 +33,10 @@ The objective is a one-sample noisy estimate, so its last iterate is not guarant
 transform's guess on *this* file's dither, nor to be the best of the descent's iterates. Given the
 file's dither (``dither``), the start and :data:`CHECKS` iterates along the descent (the last
 included) are quantized exactly as the codec will quantize them (:func:`realized_loss`) and the
-best is returned — refinement never makes a file worse, up to the grid snapping of (μ, σ) and the
-8-bit rounding of the picture.
+best is returned — refinement never makes the estimate worse. The estimate leaves out the grid
+snapping of (μ, σ), the 8-bit rounding of the picture and the coder's bytes, which on a small image
+can outweigh the gain, so the codec then compares the two real files and writes the better
+(``NTC._better_file``): a refined file is never worse than the unrefined one.
 
 Why the descent stays on the noise: descending on the file's own dithered lattice instead —
 straight-through rounding, or stochastic Gumbel annealing (Yang et al. 2020) from the start or after
