@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..diffusion.io import model_id, stored_state_dict
-from .model import HyperpriorModel, encoder_only
+from .model import ENCODER_CONFIG, HyperpriorModel, encoder_only
 from .tables import SCALE_MIN
 
 FORMAT = "chansim-ntc-model"
@@ -129,13 +129,9 @@ def save_model(model: HyperpriorModel, path: Union[str, Path], storage: str = "f
     return mid
 
 
-#: Config keys only the encoder reads (the analysis transform's width).
-ENCODER_CONFIG = ("n_analysis",)
-
-
 def decoder_id(config: Dict, state_dict: Dict[str, torch.Tensor]) -> str:
     """The NTC model id: :func:`chansim.diffusion.io.model_id` of the config and stored tensors a decoder
-    reads (entropy model, tables, synthesis), i.e. without :data:`ENCODER_CONFIG` and the tensors for
+    reads (entropy model, tables, synthesis), i.e. without :data:`chansim.ntc.model.ENCODER_CONFIG` and the tensors for
     which :func:`chansim.ntc.model.encoder_only` holds. Two models with one id decode every file alike."""
     return model_id({k: v for k, v in config.items() if k not in ENCODER_CONFIG},
                     {k: v for k, v in state_dict.items() if not encoder_only(k)})

@@ -53,6 +53,8 @@ PAD = 64             # total downsampling of the hyper-latents
 #: --encoder-only`` trains them alone against a fixed decoder side.
 ENCODER_MODULES = ("g_a.", "h_a.")
 ENCODER_TABLES = ("gain", "hgain")
+#: Config keys only the encoder reads (the analysis transform's width).
+ENCODER_CONFIG = ("n_analysis",)
 
 
 def encoder_only(name: str) -> bool:

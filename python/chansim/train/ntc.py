@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..evaluation import bd_psnr
-from ..ntc.model import QUALITY_LAMBDAS, HyperpriorModel, encoder_only
+from ..ntc.model import ENCODER_CONFIG, QUALITY_LAMBDAS, HyperpriorModel, encoder_only
 from ..ntc.tables import SCALE_MIN, check_scale_min
 from .data import crop_side
 from .loop import EMA, TrainingLoop, add_precision_arg, resume_args
@@ -106,8 +106,6 @@ def _source_settings(path: Path) -> Dict:
 ARCHITECTURE_DEFAULTS = {"n": 96, "m": 128, "slices": 1, "residual": False}
 """A fresh run's architecture where its flags are not given (``--hyper-n`` defaults to ``--n``,
 ``--scale-min`` to :data:`SCALE_MIN`, ``--lambdas`` to :data:`QUALITY_LAMBDAS`)."""
-#: What an ``--encoder-only`` run must keep from its source: everything a decoder reads.
-DECODER_ARCHITECTURE = ("n", "m", "slices", "residual", "hyper_n", "scale_min", "lambdas")
 
 
 def source_config(path: Path) -> Dict:
@@ -519,9 +517,10 @@ def main(args) -> int:
             print("error: --encoder-only trains the encoder against a fixed decoder, so it needs --init-from",
                   file=sys.stderr)
             raise SystemExit(2)
-        if args.encoder_only and any(getattr(args, k) != source[k] for k in DECODER_ARCHITECTURE):
+        decoder_side = {k: v for k, v in source.items() if k not in ENCODER_CONFIG}    # what a decoder reads
+        if args.encoder_only and any(getattr(args, k) != v for k, v in decoder_side.items()):
             print("error: --encoder-only keeps the source's decoder, so only --n-analysis may differ from it "
-                  f"(source {', '.join(f'{k}={source[k]}' for k in DECODER_ARCHITECTURE)})", file=sys.stderr)
+                  f"(source {', '.join(f'{k}={v}' for k, v in decoder_side.items())})", file=sys.stderr)
             raise SystemExit(2)
         if args.widen_start and not (source and args.m > source["m"]):
             print("error: --widen-start applies only with --init-from and an --m above the source's "
