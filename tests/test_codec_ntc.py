@@ -23,16 +23,18 @@ from chansim.codecs import container as C  # noqa: E402
 from chansim.codecs.ntc import DITHER_STREAM, NTC  # noqa: E402
 from chansim.ntc import tables as T  # noqa: E402
 from chansim.ntc.io import load_model, save_model  # noqa: E402
-from chansim.ntc.model import HyperpriorModel, cell_posterior_mean  # noqa: E402
+from chansim.ntc.model import Bottleneck, HyperpriorModel, cell_posterior_mean  # noqa: E402
 
 
-@pytest.fixture(scope="module", params=[(1, False, T.SCALE_MIN, None), (3, False, T.SCALE_MIN, None),
-                                        (3, True, T.SCALE_MIN, None), (3, True, T.SCALE_MIN_LOWEST, 12)],
-                ids=["hyperprior", "context", "residual", "low-floor-hyper12"])
+@pytest.fixture(scope="module", params=[(1, False, T.SCALE_MIN, None, 0), (3, False, T.SCALE_MIN, None, 0),
+                                        (3, True, T.SCALE_MIN, None, 0), (3, True, T.SCALE_MIN_LOWEST, 12, 0),
+                                        (3, True, T.SCALE_MIN, None, 1)],
+                ids=["hyperprior", "context", "residual", "low-floor-hyper12", "blocks"])
 def tiny_path(request, tmp_path_factory):
     torch.manual_seed(0)
-    slices, residual, floor, hyper_n = request.param       # hyper_n: z narrower than the transforms
-    model = HyperpriorModel(16, 24, slices=slices, residual=residual, scale_min=floor, hyper_n=hyper_n)
+    slices, residual, floor, hyper_n, blocks = request.param     # hyper_n: z narrower than the transforms
+    model = HyperpriorModel(16, 24, slices=slices, residual=residual, scale_min=floor, hyper_n=hyper_n,
+                            blocks=blocks)
     # A trained-looking gain ladder: finer steps at higher qualities.
     with torch.no_grad():
         model.gain.copy_(torch.linspace(0.5, 3.0, 8)[:, None].expand(-1, 24))
@@ -42,6 +44,9 @@ def tiny_path(request, tmp_path_factory):
         if model.residual is not None:                      # zero-started parts randomised so they matter
             model.residual.weight.uniform_(0.5, 1.0)
             torch.nn.init.normal_(model.residual.net[-1].weight, std=0.05)
+        for block in model.modules():
+            if isinstance(block, Bottleneck):
+                torch.nn.init.normal_(block.net[-1].weight, std=0.05)
         if floor < T.SCALE_MIN:                             # most σ' between the floor and 0.11
             model.h_s[-1].weight[24:] *= 0.02
             model.h_s[-1].bias[24:] = 0.05
@@ -231,7 +236,7 @@ def test_the_model_id_is_what_a_decoder_reads(codec, photo, tiny_path, tmp_path)
     blob = torch.load(tiny_path, weights_only=True)
     stored = blob["state_dict"]
     encoder = [k for k in stored if encoder_only(k)]
-    assert {k.split(".")[0] for k in encoder} == {"g_a", "h_a", "gain", "hgain"}
+    assert {k.split(".")[0] for k in encoder} == {"g_a", "h_a", "gain", "hgain"} | ({"g_a_blocks"} if model.blocks else set())
     for k, v in stored.items():
         changed = dict(stored)
         changed[k] = v.clone()
@@ -240,7 +245,7 @@ def test_the_model_id_is_what_a_decoder_reads(codec, photo, tiny_path, tmp_path)
         assert (decoder_id(blob["config"], changed) == mid) == (k in encoder), k
     data = codec.compress(photo, 3, seed=7)
     other = HyperpriorModel(model.n, model.m, model.lambdas, model.slices, model.residual is not None,
-                            model.scale_min, model.hyper_n, n_analysis=20)
+                            model.scale_min, model.hyper_n, n_analysis=20, blocks=model.blocks)
     torch.manual_seed(1)
     other.load_state_dict({k: (torch.randn_like(other.state_dict()[k]) * 0.1 if encoder_only(k) else v)
                            for k, v in model.state_dict().items()})

@@ -1029,3 +1029,47 @@ def test_every_training_command_prints_its_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])
     assert e.value.code == 0 and "--" in capsys.readouterr().out
+
+
+def test_ntc_blocks_run_adds_identity_started_blocks_at_their_own_rate(tmp_path, data_root, keep_threads, capsys):
+    """`train ntc --init-from <model without blocks> --blocks 1 --blocks-lr-scale 10`: every source
+    weight carries over and each block starts as the identity (its last layer 0), the blocks form one
+    Adam group stepping at 10 × the run's rate through a resume, and the export's config, card and
+    model id say the decoder changed; the codec decodes its files. --encoder-only cannot add blocks
+    (the synthesis' blocks are the decoder's)."""
+    from chansim.codecs.ntc import NTC
+    from chansim.ntc.io import load_model as load_ntc, save_model as save_ntc
+    from chansim.ntc.model import Bottleneck, HyperpriorModel
+
+    torch.manual_seed(7)
+    src_id = save_ntc(HyperpriorModel(8, 12, (0.001, 0.01), slices=3, residual=True), tmp_path / "m.pt")
+    source = load_ntc(tmp_path / "m.pt")[0].state_dict()
+    common = ["--crop", "64", "--eval-crop", "64", "--batch", "2", "--threads", "1", "--lr", "1e-3",
+              "--warmup", "0", "--data-dir", str(data_root)]
+    out = tmp_path / "run"
+    assert main(["ntc", "--out", str(out), "--init-from", str(tmp_path / "m.pt"), "--blocks", "1",
+                 "--blocks-lr-scale", "10", "--steps", "0", *common]) == 0
+    start = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)["model"]
+    assert all(torch.equal(start[k], v) for k, v in source.items())
+    assert all(not start[k].any() for k in start if k.startswith(("g_a_blocks.", "g_s_blocks.")) and ".net.4." in k)
+    assert main(["ntc", "--out", str(out), "--resume", "--steps", "2"]) == 0
+    blob = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+    rest, blocks, gates = blob["opt"]["param_groups"]
+    assert blocks["lr"] == pytest.approx(10 * rest["lr"]) and len(blocks["params"]) == 4 * 6   # 4 blocks × 3 convs × (w, b)
+    assert any(blob["model"][k].any() for k in blob["model"] if ".net.4.weight" in k and "blocks" in k)
+    assert main(["export", str(out), "--dest", str(tmp_path / "x"), "--name", "b", "--data-dir", str(data_root)]) == 0
+    model, _, mid = load_ntc(tmp_path / "x" / "b.pt")
+    card = json.loads((tmp_path / "x" / "b.json").read_text())
+    assert model.blocks == 1 and card["config"]["blocks"] == 1 and "bottleneck" in card["summary"]
+    assert mid != src_id and sum(isinstance(m, Bottleneck) for m in model.modules()) == 4
+    codec = NTC.from_file(tmp_path / "x" / "b.pt")
+    image = np.asarray(Image.open(next((data_root / "kodak").iterdir())).convert("RGB"))[:70, :90]
+    out_image = codec.decompress(codec.compress(image, 2))
+    assert out_image.shape == image.shape
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["ntc", "--out", str(tmp_path / "r"), "--init-from", str(tmp_path / "m.pt"), "--encoder-only",
+              "--blocks", "1", "--steps", "1", *common])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--encoder-only" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()

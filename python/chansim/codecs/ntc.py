@@ -158,8 +158,8 @@ class NTC(Codec):
         self.z_probs = freqs.astype(np.float64) / freqs.sum(axis=1, keepdims=True)
         # The entropy model runs in float64 (chansim.ntc.tables says why); the memo leaves the two
         # transforms out of the copy, which never runs them.
-        self._f64 = copy.deepcopy(model, {id(model.g_a): None, id(model.g_s): None,
-                                          id(model.residual): None}).double().eval()
+        self._f64 = copy.deepcopy(model, {id(m): None for m in (model.g_a, model.g_s, model.g_a_blocks,
+                                                                  model.g_s_blocks, model.residual)}).double().eval()
 
     @classmethod
     def pretrained(cls, name: Optional[str] = None) -> "NTC":
@@ -361,7 +361,7 @@ class NTC(Codec):
         """(x, y): the edge-padded image in [0, 1] and its analysis transform."""
         x = pad_to_multiple(image, PAD)
         x = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].float() / 255.0
-        return x, self.model.g_a(x)
+        return x, self.model.analysis_transform(x)
 
     # ---- the contract ---------------------------------------------------------------------------
 

@@ -42,6 +42,8 @@ SCALE_SUFFIX = ".scale"
 #: every kernel int8, 0.043 with g_a float16, 0.004 with g_a and g_s float16; on an M = 192 run int8
 #: in g_a alone lost 0.101 dB, in g_s 0.012, in each of the hyper transforms, context and residual
 #: ≤ 0.001 (BENCHMARKS.md, NTC codec): the entropy model's networks take int8 at no measurable cost.
+#: The image transforms' bottleneck blocks (``g_a_blocks``, ``g_s_blocks``: residual corrections
+#: added on top of a trained transform) are not in it: they take int8 with the entropy model's networks.
 MIXED_FLOAT16 = ("g_a.", "g_s.")
 #: Bytes a shipped NTC model may take (the issue's ≤ 10 MB for a codec's models).
 SIZE_BUDGET = 10 * 1000 * 1000
@@ -140,7 +142,7 @@ def decoder_id(config: Dict, state_dict: Dict[str, torch.Tensor]) -> str:
 def _kwargs(cfg):
     return {"n": cfg["n"], "m": cfg["m"], "lambdas": cfg["lambdas"], "slices": cfg.get("slices", 1),
             "residual": bool(cfg.get("residual", False)), "scale_min": cfg.get("scale_min", SCALE_MIN),
-            "hyper_n": cfg.get("hyper_n"), "n_analysis": cfg.get("n_analysis")}
+            "hyper_n": cfg.get("hyper_n"), "n_analysis": cfg.get("n_analysis"), "blocks": cfg.get("blocks", 0)}
 
 
 def load_model(path: Union[str, Path]) -> Tuple[HyperpriorModel, Tuple[np.ndarray, np.ndarray], str]:

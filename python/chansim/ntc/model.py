@@ -28,6 +28,12 @@ Shapes (``N`` transform channels, ``M`` latent channels; images padded to a mult
   (:func:`cell_posterior_mean`) weighted per quality and channel, plus a learned residual in the
   spirit of Minnen & Singh's latent residual prediction. It changes only what is reconstructed,
   never what is coded (the context sees the plain ŷ'), and starts at zero like the context.
+* ``blocks`` > 0 deepens both image transforms: after each GDN at 1/4 and 1/8 resolution (analysis)
+  and each inverse GDN at 1/8 and 1/4 (synthesis) come ``blocks`` residual bottleneck blocks
+  (:class:`Bottleneck`, as in He et al. 2022's ELIC). Their last convolution starts at zero, so a
+  deepened model computes exactly what its source did — and, unlike widening with zero weights on
+  both sides, that start is no saddle: the zero layer's gradient is the product of the loss's and
+  the block's nonzero hidden features.
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ PAD = 64             # total downsampling of the hyper-latents
 #: The tensors only the encoder reads (the analysis transforms and their gains): a decoder never needs
 #: them, so the model id leaves them out (:func:`chansim.ntc.io.decoder_id`) and ``train ntc
 #: --encoder-only`` trains them alone against a fixed decoder side.
-ENCODER_MODULES = ("g_a.", "h_a.")
+ENCODER_MODULES = ("g_a.", "g_a_blocks.", "h_a.")
 ENCODER_TABLES = ("gain", "hgain")
 #: Config keys only the encoder reads (the analysis transform's width).
 ENCODER_CONFIG = ("n_analysis",)
@@ -164,12 +170,49 @@ class LatentResidual(nn.Module):
         return y_hat + self.weight[q][:, :, None, None] * delta + 0.5 * torch.tanh(r)
 
 
+class Bottleneck(nn.Module):
+    """x + W₃ ρ(W₂ ρ(W₁ x)): 1×1 to half the channels, 3×3, 1×1 back (ρ = leaky ReLU); W₃ starts at zero."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        hidden = max(channels // 2, 1)
+        self.net = nn.Sequential(_conv(channels, hidden, 1, 1), nn.LeakyReLU(inplace=True),
+                                 _conv(hidden, hidden, 3, 1), nn.LeakyReLU(inplace=True),
+                                 _conv(hidden, channels, 1, 1))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.net(x)
+
+
+#: Where the bottleneck blocks sit, one group per entry: after these layers of g_a (its GDNs at 1/4 and
+#: 1/8 resolution) and of g_s (its inverse GDNs at 1/8 and 1/4).
+ANALYSIS_BLOCKS_AFTER = (3, 5)
+SYNTHESIS_BLOCKS_AFTER = (1, 3)
+
+
+def _blocks(channels: int, count: int) -> Optional[nn.ModuleList]:
+    if not count:
+        return None
+    return nn.ModuleList(nn.Sequential(*(Bottleneck(channels) for _ in range(count))) for _ in range(2))
+
+
+def _run(layers: nn.Sequential, blocks: Optional[nn.ModuleList], x: torch.Tensor, after: Sequence[int]) -> torch.Tensor:
+    """``layers`` applied in order, with group j of ``blocks`` after layer ``after[j]``."""
+    for i, layer in enumerate(layers):
+        x = layer(x)
+        if blocks is not None and i in after:
+            x = blocks[after.index(i)](x)
+    return x
+
+
 class HyperpriorModel(nn.Module):
     kind = "ntc"
 
     def __init__(self, n: int = 96, m: int = 128, lambdas: Sequence[float] = QUALITY_LAMBDAS, slices: int = 1,
                  residual: bool = False, scale_min: float = SCALE_MIN, hyper_n: Optional[int] = None,
-                 n_analysis: Optional[int] = None):
+                 n_analysis: Optional[int] = None, blocks: int = 0):
         super().__init__()
         self.scale_min = check_scale_min(scale_min)       # floor of σ' (the latent's step is 1)
         if slices < 1 or m % slices:
@@ -178,6 +221,9 @@ class HyperpriorModel(nn.Module):
         n_a = n if n_analysis is None else int(n_analysis)
         if n < 1 or m < 1 or hyper_n < 1 or n_a < 1:
             raise ValueError(f"n, m, hyper_n and n_analysis must be positive, got {n}, {m}, {hyper_n}, {n_a}")
+        if int(blocks) != blocks or blocks < 0:
+            raise ValueError(f"blocks must be a non-negative integer, got {blocks}")
+        self.blocks = int(blocks)
         self.n, self.m, self.lambdas, self.slices = n, m, tuple(float(v) for v in lambdas), int(slices)
         # The hyper transforms' width (= channels of z) is its own setting, so the image transforms can be
         # widened (train ntc --n, from a narrower model) without changing what the hyper-latents are.
@@ -190,6 +236,7 @@ class HyperpriorModel(nn.Module):
                                  _conv(n_a, m))
         self.g_s = nn.Sequential(_deconv(m, n), GDN(n, True), _deconv(n, n), GDN(n, True), _deconv(n, n),
                                  GDN(n, True), _deconv(n, 3))
+        self.g_a_blocks, self.g_s_blocks = _blocks(n_a, self.blocks), _blocks(n, self.blocks)
         h = hyper_n
         self.h_a = nn.Sequential(_conv(m, h, 3, 1), nn.LeakyReLU(inplace=True), _conv(h, h),
                                  nn.LeakyReLU(inplace=True), _conv(h, h))
@@ -220,7 +267,7 @@ class HyperpriorModel(nn.Module):
         return frequency_table(pmf)
 
     def config(self) -> Dict[str, Any]:
-        # "slices", "residual", "scale_min", "hyper_n" and "n_analysis" only when not the default, so a model
+        # "slices", "residual", "scale_min", "hyper_n", "n_analysis" and "blocks" only when not the default, so a model
         # without them keeps its config (and model id).
         cfg = {"kind": self.kind, "n": self.n, "m": self.m, "lambdas": list(self.lambdas)}
         if self.slices > 1:
@@ -233,6 +280,8 @@ class HyperpriorModel(nn.Module):
             cfg["hyper_n"] = self.hyper_n
         if self.n_analysis != self.n:
             cfg["n_analysis"] = self.n_analysis
+        if self.blocks:
+            cfg["blocks"] = self.blocks
         return cfg
 
     @property
@@ -244,9 +293,17 @@ class HyperpriorModel(nn.Module):
     def _rows(table: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         return table.exp()[q][:, :, None, None]
 
+    def analysis_transform(self, x: torch.Tensor) -> torch.Tensor:
+        """x in [0, 1] → latents y (before the quality's gain)."""
+        return _run(self.g_a, self.g_a_blocks, x, ANALYSIS_BLOCKS_AFTER)
+
+    def synthesis_transform(self, y: torch.Tensor) -> torch.Tensor:
+        """Latents (after the inverse gain) → x̂ in [0, 1] (unclamped)."""
+        return _run(self.g_s, self.g_s_blocks, y, SYNTHESIS_BLOCKS_AFTER)
+
     def analysis(self, x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """x in [0, 1] → gained latents y'."""
-        return self.g_a(x) * self._rows(self.gain, q)
+        return self.analysis_transform(x) * self._rows(self.gain, q)
 
     def hyper_analysis(self, y: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         return self.h_a(y) * self._rows(self.hgain, q)
@@ -286,7 +343,7 @@ class HyperpriorModel(nn.Module):
             if mean is None or scale is None:
                 raise ValueError("this NTC model's synthesis needs the latents' means and scales (it has a latent residual)")
             y_hat = self.residual(y_hat, mean, scale, q)
-        return self.g_s(y_hat * self._rows(self.inv_gain, q))
+        return self.synthesis_transform(y_hat * self._rows(self.inv_gain, q))
 
     # -- training ---------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, q: torch.Tensor, generator=None) -> Dict[str, torch.Tensor]:

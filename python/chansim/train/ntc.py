@@ -103,19 +103,20 @@ def _source_settings(path: Path) -> Dict:
     raise ValueError(f"{path}: neither an NTC model file nor an NTC run checkpoint")
 
 
-ARCHITECTURE_DEFAULTS = {"n": 96, "m": 128, "slices": 1, "residual": False}
+ARCHITECTURE_DEFAULTS = {"n": 96, "m": 128, "slices": 1, "residual": False, "blocks": 0}
 """A fresh run's architecture where its flags are not given (``--hyper-n`` defaults to ``--n``,
 ``--scale-min`` to :data:`SCALE_MIN`, ``--lambdas`` to :data:`QUALITY_LAMBDAS`)."""
 
 
 def source_config(path: Path) -> Dict:
     """What ``--init-from`` continues for every flag not given: the source's architecture (n, m,
-    slices, residual, hyper_n, n_analysis — None when the analysis transform is N wide, so it follows
+    slices, residual, blocks, hyper_n, n_analysis — None when the analysis transform is N wide, so it follows
     a new ``--n``), σ' floor and λ ladder, from an exported NTC model file's config or a run
     checkpoint's arguments (older runs without a key get the value they were trained with)."""
     s = _source_settings(path)
     return {"n": int(s.get("n", ARCHITECTURE_DEFAULTS["n"])), "m": int(s.get("m", ARCHITECTURE_DEFAULTS["m"])),
             "slices": int(s.get("slices") or 1), "residual": bool(s.get("residual", False)),
+            "blocks": int(s.get("blocks") or 0),
             "hyper_n": int(s.get("hyper_n") or s.get("n", ARCHITECTURE_DEFAULTS["n"])),
             "n_analysis": int(s["n_analysis"]) if s.get("n_analysis") else None,
             "scale_min": float(s.get("scale_min") or SCALE_MIN), "lambdas": tuple(float(v) for v in ladder(s))}
@@ -182,13 +183,14 @@ def _init_state(path: Path, lambdas: Sequence[float], param_names: Sequence[str]
 
 
 #: Modules that start at zero (an identity start), so a warm restart may add them to a model without them.
-ZERO_START = ("context", "residual")
+ZERO_START = ("context", "residual", "g_a_blocks", "g_s_blocks")
 
 
 def model_from_args(args: Dict) -> HyperpriorModel:
     """The untrained model a run's arguments describe (runs from before --slices / --residual have neither)."""
     return HyperpriorModel(args["n"], args["m"], ladder(args), args.get("slices", 1), bool(args.get("residual")),
-                           args.get("scale_min") or SCALE_MIN, args.get("hyper_n"), args.get("n_analysis"))
+                           args.get("scale_min") or SCALE_MIN, args.get("hyper_n"), args.get("n_analysis"),
+                           int(args.get("blocks") or 0))
 
 
 #: What :func:`widen_state` may grow: the image transforms (their N channels) and, with the latent
@@ -303,18 +305,28 @@ def widen_state(source: Dict[str, torch.Tensor], model: HyperpriorModel, start: 
 GATE_LR_SCALE = 20.0
 
 
+def _is_block(name: str) -> bool:
+    return name.startswith(("g_a_blocks.", "g_s_blocks."))
+
+
 def optimizer_order(model: HyperpriorModel) -> List[str]:
-    """Parameter names in Adam's order (its state is keyed by position): the residual gates last.
-    Only trained parameters are in it (``--encoder-only`` freezes the decoder side)."""
+    """Parameter names in Adam's order (its state is keyed by position): the transforms' bottleneck
+    blocks after the rest, the residual gates last. Only trained parameters are in it (``--encoder-only``
+    freezes the decoder side)."""
     names = [name for name, p in model.named_parameters() if p.requires_grad]
-    return [n for n in names if n != "residual.weight"] + [n for n in names if n == "residual.weight"]
+    rest = [n for n in names if n != "residual.weight" and not _is_block(n)]
+    return rest + [n for n in names if _is_block(n)] + [n for n in names if n == "residual.weight"]
 
 
-def param_groups(model: HyperpriorModel, lr: float) -> List[Dict]:
-    """Adam's groups: every weight at the run's rate, the residual gates at ``GATE_LR_SCALE`` times it."""
+def param_groups(model: HyperpriorModel, lr: float, blocks_lr_scale: float = 1.0) -> List[Dict]:
+    """Adam's groups: every weight at the run's rate, the bottleneck blocks (if any) at ``blocks_lr_scale``
+    times it, the residual gates at ``GATE_LR_SCALE`` times it."""
     params = dict(model.named_parameters())
     names = optimizer_order(model)
-    groups = [{"params": [params[n] for n in names if n != "residual.weight"]}]
+    groups = [{"params": [params[n] for n in names if n != "residual.weight" and not _is_block(n)]}]
+    if any(_is_block(n) for n in names):
+        groups.append({"params": [params[n] for n in names if _is_block(n)], "lr": lr * blocks_lr_scale,
+                       "lr_scale": blocks_lr_scale})
     if "residual.weight" in names:
         groups.append({"params": [params["residual.weight"]], "lr": lr * GATE_LR_SCALE, "lr_scale": GATE_LR_SCALE})
     return groups
@@ -348,13 +360,14 @@ class NTCTrainer(TrainingLoop):
             add_ons = [{k for k in self.model.state_dict() if k.startswith(f"{name}.")} for name in ZERO_START]
             if unexpected or set(missing) != set().union(*(g for g in add_ons if g & set(missing))):
                 raise ValueError(f"{args.init_from} does not fit this model (missing {missing[:3]}, "
-                                 f"unexpected {unexpected[:3]}); only a whole channel-wise context or latent "
-                                 "residual may be new")
+                                 f"unexpected {unexpected[:3]}); only a whole channel-wise context, latent "
+                                 "residual or set of bottleneck blocks may be new")
             if missing or getattr(args, "encoder_only", False):     # Adam's positions differ: rebuild it
                 start.pop("opt", None)
         else:
             start = {}
-        self.opt = torch.optim.Adam(param_groups(self.model, args.lr), lr=args.lr)
+        self.opt = torch.optim.Adam(param_groups(self.model, args.lr, getattr(args, "blocks_lr_scale", 1.0)),
+                                    lr=args.lr)
         if "opt" in start:
             self.opt.load_state_dict(start["opt"])
         self.ema = EMA(self.model, args.ema)
@@ -457,6 +470,13 @@ def add_parser(sub) -> None:
                    help="estimate y' from ŷ' and the entropy model before the synthesis transform "
                         "(closed-form posterior mean + learned residual; chansim.ntc.model.LatentResidual; "
                         "default: the --init-from source's, else off)")
+    p.add_argument("--blocks", type=int, default=None,
+                   help="residual bottleneck blocks after each GDN at 1/4 and 1/8 resolution in both image transforms "
+                        "(chansim.ntc.model.Bottleneck; default: the --init-from source's, else 0); a source without "
+                        "them gets them at an identity start (the run begins at the source's figures)")
+    p.add_argument("--blocks-lr-scale", type=float, default=1.0,
+                   help="learning-rate multiple of the bottleneck blocks (new blocks on a trained model learn "
+                        "from zero while the rest continues at a low rate)")
     p.add_argument("--scale-min", type=_scale_min, default=None,
                    help=f"floor of the latents' σ' in [1/64, 1] (a lower floor makes the latents that carry "
                         f"nothing cheaper under universal quantization; default: the --init-from source's, "
@@ -488,7 +508,7 @@ def add_parser(sub) -> None:
     p.add_argument("--init-from", type=Path, default=None,
                    help="start a new schedule from an exported NTC model file (e.g. python/chansim/models/ntc_default.pt) "
                         "or from a run's checkpoint.pt (its EMA weights and optimizer moments); every architecture "
-                        "flag not given (--n, --m, --n-analysis, --slices, --residual, --hyper-n, --scale-min, "
+                        "flag not given (--n, --m, --n-analysis, --slices, --residual, --blocks, --hyper-n, --scale-min, "
                         "--lambdas) "
                         "continues the source's")
 
@@ -623,6 +643,8 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
                       if model.slices > 1 else "")
                    + ("a latent residual (the cell's posterior mean under the entropy model plus a learned "
                       "correction, before the synthesis transform), " if model.residual is not None else "")
+                   + (f"{model.blocks} residual bottleneck block(s) after each (inverse) GDN at 1/4 and 1/8 resolution in "
+                      "both image transforms (He 2022), " if model.blocks else "")
                    + f"gain units for {model.num_qualities} qualities (Cui 2021) and universally quantized latents, "
                    "for chansim's NTC codec.",
         "status": "complete" if blob["step"] >= args["steps"] or blob["elapsed"] >= 60 * (args.get("time_budget") or 1e9)
@@ -633,8 +655,10 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "size_bytes": path.stat().st_size,
         "storage_dtype": {"float16": "float16 (tables int32)",
                           "mixed": "int8 kernels with a float32 scale per slice of their first axis in the "
-                                   "hyper transforms, channel context and residual; float16 elsewhere, the image "
-                                   "transforms included (tables int32)",
+                                   "hyper transforms, channel context and residual"
+                                   + (" and the image transforms' bottleneck blocks" if model.blocks else "")
+                                   + "; float16 elsewhere, the image transforms' convolutions and GDNs included "
+                                   "(tables int32)",
                           "int8": "int8 convolution kernels with a float32 scale per slice of their first axis; "
                                   "float16 elsewhere (tables int32)"}[storage],
         "parameters": sum(p.numel() for p in model.parameters()),
