@@ -498,3 +498,34 @@ def test_latent_residual_with_unit_gates_is_the_posterior_mean():
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5)          # the network runs in float32
     with pytest.raises(ValueError, match="means and scales"):
         model.synthesis(y_hat.float(), q)
+
+
+def test_candidate_models_are_described_truthfully_and_decode():
+    """Each model in candidates/ (trained, not yet shipped): its card's SHA-256 and model id are its file's,
+    it fits the shipped models' size budget, and on a detailed photo it codes no worse than the shipped
+    model it would replace (PSNR within 0.3 dB, bytes within 5 %) — a broken or mis-stored candidate fails."""
+    import json
+    from pathlib import Path
+
+    from chansim.diffusion.io import file_sha256
+    from chansim.ntc.io import SIZE_BUDGET
+
+    files = sorted((Path(__file__).resolve().parents[1] / "candidates").glob("*.pt"))
+    if not files:
+        pytest.skip("no candidates/ directory beside the tests (an sdist or a wheel's test run)")
+    image = np.ascontiguousarray(pytest.importorskip("skimage.data").astronaut()[::4, ::4][:128, :96])
+
+    def psnr_bytes(codec):
+        data = codec.compress(image, 8)
+        out = codec.decompress(data)
+        assert out.shape == image.shape
+        return 10 * np.log10(255.0 ** 2 / np.mean((out.astype(np.float64) - image) ** 2)), len(data)
+
+    shipped = psnr_bytes(NTC.pretrained())
+    for path in files:
+        card = json.loads(path.with_suffix(".json").read_text())
+        codec = NTC.from_file(path)
+        assert card["file_sha256"] == file_sha256(path) and card["model_id"] == codec.model_id
+        assert path.stat().st_size <= SIZE_BUDGET
+        psnr, size = psnr_bytes(codec)
+        assert psnr >= shipped[0] - 0.3 and size <= 1.05 * shipped[1], (path.name, psnr, size, shipped)
