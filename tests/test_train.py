@@ -1073,3 +1073,9 @@ def test_ntc_blocks_run_adds_identity_started_blocks_at_their_own_rate(tmp_path,
     err = capsys.readouterr().err
     assert e.value.code == 2 and "--encoder-only" in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
+    for bad in (["--blocks", "-1"], ["--blocks", "two"], ["--blocks", "1", "--blocks-lr-scale", "0"]):
+        with pytest.raises(SystemExit) as e:
+            main(["ntc", "--out", str(tmp_path / "r"), *bad, "--steps", "1", *common])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and "--blocks" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()

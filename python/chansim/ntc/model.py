@@ -190,6 +190,8 @@ class Bottleneck(nn.Module):
 #: 1/8 resolution) and of g_s (its inverse GDNs at 1/8 and 1/4).
 ANALYSIS_BLOCKS_AFTER = (3, 5)
 SYNTHESIS_BLOCKS_AFTER = (1, 3)
+#: State-dict prefixes of the blocks (the analysis', then the synthesis').
+BLOCK_MODULES = ("g_a_blocks.", "g_s_blocks.")
 
 
 def _blocks(channels: int, count: int) -> Optional[nn.ModuleList]:

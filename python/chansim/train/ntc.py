@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..evaluation import bd_psnr
-from ..ntc.model import ENCODER_CONFIG, QUALITY_LAMBDAS, HyperpriorModel, encoder_only
+from ..ntc.model import BLOCK_MODULES, ENCODER_CONFIG, QUALITY_LAMBDAS, HyperpriorModel, encoder_only
 from ..ntc.tables import SCALE_MIN, check_scale_min
 from .data import crop_side
 from .loop import EMA, TrainingLoop, add_precision_arg, resume_args
@@ -306,7 +306,7 @@ GATE_LR_SCALE = 20.0
 
 
 def _is_block(name: str) -> bool:
-    return name.startswith(("g_a_blocks.", "g_s_blocks."))
+    return name.startswith(BLOCK_MODULES)
 
 
 def optimizer_order(model: HyperpriorModel) -> List[str]:
@@ -420,6 +420,30 @@ def _fraction(text: str) -> float:
     return v
 
 
+def _block_count(text: str) -> int:
+    import argparse
+
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if not 0 <= v <= 8:
+        raise argparse.ArgumentTypeError(f"must be an integer in 0 … 8, got {text!r}")
+    return v
+
+
+def _lr_scale(text: str) -> float:
+    import argparse
+
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not (v > 0 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return v
+
+
 def _scale_min(text: str) -> float:
     import argparse
     from fractions import Fraction
@@ -470,11 +494,11 @@ def add_parser(sub) -> None:
                    help="estimate y' from ŷ' and the entropy model before the synthesis transform "
                         "(closed-form posterior mean + learned residual; chansim.ntc.model.LatentResidual; "
                         "default: the --init-from source's, else off)")
-    p.add_argument("--blocks", type=int, default=None,
+    p.add_argument("--blocks", type=_block_count, default=None,
                    help="residual bottleneck blocks after each GDN at 1/4 and 1/8 resolution in both image transforms "
                         "(chansim.ntc.model.Bottleneck; default: the --init-from source's, else 0); a source without "
                         "them gets them at an identity start (the run begins at the source's figures)")
-    p.add_argument("--blocks-lr-scale", type=float, default=1.0,
+    p.add_argument("--blocks-lr-scale", type=_lr_scale, default=1.0,
                    help="learning-rate multiple of the bottleneck blocks (new blocks on a trained model learn "
                         "from zero while the rest continues at a low rate)")
     p.add_argument("--scale-min", type=_scale_min, default=None,
