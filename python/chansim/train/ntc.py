@@ -408,40 +408,29 @@ def _lambda_list(text: str) -> tuple:
     return vals
 
 
-def _fraction(text: str) -> float:
+def _checked(text: str, parse, ok, what: str):
+    """argparse type: ``parse(text)`` when it parses and passes ``ok``, else an error naming ``what``."""
     import argparse
 
     try:
-        v = float(text)
+        v = parse(text)
     except ValueError:
-        v = float("nan")
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
+        v = None
+    if v is None or not ok(v):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
     return v
+
+
+def _fraction(text: str) -> float:
+    return _checked(text, float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
 
 
 def _block_count(text: str) -> int:
-    import argparse
-
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if not 0 <= v <= 8:
-        raise argparse.ArgumentTypeError(f"must be an integer in 0 … 8, got {text!r}")
-    return v
+    return _checked(text, int, lambda v: 0 <= v <= 8, "an integer in 0 … 8")
 
 
 def _lr_scale(text: str) -> float:
-    import argparse
-
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not (v > 0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return v
+    return _checked(text, float, lambda v: v > 0 and math.isfinite(v), "a positive number")
 
 
 def _scale_min(text: str) -> float:
