@@ -7,7 +7,10 @@ goal, the model's own −Σ log₂ P of the coded symbols computed here with Sci
 and the stored frequency tables, independently of the rANS coder. Peers: eval_uqdm's Pillow
 sweeps. Curves are means per setting over the images; BD-PSNR is
 :func:`chansim.evaluation.bd_psnr` (PCHIP over log rate) on the overlapping range. The
-CompressAI bmshj2018-factorized (MSE) Kodak points are drawn as a reference line.
+CompressAI bmshj2018-factorized (MSE) Kodak points are drawn as a reference line, and so is
+CompressAI's mbt2018-mean (the mean-scale hyperprior family NTC belongs to, as trained and published
+by CompressAI: one model per quality), whose BD-PSNR against the same Pillow peers the report gives
+— how far the architecture family reaches with full training, beside what this model reaches.
 
 Speed (``--speed``): encode and decode of kodim01 (768×512) on 2 threads, best of 3, with the
 rANS calls timed alone on the same symbols.
@@ -34,13 +37,17 @@ from chansim import rans
 from chansim.codecs.ntc import NTC
 from chansim.ntc.tables import snap_scales
 from chansim.data import shared_path
-from chansim.evaluation import bd_rate, msssim_db
+from chansim.evaluation import bd_psnr, bd_rate, msssim_db
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_uqdm import bd, eval_peers, mean_curve, point  # noqa: E402  (one implementation of the peers)
 
 #: CompressAI's results file for bmshj2018-factorized, MSE, Kodak (bpp, PSNR), quoted in the issue.
 COMPRESSAI_FACTORIZED = [(0.123, 26.91), (0.288, 29.62), (0.440, 31.28)]
+#: CompressAI's results file for mbt2018-mean, MSE, Kodak (results/image/kodak/
+#: compressai-mbt2018-mean_mse_cuda.json: bpp, PSNR of its eight per-quality models).
+COMPRESSAI_MEAN_SCALE = [(0.1239, 27.699), (0.1980, 29.359), (0.3072, 31.129), (0.4606, 32.951),
+                         (0.6617, 34.968), (0.9144, 36.911), (1.2342, 38.838), (1.6191, 40.633)]
 
 
 def symbols(codec: NTC, data: bytes):
@@ -147,6 +154,11 @@ def report(state) -> str:
         a, b = sm["bd"][f"{peer}_psnr"], sm["bd"][f"{peer}_msssim"]
         rng = a["range_bpp"]
         lines.append(f"| {peer} | {a['db']:+.2f} | {b['db']:+.2f} | {rng[0]:.2f}…{rng[1]:.2f} |")
+    if "reference" in sm:
+        r = sm["reference"]
+        lines += ["", f"Reference, {r['name']}: BD-PSNR against the same JPEG / WebP / AVIF "
+                      + " / ".join(f"{r['bd_psnr_vs'][p]:+.2f}" for p in ("jpeg", "webp", "avif"))
+                      + f" dB; this NTC model against it {r['ntc_bd_psnr']:+.2f} dB."]
     if "refine" in sm:
         r = sm["refine"]
         lines += ["", f"Latent refinement ({r['steps']} steps) against the same files unrefined: BD-PSNR "
@@ -181,6 +193,7 @@ def plot(curves, path, images):
         axes[0].plot(x, [p["psnr"] for p in c], "o-", ms=3, label=name.upper() if name != "webp" else "WebP")
         axes[1].plot(x, [msssim_db(p["msssim"]) for p in c], "o-", ms=3, label=name.upper() if name != "webp" else "WebP")
     axes[0].plot(*zip(*COMPRESSAI_FACTORIZED), "k--", lw=1, label="bmshj2018-factorized (CompressAI)")
+    axes[0].plot(*zip(*COMPRESSAI_MEAN_SCALE), "k:", lw=1, label="mbt2018-mean (CompressAI, per-quality models)")
     for ax, yl in zip(axes, ["PSNR (dB)", "MS-SSIM (dB)"]):
         ax.set_xscale("log")
         ax.set_xlim(0.05, 4)
@@ -249,6 +262,13 @@ def main():
         for metric in ("psnr", "msssim"):
             v, rng = bd(curves["ntc"], curves[peer], metric)
             summary["bd"][f"{peer}_{metric}"] = {"db": v, "range_bpp": rng}
+    ref_bpp, ref_psnr = zip(*COMPRESSAI_MEAN_SCALE)
+    summary["reference"] = {
+        "name": "CompressAI mbt2018-mean (MSE), published Kodak results",
+        "bd_psnr_vs": {peer: bd_psnr([p["bpp"] for p in curves[peer]], [p["psnr"] for p in curves[peer]],
+                                     ref_bpp, ref_psnr) for peer in ("jpeg", "webp", "avif")},
+        "ntc_bd_psnr": bd_psnr(ref_bpp, ref_psnr, [p["bpp"] for p in curves["ntc"]],
+                               [p["psnr"] for p in curves["ntc"]])}
     if args.refine:
         plain = mean_curve(per, "ntc_plain")
         v, rng = bd(curves["ntc"], plain, "psnr")
