@@ -72,7 +72,38 @@ def test_blocks_sit_at_quarter_and_eighth_resolution():
                     ("g_s_blocks.0.0", (1, 12, 16, 24)), ("g_s_blocks.1.0", (1, 12, 32, 48))]
 
 
+def test_a_block_appended_to_a_place_starts_as_its_source():
+    """``synthesis_blocks=(1, 2)`` on a ``blocks=1`` model: the new block is the second at the synthesis'
+    1/4-resolution place (a shape check through a forward hook), the config names the synthesis' counts
+    (and only when they differ from ``blocks``), and loaded from the source it computes the source's
+    reconstruction and bits exactly; its zero last layer gets a gradient at once."""
+    torch.manual_seed(5)
+    lams = (0.001, 0.01, 0.1)
+    source = HyperpriorModel(12, 16, lams, slices=2, residual=True, blocks=1)
+    deep = HyperpriorModel(12, 16, lams, slices=2, residual=True, blocks=1, synthesis_blocks=(1, 2))
+    for conv in [m for name, m in source.named_modules() if name.endswith("net.4")]:
+        torch.nn.init.normal_(conv.weight, std=0.1)           # the source's blocks are trained, not identities
+    missing, unexpected = deep.load_state_dict(source.state_dict(), strict=False)
+    assert not unexpected and sorted({k.rsplit(".", 3)[0] for k in missing}) == ["g_s_blocks.1.1"]
+    assert deep.config()["synthesis_blocks"] == [1, 2] and "synthesis_blocks" not in source.config()
+    assert "synthesis_blocks" not in HyperpriorModel(12, 16, lams, blocks=2, synthesis_blocks=(2, 2)).config()
+    seen = []
+    deep.g_s_blocks[1][1].register_forward_hook(lambda mod, inp, out: seen.append(tuple(out.shape)))
+    x = torch.rand(2, 3, 64, 128)
+    q = torch.tensor([0, 2])
+    outs = [model(x, q, generator=torch.Generator().manual_seed(3)) for model in (source, deep)]
+    assert seen == [(2, 12, 16, 32)]                                         # 1/4 of 64 × 128
+    for key in ("x_hat", "bits_y", "bits_z"):
+        assert torch.equal(outs[0][key], outs[1][key]), key
+    deep.loss(x, q)["loss"].backward()
+    assert deep.g_s_blocks[1][1].net[-1].weight.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("bad", [-1, 1.5])
 def test_bad_block_counts_are_refused(bad):
     with pytest.raises(ValueError, match="blocks"):
         HyperpriorModel(12, 16, (0.01,), blocks=bad)
+    with pytest.raises(ValueError, match="synthesis_blocks"):
+        HyperpriorModel(12, 16, (0.01,), synthesis_blocks=(1, bad))
+    with pytest.raises(ValueError, match="synthesis_blocks"):
+        HyperpriorModel(12, 16, (0.01,), synthesis_blocks=(1,))

@@ -591,24 +591,26 @@ def test_ntc_init_from_continues_the_source_configuration(tmp_path):
     lams = (0.0001, 0.001, 0.01, 0.1, 0.3)
     save_ntc(HyperpriorModel(8, 12, lams, slices=3, residual=True, scale_min=1 / 64, hyper_n=6), tmp_path / "m.pt")
     assert source_config(tmp_path / "m.pt") == {"n": 8, "m": 12, "slices": 3, "residual": True, "hyper_n": 6,
-                                                "blocks": 0, "n_analysis": None, "scale_min": 1 / 64, "lambdas": lams}
+                                                "blocks": 0, "synthesis_blocks": None, "n_analysis": None, "scale_min": 1 / 64, "lambdas": lams}
     save_ntc(HyperpriorModel(8, 12, lams, n_analysis=10), tmp_path / "asym.pt")
     assert source_config(tmp_path / "asym.pt")["n_analysis"] == 10
     save_ntc(HyperpriorModel(8, 12, lams, blocks=2), tmp_path / "deep.pt")
     assert source_config(tmp_path / "deep.pt")["blocks"] == 2
+    save_ntc(HyperpriorModel(8, 12, lams, blocks=1, synthesis_blocks=(1, 2)), tmp_path / "deeper.pt")
+    assert [source_config(tmp_path / "deeper.pt")[k] for k in ("blocks", "synthesis_blocks")] == [1, (1, 2)]
     save_ntc(HyperpriorModel(8, 12), tmp_path / "plain.pt")
     assert source_config(tmp_path / "plain.pt") == {"n": 8, "m": 12, "slices": 1, "residual": False, "hyper_n": 8,
-                                                    "blocks": 0, "n_analysis": None, "scale_min": SCALE_MIN,
+                                                    "blocks": 0, "synthesis_blocks": None, "n_analysis": None, "scale_min": SCALE_MIN,
                                                     "lambdas": QUALITY_LAMBDAS}
     torch.save({"args": {"n": 16, "m": 24, "slices": 4, "residual": True, "scale_min": 0.05,
                          "lambdas": list(lams[:3])}}, tmp_path / "checkpoint.pt")
     assert source_config(tmp_path / "checkpoint.pt") == {"n": 16, "m": 24, "slices": 4, "residual": True,
-                                                         "hyper_n": 16, "blocks": 0, "n_analysis": None,
+                                                         "hyper_n": 16, "blocks": 0, "synthesis_blocks": None, "n_analysis": None,
                                                          "scale_min": 0.05,
                                                          "lambdas": lams[:3]}
     torch.save({"args": {"n": 16, "m": 24}}, tmp_path / "old.pt")  # a run from before --slices, --lambdas, …
     assert source_config(tmp_path / "old.pt") == {"n": 16, "m": 24, "slices": 1, "residual": False, "hyper_n": 16,
-                                                  "blocks": 0, "n_analysis": None, "scale_min": SCALE_MIN,
+                                                  "blocks": 0, "synthesis_blocks": None, "n_analysis": None, "scale_min": SCALE_MIN,
                                                   "lambdas": QUALITY_LAMBDAS}
     torch.save([1, 2], tmp_path / "other.pt")
     with pytest.raises(ValueError, match="neither"):
@@ -1081,4 +1083,45 @@ def test_ntc_blocks_run_adds_identity_started_blocks_at_their_own_rate(tmp_path,
             main(["ntc", "--out", str(tmp_path / "r"), *bad, "--steps", "1", *common])
         err = capsys.readouterr().err
         assert e.value.code == 2 and "--blocks" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_ntc_run_appends_a_synthesis_block_to_a_model_with_blocks(tmp_path, data_root, keep_threads, capsys):
+    """`train ntc --init-from <blocks=1 model> --synthesis-blocks 1,2`: every source weight carries over,
+    only the one appended block (``g_s_blocks.1.1``) is new and starts as the identity, it steps in the
+    blocks' Adam group, and the run's config says so; the analysis keeps its one block per place.
+    Malformed counts and an --encoder-only run that would add a decoder block are refused before anything
+    is written."""
+    from chansim.ntc.io import load_model as load_ntc, save_model as save_ntc
+    from chansim.ntc.model import HyperpriorModel
+
+    torch.manual_seed(8)
+    source_model = HyperpriorModel(8, 12, (0.001, 0.01), slices=3, residual=True, blocks=1)
+    for name, conv in source_model.named_modules():
+        if name.endswith("net.4"):
+            torch.nn.init.normal_(conv.weight, std=0.1)
+    save_ntc(source_model, tmp_path / "m.pt")
+    source = load_ntc(tmp_path / "m.pt")[0].state_dict()
+    common = ["--crop", "64", "--eval-crop", "64", "--batch", "2", "--threads", "1", "--lr", "1e-3",
+              "--warmup", "0", "--data-dir", str(data_root)]
+    out = tmp_path / "run"
+    assert main(["ntc", "--out", str(out), "--init-from", str(tmp_path / "m.pt"), "--synthesis-blocks", "1,2",
+                 "--blocks-lr-scale", "10", "--steps", "0", *common]) == 0
+    blob = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+    start = blob["model"]
+    assert all(torch.equal(start[k], v) for k, v in source.items())
+    new = sorted(k for k in start if k not in source)
+    assert {k.rsplit(".", 3)[0] for k in new} == {"g_s_blocks.1.1"}
+    assert not start["g_s_blocks.1.1.net.4.weight"].any() and not start["g_s_blocks.1.1.net.4.bias"].any()
+    assert tuple(blob["args"]["synthesis_blocks"]) == (1, 2) and blob["args"]["blocks"] == 1
+    rest, blocks, gates = blob["opt"]["param_groups"]
+    assert blocks["lr"] == pytest.approx(10 * rest["lr"]) and len(blocks["params"]) == 5 * 6    # 5 blocks × 3 convs × (w, b)
+    capsys.readouterr()
+    for bad in (["--synthesis-blocks", "2"], ["--synthesis-blocks", "1,-1"], ["--synthesis-blocks", "a,b"],
+                ["--synthesis-blocks", "1,2", "--encoder-only"]):
+        with pytest.raises(SystemExit) as e:
+            main(["ntc", "--out", str(tmp_path / "r"), "--init-from", str(tmp_path / "m.pt"), *bad, "--steps", "1",
+                  *common])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and ("--synthesis-blocks" in err or "--encoder-only" in err) and "Traceback" not in err
     assert not (tmp_path / "r").exists()

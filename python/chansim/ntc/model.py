@@ -33,14 +33,17 @@ Shapes (``N`` transform channels, ``M`` latent channels; images padded to a mult
   (:class:`Bottleneck`, as in He et al. 2022's ELIC). Their last convolution starts at zero, so a
   deepened model computes exactly what its source did — and, unlike widening with zero weights on
   both sides, that start is no saddle: the zero layer's gradient is the product of the loss's and
-  the block's nonzero hidden features.
+  the block's nonzero hidden features. ``synthesis_blocks`` = (b₈, b₄) gives the synthesis its own
+  counts at its two places (1/8, then 1/4 resolution) — the decoder's blocks carry most of what
+  blocks gain (BENCHMARKS.md) — and a block appended to a place starts as the identity too, so a
+  trained model can be deepened one block at a time.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -194,10 +197,19 @@ SYNTHESIS_BLOCKS_AFTER = (1, 3)
 BLOCK_MODULES = ("g_a_blocks.", "g_s_blocks.")
 
 
-def _blocks(channels: int, count: int) -> Optional[nn.ModuleList]:
-    if not count:
+def _blocks(channels: int, counts: Sequence[int]) -> Optional[nn.ModuleList]:
+    """One group of ``counts[j]`` blocks per place j (None without any, so a model without blocks keeps
+    its state dict)."""
+    if not any(counts):
         return None
-    return nn.ModuleList(nn.Sequential(*(Bottleneck(channels) for _ in range(count))) for _ in range(2))
+    return nn.ModuleList(nn.Sequential(*(Bottleneck(channels) for _ in range(c))) for c in counts)
+
+
+def _block_counts(value, what: str) -> Tuple[int, ...]:
+    counts = tuple(value)
+    if len(counts) != 2 or any(isinstance(c, bool) or int(c) != c or c < 0 for c in counts):
+        raise ValueError(f"{what} must be two non-negative integers (blocks at 1/8 and 1/4 resolution), got {value}")
+    return tuple(int(c) for c in counts)
 
 
 def _run(layers: nn.Sequential, blocks: Optional[nn.ModuleList], x: torch.Tensor, after: Sequence[int]) -> torch.Tensor:
@@ -214,7 +226,8 @@ class HyperpriorModel(nn.Module):
 
     def __init__(self, n: int = 96, m: int = 128, lambdas: Sequence[float] = QUALITY_LAMBDAS, slices: int = 1,
                  residual: bool = False, scale_min: float = SCALE_MIN, hyper_n: Optional[int] = None,
-                 n_analysis: Optional[int] = None, blocks: int = 0):
+                 n_analysis: Optional[int] = None, blocks: int = 0,
+                 synthesis_blocks: Optional[Sequence[int]] = None):
         super().__init__()
         self.scale_min = check_scale_min(scale_min)       # floor of σ' (the latent's step is 1)
         if slices < 1 or m % slices:
@@ -226,6 +239,9 @@ class HyperpriorModel(nn.Module):
         if int(blocks) != blocks or blocks < 0:
             raise ValueError(f"blocks must be a non-negative integer, got {blocks}")
         self.blocks = int(blocks)
+        # The synthesis' counts per place (1/8, 1/4), ``blocks`` at each unless given.
+        self.synthesis_blocks = (self.blocks,) * 2 if synthesis_blocks is None else \
+            _block_counts(synthesis_blocks, "synthesis_blocks")
         self.n, self.m, self.lambdas, self.slices = n, m, tuple(float(v) for v in lambdas), int(slices)
         # The hyper transforms' width (= channels of z) is its own setting, so the image transforms can be
         # widened (train ntc --n, from a narrower model) without changing what the hyper-latents are.
@@ -238,7 +254,7 @@ class HyperpriorModel(nn.Module):
                                  _conv(n_a, m))
         self.g_s = nn.Sequential(_deconv(m, n), GDN(n, True), _deconv(n, n), GDN(n, True), _deconv(n, n),
                                  GDN(n, True), _deconv(n, 3))
-        self.g_a_blocks, self.g_s_blocks = _blocks(n_a, self.blocks), _blocks(n, self.blocks)
+        self.g_a_blocks, self.g_s_blocks = _blocks(n_a, (self.blocks,) * 2), _blocks(n, self.synthesis_blocks)
         h = hyper_n
         self.h_a = nn.Sequential(_conv(m, h, 3, 1), nn.LeakyReLU(inplace=True), _conv(h, h),
                                  nn.LeakyReLU(inplace=True), _conv(h, h))
@@ -269,8 +285,8 @@ class HyperpriorModel(nn.Module):
         return frequency_table(pmf)
 
     def config(self) -> Dict[str, Any]:
-        # "slices", "residual", "scale_min", "hyper_n", "n_analysis" and "blocks" only when not the default, so a model
-        # without them keeps its config (and model id).
+        # "slices", "residual", "scale_min", "hyper_n", "n_analysis", "blocks" and "synthesis_blocks" only when not the
+        # default, so a model without them keeps its config (and model id).
         cfg = {"kind": self.kind, "n": self.n, "m": self.m, "lambdas": list(self.lambdas)}
         if self.slices > 1:
             cfg["slices"] = self.slices
@@ -284,6 +300,8 @@ class HyperpriorModel(nn.Module):
             cfg["n_analysis"] = self.n_analysis
         if self.blocks:
             cfg["blocks"] = self.blocks
+        if self.synthesis_blocks != (self.blocks,) * 2:
+            cfg["synthesis_blocks"] = list(self.synthesis_blocks)
         return cfg
 
     @property

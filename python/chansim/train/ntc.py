@@ -18,7 +18,7 @@ import io
 import math
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -103,20 +103,22 @@ def _source_settings(path: Path) -> Dict:
     raise ValueError(f"{path}: neither an NTC model file nor an NTC run checkpoint")
 
 
-ARCHITECTURE_DEFAULTS = {"n": 96, "m": 128, "slices": 1, "residual": False, "blocks": 0}
+ARCHITECTURE_DEFAULTS = {"n": 96, "m": 128, "slices": 1, "residual": False, "blocks": 0, "synthesis_blocks": None}
 """A fresh run's architecture where its flags are not given (``--hyper-n`` defaults to ``--n``,
 ``--scale-min`` to :data:`SCALE_MIN`, ``--lambdas`` to :data:`QUALITY_LAMBDAS`)."""
 
 
 def source_config(path: Path) -> Dict:
     """What ``--init-from`` continues for every flag not given: the source's architecture (n, m,
-    slices, residual, blocks, hyper_n, n_analysis — None when the analysis transform is N wide, so it follows
-    a new ``--n``), σ' floor and λ ladder, from an exported NTC model file's config or a run
+    slices, residual, blocks, synthesis_blocks and n_analysis — None when the synthesis' blocks are
+    ``blocks`` at each place or the analysis transform is N wide, so they follow a new ``--blocks`` or
+    ``--n`` — and hyper_n), σ' floor and λ ladder, from an exported NTC model file's config or a run
     checkpoint's arguments (older runs without a key get the value they were trained with)."""
     s = _source_settings(path)
     return {"n": int(s.get("n", ARCHITECTURE_DEFAULTS["n"])), "m": int(s.get("m", ARCHITECTURE_DEFAULTS["m"])),
             "slices": int(s.get("slices") or 1), "residual": bool(s.get("residual", False)),
             "blocks": int(s.get("blocks") or 0),
+            "synthesis_blocks": tuple(int(c) for c in s["synthesis_blocks"]) if s.get("synthesis_blocks") else None,
             "hyper_n": int(s.get("hyper_n") or s.get("n", ARCHITECTURE_DEFAULTS["n"])),
             "n_analysis": int(s["n_analysis"]) if s.get("n_analysis") else None,
             "scale_min": float(s.get("scale_min") or SCALE_MIN), "lambdas": tuple(float(v) for v in ladder(s))}
@@ -186,11 +188,21 @@ def _init_state(path: Path, lambdas: Sequence[float], param_names: Sequence[str]
 ZERO_START = ("context", "residual", "g_a_blocks", "g_s_blocks")
 
 
+def add_on_unit(name: str) -> Optional[str]:
+    """The zero-started unit (:data:`ZERO_START`) state-dict entry ``name`` belongs to, None outside them:
+    the whole channel context or latent residual, or one bottleneck block (``g_s_blocks.<place>.<index>``),
+    so a block may be appended to a place that has some."""
+    parts = name.split(".")
+    if parts[0] not in ZERO_START:
+        return None
+    return ".".join(parts[:3]) if parts[0].endswith("_blocks") else parts[0]
+
+
 def model_from_args(args: Dict) -> HyperpriorModel:
     """The untrained model a run's arguments describe (runs from before --slices / --residual have neither)."""
     return HyperpriorModel(args["n"], args["m"], ladder(args), args.get("slices", 1), bool(args.get("residual")),
                            args.get("scale_min") or SCALE_MIN, args.get("hyper_n"), args.get("n_analysis"),
-                           int(args.get("blocks") or 0))
+                           int(args.get("blocks") or 0), args.get("synthesis_blocks"))
 
 
 #: What :func:`widen_state` may grow: the image transforms (their N channels) and, with the latent
@@ -357,8 +369,9 @@ class NTCTrainer(TrainingLoop):
             except RuntimeError as e:           # a weight of another shape (--n, --m)
                 raise ValueError(f"{args.init_from} does not fit this model: {e}") from None
             # Only whole zero-started add-ons may be new: the model then codes exactly as its source at step 0.
-            add_ons = [{k for k in self.model.state_dict() if k.startswith(f"{name}.")} for name in ZERO_START]
-            if unexpected or set(missing) != set().union(*(g for g in add_ons if g & set(missing))):
+            units = {add_on_unit(k) for k in missing}
+            whole = {k for k in self.model.state_dict() if add_on_unit(k) in units}
+            if unexpected or None in units or set(missing) != whole:
                 raise ValueError(f"{args.init_from} does not fit this model (missing {missing[:3]}, "
                                  f"unexpected {unexpected[:3]}); only a whole channel-wise context, latent "
                                  "residual or set of bottleneck blocks may be new")
@@ -429,6 +442,13 @@ def _block_count(text: str) -> int:
     return _checked(text, int, lambda v: 0 <= v <= 8, "an integer in 0 … 8")
 
 
+def _synthesis_blocks(text: str) -> Tuple[int, int]:
+    def parse(t):
+        counts = tuple(int(c) for c in t.split(","))
+        return counts if len(counts) == 2 else None
+    return _checked(text, parse, lambda v: all(0 <= c <= 8 for c in v), "two integers in 0 … 8, e.g. 1,2")
+
+
 def _lr_scale(text: str) -> float:
     return _checked(text, float, lambda v: v > 0 and math.isfinite(v), "a positive number")
 
@@ -487,6 +507,10 @@ def add_parser(sub) -> None:
                    help="residual bottleneck blocks after each GDN at 1/4 and 1/8 resolution in both image transforms "
                         "(chansim.ntc.model.Bottleneck; default: the --init-from source's, else 0); a source without "
                         "them gets them at an identity start (the run begins at the source's figures)")
+    p.add_argument("--synthesis-blocks", type=_synthesis_blocks, default=None,
+                   help="the synthesis' own block counts at 1/8 and 1/4 resolution, e.g. 1,2 (default: the "
+                        "--init-from source's, else --blocks at each); a block appended to a place starts as the "
+                        "identity, so a trained model deepens one block at a time")
     p.add_argument("--blocks-lr-scale", type=_lr_scale, default=1.0,
                    help="learning-rate multiple of the bottleneck blocks (new blocks on a trained model learn "
                         "from zero while the rest continues at a low rate)")
@@ -602,6 +626,19 @@ def is_ntc_run(run_dir: Path) -> bool:
     return blob.get("config", {}).get("kind") == "ntc"
 
 
+def _blocks_summary(model: HyperpriorModel) -> str:
+    """The card's words for the image transforms' bottleneck blocks ("" without any)."""
+    if not model.blocks and not any(model.synthesis_blocks):
+        return ""
+    where = "(He 2022), "
+    if model.synthesis_blocks == (model.blocks,) * 2:
+        return (f"{model.blocks} residual bottleneck block(s) after each (inverse) GDN at 1/4 and 1/8 resolution in "
+                "both image transforms " + where)
+    b8, b4 = model.synthesis_blocks
+    return (f"residual bottleneck blocks after the analysis' GDNs at 1/4 and 1/8 resolution ({model.blocks} each) "
+            f"and the synthesis' inverse GDNs at 1/8 ({b8}) and 1/4 ({b4}) " + where)
+
+
 def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Optional[Path] = None) -> Path:
     """Write ``dest/name.pt`` (the first of :data:`chansim.ntc.io.STORAGES` — float16, int8 kernels
     outside the image transforms, int8 kernels — within :data:`chansim.ntc.io.SIZE_BUDGET`; +
@@ -656,8 +693,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
                       if model.slices > 1 else "")
                    + ("a latent residual (the cell's posterior mean under the entropy model plus a learned "
                       "correction, before the synthesis transform), " if model.residual is not None else "")
-                   + (f"{model.blocks} residual bottleneck block(s) after each (inverse) GDN at 1/4 and 1/8 resolution in "
-                      "both image transforms (He 2022), " if model.blocks else "")
+                   + _blocks_summary(model)
                    + f"gain units for {model.num_qualities} qualities (Cui 2021) and universally quantized latents, "
                    "for chansim's NTC codec.",
         "status": "complete" if blob["step"] >= args["steps"] or blob["elapsed"] >= 60 * (args.get("time_budget") or 1e9)
@@ -669,7 +705,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "storage_dtype": {"float16": "float16 (tables int32)",
                           "mixed": "int8 kernels with a float32 scale per slice of their first axis in the "
                                    "hyper transforms, channel context and residual"
-                                   + (" and the image transforms' bottleneck blocks" if model.blocks else "")
+                                   + (" and the image transforms' bottleneck blocks" if model.blocks or any(model.synthesis_blocks) else "")
                                    + "; float16 elsewhere, the image transforms' convolutions and GDNs included "
                                    "(tables int32)",
                           "int8": "int8 convolution kernels with a float32 scale per slice of their first axis; "
