@@ -99,6 +99,22 @@ def test_a_block_appended_to_a_place_starts_as_its_source():
     assert deep.g_s_blocks[1][1].net[-1].weight.grad.abs().sum() > 0
 
 
+def test_a_model_file_keeps_the_synthesis_block_counts(tmp_path):
+    """An exported model with its own synthesis counts loads with them (config and modules), and the
+    decoder id tells it apart from the same weights without the appended block."""
+    from chansim.ntc.io import load_model, save_model
+
+    torch.manual_seed(6)
+    deep = HyperpriorModel(12, 16, (0.001, 0.01), blocks=1, synthesis_blocks=(1, 2))
+    mid = save_model(deep, tmp_path / "deep.pt", storage="mixed")
+    loaded, _, loaded_id = load_model(tmp_path / "deep.pt")
+    assert loaded_id == mid and loaded.synthesis_blocks == (1, 2) and loaded.config() == deep.config()
+    assert [len(group) for group in loaded.g_s_blocks] == [1, 2] and [len(g) for g in loaded.g_a_blocks] == [1, 1]
+    shallow = HyperpriorModel(12, 16, (0.001, 0.01), blocks=1)
+    shallow.load_state_dict(deep.state_dict(), strict=False)
+    assert save_model(shallow, tmp_path / "shallow.pt", storage="mixed") != mid
+
+
 @pytest.mark.parametrize("bad", [-1, 1.5])
 def test_bad_block_counts_are_refused(bad):
     with pytest.raises(ValueError, match="blocks"):
