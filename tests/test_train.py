@@ -941,7 +941,8 @@ def test_bf16_runs_keep_float32_weights_and_resume_in_bf16(tmp_path, data_root, 
 
 
 def test_ntc_export_card_counts_the_runs_it_continues(tmp_path, data_root, keep_threads):
-    """A run --init-from a model file: the card names the source (its id and card) and adds its steps."""
+    """A run --init-from a model file: the card names the source (its id and card) and adds its steps; a
+    run from a checkpoint, whatever its file name, names no model id."""
     from chansim.ntc.io import save_model as save_ntc
     from chansim.ntc.model import HyperpriorModel
 
@@ -956,6 +957,14 @@ def test_ntc_export_card_counts_the_runs_it_continues(tmp_path, data_root, keep_
     card = json.loads((tmp_path / "m" / "n.json").read_text())
     assert card["initialised_from"]["model_id"] == src_id and card["initialised_from"]["name"] == "src"
     assert card["total_steps_all_runs"] == 102 and card["optimizer"]["precision"] == "fp32"
+    # A run from a checkpoint copied aside under another name: told by its content, it has no model id.
+    (tmp_path / "aside.pt").write_bytes((out / "checkpoint.pt").read_bytes())
+    assert main(["ntc", "--out", str(tmp_path / "run2"), "--init-from", str(tmp_path / "aside.pt"), "--eval-crop", "64",
+                 "--crop", "64", "--batch", "2", "--steps", "1", "--threads", "1", "--data-dir", str(data_root)]) == 0
+    assert main(["export", str(tmp_path / "run2"), "--dest", str(tmp_path / "m2"), "--name", "n",
+                 "--data-dir", str(data_root)]) == 0
+    card = json.loads((tmp_path / "m2" / "n.json").read_text())
+    assert card["initialised_from"]["file"] == "aside.pt" and card["initialised_from"]["model_id"] is None
 
 
 def test_ntc_encoder_only_run_keeps_the_decoder_and_its_model_id(tmp_path, data_root, keep_threads, capsys,

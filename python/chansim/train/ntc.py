@@ -103,6 +103,17 @@ def _source_settings(path: Path) -> Dict:
     raise ValueError(f"{path}: neither an NTC model file nor an NTC run checkpoint")
 
 
+def _exported_model_id(path: Path) -> Optional[str]:
+    """The model id of an exported NTC model file; None for a run checkpoint (told by its content, not its
+    file name: a checkpoint copied aside keeps being one)."""
+    from ..ntc.io import load_model
+
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(blob, dict) and "args" in blob:
+        return None
+    return load_model(path)[2]
+
+
 ARCHITECTURE_DEFAULTS = {"n": 96, "m": 128, "slices": 1, "residual": False, "blocks": 0, "synthesis_blocks": None}
 """A fresh run's architecture where its flags are not given (``--hyper-n`` defaults to ``--n``,
 ``--scale-min`` to :data:`SCALE_MIN`, ``--lambdas`` to :data:`QUALITY_LAMBDAS`)."""
@@ -609,11 +620,11 @@ def encoder_only_id(model: HyperpriorModel, source: Path) -> str:
     :func:`chansim.ntc.io.fitting_file`), which must be an exported source's own. A wider analysis
     transform can push the file past the size budget, and the storage that then fits stores decoder
     kernels in int8 — another decoder: refused here, before the run, rather than at its export."""
-    from ..ntc.io import SIZE_BUDGET, fitting_file, load_model
+    from ..ntc.io import SIZE_BUDGET, fitting_file
 
     storage, _, mid = fitting_file(model)
     source = Path(source)
-    if source.name != "checkpoint.pt" and load_model(source)[2] != mid:
+    if _exported_model_id(source) not in (None, mid):
         raise ValueError(f"--encoder-only: this model's file (storage {storage!r}, the first within "
                          f"{SIZE_BUDGET / 1e6:g} MB) would store the decoder otherwise than {source} does, so it "
                          "would not keep the source's model id; use a narrower --n-analysis")
@@ -678,7 +689,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
     if args.get("init_from"):
         # A model file names its model id; a run checkpoint (a warm restart) has none.
         src = Path(args["init_from"])
-        src_id = load_model(src)[2] if src.is_file() and src.name != "checkpoint.pt" else None
+        src_id = _exported_model_id(src) if src.is_file() else None
         source = _source_summary({"init_from": src, "init_from_id": src_id},
                                  keys=("name", "steps", "total_steps_all_runs", "heldout_bd_psnr_db"))
     counts = {}
