@@ -967,6 +967,12 @@ def test_ntc_export_card_counts_the_runs_it_continues(tmp_path, data_root, keep_
     assert card["initialised_from"]["file"] == "aside.pt" and card["initialised_from"]["model_id"] is None
 
 
+def _small_ntc_run(data_root):
+    """Arguments of a seconds-long NTC run on 64² crops (one thread, no warm-up)."""
+    return ["--crop", "64", "--eval-crop", "64", "--batch", "2", "--threads", "1", "--lr", "1e-3",
+            "--warmup", "0", "--data-dir", str(data_root)]
+
+
 def test_ntc_encoder_only_run_keeps_the_decoder_and_its_model_id(tmp_path, data_root, keep_threads, capsys,
                                                                     monkeypatch):
     """`train ntc --encoder-only` (here with a wider analysis transform): after training and export every
@@ -1058,8 +1064,7 @@ def test_ntc_blocks_run_adds_identity_started_blocks_at_their_own_rate(tmp_path,
     torch.manual_seed(7)
     src_id = save_ntc(HyperpriorModel(8, 12, (0.001, 0.01), slices=3, residual=True), tmp_path / "m.pt")
     source = load_ntc(tmp_path / "m.pt")[0].state_dict()
-    common = ["--crop", "64", "--eval-crop", "64", "--batch", "2", "--threads", "1", "--lr", "1e-3",
-              "--warmup", "0", "--data-dir", str(data_root)]
+    common = _small_ntc_run(data_root)
     out = tmp_path / "run"
     assert main(["ntc", "--out", str(out), "--init-from", str(tmp_path / "m.pt"), "--blocks", "1",
                  "--blocks-lr-scale", "10", "--steps", "0", *common]) == 0
@@ -1111,8 +1116,7 @@ def test_ntc_run_appends_a_synthesis_block_to_a_model_with_blocks(tmp_path, data
             torch.nn.init.normal_(conv.weight, std=0.1)
     save_ntc(source_model, tmp_path / "m.pt")
     source = load_ntc(tmp_path / "m.pt")[0].state_dict()
-    common = ["--crop", "64", "--eval-crop", "64", "--batch", "2", "--threads", "1", "--lr", "1e-3",
-              "--warmup", "0", "--data-dir", str(data_root)]
+    common = _small_ntc_run(data_root)
     out = tmp_path / "run"
     assert main(["ntc", "--out", str(out), "--init-from", str(tmp_path / "m.pt"), "--synthesis-blocks", "1,2",
                  "--blocks-lr-scale", "10", "--steps", "0", *common]) == 0
