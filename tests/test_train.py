@@ -941,8 +941,9 @@ def test_bf16_runs_keep_float32_weights_and_resume_in_bf16(tmp_path, data_root, 
 
 
 def test_ntc_export_card_counts_the_runs_it_continues(tmp_path, data_root, keep_threads):
-    """A run --init-from a model file: the card names the source (its id and card) and adds its steps; a
-    run from a checkpoint, whatever its file name, names no model id."""
+    """A run --init-from a model file: the card names the source (its id and card, as they were when the run
+    started) and adds its steps; a run from a checkpoint, whatever its file name, names no model id and
+    counts the steps of every run before it (the checkpoint's run's own source included)."""
     from chansim.ntc.io import save_model as save_ntc
     from chansim.ntc.model import HyperpriorModel
 
@@ -953,6 +954,8 @@ def test_ntc_export_card_counts_the_runs_it_continues(tmp_path, data_root, keep_
     assert main(["ntc", "--out", str(out), "--init-from", str(tmp_path / "src.pt"), "--n", "8", "--m", "12",
                  "--lambdas", "0.001,0.01", "--eval-crop", "64", "--crop", "64", "--batch", "2", "--steps", "2",
                  "--threads", "1", "--log-every", "1", "--data-dir", str(data_root)]) == 0
+    # The source's card is replaced after the run started (as a shipped model is): the run keeps what it started from.
+    (tmp_path / "src.json").write_text(json.dumps({"name": "other", "steps": 7, "total_steps_all_runs": 7}))
     assert main(["export", str(out), "--dest", str(tmp_path / "m"), "--name", "n", "--data-dir", str(data_root)]) == 0
     card = json.loads((tmp_path / "m" / "n.json").read_text())
     assert card["initialised_from"]["model_id"] == src_id and card["initialised_from"]["name"] == "src"
@@ -965,6 +968,8 @@ def test_ntc_export_card_counts_the_runs_it_continues(tmp_path, data_root, keep_
                  "--data-dir", str(data_root)]) == 0
     card = json.loads((tmp_path / "m2" / "n.json").read_text())
     assert card["initialised_from"]["file"] == "aside.pt" and card["initialised_from"]["model_id"] is None
+    assert card["initialised_from"]["steps"] == 2 and card["initialised_from"]["initialised_from"]["name"] == "src"
+    assert card["total_steps_all_runs"] == 100 + 2 + 1
 
 
 def _small_ntc_run(data_root):

@@ -114,6 +114,30 @@ def _exported_model_id(path: Path) -> Optional[str]:
     return load_model(path)[2]
 
 
+SOURCE_CARD_KEYS = ("name", "steps", "total_steps_all_runs", "heldout_bd_psnr_db")
+"""The entries of an exported source's card that a run's card repeats under ``initialised_from``."""
+
+
+def source_lineage(path: Path) -> Dict:
+    """What an ``--init-from`` run starts from, recorded in its arguments when it starts (the file at
+    that path may be replaced later, as a shipped model is): an exported model's id and its card's
+    :data:`SOURCE_CARD_KEYS`; a run checkpoint's step and the source *its* run recorded, so the card of
+    a warm restart from a checkpoint counts every run before it (``total_steps_all_runs``). A checkpoint
+    written before runs recorded their source has no ``total_steps_all_runs`` (None: unknown)."""
+    from .export import _source_summary
+
+    path = Path(path)
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(blob, dict) and "args" in blob:
+        prior = blob["args"].get("source_lineage")
+        known = prior is not None or not blob["args"].get("init_from")
+        total = (prior or {}).get("total_steps_all_runs") or (prior or {}).get("steps") or 0
+        return {"file": path.name, "model_id": None, "what": "a run checkpoint (its EMA weights)",
+                "steps": int(blob["step"]), "total_steps_all_runs": int(blob["step"]) + total if known else None,
+                "initialised_from": prior}
+    return _source_summary({"init_from": path, "init_from_id": _exported_model_id(path)}, keys=SOURCE_CARD_KEYS)
+
+
 ARCHITECTURE_DEFAULTS = {"n": 96, "m": 128, "slices": 1, "residual": False, "blocks": 0, "synthesis_blocks": None}
 """A fresh run's architecture where its flags are not given (``--hyper-n`` defaults to ``--n``,
 ``--scale-min`` to :data:`SCALE_MIN`, ``--lambdas`` to :data:`QUALITY_LAMBDAS`)."""
@@ -385,7 +409,7 @@ class NTCTrainer(TrainingLoop):
             if unexpected or None in units or set(missing) != whole:
                 raise ValueError(f"{args.init_from} does not fit this model (missing {missing[:3]}, "
                                  f"unexpected {unexpected[:3]}); only a whole channel-wise context, latent "
-                                 "residual or set of bottleneck blocks may be new")
+                                 "residual or bottleneck block (its three convolutions) may be new")
             if missing or getattr(args, "encoder_only", False):     # Adam's positions differ: rebuild it
                 start.pop("opt", None)
         else:
@@ -590,6 +614,7 @@ def main(args) -> int:
             print("error: --encoder-only keeps the source's decoder, so only --n-analysis may differ from it "
                   f"(source {', '.join(f'{k}={v}' for k, v in decoder_side.items())})", file=sys.stderr)
             raise SystemExit(2)
+        args.source_lineage = source_lineage(args.init_from) if args.init_from else None
         if args.widen_start and not (source and args.m > source["m"]):
             print("error: --widen-start applies only with --init-from and an --m above the source's "
                   f"({source.get('m', 'no source')})", file=sys.stderr)
@@ -685,13 +710,13 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
     base = blob.get("baselines") or baseline_curves(heldout)
     bd = {f"vs_{k}": bd_psnr([c[0] for c in v], [c[1] for c in v], [r["bpp"] for r in rows],
                              [r["psnr"] for r in rows]) for k, v in base.items()}
-    source = None
-    if args.get("init_from"):
-        # A model file names its model id; a run checkpoint (a warm restart) has none.
+    source = args.get("source_lineage")
+    if source is None and args.get("init_from"):
+        # A run from before runs recorded their source: read it now (a model file names its model id; a
+        # run checkpoint, a warm restart, has none).
         src = Path(args["init_from"])
         src_id = _exported_model_id(src) if src.is_file() else None
-        source = _source_summary({"init_from": src, "init_from_id": src_id},
-                                 keys=("name", "steps", "total_steps_all_runs", "heldout_bd_psnr_db"))
+        source = _source_summary({"init_from": src, "init_from_id": src_id}, keys=SOURCE_CARD_KEYS)
     counts = {}
     try:
         counts = {k: len(v) for k, v in training_collections(data_dir, args.get("collections")).items()}
