@@ -2,6 +2,7 @@
 
 import io
 import json
+import math
 import re
 
 import numpy as np
@@ -700,10 +701,15 @@ def test_gain_regrid_follows_log_lambda():
     torch.testing.assert_close(regrid_gains(table(old), old, new), table(new), rtol=0, atol=1e-12)
     bent = torch.randn(4, 6, dtype=torch.float64)
     assert torch.equal(regrid_gains(bent, old, old), bent)
+    # Gates (extend=False): the same line inside the old ladder, held at its end rows beyond it.
+    held = regrid_gains(table(old), old, new, extend=False)
+    torch.testing.assert_close(held[1:3], table(new)[1:3], rtol=0, atol=1e-12)
+    assert torch.equal(held[0], table(old)[0]) and torch.equal(held[3], table(old)[3])
 
 
 def test_ntc_warm_restart_changes_the_lambda_ladder(tmp_path):
-    """--init-from a run checkpoint with --lambdas: shared weights kept, gain rows regridded, Adam
+    """--init-from a run checkpoint with --lambdas (here one more λ than the source's, on a model with a
+    latent residual): shared weights kept, gain rows and the residual's per-quality gates regridded, Adam
     moments reshaped so that the optimizer steps."""
     import argparse
 
@@ -711,24 +717,33 @@ def test_ntc_warm_restart_changes_the_lambda_ladder(tmp_path):
 
     from chansim.ntc.model import HyperpriorModel
     from chansim.train.data import CropSampler
-    from chansim.train.ntc import NTCTrainer, regrid_gains
+    from chansim.train.ntc import NTCTrainer, param_groups, regrid_gains
 
     torch.manual_seed(5)
-    src = HyperpriorModel(8, 12, (0.001, 0.01, 0.1))
-    opt = torch.optim.Adam(src.parameters())
+    src = HyperpriorModel(8, 12, (0.001, 0.01, 0.1), residual=True)
+    with torch.no_grad():
+        src.residual.weight.copy_(torch.randn_like(src.residual.weight))      # gates of their own per quality
+    opt = torch.optim.Adam(param_groups(src, 1e-4), lr=1e-4)                  # as a run's: the gates' own group
     src.loss(torch.rand(2, 3, 64, 64), torch.tensor([0, 2]))["loss"].backward()
     opt.step()
     torch.save({"ema": {"shadow": src.state_dict()}, "opt": opt.state_dict(), "config": src.config(),
-                "args": {"n": 8, "m": 12, "lambdas": src.lambdas}}, tmp_path / "checkpoint.pt")
-    new = (0.0005, 0.002, 0.01, 0.05)
+                "args": {"n": 8, "m": 12, "lambdas": src.lambdas, "residual": True}}, tmp_path / "checkpoint.pt")
+    new = (0.0005, 0.002, 0.01, 0.05, 0.2)
     args = argparse.Namespace(out=tmp_path / "run", n=8, m=12, seed=0, lr=1e-4, ema=0.999, lambdas=new,
-                              init_from=tmp_path / "checkpoint.pt")
+                              residual=True, init_from=tmp_path / "checkpoint.pt")
     trainer = NTCTrainer(args, CropSampler([np.zeros((64, 64, 3), np.uint8)], 64), None)
     got = trainer.model.state_dict()
-    assert trainer.model.lambdas == new and got["gain"].shape == (4, 12) and got["hgain"].shape == (4, 8)
+    assert trainer.model.lambdas == new and got["gain"].shape == (5, 12) and got["hgain"].shape == (5, 8)
     torch.testing.assert_close(got["inv_gain"], regrid_gains(src.inv_gain.detach(), src.lambdas, new))
+    gates = src.residual.weight.detach()
+    # λ 0.01 is the source's second: its gates exactly; 0.0005 and 0.2 lie beyond the source's ladder: held
+    # at its first and last rows; 0.002 between the first two, in log λ.
+    assert torch.equal(got["residual.weight"][2], gates[1])
+    assert torch.equal(got["residual.weight"][0], gates[0]) and torch.equal(got["residual.weight"][4], gates[2])
+    w = math.log(0.002 / 0.001) / math.log(0.01 / 0.001)
+    torch.testing.assert_close(got["residual.weight"][1], (1 - w) * gates[0] + w * gates[1])
     assert torch.equal(got["g_s.0.weight"], src.state_dict()["g_s.0.weight"])
-    trainer.model.loss(torch.rand(2, 3, 64, 64), torch.tensor([0, 3]))["loss"].backward()
+    trainer.model.loss(torch.rand(2, 3, 64, 64), torch.tensor([0, 4]))["loss"].backward()
     trainer.opt.step()                      # would raise on a moment of the old shape
 
 
@@ -851,6 +866,50 @@ def test_ntc_decoder_draws_qualities_with_the_given_weights(tmp_path, data_root,
     assert main(["export", str(out), "--dest", str(dest), "--name", "g", "--data-dir", str(data_root),
                  "--calibration-side", "64"]) == 0
     assert "weights [2.0, 1.0, 1.0]" in json.loads((dest / "g.json").read_text())["training_data"]["inputs"]
+
+
+def test_ntc_run_draws_qualities_with_the_given_weights(tmp_path, data_root, keep_threads, capsys):
+    """`train ntc --quality-weights`: the crops' qualities follow the stated law (χ², n = 2,400, α = 0.001;
+    a zero weight is never drawn); without weights the draw is the original uniform one, bit for bit; the
+    run keeps the weights through --resume and the card states them; a count that does not fit the λ ladder
+    is refused before anything is written."""
+    import argparse
+
+    from scipy import stats
+
+    from chansim.train.data import CropSampler
+    from chansim.train.ntc import NTCTrainer
+
+    def drawn_by(weights, steps):
+        args = argparse.Namespace(out=tmp_path / "law", n=8, m=12, seed=0, lr=1e-3, ema=0.99, batch=8,
+                                  lambdas=(0.001, 0.01, 0.1), quality_weights=weights)
+        trainer = NTCTrainer(args, CropSampler.from_shared(64, root=data_root, progress=False), None)
+        drawn = []
+        trainer.model.loss = lambda x, q: drawn.append(q) or {"loss": torch.zeros(()), "bpp": torch.zeros(1)}
+        gen = torch.Generator().manual_seed(0)
+        for _ in range(steps):
+            trainer.loss_step(gen)
+        return torch.cat(drawn)
+
+    counts = np.bincount(drawn_by([1.0, 0.0, 3.0], 300).numpy(), minlength=3)
+    assert counts.sum() == 2400 and counts[1] == 0
+    assert stats.chisquare(counts[[0, 2]], [600, 1800]).pvalue > 1e-3
+    gen = torch.Generator().manual_seed(0)
+    uniform = torch.cat([torch.randint(0, 3, (8,), generator=gen) for _ in range(5)])
+    assert torch.equal(drawn_by(None, 5), uniform)
+
+    out, dest = tmp_path / "run", tmp_path / "models"
+    common = ["--n", "8", "--m", "12", "--lambdas", "0.001,0.01,0.1", *_small_ntc_run(data_root)]
+    with pytest.raises(SystemExit) as e:
+        main(["ntc", "--out", str(out), "--quality-weights", "1,2", "--steps", "1", *common])
+    assert e.value.code == 2 and "has 2 weights; the λ ladder has 3 qualities" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["ntc", "--out", str(out), "--quality-weights", "1,1,2", "--steps", "1", *common]) == 0
+    assert main(["ntc", "--out", str(out), "--resume", "--steps", "2"]) == 0
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["args"]["quality_weights"] == [1.0, 1.0, 2.0]
+    assert main(["export", str(out), "--dest", str(dest), "--name", "n", "--data-dir", str(data_root)]) == 0
+    card = json.loads((dest / "n.json").read_text())
+    assert "weights [1.0, 1.0, 2.0]" in card["training_data"]["quality_sampling"]
 
 
 def test_ema_averages_parameters_and_copies_buffers():

@@ -29,6 +29,7 @@ from ..ntc.model import BLOCK_MODULES, ENCODER_CONFIG, QUALITY_LAMBDAS, Hyperpri
 from ..ntc.tables import SCALE_MIN, check_scale_min
 from .data import crop_side
 from .loop import EMA, TrainingLoop, add_precision_arg, resume_args
+from .qualities import QualityLaw, quality_weights
 
 EVAL_CROP = 256
 
@@ -160,18 +161,25 @@ def source_config(path: Path) -> Dict:
 
 
 GAIN_TABLES = ("gain", "inv_gain", "hgain", "inv_hgain")
+#: Per-quality tables that are not log-gains: the latent residual's gates (O(1) weights per quality and
+#: channel). A new ladder interpolates them in log λ like the gains, but holds them at the end rows beyond
+#: the old ladder — nothing says a gate keeps its trend past the last λ it was trained at.
+GATE_TABLES = ("residual.weight",)
 
 
-def regrid_gains(table: torch.Tensor, old: Sequence[float], new: Sequence[float]) -> torch.Tensor:
+def regrid_gains(table: torch.Tensor, old: Sequence[float], new: Sequence[float], extend: bool = True) -> torch.Tensor:
     """Rows of a log-gain table for a new λ ladder: piecewise-linear in log λ through the old rows,
     extended linearly beyond them with the slope of the nearest two (log-gains are close to linear in
-    log λ, step ∝ λ^(−½)), so a warm restart can change the ladder without relearning the gains."""
+    log λ, step ∝ λ^(−½)), so a warm restart can change the ladder without relearning the gains.
+    ``extend=False`` holds the first and last rows beyond the old ladder instead (:data:`GATE_TABLES`)."""
     lo, ln = torch.log(torch.tensor(old, dtype=torch.float64)), torch.log(torch.tensor(new, dtype=torch.float64))
     t = table.double()
     rows = []
     for v in ln:
         i = int(torch.searchsorted(lo, v).clamp(1, len(lo) - 1))
         w = (v - lo[i - 1]) / (lo[i] - lo[i - 1])
+        if not extend:
+            w = w.clamp(0.0, 1.0)
         rows.append((1 - w) * t[i - 1] + w * t[i])     # exact at the old λ (w = 0 or 1)
     return torch.stack(rows).to(table.dtype)
 
@@ -189,8 +197,9 @@ def _init_state(path: Path, lambdas: Sequence[float], param_names: Sequence[str]
     A source without a channel-wise context starts a context model with zero corrections (it codes as
     the source did); the optimizer is then rebuilt, its moments being keyed by parameter position.
 
-    When ``lambdas`` differs from the source's ladder, the gain tables are regridded
-    (:func:`regrid_gains`) and their Adam moments are taken from the nearest old row."""
+    When ``lambdas`` differs from the source's ladder (other values or another count), the gain tables and
+    the latent residual's gates are regridded (:func:`regrid_gains`) and their Adam moments are taken from
+    the nearest old row."""
     blob = torch.load(path, map_location="cpu", weights_only=False)
     if isinstance(blob, dict) and "ema" in blob and "opt" in blob:
         if blob.get("config", {}).get("kind") != "ntc":
@@ -205,13 +214,14 @@ def _init_state(path: Path, lambdas: Sequence[float], param_names: Sequence[str]
         state, old, opt = dict(model.state_dict()), model.lambdas, None
     old, lambdas = tuple(float(v) for v in old), tuple(float(v) for v in lambdas)
     if old != lambdas:
-        for name in GAIN_TABLES:
-            state[name] = regrid_gains(state[name], old, lambdas)
+        tables = [name for name in GAIN_TABLES + GATE_TABLES if name in state]
+        for name in tables:
+            state[name] = regrid_gains(state[name], old, lambdas, extend=name in GAIN_TABLES)
         if opt is not None:
             # Adam keys its state by parameter position (optimizer_order).
             opt = {"state": dict(opt["state"]), "param_groups": opt["param_groups"]}
             pos = {k: i for i, k in enumerate(param_names)}
-            for name in GAIN_TABLES:
+            for name in (t for t in tables if pos[t] in opt["state"]):
                 st = dict(opt["state"][pos[name]])
                 for key in ("exp_avg", "exp_avg_sq"):
                     st[key] = _nearest_rows(st[key], old, lambdas)
@@ -383,6 +393,8 @@ class NTCTrainer(TrainingLoop):
     """The NTC hyperprior: each crop of a batch draws a quality and is weighted by its λ."""
 
     def __init__(self, args, sampler, heldout: Optional[torch.Tensor]):
+        # Before _start writes anything. Runs from before --quality-weights have none: uniform.
+        self.qualities = QualityLaw(getattr(args, "quality_weights", None), len(ladder(vars(args))), "the λ ladder")
         self._start(args, sampler, heldout)
         self.model = model_from_args(vars(args))
         if getattr(args, "encoder_only", False):
@@ -426,7 +438,7 @@ class NTCTrainer(TrainingLoop):
 
     def loss_step(self, generator: torch.Generator):
         x = self.sampler.batch(self.args.batch).float() / 255.0
-        q = torch.randint(0, self.model.num_qualities, (x.shape[0],), generator=generator)
+        q = self.qualities.draw(x.shape[0], generator)
         terms = self.model.loss(x, q)
         return terms["loss"], {"bpp": float(terms["bpp"].mean())}
 
@@ -558,6 +570,10 @@ def add_parser(sub) -> None:
                         "chansim.ntc.model.encoder_only) of the --init-from source against its fixed decoder: "
                         "the model id (a hash of what decoders read) and any generative decoder bound to it "
                         "stay valid; combine with a wider --n-analysis")
+    p.add_argument("--quality-weights", type=quality_weights, default=None,
+                   help="comma-separated relative frequencies of qualities 1, 2, … among the training crops (one per "
+                        "λ of the ladder; default: uniform), e.g. 1,1,1,1,1,1,1,2,2,2 to spend 46 %% of the crops "
+                        "on the top three rates (uniform: 30 %%)")
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--lr-final", type=float, default=0.03)
     p.add_argument("--warmup", type=int, default=300)
@@ -750,7 +766,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "config": model.config(),
         "training_data": {"source": "shared/data/train (random crops, horizontal flips; area-weighted image choice)",
                           "images_per_collection": counts, "crop": args["crop"], "batch": args["batch"],
-                          "quality_sampling": f"uniform over the {model.num_qualities} λ per crop"},
+                          "quality_sampling": QualityLaw(args.get("quality_weights"), model.num_qualities, "").describe()},
         "steps": blob["step"],
         "total_steps_all_runs": blob["step"] + ((source or {}).get("total_steps_all_runs")
                                                 or (source or {}).get("steps") or 0),

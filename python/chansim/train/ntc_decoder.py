@@ -29,6 +29,7 @@ from ..ntc.model import HyperpriorModel
 from .data import crop_side
 from .loop import EMA, TrainingLoop, add_precision_arg, init_from, resume_args
 from .ntc import EVAL_CROP
+from .qualities import QualityLaw, quality_weights
 
 EVAL_IMAGES = 8
 
@@ -178,12 +179,8 @@ class DecoderTrainer(TrainingLoop):
     def __init__(self, args, sampler, heldout: Optional[torch.Tensor]):
         self.ntc, _, ntc_id = load_model(args.ntc)
         self.ntc.requires_grad_(False)
-        weights = getattr(args, "quality_weights", None)       # runs from before --quality-weights: uniform
-        if weights is not None and len(weights) != self.ntc.num_qualities:
-            raise ValueError(f"--quality-weights has {len(weights)} weights; {args.ntc} has "
-                             f"{self.ntc.num_qualities} qualities")
-        self.quality_law = torch.tensor(weights if weights is not None else [1.0] * self.ntc.num_qualities,
-                                        dtype=torch.float64)
+        # Runs from before --quality-weights have none: uniform.
+        self.qualities = QualityLaw(getattr(args, "quality_weights", None), self.ntc.num_qualities, str(args.ntc))
         self._start(args, sampler, heldout)
         source = None
         if getattr(args, "init_from", None) and not getattr(args, "resume", False):
@@ -212,10 +209,7 @@ class DecoderTrainer(TrainingLoop):
 
     def loss_step(self, generator: torch.Generator):
         x = self.sampler.batch(self.args.batch).float() / 255.0
-        if getattr(self.args, "quality_weights", None) is None:      # the original draw, bit for bit
-            q = torch.randint(0, self.ntc.num_qualities, (x.shape[0],), generator=generator)
-        else:
-            q = torch.multinomial(self.quality_law, x.shape[0], replacement=True, generator=generator)
+        q = self.qualities.draw(x.shape[0], generator)
         return self.model.loss(x, ntc_base(self.ntc, x, q, generator), q, generator), {}
 
     def heldout_figures(self) -> Dict:
@@ -225,19 +219,6 @@ class DecoderTrainer(TrainingLoop):
         pts = "; ".join(f"q{r['quality']}: PSNR {r['psnr_mmse']:.2f}/{r['psnr_gen']:.2f} "
                         f"HF {r['hf_mmse']:.2f}/{r['hf_gen']:.2f}" for r in rec["heldout"])
         print(f"step {rec['step']} held-out (mmse/generative) {pts}", file=sys.stderr, flush=True)
-
-
-def quality_weights(text: str) -> List[float]:
-    """argparse type of --quality-weights: finite, non-negative numbers, not all zero."""
-    import argparse
-
-    try:
-        w = [float(t) for t in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--quality-weights must be comma-separated numbers, got {text!r}") from None
-    if not all(math.isfinite(v) and v >= 0 for v in w) or not sum(w) > 0:
-        raise argparse.ArgumentTypeError(f"--quality-weights must be finite, non-negative and not all zero, got {text!r}")
-    return w
 
 
 def add_parser(sub) -> None:
@@ -358,8 +339,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "training_data": {"source": "shared/data/train (random crops, horizontal flips; area-weighted image choice)",
                           "crop": args["crop"], "batch": args["batch"],
                           "inputs": "x̂_mmse = NTC synthesis of y' + U(−½, ½) (the codec's exact error law), "
-                                    + ("quality uniform per crop" if args.get("quality_weights") is None else
-                                       f"quality per crop drawn with weights {args['quality_weights']} (q1, q2, …)")},
+                                    + QualityLaw(args.get("quality_weights"), ntc.num_qualities, "").describe()},
         "steps": blob["step"],
         "optimizer": {"adam_lr": args["lr"], "warmup": args["warmup"], "lr_final_fraction": args["lr_final"],
                       "time_budget_min": args.get("time_budget"), "grad_clip": args["grad_clip"],
