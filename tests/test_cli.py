@@ -986,10 +986,12 @@ def test_compress_help_lists_each_quality_with_its_measured_kodak_rate(cli_run):
 def test_compress_refine_option(tmp_path, cli_run):
     """--refine reaches NTC's encoder (a different, decodable file) and is refused by name elsewhere."""
     Image.fromarray(photo()).save(tmp_path / "in.png")
-    assert cli_run("compress", tmp_path / "in.png", tmp_path / "a.chsm", "--codec", "ntc", "--quality", "3")[0] == 0
-    # 20 steps: runs shorter than 250 steps take proportionally smaller steps, and 3 of them moved no
-    # latent of this photo across a rounding boundary under the model of 2026-12-04.
-    status, out, err = cli_run("compress", tmp_path / "in.png", tmp_path / "b.chsm", "--codec", "ntc", "--quality", "3",
+    # Quality 8, where refinement finds the most (BENCHMARKS.md): the codec writes the refined file only when
+    # its real loss is lower, and at low qualities a short run on this tiny photo may not win (under the model
+    # of 2026-12-07, 20 steps at quality 3 kept the unrefined file; at quality 8 they cut it from 375 to 309
+    # bytes). 20 steps: runs shorter than 250 steps take proportionally smaller steps.
+    assert cli_run("compress", tmp_path / "in.png", tmp_path / "a.chsm", "--codec", "ntc", "--quality", "8")[0] == 0
+    status, out, err = cli_run("compress", tmp_path / "in.png", tmp_path / "b.chsm", "--codec", "ntc", "--quality", "8",
                                "--refine", "20", "--check")
     assert status == 0 and "PSNR" in out, err
     assert (tmp_path / "a.chsm").read_bytes() != (tmp_path / "b.chsm").read_bytes()
