@@ -125,6 +125,7 @@ def source_lineage(path: Path) -> Dict:
     :data:`SOURCE_CARD_KEYS`; a run checkpoint's step and the source *its* run recorded, so the card of
     a warm restart from a checkpoint counts every run before it (``total_steps_all_runs``). A checkpoint
     written before runs recorded their source has no ``total_steps_all_runs`` (None: unknown)."""
+    from ..ntc.io import load_model
     from .export import _source_summary
 
     path = Path(path)
@@ -132,11 +133,17 @@ def source_lineage(path: Path) -> Dict:
     if isinstance(blob, dict) and "args" in blob:
         prior = blob["args"].get("source_lineage")
         known = prior is not None or not blob["args"].get("init_from")
-        total = (prior or {}).get("total_steps_all_runs") or (prior or {}).get("steps") or 0
         return {"file": path.name, "model_id": None, "what": "a run checkpoint (its EMA weights)",
-                "steps": int(blob["step"]), "total_steps_all_runs": int(blob["step"]) + total if known else None,
+                "steps": int(blob["step"]),
+                "total_steps_all_runs": int(blob["step"]) + steps_before(prior) if known else None,
                 "initialised_from": prior}
-    return _source_summary({"init_from": path, "init_from_id": _exported_model_id(path)}, keys=SOURCE_CARD_KEYS)
+    # Not a checkpoint (told by the content just read): an exported model file, which names its id.
+    return _source_summary({"init_from": path, "init_from_id": load_model(path)[2]}, keys=SOURCE_CARD_KEYS)
+
+
+def steps_before(source: Optional[Dict]) -> int:
+    """Training steps behind a run's recorded source: its lineage total, else its own steps (0 without one)."""
+    return (source or {}).get("total_steps_all_runs") or (source or {}).get("steps") or 0
 
 
 ARCHITECTURE_DEFAULTS = {"n": 96, "m": 128, "slices": 1, "residual": False, "blocks": 0, "synthesis_blocks": None}
@@ -768,8 +775,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
                           "images_per_collection": counts, "crop": args["crop"], "batch": args["batch"],
                           "quality_sampling": QualityLaw(args.get("quality_weights"), model.num_qualities, "").describe()},
         "steps": blob["step"],
-        "total_steps_all_runs": blob["step"] + ((source or {}).get("total_steps_all_runs")
-                                                or (source or {}).get("steps") or 0),
+        "total_steps_all_runs": blob["step"] + steps_before(source),
         "initialised_from": source,
         "optimizer": {"adam_lr": args["lr"], "warmup": args["warmup"], "lr_final_fraction": args["lr_final"],
                       "schedule": "cosine over max(steps/planned, time/time_budget)",
