@@ -51,9 +51,12 @@ COMPRESSAI_MEAN_SCALE = [(0.1239, 27.699), (0.1980, 29.359), (0.3072, 31.129), (
 
 
 def symbols(codec: NTC, data: bytes):
-    """(ẑ', k, u, σ̂) coded in the file ``data`` (:meth:`NTC.read_symbols`: checked by the symbol CRC)."""
+    """(ẑ', k, u, σ̂) coded in the file ``data`` (:meth:`NTC.read_symbols`: checked by the symbol CRC) —
+    of the latents, only those the file's quality codes (the others are never sent:
+    :meth:`~chansim.ntc.model.HyperpriorModel.coded_slices`)."""
     sym = codec.read_symbols(data)[1]
-    return sym.z, sym.k, sym.u, sym.scale
+    coded = codec.model.coded_slices(sym.quality - 1) * (codec.model.m // codec.model.slices)
+    return sym.z, sym.k[:, :coded], sym.u[:, :coded], sym.scale[:, :coded]
 
 
 def code_lengths(codec: NTC, data: bytes) -> dict:

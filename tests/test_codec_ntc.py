@@ -26,15 +26,20 @@ from chansim.ntc.io import load_model, save_model  # noqa: E402
 from chansim.ntc.model import Bottleneck, HyperpriorModel, cell_posterior_mean  # noqa: E402
 
 
-@pytest.fixture(scope="module", params=[(1, False, T.SCALE_MIN, None, 0), (3, False, T.SCALE_MIN, None, 0),
-                                        (3, True, T.SCALE_MIN, None, 0), (3, True, T.SCALE_MIN_LOWEST, 12, 0),
-                                        (3, True, T.SCALE_MIN, None, 1)],
-                ids=["hyperprior", "context", "residual", "low-floor-hyper12", "blocks"])
+#: Slices coded per quality of the "quality-slices" case: qualities 1–2 code one of three, 3–5 two.
+GATED = (1, 1, 2, 2, 2, 3, 3, 3)
+
+
+@pytest.fixture(scope="module", params=[(1, False, T.SCALE_MIN, None, 0, None), (3, False, T.SCALE_MIN, None, 0, None),
+                                        (3, True, T.SCALE_MIN, None, 0, None),
+                                        (3, True, T.SCALE_MIN_LOWEST, 12, 0, None),
+                                        (3, True, T.SCALE_MIN, None, 1, None), (3, True, T.SCALE_MIN, None, 0, GATED)],
+                ids=["hyperprior", "context", "residual", "low-floor-hyper12", "blocks", "quality-slices"])
 def tiny_path(request, tmp_path_factory):
     torch.manual_seed(0)
-    slices, residual, floor, hyper_n, blocks = request.param     # hyper_n: z narrower than the transforms
+    slices, residual, floor, hyper_n, blocks, gated = request.param     # hyper_n: z narrower than the transforms
     model = HyperpriorModel(16, 24, slices=slices, residual=residual, scale_min=floor, hyper_n=hyper_n,
-                            blocks=blocks)
+                            blocks=blocks, quality_slices=gated)
     # A trained-looking gain ladder: finer steps at higher qualities.
     with torch.no_grad():
         model.gain.copy_(torch.linspace(0.5, 3.0, 8)[:, None].expand(-1, 24))
@@ -245,7 +250,8 @@ def test_the_model_id_is_what_a_decoder_reads(codec, photo, tiny_path, tmp_path)
         assert (decoder_id(blob["config"], changed) == mid) == (k in encoder), k
     data = codec.compress(photo, 3, seed=7)
     other = HyperpriorModel(model.n, model.m, model.lambdas, model.slices, model.residual is not None,
-                            model.scale_min, model.hyper_n, n_analysis=20, blocks=model.blocks)
+                            model.scale_min, model.hyper_n, n_analysis=20, blocks=model.blocks,
+                            quality_slices=model.quality_slices)
     torch.manual_seed(1)
     other.load_state_dict({k: (torch.randn_like(other.state_dict()[k]) * 0.1 if encoder_only(k) else v)
                            for k, v in model.state_dict().items()})

@@ -592,26 +592,28 @@ def test_ntc_init_from_continues_the_source_configuration(tmp_path):
     lams = (0.0001, 0.001, 0.01, 0.1, 0.3)
     save_ntc(HyperpriorModel(8, 12, lams, slices=3, residual=True, scale_min=1 / 64, hyper_n=6), tmp_path / "m.pt")
     assert source_config(tmp_path / "m.pt") == {"n": 8, "m": 12, "slices": 3, "residual": True, "hyper_n": 6,
-                                                "blocks": 0, "synthesis_blocks": None, "n_analysis": None, "scale_min": 1 / 64, "lambdas": lams}
+                                                "blocks": 0, "synthesis_blocks": None, "n_analysis": None, "quality_slices": None, "scale_min": 1 / 64, "lambdas": lams}
     save_ntc(HyperpriorModel(8, 12, lams, n_analysis=10), tmp_path / "asym.pt")
     assert source_config(tmp_path / "asym.pt")["n_analysis"] == 10
     save_ntc(HyperpriorModel(8, 12, lams, blocks=2), tmp_path / "deep.pt")
     assert source_config(tmp_path / "deep.pt")["blocks"] == 2
     save_ntc(HyperpriorModel(8, 12, lams, blocks=1, synthesis_blocks=(1, 2)), tmp_path / "deeper.pt")
     assert [source_config(tmp_path / "deeper.pt")[k] for k in ("blocks", "synthesis_blocks")] == [1, (1, 2)]
+    save_ntc(HyperpriorModel(8, 12, lams, slices=3, quality_slices=(1, 2, 2, 3, 3)), tmp_path / "gated.pt")
+    assert source_config(tmp_path / "gated.pt")["quality_slices"] == (1, 2, 2, 3, 3)
     save_ntc(HyperpriorModel(8, 12), tmp_path / "plain.pt")
     assert source_config(tmp_path / "plain.pt") == {"n": 8, "m": 12, "slices": 1, "residual": False, "hyper_n": 8,
-                                                    "blocks": 0, "synthesis_blocks": None, "n_analysis": None, "scale_min": SCALE_MIN,
+                                                    "blocks": 0, "synthesis_blocks": None, "n_analysis": None, "quality_slices": None, "scale_min": SCALE_MIN,
                                                     "lambdas": QUALITY_LAMBDAS}
     torch.save({"args": {"n": 16, "m": 24, "slices": 4, "residual": True, "scale_min": 0.05,
                          "lambdas": list(lams[:3])}}, tmp_path / "checkpoint.pt")
     assert source_config(tmp_path / "checkpoint.pt") == {"n": 16, "m": 24, "slices": 4, "residual": True,
                                                          "hyper_n": 16, "blocks": 0, "synthesis_blocks": None, "n_analysis": None,
-                                                         "scale_min": 0.05,
+                                                         "quality_slices": None, "scale_min": 0.05,
                                                          "lambdas": lams[:3]}
     torch.save({"args": {"n": 16, "m": 24}}, tmp_path / "old.pt")  # a run from before --slices, --lambdas, …
     assert source_config(tmp_path / "old.pt") == {"n": 16, "m": 24, "slices": 1, "residual": False, "hyper_n": 16,
-                                                  "blocks": 0, "synthesis_blocks": None, "n_analysis": None, "scale_min": SCALE_MIN,
+                                                  "blocks": 0, "synthesis_blocks": None, "n_analysis": None, "quality_slices": None, "scale_min": SCALE_MIN,
                                                   "lambdas": QUALITY_LAMBDAS}
     torch.save([1, 2], tmp_path / "other.pt")
     with pytest.raises(ValueError, match="neither"):

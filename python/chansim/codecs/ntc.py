@@ -204,14 +204,17 @@ class NTC(Codec):
         snapped float64 (μ̂_i, σ̂_i) come from ẑ' and the ŷ' of slices 0 … i−1, and
         ``code(i, μ̂_i, σ̂_i, u_i, start)`` gives its indices k_i — the encoder quantizes and codes them,
         the decoder decodes them (``start``: the slice's first element in the dither stream).
-        Returns (k, u, μ̂, σ̂, ŷ') of all latents."""
+        Returns (k, u, μ̂, σ̂, ŷ') of all latents; the slices this quality does not code
+        (:meth:`~chansim.ntc.model.HyperpriorModel.coded_slices`) are never walked and hold
+        (k, u, μ̂, σ̂, ŷ') = (0, 0, 0, 1, 0) on both sides."""
         _, _, h, w = z_int.shape
         y_shape = (1, self.model.m, 4 * h, 4 * w)
         mean_h, scale_h = self._f64.hyper_synthesis(torch.from_numpy(z_int.astype(np.float64)), q)
-        k = np.empty(y_shape, np.int32)
-        u, mean, scale, y_hat = (np.empty(y_shape) for _ in range(4))
+        k = np.zeros(y_shape, np.int32)
+        u, mean, y_hat = (np.zeros(y_shape) for _ in range(3))
+        scale = np.ones(y_shape)
         plane = y_shape[2] * y_shape[3]
-        for i in range(self.model.slices):
+        for i in range(self.model.coded_slices(int(q[0]))):
             sl = self.model.slice_bounds(i)
             m_i, s_i = self._f64.slice_parameters(i, mean_h, scale_h, torch.from_numpy(y_hat[:, :sl.start]))
             mean[:, sl], scale[:, sl] = snap_means(m_i.numpy()), snap_scales(s_i.numpy(), self.model.scale_min)
@@ -231,7 +234,7 @@ class NTC(Codec):
         """Gained latents (y', z') for the analysis output y of the padded image x, refined by
         ``refine`` gradient steps (:func:`chansim.ntc.refine.refine_latents`; 0 = the transform's own)."""
         q = self._q(quality)
-        yg = y * self.model.gain[q].exp()[:, :, None, None]
+        yg = self.model.gained(y, q)
         z = self.model.hyper_analysis(yg, q)
         if not refine:
             return yg, z

@@ -37,6 +37,15 @@ Shapes (``N`` transform channels, ``M`` latent channels; images padded to a mult
   counts at its two places (1/8, then 1/4 resolution) — the decoder's blocks carry most of what
   blocks gain (BENCHMARKS.md) — and a block appended to a place starts as the identity too, so a
   trained model can be deepened one block at a time.
+* ``quality_slices`` gives each quality the number of latent slices it codes (slimmable widths, Yang
+  et al. 2021): quality q codes slices 0 … quality_slices[q] − 1 and never the rest, whose ŷ' are 0
+  (with μ' = 0 and σ' = 1 wherever the latent residual reads them) on both sides. A latent costs
+  bits under universal quantization even when it carries nothing (σ' at its floor: a few hundredths
+  of a bit each), and a low rate needs few dimensions; a high rate needs more than M = 128 give it —
+  the synthesis of the shipped M = 128 model cannot reach more than 31.5 dB on a 256² crop of kodim01
+  from *any* latent (BENCHMARKS.md), about what a 128-of-768 block PCA keeps. So latent channels
+  added for the top rates (``train ntc --m … --quality-slices …``) are not paid for, and not pushed
+  to zero by the rate term, at the qualities that do not use them.
 """
 
 from __future__ import annotations
@@ -205,6 +214,19 @@ def _blocks(channels: int, counts: Sequence[int]) -> Optional[nn.ModuleList]:
     return nn.ModuleList(nn.Sequential(*(Bottleneck(channels) for _ in range(c))) for c in counts)
 
 
+def _quality_slices(value, qualities: int, slices: int) -> Tuple[int, ...]:
+    """Slices coded per quality: all of them unless given; given, one count per quality in 1 … slices,
+    never fewer at a higher quality (a higher rate never drops a dimension a lower one codes)."""
+    if value is None:
+        return (slices,) * qualities
+    counts = tuple(value)
+    if len(counts) != qualities or any(isinstance(c, bool) or int(c) != c or not 1 <= c <= slices for c in counts) \
+            or any(a > b for a, b in zip(counts, counts[1:])):
+        raise ValueError(f"quality_slices must be {qualities} non-decreasing counts in 1 … {slices} (one per quality), "
+                         f"got {value}")
+    return tuple(int(c) for c in counts)
+
+
 def _block_counts(value, what: str) -> Tuple[int, ...]:
     counts = tuple(value)
     if len(counts) != 2 or any(isinstance(c, bool) or int(c) != c or c < 0 for c in counts):
@@ -227,7 +249,8 @@ class HyperpriorModel(nn.Module):
     def __init__(self, n: int = 96, m: int = 128, lambdas: Sequence[float] = QUALITY_LAMBDAS, slices: int = 1,
                  residual: bool = False, scale_min: float = SCALE_MIN, hyper_n: Optional[int] = None,
                  n_analysis: Optional[int] = None, blocks: int = 0,
-                 synthesis_blocks: Optional[Sequence[int]] = None):
+                 synthesis_blocks: Optional[Sequence[int]] = None,
+                 quality_slices: Optional[Sequence[int]] = None):
         super().__init__()
         self.scale_min = check_scale_min(scale_min)       # floor of σ' (the latent's step is 1)
         if slices < 1 or m % slices:
@@ -271,6 +294,11 @@ class HyperpriorModel(nn.Module):
         self.context = nn.ModuleList(SliceContext(width, i * width) for i in range(self.slices)) \
             if self.slices > 1 else None
         self.residual = LatentResidual(m, k) if residual else None
+        self.quality_slices = _quality_slices(quality_slices, k, self.slices)
+        # (qualities, M) 0/1: whether quality q codes latent channel c (a buffer, so it follows .double()).
+        width = m // self.slices
+        coded = torch.arange(m)[None, :] < torch.tensor(self.quality_slices)[:, None] * width
+        self.register_buffer("_coded", coded.float(), persistent=False)
 
     @torch.no_grad()
     def tabulate(self, radius: int = 1024):
@@ -285,7 +313,8 @@ class HyperpriorModel(nn.Module):
         return frequency_table(pmf)
 
     def config(self) -> Dict[str, Any]:
-        # "slices", "residual", "scale_min", "hyper_n", "n_analysis", "blocks" and "synthesis_blocks" only when not the
+        # "slices", "residual", "scale_min", "hyper_n", "n_analysis", "blocks", "synthesis_blocks" and
+        # "quality_slices" only when not the
         # default, so a model without them keeps its config (and model id).
         cfg = {"kind": self.kind, "n": self.n, "m": self.m, "lambdas": list(self.lambdas)}
         if self.slices > 1:
@@ -302,6 +331,8 @@ class HyperpriorModel(nn.Module):
             cfg["blocks"] = self.blocks
         if self.synthesis_blocks != (self.blocks,) * 2:
             cfg["synthesis_blocks"] = list(self.synthesis_blocks)
+        if any(n != self.slices for n in self.quality_slices):
+            cfg["quality_slices"] = list(self.quality_slices)
         return cfg
 
     @property
@@ -321,9 +352,27 @@ class HyperpriorModel(nn.Module):
         """Latents (after the inverse gain) → x̂ in [0, 1] (unclamped)."""
         return _run(self.g_s, self.g_s_blocks, y, SYNTHESIS_BLOCKS_AFTER)
 
+    def coded_slices(self, quality_index: int) -> int:
+        """How many latent slices quality ``quality_index`` (0-based) codes: slices 0 … this − 1."""
+        return self.quality_slices[int(quality_index)]
+
+    def coded(self, q: torch.Tensor) -> torch.Tensor:
+        """(B, M, 1, 1) 1 where quality q codes the latent channel, 0 where it does not."""
+        return self._coded[q][:, :, None, None]
+
+    def gained(self, y: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """Analysis output y → gained latents y' (0 in the channels quality q does not code)."""
+        return y * (self._rows(self.gain, q) * self.coded(q)).to(y.dtype)
+
+    def uncoded_filled(self, y_hat: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor, q: torch.Tensor):
+        """(ŷ', μ', σ') with the channels quality q does not code set to (0, 0, 1): what both sides hold
+        for latents that are never sent."""
+        coded = self.coded(q).to(y_hat.dtype)
+        return y_hat * coded, mean * coded, scale * coded + (1 - coded)
+
     def analysis(self, x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """x in [0, 1] → gained latents y'."""
-        return self.analysis_transform(x) * self._rows(self.gain, q)
+        return self.gained(self.analysis_transform(x), q)
 
     def hyper_analysis(self, y: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         return self.h_a(y) * self._rows(self.hgain, q)
@@ -380,9 +429,12 @@ class HyperpriorModel(nn.Module):
         z_hat = z + (torch.round(z) - z).detach()          # the decoder sees rounded z (straight-through)
         bits_z = -torch.log2(self.z_density.likelihood(z_noisy).clamp_min(1e-9)).sum((1, 2, 3))
         y_hat = y + torch.rand(y.shape, generator=generator, dtype=y.dtype) - 0.5   # = UQ in law
+        coded = self.coded(q)
+        y_hat = y_hat * coded                               # uncoded latents are 0, never noisy
         mean, scale = (t.float() for t in self.entropy_parameters(z_hat, y_hat, q))
         scale = _LowerBound.apply(scale, self.scale_min)
-        bits_y = gaussian_cell_bits(y_hat - mean, scale).sum((1, 2, 3))
+        bits_y = (gaussian_cell_bits(y_hat - mean, scale) * coded).sum((1, 2, 3))
+        y_hat, mean, scale = self.uncoded_filled(y_hat, mean, scale, q)
         x_hat = self.synthesis(y_hat, q, mean, scale).float()
         return {"x_hat": x_hat, "bits_y": bits_y, "bits_z": bits_z}
 

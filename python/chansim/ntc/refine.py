@@ -83,7 +83,9 @@ def _slice_lattice(model: HyperpriorModel, z_hat: torch.Tensor, y: torch.Tensor,
         parts.append(m_i + torch.round(y[:, sl] - m_i + dither[:, sl]) - dither[:, sl])
         means.append(m_i)
         scales.append(s_i)
-    return torch.cat(parts, 1), torch.cat(means, 1), torch.cat(scales, 1).clamp_min(model.scale_min)
+    # the slices this quality does not code: (0, 0, 1), as the codec holds them
+    return model.uncoded_filled(torch.cat(parts, 1), torch.cat(means, 1),
+                                torch.cat(scales, 1).clamp_min(model.scale_min), q)
 
 
 @torch.no_grad()
@@ -96,7 +98,7 @@ def realized_loss(model: HyperpriorModel, x: torch.Tensor, q: torch.Tensor, y: t
     z_hat = torch.round(z)
     bits_z = -torch.log2(model.z_density.likelihood(z_hat).clamp_min(1e-9)).sum()
     y_hat, mean, scale = _slice_lattice(model, z_hat, y, q, dither)
-    bits_y = gaussian_cell_bits(y_hat - mean, scale).sum()
+    bits_y = (gaussian_cell_bits(y_hat - mean, scale) * model.coded(q)).sum()
     x_hat = model.synthesis(y_hat, q, mean, scale)[..., :height, :width]
     mse = ((x_hat - x[..., :height, :width]) ** 2).mean() * 255.0 ** 2
     return float(model.lambdas[int(q[0])] * mse + (bits_y + bits_z) / (height * width))
@@ -133,6 +135,7 @@ def refine_latents(model: HyperpriorModel, x: torch.Tensor, q: torch.Tensor, y: 
     with torch.inference_mode(False), torch.enable_grad():
         with torch.no_grad():     # outside inference mode, so autograd may record products with them
             g_y, g_z = model._rows(model.gain, q).clone(), model._rows(model.hgain, q).clone()
+            coded = model.coded(q)          # the latents this quality codes (the others stay 0)
             target = x[..., :height, :width].clone()
             w_y, w_z = y.clone() / g_y, z.clone() / g_z
         w_y.requires_grad_(True)
@@ -145,12 +148,13 @@ def refine_latents(model: HyperpriorModel, x: torch.Tensor, q: torch.Tensor, y: 
             z_noisy = zg + torch.rand(zg.shape, generator=gen) - 0.5
             bits_z = -torch.log2(model.z_density.likelihood(z_noisy).clamp_min(1e-9)).sum()
             z_hat = zg + (torch.round(zg) - zg).detach()
-            y_noisy = yg + torch.rand(yg.shape, generator=gen) - 0.5
+            y_noisy = (yg + torch.rand(yg.shape, generator=gen) - 0.5) * coded
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 mean, scale = (t.float() for t in model.entropy_parameters(z_hat, y_noisy, q))
                 scale = _LowerBound.apply(scale, model.scale_min)
-                x_hat = model.synthesis(y_noisy, q, mean, scale)[..., :height, :width].float()
-            bits_y = gaussian_cell_bits(y_noisy - mean, scale).sum()
+                y_in, mean_in, scale_in = model.uncoded_filled(y_noisy, mean, scale, q)
+                x_hat = model.synthesis(y_in, q, mean_in, scale_in)[..., :height, :width].float()
+            bits_y = (gaussian_cell_bits(y_noisy - mean, scale) * coded).sum()
             mse = ((x_hat - target) ** 2).mean() * 255.0 ** 2
             loss = lam * mse + (bits_y + bits_z) / pixels
             gy, gz = torch.autograd.grad(loss, [w_y, w_z])     # latents only: the model's .grad stays untouched

@@ -146,7 +146,8 @@ def steps_before(source: Optional[Dict]) -> int:
     return (source or {}).get("total_steps_all_runs") or (source or {}).get("steps") or 0
 
 
-ARCHITECTURE_DEFAULTS = {"n": 96, "m": 128, "slices": 1, "residual": False, "blocks": 0, "synthesis_blocks": None}
+ARCHITECTURE_DEFAULTS = {"n": 96, "m": 128, "slices": 1, "residual": False, "blocks": 0, "synthesis_blocks": None,
+                         "quality_slices": None}
 """A fresh run's architecture where its flags are not given (``--hyper-n`` defaults to ``--n``,
 ``--scale-min`` to :data:`SCALE_MIN`, ``--lambdas`` to :data:`QUALITY_LAMBDAS`)."""
 
@@ -164,6 +165,7 @@ def source_config(path: Path) -> Dict:
             "synthesis_blocks": tuple(int(c) for c in s["synthesis_blocks"]) if s.get("synthesis_blocks") else None,
             "hyper_n": int(s.get("hyper_n") or s.get("n", ARCHITECTURE_DEFAULTS["n"])),
             "n_analysis": int(s["n_analysis"]) if s.get("n_analysis") else None,
+            "quality_slices": tuple(int(c) for c in s["quality_slices"]) if s.get("quality_slices") else None,
             "scale_min": float(s.get("scale_min") or SCALE_MIN), "lambdas": tuple(float(v) for v in ladder(s))}
 
 
@@ -254,7 +256,7 @@ def model_from_args(args: Dict) -> HyperpriorModel:
     """The untrained model a run's arguments describe (runs from before --slices / --residual have neither)."""
     return HyperpriorModel(args["n"], args["m"], ladder(args), args.get("slices", 1), bool(args.get("residual")),
                            args.get("scale_min") or SCALE_MIN, args.get("hyper_n"), args.get("n_analysis"),
-                           int(args.get("blocks") or 0), args.get("synthesis_blocks"))
+                           int(args.get("blocks") or 0), args.get("synthesis_blocks"), args.get("quality_slices"))
 
 
 #: What :func:`widen_state` may grow: the image transforms (their N channels) and, with the latent
@@ -364,6 +366,26 @@ def widen_state(source: Dict[str, torch.Tensor], model: HyperpriorModel, start: 
     return out
 
 
+#: Crops of the first training batch on which ``--widen-start`` measures the new latents (start_new_scales).
+WIDEN_CALIBRATION_CROPS = 4
+
+
+def start_new_scales(model: HyperpriorModel, m_src: int, x: torch.Tensor) -> torch.Tensor:
+    """Start the σ' of the latents a widening added (channels ``m_src`` … M − 1) at their RMS on the
+    images ``x``, at the geometric middle of the qualities that code them (``quality_slices``): the
+    hyper-synthesis' σ' bias of each new channel becomes that RMS (its weights are 0, so σ' is that
+    constant). At the floor a new latent that leaves its cell is priced like a far outlier — up to
+    ~30 bits each, 4 bpp at quality 10 for ``--widen-start 1`` from M = 128 to 192 (BENCHMARKS.md) —
+    so the first steps would spend themselves shrinking the latents the widening is for.
+    Returns the RMS per new channel."""
+    coded = [q for q in range(model.num_qualities) if model.coded_slices(q) * (model.m // model.slices) > m_src]
+    q = torch.full((x.shape[0],), coded[len(coded) // 2], dtype=torch.long)
+    y = model.analysis(x, q)[:, m_src:]
+    rms = y.pow(2).mean((0, 2, 3)).sqrt().clamp_min(model.scale_min)
+    model.h_s[4].bias[model.m + m_src:] = rms.to(model.h_s[4].bias.dtype)
+    return rms
+
+
 #: Learning-rate multiple of the latent residual's gates w_q: they start at 0 and their useful values
 #: are O(1), which Adam at the transforms' rate (≈ lr per step) would take ~10⁴ steps to reach.
 GATE_LR_SCALE = 20.0
@@ -413,11 +435,18 @@ class NTCTrainer(TrainingLoop):
             start = _init_state(Path(args.init_from), self.model.lambdas, optimizer_order(self.model))
             if any(k in start["model"] and start["model"][k].shape != v.shape
                    for k, v in self.model.state_dict().items()):
+                m_src = start["model"]["g_a.6.bias"].shape[0]
                 try:
                     start = {"model": widen_state(start["model"], self.model,    # new shapes: Adam starts afresh
                                                   getattr(args, "widen_start", 0.0))}
                 except ValueError as e:
                     raise ValueError(f"{args.init_from} does not fit this model: {e}") from None
+                if getattr(args, "widen_start", 0.0) and m_src < self.model.m:
+                    self.model.load_state_dict(start["model"], strict=False)
+                    with torch.no_grad():
+                        start_new_scales(self.model, m_src, sampler.batch(WIDEN_CALIBRATION_CROPS).float() / 255.0)
+                    now = self.model.state_dict()
+                    start["model"] = {k: now[k].clone() for k in start["model"]}
             try:
                 missing, unexpected = self.model.load_state_dict(start["model"], strict=False)
             except RuntimeError as e:           # a weight of another shape (--n, --m)
@@ -503,6 +532,11 @@ def _synthesis_blocks(text: str) -> Tuple[int, int]:
     return _checked(text, parse, lambda v: all(0 <= c <= 8 for c in v), "two integers in 0 … 8, e.g. 1,2")
 
 
+def _slice_counts(text: str) -> Tuple[int, ...]:
+    return _checked(text, lambda t: tuple(int(c) for c in t.split(",")), lambda v: len(v) > 0 and min(v) >= 1,
+                    "comma-separated positive integers, one per quality, e.g. 8,8,8,8,8,8,12,12,12,12")
+
+
 def _lr_scale(text: str) -> float:
     return _checked(text, float, lambda v: v > 0 and math.isfinite(v), "a positive number")
 
@@ -565,6 +599,11 @@ def add_parser(sub) -> None:
                    help="the synthesis' own block counts at 1/8 and 1/4 resolution, e.g. 1,2 (default: the "
                         "--init-from source's, else --blocks at each); a block appended to a place starts as the "
                         "identity, so a trained model deepens one block at a time")
+    p.add_argument("--quality-slices", type=_slice_counts, default=None,
+                   help="latent slices each quality codes, lowest quality first (non-decreasing, at most --slices; "
+                        "default: the --init-from source's, else all at every quality): with --m above the source's, "
+                        "the new latents are coded only from the first quality that counts their slices, so the "
+                        "qualities below neither pay for them nor push them to zero (chansim.ntc.model)")
     p.add_argument("--blocks-lr-scale", type=_lr_scale, default=1.0,
                    help="learning-rate multiple of the bottleneck blocks (new blocks on a trained model learn "
                         "from zero while the rest continues at a low rate)")
