@@ -316,7 +316,8 @@ def widen_state(source: Dict[str, torch.Tensor], model: HyperpriorModel, start: 
     ``start`` > 0 gives up that exactness where it is a saddle (:data:`SADDLE_BREAK`): the new latents
     start at ``start`` × what fresh analysis rows compute, and the synthesis reads them into the old
     channels with ``start`` × fresh weights, so both sides get a gradient from the first step (their
-    (μ', σ') still start at 0 and the floor)."""
+    (μ', σ') start at 0 and the floor here; the trainer then gives the new latents the old ones' size,
+    :func:`start_new_latents`)."""
     if not 0.0 <= start <= 1.0:
         raise ValueError(f"the widened latents' start must be in [0, 1], got {start}")
     m_src = source["g_a.6.bias"].shape[0]
@@ -366,24 +367,32 @@ def widen_state(source: Dict[str, torch.Tensor], model: HyperpriorModel, start: 
     return out
 
 
-#: Crops of the first training batch on which ``--widen-start`` measures the new latents (start_new_scales).
+#: Crops of the first training batch on which ``--widen-start`` measures the latents (start_new_latents).
 WIDEN_CALIBRATION_CROPS = 4
 
 
-def start_new_scales(model: HyperpriorModel, m_src: int, x: torch.Tensor) -> torch.Tensor:
-    """Start the σ' of the latents a widening added (channels ``m_src`` … M − 1) at their RMS on the
-    images ``x``, at the geometric middle of the qualities that code them (``quality_slices``): the
-    hyper-synthesis' σ' bias of each new channel becomes that RMS (its weights are 0, so σ' is that
-    constant). At the floor a new latent that leaves its cell is priced like a far outlier — up to
-    ~30 bits each, 4 bpp at quality 10 for ``--widen-start 1`` from M = 128 to 192 (BENCHMARKS.md) —
-    so the first steps would spend themselves shrinking the latents the widening is for.
-    Returns the RMS per new channel."""
+def start_new_latents(model: HyperpriorModel, m_src: int, x: torch.Tensor) -> torch.Tensor:
+    """Give the latents a widening added (channels ``m_src`` … M − 1, ``--widen-start`` > 0) the old
+    latents' size, measured on the images ``x`` at the middle quality of those that code them
+    (``quality_slices``): each new latent's analysis row (weight and bias) is scaled so its RMS is the
+    old latents' median RMS, the synthesis' weights that read it by the inverse — so the reconstruction
+    at the start is :func:`widen_state`'s — and its σ' (the hyper-synthesis' bias; its weights are 0)
+    starts at that RMS. Returns the RMS.
+
+    Fresh analysis rows give latents a few hundredths of a cell (mean |y'| 0.09 against the old 1.56 at
+    quality 10 from M = 128 to 192 at ``--widen-start 0.5``): buried in the ±½ quantization noise, the
+    synthesis can hardly learn what they carry before the rate term shrinks them. And at the σ' floor a
+    latent that leaves its cell is priced like a far outlier, up to ~30 bits each (BENCHMARKS.md)."""
     coded = [q for q in range(model.num_qualities) if model.coded_slices(q) * (model.m // model.slices) > m_src]
     q = torch.full((x.shape[0],), coded[len(coded) // 2], dtype=torch.long)
-    y = model.analysis(x, q)[:, m_src:]
-    rms = y.pow(2).mean((0, 2, 3)).sqrt().clamp_min(model.scale_min)
-    model.h_s[4].bias[model.m + m_src:] = rms.to(model.h_s[4].bias.dtype)
-    return rms
+    rms = model.analysis(x, q).pow(2).mean((0, 2, 3)).sqrt()
+    target = rms[:m_src].quantile(0.5)
+    c = target / rms[m_src:].clamp_min(1e-12)
+    model.g_a[6].weight[m_src:] *= c[:, None, None, None].to(model.g_a[6].weight.dtype)
+    model.g_a[6].bias[m_src:] *= c.to(model.g_a[6].bias.dtype)
+    model.g_s[0].weight[m_src:] /= c[:, None, None, None].to(model.g_s[0].weight.dtype)   # (in, out, k, k)
+    model.h_s[4].bias[model.m + m_src:] = target.to(model.h_s[4].bias.dtype)
+    return target
 
 
 #: Learning-rate multiple of the latent residual's gates w_q: they start at 0 and their useful values
@@ -444,7 +453,7 @@ class NTCTrainer(TrainingLoop):
                 if getattr(args, "widen_start", 0.0) and m_src < self.model.m:
                     self.model.load_state_dict(start["model"], strict=False)
                     with torch.no_grad():
-                        start_new_scales(self.model, m_src, sampler.batch(WIDEN_CALIBRATION_CROPS).float() / 255.0)
+                        start_new_latents(self.model, m_src, sampler.batch(WIDEN_CALIBRATION_CROPS).float() / 255.0)
                     now = self.model.state_dict()
                     start["model"] = {k: now[k].clone() for k in start["model"]}
             try:
@@ -580,7 +589,9 @@ def add_parser(sub) -> None:
     p.add_argument("--widen-start", type=_fraction, default=0.0,
                    help="with --m above the source's: start the new latents at this fraction of fresh analysis "
                         "rows, read by the synthesis with this fraction of fresh weights, instead of exactly 0 "
-                        "(an exact start is a saddle the new latents barely leave; 0 … 1, default 0 = exact)")
+                        "(an exact start is a saddle the new latents barely leave; 0 … 1, default 0 = exact); "
+                        "the new latents are then scaled to the old ones' RMS on the first batch, the weights that "
+                        "read them inversely, and their σ' starts at that RMS (start_new_latents)")
     p.add_argument("--hyper-n", type=int, default=None,
                    help="width of the hyper transforms (channels of z; default: the --init-from source's, else "
                         "--n)")
