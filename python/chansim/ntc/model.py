@@ -42,8 +42,8 @@ Shapes (``N`` transform channels, ``M`` latent channels; images padded to a mult
   (with μ' = 0 and σ' = 1 wherever the latent residual reads them) on both sides. A latent costs
   bits under universal quantization even when it carries nothing (σ' at its floor: a few hundredths
   of a bit each), and a low rate needs few dimensions; a high rate needs more than M = 128 give it —
-  the synthesis of the shipped M = 128 model cannot reach more than 31.5 dB on a 256² crop of kodim01
-  from *any* latent (BENCHMARKS.md), about what a 128-of-768 block PCA keeps. So latent channels
+  the synthesis of the shipped M = 128 model reaches 31.5 dB on a 256² crop of kodim01 from latents
+  optimized for squared error alone (BENCHMARKS.md), about what a 128-of-768 block PCA keeps. So latent channels
   added for the top rates (``train ntc --m … --quality-slices …``) are not paid for, and not pushed
   to zero by the rate term, at the qualities that do not use them.
 """
