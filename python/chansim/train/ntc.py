@@ -273,12 +273,14 @@ BLOCKED = {"h_s.4.weight": (0, 2), "h_s.4.bias": (0, 2), "residual.net.0.weight"
 #: is a saddle (the synthesis reads a 0 latent with 0 weights; only the dither moves either side): a
 #: 115-minute run from M = 128 to 192 left most new latents at the floor (BENCHMARKS.md).
 NEW_OUTPUTS_ZERO = ("g_a.6.weight", "g_a.6.bias", "h_s.4.weight", "h_s.4.bias")
-#: With ``start`` > 0 (``train ntc --widen-start``), the two weights that meet at a new latent leave
-#: that saddle: the analysis rows that compute it and the synthesis' first-layer weights that read it
-#: into the old channels start at ``start`` × their fresh initialisation instead of 0. Measured from
-#: the shipped M = 128 to 192 at 0.1 over 115 minutes: the new latents' σ' left the floor, but their
-#: values shrank (a hundredth of a cell) and the run tracked the exact start (BENCHMARKS.md).
-SADDLE_BREAK = ("g_a.6.weight", "g_s.0.weight")
+#: With ``start`` > 0 (``train ntc --widen-start``), the analysis rows that compute a new latent start at
+#: ``start`` × their fresh initialisation instead of 0, so the new latent carries the image from the first
+#: step and the synthesis' weights that read it — still 0, so the start reconstructs as the source —
+#: get the distortion's gradient: no saddle. (Until 2026-12-07 those weights also started at ``start`` ×
+#: fresh: random weights add the new latents to the reconstruction as noise, which the distortion then
+#: shrinks — from M = 128 to 192 at 0.1 the new latents' values fell to a hundredth of a cell over 115
+#: minutes, and in 2026-12-07's first gated run their mean |y'| fell −14 % per 200 steps; BENCHMARKS.md.)
+SADDLE_BREAK = ("g_a.6.weight",)
 
 
 def _old_positions(src_size: int, size: int, blocks: int = 1) -> torch.Tensor:
@@ -314,10 +316,10 @@ def widen_state(source: Dict[str, torch.Tensor], model: HyperpriorModel, start: 
     The hyper-latents (``hyper_n``) must keep the source's width.
 
     ``start`` > 0 gives up that exactness where it is a saddle (:data:`SADDLE_BREAK`): the new latents
-    start at ``start`` × what fresh analysis rows compute, and the synthesis reads them into the old
-    channels with ``start`` × fresh weights, so both sides get a gradient from the first step (their
-    (μ', σ') start at 0 and the floor here; the trainer then gives the new latents the old ones' size,
-    :func:`start_new_latents`)."""
+    start at ``start`` × what fresh analysis rows compute, so the synthesis' (zero) weights that read them
+    get a gradient from the first step while the reconstruction stays the source's (their (μ', σ') start
+    at 0 and the floor here; the trainer then scales the new latents to ``start`` × the old ones' size
+    with σ' there, :func:`start_new_latents`)."""
     if not 0.0 <= start <= 1.0:
         raise ValueError(f"the widened latents' start must be in [0, 1], got {start}")
     m_src = source["g_a.6.bias"].shape[0]
@@ -371,26 +373,25 @@ def widen_state(source: Dict[str, torch.Tensor], model: HyperpriorModel, start: 
 WIDEN_CALIBRATION_CROPS = 4
 
 
-def start_new_latents(model: HyperpriorModel, m_src: int, x: torch.Tensor) -> torch.Tensor:
-    """Give the latents a widening added (channels ``m_src`` … M − 1, ``--widen-start`` > 0) the old
-    latents' size, measured on the images ``x`` at the middle quality of those that code them
-    (``quality_slices``): each new latent's analysis row (weight and bias) is scaled so its RMS is the
-    old latents' median RMS, the synthesis' weights that read it by the inverse — so the reconstruction
-    at the start is :func:`widen_state`'s — and its σ' (the hyper-synthesis' bias; its weights are 0)
-    starts at that RMS. Returns the RMS.
+def start_new_latents(model: HyperpriorModel, m_src: int, x: torch.Tensor, start: float) -> torch.Tensor:
+    """Give the latents a widening added (channels ``m_src`` … M − 1, ``--widen-start`` = ``start`` > 0)
+    ``start`` × the old latents' size, measured on the images ``x`` at the middle quality of those that
+    code them (``quality_slices``): each new latent's analysis row (weight and bias) is scaled so its RMS
+    is ``start`` × the old latents' median RMS, and its σ' (the hyper-synthesis' bias; its weights are 0)
+    starts at that RMS. The synthesis still reads them with weight 0 (:data:`SADDLE_BREAK`), so the
+    reconstruction is the source's. Returns the RMS.
 
-    Fresh analysis rows give latents a few hundredths of a cell (mean |y'| 0.09 against the old 1.56 at
+    Fresh analysis rows give latents of a few hundredths of a cell (mean |y'| 0.09 against the old 1.56 at
     quality 10 from M = 128 to 192 at ``--widen-start 0.5``): buried in the ±½ quantization noise, the
-    synthesis can hardly learn what they carry before the rate term shrinks them. And at the σ' floor a
-    latent that leaves its cell is priced like a far outlier, up to ~30 bits each (BENCHMARKS.md)."""
+    synthesis can hardly learn what they carry. And at the σ' floor a latent that leaves its cell is
+    priced like a far outlier, up to ~30 bits each (BENCHMARKS.md)."""
     coded = [q for q in range(model.num_qualities) if model.coded_slices(q) * (model.m // model.slices) > m_src]
     q = torch.full((x.shape[0],), coded[len(coded) // 2], dtype=torch.long)
     rms = model.analysis(x, q).pow(2).mean((0, 2, 3)).sqrt()
-    target = rms[:m_src].quantile(0.5)
+    target = start * rms[:m_src].quantile(0.5)
     c = target / rms[m_src:].clamp_min(1e-12)
     model.g_a[6].weight[m_src:] *= c[:, None, None, None].to(model.g_a[6].weight.dtype)
     model.g_a[6].bias[m_src:] *= c.to(model.g_a[6].bias.dtype)
-    model.g_s[0].weight[m_src:] /= c[:, None, None, None].to(model.g_s[0].weight.dtype)   # (in, out, k, k)
     model.h_s[4].bias[model.m + m_src:] = target.to(model.h_s[4].bias.dtype)
     return target
 
@@ -464,7 +465,8 @@ class NTCTrainer(TrainingLoop):
                 if getattr(args, "widen_start", 0.0) and m_src < self.model.m:
                     self.model.load_state_dict(start["model"], strict=False)
                     with torch.no_grad():
-                        start_new_latents(self.model, m_src, sampler.batch(WIDEN_CALIBRATION_CROPS).float() / 255.0)
+                        start_new_latents(self.model, m_src, sampler.batch(WIDEN_CALIBRATION_CROPS).float() / 255.0,
+                                          args.widen_start)
                     now = self.model.state_dict()
                     start["model"] = {k: now[k].clone() for k in start["model"]}
             try:
@@ -608,11 +610,10 @@ def add_parser(sub) -> None:
                         "costs encode time, never decode time; default: the --init-from source's, else --n); "
                         "larger than the source's widens it exactly")
     p.add_argument("--widen-start", type=_fraction, default=0.0,
-                   help="with --m above the source's: start the new latents at this fraction of fresh analysis "
-                        "rows, read by the synthesis with this fraction of fresh weights, instead of exactly 0 "
-                        "(an exact start is a saddle the new latents barely leave; 0 … 1, default 0 = exact); "
-                        "the new latents are then scaled to the old ones' RMS on the first batch, the weights that "
-                        "read them inversely, and their σ' starts at that RMS (start_new_latents)")
+                   help="with --m above the source's: start the new latents at this fraction of the old ones' RMS "
+                        "on the first batch, with σ' there (start_new_latents), instead of exactly 0 (an exact start "
+                        "is a saddle the new latents barely leave; 0 … 1, default 0 = exact); the synthesis reads them "
+                        "with weight 0 at first either way, so the run starts at the source's reconstruction")
     p.add_argument("--widen-warmup", type=int, default=0,
                    help="with --m above the source's: the new latents' bits enter the objective with a weight "
                         "rising linearly from 0 to 1 over this many steps (default 0: in full from the start), "
