@@ -1207,3 +1207,35 @@ def test_ntc_run_appends_a_synthesis_block_to_a_model_with_blocks(tmp_path, data
         err = capsys.readouterr().err
         assert e.value.code == 2 and ("--synthesis-blocks" in err or "--encoder-only" in err) and "Traceback" not in err
     assert not (tmp_path / "r").exists()
+
+
+def test_ntc_widening_for_the_top_qualities_end_to_end(tmp_path, data_root, keep_threads):
+    """`train ntc --init-from M --m … --slices … --quality-slices … --widen-start 1 --widen-warmup S`, stopped
+    and resumed, then exported: the run records the source's width (the warm-up's new channels survive the
+    resume), the card names the slices per quality, and the exported model's files decode at a quality that
+    codes the new slices and at one that does not, whose new latents hold (k, σ̂) = (0, 1)."""
+    from chansim.codecs.ntc import NTC
+    from chansim.ntc.io import save_model as save_ntc
+    from chansim.ntc.model import HyperpriorModel
+
+    torch.manual_seed(8)
+    save_ntc(HyperpriorModel(8, 12, (0.001, 0.01, 0.1), slices=3, residual=True), tmp_path / "m.pt")
+    out = tmp_path / "run"
+    common = _small_ntc_run(data_root)
+    assert main(["ntc", "--out", str(out), "--init-from", str(tmp_path / "m.pt"), "--m", "16", "--slices", "4",
+                 "--quality-slices", "3,3,4", "--widen-start", "1", "--widen-warmup", "4", "--steps", "2",
+                 *common]) == 0
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["args"]["widened_from"] == 12
+    assert main(["ntc", "--out", str(out), "--resume", "--steps", "3", "--threads", "1"]) == 0
+    blob = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert blob["step"] == 3 and blob["args"]["widened_from"] == 12 and blob["args"]["widen_warmup"] == 4
+    assert main(["export", str(out), "--dest", str(tmp_path / "x"), "--name", "w", "--data-dir", str(data_root)]) == 0
+    card = json.loads((tmp_path / "x" / "w.json").read_text())
+    assert card["config"]["quality_slices"] == [3, 3, 4] and "latent slices per quality [3, 3, 4]" in card["summary"]
+    codec = NTC.from_file(tmp_path / "x" / "w.pt")
+    image = np.random.default_rng(2).integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    for quality, coded in ((1, 12), (3, 16)):
+        data = codec.compress(image, quality, seed=1)
+        sym = codec.read_symbols(data)[1]
+        assert codec.decompress(data).shape == image.shape
+        assert not sym.k[:, coded:].any() and (sym.scale[:, coded:] == 1).all()

@@ -833,6 +833,8 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
                    + ("a latent residual (the cell's posterior mean under the entropy model plus a learned "
                       "correction, before the synthesis transform), " if model.residual is not None else "")
                    + _blocks_summary(model)
+                   + (f"latent slices per quality {list(model.quality_slices)} (a quality codes only its first "
+                      "slices; slimmable widths, Yang 2021), " if "quality_slices" in model.config() else "")
                    + f"gain units for {model.num_qualities} qualities (Cui 2021) and universally quantized latents, "
                    "for chansim's NTC codec.",
         "status": "complete" if blob["step"] >= args["steps"] or blob["elapsed"] >= 60 * (args.get("time_budget") or 1e9)
