@@ -184,48 +184,33 @@ def test_the_command_line_refuses_bad_counts_before_writing(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
-def test_the_rate_warmup_weighs_only_the_new_latents_bits(tmp_path):
-    """``loss(rate_weights=w)`` = λ·MSE + (Σ_c w_c · bits of channel c + bits_z) / pixels over the same draws
-    (the forward pass's per-channel bits), ``bpp`` the true rate; a trainer widened with ``--widen-warmup S``
-    weighs the new channels' bits by step/S (linear from 0, KL annealing) and stops weighing at S."""
-    from chansim.train.ntc import rate_warmup
-
-    model = _model(GATED)
-    x, q = torch.rand(4, 3, 64, 64), torch.arange(4)
-    with torch.no_grad():
-        torch.manual_seed(7)
-        out = model(x, q)
-        w = torch.linspace(0, 1, 24)
-        torch.manual_seed(7)
-        terms = model.loss(x, q, w)
-        torch.manual_seed(7)
-        plain = model.loss(x, q)
-        torch.manual_seed(7)
-        ones = model.loss(x, q, torch.ones(24))
-    px = 64 * 64
-    lam = torch.tensor(LAMS)[q]
-    mse = ((out["x_hat"] - x) ** 2).mean((1, 2, 3)) * 255.0 ** 2
-    expected = (lam * mse + ((out["bits_y_channels"] * w).sum(1) + out["bits_z"]) / px).mean()
-    torch.testing.assert_close(terms["loss"], expected, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(ones["loss"], plain["loss"], rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(terms["bpp"], (out["bits_y"] + out["bits_z"]) / px)
-    assert torch.equal(out["bits_y_channels"].sum(1), out["bits_y"])
-    assert [rate_warmup(s, 100) for s in (0, 25, 100, 250)] == [0.0, 0.25, 1.0, 1.0] and rate_warmup(5, 0) == 1.0
-
-    source = _widened(tmp_path, 0.5)[0]
+def test_the_warmup_holds_the_new_latents_encoder_side(tmp_path):
+    """A trainer widened with ``--widen-warmup S``: before step S a training step's gradient on the new latents'
+    analysis rows (weight, bias) and gain columns is exactly 0 while the old ones' and the synthesis weights
+    that read the new latents get theirs; from step S on, the new rows get theirs too."""
+    source = _widened(tmp_path, 1.0)[0]
     save_model(source, tmp_path / "s.pt")
     rng = np.random.default_rng(0)
     sampler = CropSampler([rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)], 64)
     args = argparse.Namespace(out=tmp_path / "run2", n=8, hyper_n=8, m=16, slices=4, residual=True, lambdas=LAMS,
                               scale_min=1 / 64, seed=0, lr=1e-3, ema=0.999, init_from=tmp_path / "s.pt",
-                              widen_start=0.5, quality_slices=(3, 3, 3, 4), widen_warmup=40)
+                              widen_start=1.0, quality_slices=(3, 3, 3, 4), widen_warmup=40, batch=4)
     trainer = NTCTrainer(args, sampler, None)
     assert args.widened_from == 12
-    trainer.step = 10
-    weights = trainer._rate_weights()
-    assert torch.equal(weights[:12], torch.ones(12)) and torch.allclose(weights[12:], torch.full((4,), 0.25))
-    trainer.step = 40
-    assert trainer._rate_weights() is None
+    model = trainer.model.train()
+
+    def grads(step):
+        trainer.step = step
+        model.zero_grad()
+        x = torch.from_numpy(rng.integers(0, 256, (4, 3, 64, 64))).float() / 255.0
+        model.loss(x, torch.tensor([3, 3, 3, 3]))["loss"].backward()
+        return (model.g_a[6].weight.grad, model.g_a[6].bias.grad, model.gain.grad, model.g_s[0].weight.grad)
+
+    w, b, g, read = grads(10)
+    assert not w[12:].any() and not b[12:].any() and not g[:, 12:].any()
+    assert w[:12].abs().max() > 0 and g[3, :12].abs().max() > 0 and read[12:].abs().max() > 0
+    w, b, g, _ = grads(40)
+    assert w[12:].abs().max() > 0 and g[3, 12:].abs().max() > 0
 
 
 def test_widen_warmup_needs_a_widening(tmp_path, capsys):

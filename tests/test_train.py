@@ -890,7 +890,7 @@ def test_ntc_run_draws_qualities_with_the_given_weights(tmp_path, data_root, kee
                                   lambdas=(0.001, 0.01, 0.1), quality_weights=weights)
         trainer = NTCTrainer(args, CropSampler.from_shared(64, root=data_root, progress=False), None)
         drawn = []
-        trainer.model.loss = lambda x, q, w=None: drawn.append(q) or {"loss": torch.zeros(()), "bpp": torch.zeros(1)}
+        trainer.model.loss = lambda x, q: drawn.append(q) or {"loss": torch.zeros(()), "bpp": torch.zeros(1)}
         gen = torch.Generator().manual_seed(0)
         for _ in range(steps):
             trainer.loss_step(gen)

@@ -433,22 +433,18 @@ class HyperpriorModel(nn.Module):
         y_hat = y_hat * coded                               # uncoded latents are 0, never noisy
         mean, scale = (t.float() for t in self.entropy_parameters(z_hat, y_hat, q))
         scale = _LowerBound.apply(scale, self.scale_min)
-        bits_channels = (gaussian_cell_bits(y_hat - mean, scale) * coded).sum((2, 3))
+        bits_y = (gaussian_cell_bits(y_hat - mean, scale) * coded).sum((1, 2, 3))
         y_hat, mean, scale = self.uncoded_filled(y_hat, mean, scale, q)
         x_hat = self.synthesis(y_hat, q, mean, scale).float()
-        return {"x_hat": x_hat, "bits_y": bits_channels.sum(1), "bits_y_channels": bits_channels, "bits_z": bits_z}
+        return {"x_hat": x_hat, "bits_y": bits_y, "bits_z": bits_z}
 
-    def loss(self, x: torch.Tensor, q: torch.Tensor, rate_weights: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
-        """λ·MSE + bits per pixel, averaged over the batch; ``rate_weights`` (M,) weighs each latent channel's
-        bits in the objective (a widening's rate warm-up, ``train ntc --widen-warmup``) — ``bpp`` stays the
-        true rate."""
+    def loss(self, x: torch.Tensor, q: torch.Tensor) -> Dict[str, torch.Tensor]:
         out = self(x, q)
         pixels = x.shape[2] * x.shape[3]
         bpp = (out["bits_y"] + out["bits_z"]) / pixels
-        rate = bpp if rate_weights is None else ((out["bits_y_channels"] * rate_weights).sum(1) + out["bits_z"]) / pixels
         mse = ((out["x_hat"] - x) ** 2).mean((1, 2, 3)) * (255.0 ** 2)
         lam = torch.tensor(self.lambdas, dtype=x.dtype)[q]
-        return {"loss": (lam * mse + rate).mean(), "bpp": bpp.detach(), "mse": mse.detach()}
+        return {"loss": (lam * mse + bpp).mean(), "bpp": bpp.detach(), "mse": mse.detach()}
 
 
 def pad_to(x: torch.Tensor, multiple: int = PAD) -> torch.Tensor:
