@@ -5,11 +5,11 @@ and are 0 on both sides; the coded slices' symbols are those of the same model c
 (the channel-wise context is causal, so gating later slices cannot change earlier ones); a widening
 whose new slices only the top qualities code leaves every other quality exactly its source's, and
 ``--widen-start s`` starts the new latents at s × the old ones' RMS, with σ' there
-(chansim.train.ntc.start_new_latents).
+(chansim.train.ntc.start_new_latents), and ``--widen-warmup`` holds their encoder side
+(chansim.train.ntc.hold_new_latents).
 """
 
 import argparse
-import copy
 
 import numpy as np
 import pytest
@@ -87,8 +87,7 @@ def test_a_gated_file_codes_only_its_slices_and_they_are_the_ungated_files(tmp_p
     full = _model(None)
     with torch.no_grad():
         full.h_a[0].weight[:, 8:].zero_()            # z independent of the gated channels in both
-    gated = copy.deepcopy(full)
-    gated.__init__(16, 24, LAMS, slices=3, residual=True, quality_slices=GATED)
+    gated = HyperpriorModel(16, 24, LAMS, slices=3, residual=True, quality_slices=GATED)
     gated.load_state_dict(full.state_dict())
     save_model(full, tmp_path / "f.pt")
     save_model(gated, tmp_path / "g.pt")
