@@ -55,7 +55,7 @@ def symbols(codec: NTC, data: bytes):
     of the latents, only those the file's quality codes (the others are never sent:
     :meth:`~chansim.ntc.model.HyperpriorModel.coded_slices`)."""
     sym = codec.read_symbols(data)[1]
-    coded = codec.model.coded_slices(sym.quality - 1) * (codec.model.m // codec.model.slices)
+    coded = codec.model.coded_channels(sym.quality - 1)
     return sym.z, sym.k[:, :coded], sym.u[:, :coded], sym.scale[:, :coded]
 
 

@@ -356,6 +356,10 @@ class HyperpriorModel(nn.Module):
         """How many latent slices quality ``quality_index`` (0-based) codes: slices 0 … this − 1."""
         return self.quality_slices[int(quality_index)]
 
+    def coded_channels(self, quality_index: int) -> int:
+        """How many latent channels quality ``quality_index`` (0-based) codes: channels 0 … this − 1."""
+        return self.coded_slices(quality_index) * (self.m // self.slices)
+
     def coded(self, q: torch.Tensor) -> torch.Tensor:
         """(B, M, 1, 1) 1 where quality q codes the latent channel, 0 where it does not."""
         return self._coded[q][:, :, None, None]

@@ -385,7 +385,7 @@ def start_new_latents(model: HyperpriorModel, m_src: int, x: torch.Tensor, start
     quality 10 from M = 128 to 192 at ``--widen-start 0.5``): buried in the ±½ quantization noise, the
     synthesis can hardly learn what they carry. And at the σ' floor a latent that leaves its cell is
     priced like a far outlier, up to ~30 bits each (BENCHMARKS.md)."""
-    coded = [q for q in range(model.num_qualities) if model.coded_slices(q) * (model.m // model.slices) > m_src]
+    coded = [q for q in range(model.num_qualities) if model.coded_channels(q) > m_src]
     q = torch.full((x.shape[0],), coded[len(coded) // 2], dtype=torch.long)
     rms = model.analysis(x, q).pow(2).mean((0, 2, 3)).sqrt()
     target = start * rms[:m_src].quantile(0.5)
@@ -475,13 +475,13 @@ class NTCTrainer(TrainingLoop):
                     raise ValueError(f"{args.init_from} does not fit this model: {e}") from None
                 if m_src < self.model.m:
                     args.widened_from = m_src                   # the warm-up's new channels (resumes keep it)
-                if getattr(args, "widen_start", 0.0) and m_src < self.model.m:
-                    self.model.load_state_dict(start["model"], strict=False)
-                    with torch.no_grad():
-                        start_new_latents(self.model, m_src, sampler.batch(WIDEN_CALIBRATION_CROPS).float() / 255.0,
-                                          args.widen_start)
-                    now = self.model.state_dict()
-                    start["model"] = {k: now[k].clone() for k in start["model"]}
+                    if getattr(args, "widen_start", 0.0):
+                        self.model.load_state_dict(start["model"], strict=False)
+                        with torch.no_grad():
+                            start_new_latents(self.model, m_src,
+                                              sampler.batch(WIDEN_CALIBRATION_CROPS).float() / 255.0, args.widen_start)
+                        now = self.model.state_dict()
+                        start["model"] = {k: now[k].clone() for k in start["model"]}
             try:
                 missing, unexpected = self.model.load_state_dict(start["model"], strict=False)
             except RuntimeError as e:           # a weight of another shape (--n, --m)
