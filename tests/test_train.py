@@ -890,7 +890,7 @@ def test_ntc_run_draws_qualities_with_the_given_weights(tmp_path, data_root, kee
                                   lambdas=(0.001, 0.01, 0.1), quality_weights=weights)
         trainer = NTCTrainer(args, CropSampler.from_shared(64, root=data_root, progress=False), None)
         drawn = []
-        trainer.model.loss = lambda x, q: drawn.append(q) or {"loss": torch.zeros(()), "bpp": torch.zeros(1)}
+        trainer.model.loss = lambda x, q, weight=None: drawn.append(q) or {"loss": torch.zeros(()), "bpp": torch.zeros(1)}
         gen = torch.Generator().manual_seed(0)
         for _ in range(steps):
             trainer.loss_step(gen)
@@ -915,6 +915,93 @@ def test_ntc_run_draws_qualities_with_the_given_weights(tmp_path, data_root, kee
     assert main(["export", str(out), "--dest", str(dest), "--name", "n", "--data-dir", str(data_root)]) == 0
     card = json.loads((dest / "n.json").read_text())
     assert "weights [1.0, 1.0, 2.0]" in card["training_data"]["quality_sampling"]
+
+
+def test_balanced_loss_weights_equalise_each_qualitys_loss():
+    """`balanced`: w_q·L_q is the same for every quality and Σ w_q L_q = Σ L_q (closed forms); losses
+    that are not finite and positive are refused."""
+    from chansim.train.qualities import balanced
+
+    losses = [0.09, 0.2, 0.57, 1.5, 4.55]
+    w = balanced(losses)
+    products = [a * b for a, b in zip(w, losses)]
+    assert max(products) - min(products) < 1e-12 and math.isclose(sum(products), sum(losses))
+    assert w == sorted(w, reverse=True) and math.isclose(w[0] / w[-1], 4.55 / 0.09)
+    for bad in ([], [1.0, 0.0], [1.0, float("nan")], [-1.0, 2.0]):
+        with pytest.raises(ValueError, match="finite, positive"):
+            balanced(bad)
+
+
+def test_ntc_loss_weights_scale_each_crops_lagrangian(keep_threads):
+    """HyperpriorModel.loss(weight=w): the batch loss is the mean of w_i times crop i's λ_i·MSE_i + bpp_i,
+    with MSE and bpp recomputed here from the forward pass (same noise) — so a weight of 0 removes a
+    crop's gradient and a weight of 2 doubles it."""
+    from chansim.ntc.model import HyperpriorModel
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = HyperpriorModel(8, 12, lambdas=(0.001, 0.01, 0.1))
+    x, q = torch.rand(3, 3, 64, 64), torch.tensor([0, 2, 1])
+    w = torch.tensor([0.5, 2.0, 0.0])
+    terms = model.loss(x, q, w, generator=torch.Generator().manual_seed(5))
+    out = model(x, q, torch.Generator().manual_seed(5))
+    mse = ((out["x_hat"] - x) ** 2).mean((1, 2, 3)) * 255.0 ** 2
+    rd = torch.tensor([0.001, 0.1, 0.01]) * mse + (out["bits_y"] + out["bits_z"]) / 4096
+    assert torch.allclose(terms["rd"], rd.detach(), rtol=1e-5)
+    assert torch.allclose(terms["loss"], (w * rd).mean(), rtol=1e-5)
+
+    def grad(weight):
+        model.zero_grad()
+        model.loss(x, q, weight, generator=torch.Generator().manual_seed(5))["loss"].backward()
+        return model.g_s[0].weight.grad.clone()
+
+    # Same noise each time: the gradient is linear in the weights, and a zero weight removes a crop.
+    one_hot = torch.eye(3)
+    assert torch.allclose(grad(w), 0.5 * grad(one_hot[0]) + 2.0 * grad(one_hot[1]), rtol=1e-4, atol=1e-8)
+    assert grad(one_hot[2]).abs().sum() > 0
+
+
+def test_ntc_run_with_balanced_loss_weights(tmp_path, data_root, keep_threads, capsys):
+    """`train ntc --loss-weights balanced` measures each quality's mean loss on training crops through the
+    starting model once: the weights give every quality the same weighted loss on those crops (checked
+    with the model's own loss, recomputed here), fall with the quality, keep through --resume (not
+    measured again) and are on the card; numbers are used as given; a count that does not fit the λ
+    ladder, a zero or a word other than `balanced` is refused before anything is written."""
+    from chansim.train.ntc import BALANCE_CROPS, quality_losses
+
+    out, dest = tmp_path / "run", tmp_path / "models"
+    common = ["--n", "8", "--m", "12", "--lambdas", "0.001,0.01,0.1", *_small_ntc_run(data_root)]
+    for bad, says in [("1,2", "has 2 weights; the λ ladder has 3 qualities"), ("1,0,1", "positive"),
+                      ("even", "comma-separated numbers")]:
+        with pytest.raises(SystemExit) as e:
+            main(["ntc", "--out", str(out), "--loss-weights", bad, "--steps", "1", *common])
+        assert e.value.code == 2 and says in capsys.readouterr().err and not out.exists(), bad
+    assert main(["ntc", "--out", str(out), "--loss-weights", "balanced", "--steps", "1", *common]) == 0
+    blob = torch.load(out / "checkpoint.pt", weights_only=False)
+    w = blob["args"]["loss_weights"]
+    assert len(w) == 3 and w[0] > w[1] > w[2] > 0
+    assert main(["ntc", "--out", str(out), "--resume", "--steps", "2"]) == 0
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["args"]["loss_weights"] == w
+    assert main(["export", str(out), "--dest", str(dest), "--name", "n", "--data-dir", str(data_root)]) == 0
+    card = json.loads((dest / "n.json").read_text())
+    assert "each crop's loss weighted by its quality" in card["training_data"]["quality_sampling"]
+    assert main(["ntc", "--out", str(tmp_path / "given"), "--loss-weights", "3,2,1", "--steps", "1", *common]) == 0
+    assert torch.load(tmp_path / "given" / "checkpoint.pt", weights_only=False)["args"]["loss_weights"] == [3.0, 2.0, 1.0]
+
+    # The measurement itself, on a model and crops of the test's own: equal weighted losses.
+    from chansim.ntc.model import HyperpriorModel
+    from chansim.train.qualities import balanced
+
+    torch.manual_seed(1)
+    model = HyperpriorModel(8, 12, lambdas=(0.001, 0.01, 0.1))
+    x = CropSampler.from_shared(64, root=data_root, progress=False).batch(BALANCE_CROPS).float() / 255.0
+    losses = quality_losses(model, x)
+    weights = balanced(losses)
+    for qi in range(3):
+        q = torch.full((BALANCE_CROPS,), qi)
+        with torch.no_grad():
+            rd = model.loss(x, q, generator=torch.Generator().manual_seed(0))["rd"]
+        assert math.isclose(float(rd.mean()) * weights[qi], sum(losses) / 3, rel_tol=0.05)
 
 
 def test_ema_averages_parameters_and_copies_buffers():

@@ -442,13 +442,19 @@ class HyperpriorModel(nn.Module):
         x_hat = self.synthesis(y_hat, q, mean, scale).float()
         return {"x_hat": x_hat, "bits_y": bits_y, "bits_z": bits_z}
 
-    def loss(self, x: torch.Tensor, q: torch.Tensor) -> Dict[str, torch.Tensor]:
-        out = self(x, q)
+    def loss(self, x: torch.Tensor, q: torch.Tensor, weight: Optional[torch.Tensor] = None,
+             generator=None) -> Dict[str, torch.Tensor]:
+        """The batch's mean Lagrangian λ_q·MSE + bpp (MSE of 0..255 pixels), each crop's times ``weight``
+        (B,) when given (a trainer's per-quality balance, :mod:`chansim.train.qualities`); also each
+        crop's unweighted ``rd``, ``bpp`` and ``mse`` (detached)."""
+        out = self(x, q, generator)
         pixels = x.shape[2] * x.shape[3]
         bpp = (out["bits_y"] + out["bits_z"]) / pixels
         mse = ((out["x_hat"] - x) ** 2).mean((1, 2, 3)) * (255.0 ** 2)
         lam = torch.tensor(self.lambdas, dtype=x.dtype)[q]
-        return {"loss": (lam * mse + bpp).mean(), "bpp": bpp.detach(), "mse": mse.detach()}
+        rd = lam * mse + bpp
+        weighted = rd if weight is None else rd * weight.to(rd.dtype)
+        return {"loss": weighted.mean(), "rd": rd.detach(), "bpp": bpp.detach(), "mse": mse.detach()}
 
 
 def pad_to(x: torch.Tensor, multiple: int = PAD) -> torch.Tensor:

@@ -29,7 +29,7 @@ from ..ntc.model import BLOCK_MODULES, ENCODER_CONFIG, QUALITY_LAMBDAS, Hyperpri
 from ..ntc.tables import SCALE_MIN, check_scale_min
 from .data import crop_side
 from .loop import EMA, TrainingLoop, add_precision_arg, resume_args
-from .qualities import QualityLaw, quality_weights
+from .qualities import BALANCED, QualityLaw, balanced, loss_weights, quality_weights
 
 EVAL_CROP = 256
 
@@ -86,6 +86,31 @@ def evaluate(model: HyperpriorModel, images: torch.Tensor, seed: int = 0, batch:
                      "psnr": float((10 * torch.log10(255.0 ** 2 / m)).mean())})
     model.train(was)
     return rows
+
+
+#: Training crops ``--loss-weights balanced`` measures each quality's mean loss on (at the run's start).
+BALANCE_CROPS = 16
+
+
+@torch.no_grad()
+def quality_losses(model: HyperpriorModel, x: torch.Tensor, seed: int = 0, batch: int = 4) -> List[float]:
+    """Each quality's mean Lagrangian λ·MSE + bpp over the crops ``x`` (the training pass's noise, a fixed
+    seed, float32 and eval mode — what :func:`chansim.train.qualities.balanced` weighs by)."""
+    was = model.training
+    model.eval()
+    try:
+        g = torch.Generator().manual_seed(seed)
+        out = []
+        for qi in range(model.num_qualities):
+            total = 0.0
+            for i in range(0, x.shape[0], batch):
+                part = x[i:i + batch]
+                q = torch.full((part.shape[0],), qi, dtype=torch.int64)
+                total += float(model.loss(part, q, generator=g)["rd"].sum())
+            out.append(total / x.shape[0])
+        return out
+    finally:
+        model.train(was)
 
 
 def ladder(args) -> tuple:
@@ -454,8 +479,11 @@ class NTCTrainer(TrainingLoop):
     """The NTC hyperprior: each crop of a batch draws a quality and is weighted by its λ."""
 
     def __init__(self, args, sampler, heldout: Optional[torch.Tensor]):
-        # Before _start writes anything. Runs from before --quality-weights have none: uniform.
-        self.qualities = QualityLaw(getattr(args, "quality_weights", None), len(ladder(vars(args))), "the λ ladder")
+        # Before _start writes anything (so a wrong count is refused first). Runs from before
+        # --quality-weights / --loss-weights have none: uniform, every crop weighing 1.
+        given = getattr(args, "loss_weights", None)
+        self.qualities = QualityLaw(getattr(args, "quality_weights", None), len(ladder(vars(args))), "the λ ladder",
+                                    None if given == BALANCED else given)
         self._start(args, sampler, heldout)
         self.model = model_from_args(vars(args))
         if getattr(args, "encoder_only", False):
@@ -501,6 +529,9 @@ class NTCTrainer(TrainingLoop):
                                     lr=args.lr)
         if "opt" in start:
             self.opt.load_state_dict(start["opt"])
+        if given == BALANCED:       # measured once on the starting weights; resumes read the numbers
+            args.loss_weights = balanced(quality_losses(self.model, sampler.batch(BALANCE_CROPS).float() / 255.0))
+            self.qualities = QualityLaw(self.qualities.weights, self.qualities.count, "the λ ladder", args.loss_weights)
         self.ema = EMA(self.model, args.ema)
         self.baselines = baseline_curves(heldout) if heldout is not None else None
         if getattr(args, "widen_warmup", 0) and getattr(args, "widened_from", None) is not None:
@@ -512,7 +543,7 @@ class NTCTrainer(TrainingLoop):
     def loss_step(self, generator: torch.Generator):
         x = self.sampler.batch(self.args.batch).float() / 255.0
         q = self.qualities.draw(x.shape[0], generator)
-        terms = self.model.loss(x, q)
+        terms = self.model.loss(x, q, self.qualities.loss_weight(q))
         return terms["loss"], {"bpp": float(terms["bpp"].mean())}
 
     def heldout_figures(self) -> Dict:
@@ -662,6 +693,12 @@ def add_parser(sub) -> None:
                    help="comma-separated relative frequencies of qualities 1, 2, … among the training crops (one per "
                         "λ of the ladder; default: uniform), e.g. 1,1,1,1,1,1,1,2,2,2 to spend 46 %% of the crops "
                         "on the top three rates (uniform: 30 %%)")
+    p.add_argument("--loss-weights", type=loss_weights, default=None,
+                   help="comma-separated weights of each quality's loss (lowest quality first), or 'balanced': "
+                        f"w_q = mean(L) / L_q from each quality's mean loss L_q on {BALANCE_CROPS} training crops "
+                        "through the starting model, so every quality's relative change of loss counts the same "
+                        "(a plain sum lets the top rates, whose λ·MSE + bpp is tens of times the lowest's, steer "
+                        "the shared transforms; chansim.train.qualities); default: every crop weighs 1")
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--lr-final", type=float, default=0.03)
     p.add_argument("--warmup", type=int, default=300)
@@ -860,7 +897,8 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "config": model.config(),
         "training_data": {"source": "shared/data/train (random crops, horizontal flips; area-weighted image choice)",
                           "images_per_collection": counts, "crop": args["crop"], "batch": args["batch"],
-                          "quality_sampling": QualityLaw(args.get("quality_weights"), model.num_qualities, "").describe()},
+                          "quality_sampling": QualityLaw(args.get("quality_weights"), model.num_qualities, "",
+                                                         args.get("loss_weights")).describe()},
         "steps": blob["step"],
         "total_steps_all_runs": blob["step"] + steps_before(source),
         "initialised_from": source,
