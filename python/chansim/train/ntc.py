@@ -476,7 +476,8 @@ def param_groups(model: HyperpriorModel, lr: float, blocks_lr_scale: float = 1.0
 
 
 class NTCTrainer(TrainingLoop):
-    """The NTC hyperprior: each crop of a batch draws a quality and is weighted by its λ."""
+    """The NTC hyperprior: each crop of a batch draws a quality and is weighted by its λ (and by its quality's
+    loss weight, ``--loss-weights``)."""
 
     def __init__(self, args, sampler, heldout: Optional[torch.Tensor]):
         # Before _start writes anything (so a wrong count is refused first). Runs from before
