@@ -365,8 +365,11 @@ class HyperpriorModel(nn.Module):
         return self._coded[q][:, :, None, None]
 
     def gained(self, y: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        """Analysis output y → gained latents y' (0 in the channels quality q does not code)."""
-        return y * (self._rows(self.gain, q) * self.coded(q)).to(y.dtype)
+        """Analysis output y → gained latents y' (0 in the channels quality q does not code).
+
+        The float32 gains promote a bfloat16 y (a trainer's autocast) to float32, as the entropy model and
+        the latent residual's erfcx need; a float64 y (the codec's) stays float64."""
+        return y * (self._rows(self.gain, q) * self.coded(q))
 
     def uncoded_filled(self, y_hat: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor, q: torch.Tensor):
         """(ŷ', μ', σ') with the channels quality q does not code set to (0, 0, 1): what both sides hold
