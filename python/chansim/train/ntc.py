@@ -95,22 +95,18 @@ BALANCE_CROPS = 16
 @torch.no_grad()
 def quality_losses(model: HyperpriorModel, x: torch.Tensor, seed: int = 0, batch: int = 4) -> List[float]:
     """Each quality's mean Lagrangian λ·MSE + bpp over the crops ``x`` (the training pass's noise, a fixed
-    seed, float32 and eval mode — what :func:`chansim.train.qualities.balanced` weighs by)."""
-    was = model.training
-    model.eval()
-    try:
-        g = torch.Generator().manual_seed(seed)
-        out = []
-        for qi in range(model.num_qualities):
-            total = 0.0
-            for i in range(0, x.shape[0], batch):
-                part = x[i:i + batch]
-                q = torch.full((part.shape[0],), qi, dtype=torch.int64)
-                total += float(model.loss(part, q, generator=g)["rd"].sum())
-            out.append(total / x.shape[0])
-        return out
-    finally:
-        model.train(was)
+    seed, float32 — what :func:`chansim.train.qualities.balanced` weighs by). The model has no layer
+    that behaves differently in training, so its mode is left as it is."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for qi in range(model.num_qualities):
+        total = 0.0
+        for i in range(0, x.shape[0], batch):
+            part = x[i:i + batch]
+            q = torch.full((part.shape[0],), qi, dtype=torch.int64)
+            total += float(model.loss(part, q, generator=g)["rd"].sum())
+        out.append(total / x.shape[0])
+    return out
 
 
 def ladder(args) -> tuple:
