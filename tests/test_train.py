@@ -932,6 +932,31 @@ def test_balanced_loss_weights_equalise_each_qualitys_loss():
             balanced(bad)
 
 
+@pytest.mark.parametrize("power", [0.25, 0.5, 0.75, 1.5])
+def test_partly_balanced_loss_weights_follow_their_closed_form(power):
+    """`balanced:α`: w_q·L_q ∝ L_q^(1−α) (the ratio of any two qualities' weighted losses is (L_a / L_b)^(1−α)),
+    Σ w_q L_q = Σ L_q, and α → 1 meets `balanced`; the spec's α is parsed and checked (argparse type)."""
+    import argparse
+
+    from chansim.train.qualities import balance_power, balanced, loss_weights
+
+    losses = [0.09, 0.2, 0.57, 1.5, 4.55]
+    w = balanced(losses, power)
+    products = [a * b for a, b in zip(w, losses)]
+    assert math.isclose(sum(products), sum(losses), rel_tol=1e-12)
+    for a in range(5):
+        assert math.isclose(products[a] / products[-1], (losses[a] / losses[-1]) ** (1 - power), rel_tol=1e-12)
+    near = balanced(losses, 1.0 + 1e-9)
+    assert all(math.isclose(x, y, rel_tol=1e-6) for x, y in zip(near, balanced(losses)))
+    assert loss_weights(f" balanced:{power} ") == f"balanced:{power}" and balance_power(f"balanced:{power}") == power
+    assert balance_power("balanced") == 1.0 and balance_power([1.0, 2.0]) is None and balance_power(None) is None
+    for bad in ("balanced:", "balanced:0", "balanced:-1", "balanced:nan", "balanced:x", "balanced:inf"):
+        with pytest.raises(argparse.ArgumentTypeError, match="finite number > 0"):
+            loss_weights(bad)
+    with pytest.raises(ValueError, match="finite number > 0"):
+        balanced(losses, 0.0)
+
+
 def test_ntc_loss_weights_scale_each_crops_lagrangian(keep_threads):
     """HyperpriorModel.loss(weight=w): the batch loss is the mean of w_i times crop i's λ_i·MSE_i + bpp_i,
     with MSE and bpp recomputed here from the forward pass (same noise) — so a weight of 0 removes a
@@ -966,7 +991,8 @@ def test_ntc_run_with_balanced_loss_weights(tmp_path, data_root, keep_threads, c
     starting model once: the weights give every quality the same weighted loss on those crops (checked
     with the model's own loss, recomputed here), fall with the quality, keep through --resume (not
     measured again) and are on the card; numbers are used as given; a count that does not fit the λ
-    ladder, a zero or a word other than `balanced` is refused before anything is written."""
+    ladder, a zero or a word other than `balanced` is refused before anything is written; `balanced:0.5`
+    goes half the way on the same measurement."""
     from chansim.train.ntc import BALANCE_CROPS, quality_losses
 
     out, dest = tmp_path / "run", tmp_path / "models"
@@ -987,6 +1013,14 @@ def test_ntc_run_with_balanced_loss_weights(tmp_path, data_root, keep_threads, c
     assert "each crop's loss weighted by its quality" in card["training_data"]["quality_sampling"]
     assert main(["ntc", "--out", str(tmp_path / "given"), "--loss-weights", "3,2,1", "--steps", "1", *common]) == 0
     assert torch.load(tmp_path / "given" / "checkpoint.pt", weights_only=False)["args"]["loss_weights"] == [3.0, 2.0, 1.0]
+    # Part of the way: the same starting model and crops (same seed), so w_q·L_q ∝ L_q^(1−α) with
+    # L_q = 1 / w_q of the full balance (up to a constant): the ratios of the half balance's weights are
+    # the square roots of the full one's.
+    assert main(["ntc", "--out", str(tmp_path / "half"), "--loss-weights", "balanced:0.5", "--steps", "1",
+                 *common]) == 0
+    half = torch.load(tmp_path / "half" / "checkpoint.pt", weights_only=False)["args"]["loss_weights"]
+    for a in range(3):
+        assert math.isclose(half[a] / half[2], math.sqrt(w[a] / w[2]), rel_tol=1e-9)
 
     # The measurement itself, on a model and crops of the test's own: equal weighted losses.
     from chansim.ntc.model import HyperpriorModel

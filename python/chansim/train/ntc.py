@@ -29,7 +29,7 @@ from ..ntc.model import BLOCK_MODULES, ENCODER_CONFIG, QUALITY_LAMBDAS, Hyperpri
 from ..ntc.tables import SCALE_MIN, check_scale_min
 from .data import crop_side
 from .loop import EMA, TrainingLoop, add_precision_arg, resume_args
-from .qualities import BALANCED, QualityLaw, balanced, loss_weights, quality_weights
+from .qualities import QualityLaw, balance_power, balanced, loss_weights, quality_weights
 
 EVAL_CROP = 256
 
@@ -479,8 +479,9 @@ class NTCTrainer(TrainingLoop):
         # Before _start writes anything (so a wrong count is refused first). Runs from before
         # --quality-weights / --loss-weights have none: uniform, every crop weighing 1.
         given = getattr(args, "loss_weights", None)
+        power = balance_power(given)        # None: explicit weights or none
         self.qualities = QualityLaw(getattr(args, "quality_weights", None), len(ladder(vars(args))), "the λ ladder",
-                                    None if given == BALANCED else given)
+                                    given if power is None else None)
         self._start(args, sampler, heldout)
         self.model = model_from_args(vars(args))
         if getattr(args, "encoder_only", False):
@@ -526,8 +527,9 @@ class NTCTrainer(TrainingLoop):
                                     lr=args.lr)
         if "opt" in start:
             self.opt.load_state_dict(start["opt"])
-        if given == BALANCED:       # measured once on the starting weights; resumes read the numbers
-            args.loss_weights = balanced(quality_losses(self.model, sampler.batch(BALANCE_CROPS).float() / 255.0))
+        if power is not None:       # measured once on the starting weights; resumes read the numbers
+            args.loss_weights = balanced(quality_losses(self.model, sampler.batch(BALANCE_CROPS).float() / 255.0),
+                                         power)
             self.qualities = QualityLaw(self.qualities.weights, self.qualities.count, "the λ ladder", args.loss_weights)
         self.ema = EMA(self.model, args.ema)
         self.baselines = baseline_curves(heldout) if heldout is not None else None
@@ -695,7 +697,8 @@ def add_parser(sub) -> None:
                         f"w_q = mean(L) / L_q from each quality's mean loss L_q on {BALANCE_CROPS} training crops "
                         "through the starting model, so every quality's relative change of loss counts the same "
                         "(a plain sum lets the top rates, whose λ·MSE + bpp is tens of times the lowest's, steer "
-                        "the shared transforms; chansim.train.qualities); default: every crop weighs 1")
+                        "the shared transforms; chansim.train.qualities), or 'balanced:α' (0 < α < 1 part of the "
+                        "way: w_q ∝ L_q^-α, the sum of the weighted losses kept); default: every crop weighs 1")
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--lr-final", type=float, default=0.03)
     p.add_argument("--warmup", type=int, default=300)

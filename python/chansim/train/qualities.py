@@ -11,7 +11,8 @@ Loss weights multiply each crop's Lagrangian λ·D + R by its quality's weight. 
 the transforms, and a plain sum lets the largest losses set their direction: the shipped NTC
 model's λ·MSE + bpp is ≈ 50× larger at quality 10 than at quality 1, so the low rates — where
 most of a BD figure's log-rate range lies — get little say. ``balanced`` weights
-(:func:`balanced`) make every quality's *relative* change of loss count the same. Weighting a
+(:func:`balanced`) make every quality's *relative* change of loss count the same; ``balanced:α``
+(0 < α < 1) goes part of the way. Weighting a
 crop's loss and drawing its quality more often have the same expectation; weights keep every
 quality in every stretch of training (a 50 : 1 draw would show quality 10 one crop in 150).
 """
@@ -40,14 +41,34 @@ def quality_weights(text: str) -> List[float]:
     return _weights(text, "--quality-weights")
 
 
-#: ``--loss-weights balanced``: weights measured on the starting model (:func:`balanced`).
+#: ``--loss-weights balanced[:α]``: weights measured on the starting model (:func:`balanced`).
 BALANCED = "balanced"
 
 
+def balance_power(spec: object) -> Optional[float]:
+    """The power α of a ``balanced`` / ``balanced:α`` spec (``balanced`` is α = 1); None for anything
+    else (explicit weights, or none). ValueError for a ``balanced:`` whose α is not a finite number > 0."""
+    if not isinstance(spec, str) or not (spec == BALANCED or spec.startswith(BALANCED + ":")):
+        return None
+    if spec == BALANCED:
+        return 1.0
+    try:
+        power = float(spec[len(BALANCED) + 1:])
+    except ValueError:
+        power = float("nan")
+    if not (math.isfinite(power) and power > 0):
+        raise ValueError(f"--loss-weights {spec!r}: the power after 'balanced:' must be a finite number > 0")
+    return power
+
+
 def loss_weights(text: str) -> Union[str, List[float]]:
-    """argparse type of --loss-weights: ``balanced``, or positive numbers (one per quality)."""
-    if text.strip() == BALANCED:
-        return BALANCED
+    """argparse type of --loss-weights: ``balanced``, ``balanced:α``, or positive numbers (one per quality)."""
+    spec = text.strip()
+    try:
+        if balance_power(spec) is not None:
+            return spec
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     w = _weights(text, "--loss-weights")
     if not all(v > 0 for v in w):
         raise argparse.ArgumentTypeError(f"--loss-weights must be positive (a zero weight never trains its "
@@ -55,15 +76,23 @@ def loss_weights(text: str) -> Union[str, List[float]]:
     return w
 
 
-def balanced(losses: Sequence[float]) -> List[float]:
-    """Loss weights w_q = mean(L) / L_q from each quality's mean loss L_q: every quality's weighted loss
-    is then the same, so a relative change of any quality's loss moves the total alike, and
-    Σ_q w_q L_q = Σ_q L_q — the total keeps its scale, and the gradient clip its meaning."""
+def balanced(losses: Sequence[float], power: float = 1.0) -> List[float]:
+    """Loss weights w_q = c · L_q^(−α) from each quality's mean loss L_q, with c = Σ L / Σ L^(1−α) so that
+    Σ_q w_q L_q = Σ_q L_q — the total keeps its scale, and the gradient clip its meaning.
+
+    α = 1 (``balanced``): w_q = mean(L) / L_q, every quality's weighted loss is the same, so a relative
+    change of any quality's loss moves the total alike. 0 < α < 1 balances partly: w_q L_q ∝ L_q^(1−α),
+    the top rates keep part of their larger say (α → 0 is the plain sum)."""
     losses = [float(v) for v in losses]
     if not losses or not all(math.isfinite(v) and v > 0 for v in losses):
         raise ValueError(f"balanced loss weights need finite, positive mean losses, got {losses}")
-    mean = sum(losses) / len(losses)
-    return [mean / v for v in losses]
+    if not (math.isfinite(power) and power > 0):
+        raise ValueError(f"the balance's power must be a finite number > 0, got {power}")
+    if power == 1.0:                   # the original closed form, bit for bit
+        mean = sum(losses) / len(losses)
+        return [mean / v for v in losses]
+    c = sum(losses) / sum(v ** (1.0 - power) for v in losses)
+    return [c * v ** -power for v in losses]
 
 
 class QualityLaw:
