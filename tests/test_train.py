@@ -1011,6 +1011,7 @@ def test_ntc_run_with_balanced_loss_weights(tmp_path, data_root, keep_threads, c
     assert main(["export", str(out), "--dest", str(dest), "--name", "n", "--data-dir", str(data_root)]) == 0
     card = json.loads((dest / "n.json").read_text())
     assert "each crop's loss weighted by its quality" in card["training_data"]["quality_sampling"]
+    assert f"(--loss-weights balanced, measured on {BALANCE_CROPS} training crops" in card["training_data"]["quality_sampling"]
     assert main(["ntc", "--out", str(tmp_path / "given"), "--loss-weights", "3,2,1", "--steps", "1", *common]) == 0
     assert torch.load(tmp_path / "given" / "checkpoint.pt", weights_only=False)["args"]["loss_weights"] == [3.0, 2.0, 1.0]
     # Part of the way: the same starting model and crops (same seed), so w_q·L_q ∝ L_q^(1−α) with

@@ -528,6 +528,7 @@ class NTCTrainer(TrainingLoop):
         if "opt" in start:
             self.opt.load_state_dict(start["opt"])
         if power is not None:       # measured once on the starting weights; resumes read the numbers
+            args.loss_weights_spec = given                          # the card names how they were measured
             args.loss_weights = balanced(quality_losses(self.model, sampler.batch(BALANCE_CROPS).float() / 255.0),
                                          power)
             self.qualities = QualityLaw(self.qualities.weights, self.qualities.count, "the λ ladder", args.loss_weights)
@@ -898,7 +899,9 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "training_data": {"source": "shared/data/train (random crops, horizontal flips; area-weighted image choice)",
                           "images_per_collection": counts, "crop": args["crop"], "batch": args["batch"],
                           "quality_sampling": QualityLaw(args.get("quality_weights"), model.num_qualities, "",
-                                                         args.get("loss_weights")).describe()},
+                                                         args.get("loss_weights")).describe()
+                          + (f" (--loss-weights {args['loss_weights_spec']}, measured on {BALANCE_CROPS} training "
+                             "crops through the starting model)" if args.get("loss_weights_spec") else "")},
         "steps": blob["step"],
         "total_steps_all_runs": blob["step"] + steps_before(source),
         "initialised_from": source,
