@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -102,7 +103,18 @@ def eval_ntc(codec: NTC, img: np.ndarray, verify: bool, refine: int = 0):
     return res
 
 
+#: One-minute load average above which a timing is flagged as shared: on this project's 2-core machines a
+#: training run or test job beside the timing read up to 0.1 s slow (BENCHMARKS.md, session 29).
+QUIET_LOAD = 0.5
+
+
 def speed(codec: NTC, img: np.ndarray, quality: int = 5) -> dict:
+    """Best-of-3 encode / decode / rANS seconds, with the one-minute load average just before the timing
+    (the timing is only a figure on a quiet machine: a warning is printed above :data:`QUIET_LOAD`)."""
+    load = os.getloadavg()[0]
+    if load > QUIET_LOAD:
+        print(f"warning: load average {load:.2f} before timing: something else is running; these seconds "
+              "are not a figure", file=sys.stderr)
     enc, dec = [], []
     for _ in range(3):
         t = time.perf_counter()
@@ -125,7 +137,7 @@ def speed(codec: NTC, img: np.ndarray, quality: int = 5) -> dict:
         d.decode_gaussian_dithered(0.0, scale, 1.0, u)
         ent.append(time.perf_counter() - t)
     return {"image": f"{img.shape[1]}x{img.shape[0]}", "quality": quality, "bytes": len(data),
-            "encode_s": min(enc), "decode_s": min(dec), "entropy_coding_s": min(ent)}
+            "encode_s": min(enc), "decode_s": min(dec), "entropy_coding_s": min(ent), "load_1min": round(load, 2)}
 
 
 def gap(point, curve) -> str:
@@ -181,7 +193,8 @@ def report(state) -> str:
         s = state["speed"]
         lines += ["", f"Speed ({s['image']}, quality {s['quality']}, 2 threads, best of 3): encode "
                       f"{s['encode_s']:.2f} s, decode {s['decode_s']:.2f} s, of which rANS "
-                      f"{s['entropy_coding_s'] * 1e3:.0f} ms (encode + decode)."]
+                      f"{s['entropy_coding_s'] * 1e3:.0f} ms (encode + decode)"
+                      + (f"; load average {s['load_1min']:.2f} before the timing" if "load_1min" in s else "") + "."]
     return "\n".join(lines)
 
 
