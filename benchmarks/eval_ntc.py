@@ -103,18 +103,37 @@ def eval_ntc(codec: NTC, img: np.ndarray, verify: bool, refine: int = 0):
     return res
 
 
-#: One-minute load average above which a timing is flagged as shared: on this project's 2-core machines a
-#: training run or test job beside the timing read up to 0.1 s slow (BENCHMARKS.md, session 29).
-QUIET_LOAD = 0.5
+#: Cores' worth of other work (busy CPU time over one second while this process sleeps) above which a timing
+#: is flagged as shared: on this project's 2-core machines a training run or test job beside the timing
+#: read up to 0.1 s slow (BENCHMARKS.md, session 29). The load average would not do: right after the
+#: evaluation's own sweep it still reads ≈ 2 on an otherwise idle machine.
+QUIET_CORES = 0.2
+
+
+def busy_cores(seconds: float = 1.0):
+    """Cores' worth of CPU time the machine spent busy over ``seconds`` while this process slept (Linux
+    /proc/stat; None elsewhere)."""
+    def sample():
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]          # all jiffies; idle + iowait
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total1 - total0
+    return os.cpu_count() * (1 - (idle1 - idle0) / total) if total > 0 else None
 
 
 def speed(codec: NTC, img: np.ndarray, quality: int = 5) -> dict:
-    """Best-of-3 encode / decode / rANS seconds, with the one-minute load average just before the timing
-    (the timing is only a figure on a quiet machine: a warning is printed above :data:`QUIET_LOAD`)."""
-    load = os.getloadavg()[0]
-    if load > QUIET_LOAD:
-        print(f"warning: load average {load:.2f} before timing: something else is running; these seconds "
-              "are not a figure", file=sys.stderr)
+    """Best-of-3 encode / decode / rANS seconds, with the other work on the machine just before the timing
+    (:func:`busy_cores`; the timing is only a figure on a quiet machine: a warning is printed above
+    :data:`QUIET_CORES`)."""
+    others = busy_cores()
+    if others is not None and others > QUIET_CORES:
+        print(f"warning: {others:.2f} cores busy with other work before timing; these seconds are not a figure",
+              file=sys.stderr)
     enc, dec = [], []
     for _ in range(3):
         t = time.perf_counter()
@@ -137,7 +156,8 @@ def speed(codec: NTC, img: np.ndarray, quality: int = 5) -> dict:
         d.decode_gaussian_dithered(0.0, scale, 1.0, u)
         ent.append(time.perf_counter() - t)
     return {"image": f"{img.shape[1]}x{img.shape[0]}", "quality": quality, "bytes": len(data),
-            "encode_s": min(enc), "decode_s": min(dec), "entropy_coding_s": min(ent), "load_1min": round(load, 2)}
+            "encode_s": min(enc), "decode_s": min(dec), "entropy_coding_s": min(ent),
+            "busy_cores_before": None if others is None else round(others, 2)}
 
 
 def gap(point, curve) -> str:
@@ -194,7 +214,8 @@ def report(state) -> str:
         lines += ["", f"Speed ({s['image']}, quality {s['quality']}, 2 threads, best of 3): encode "
                       f"{s['encode_s']:.2f} s, decode {s['decode_s']:.2f} s, of which rANS "
                       f"{s['entropy_coding_s'] * 1e3:.0f} ms (encode + decode)"
-                      + (f"; load average {s['load_1min']:.2f} before the timing" if "load_1min" in s else "") + "."]
+                      + (f"; {s['busy_cores_before']:.2f} cores busy with other work just before the timing"
+                         if s.get("busy_cores_before") is not None else "") + "."]
     return "\n".join(lines)
 
 

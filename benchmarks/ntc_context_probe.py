@@ -1,5 +1,13 @@
 """How much a spatial (checkerboard) context could add to an NTC model's entropy model.
 
+A checkerboard context (He et al. 2021) codes each latent slice in two parallel passes: its *anchors*
+((row + column) even on the latent grid) under the model's own (μ', σ'), then the rest under (μ', σ')
+corrected from the anchors' ŷ' − μ' around them. :class:`CheckerboardContext` here is that correction
+(a 5×5 and two 3×3 convolutions per slice, the last at zero). chansim's codec does not carry it: on the
+shipped model it is worth about 0.01 dB for 1.06 M parameters, more than the 10 MB budget has room for
+(BENCHMARKS.md "A checkerboard context"; the codec, format and ``train ntc --checkerboard`` of that
+measurement are commit c0c0d0e).
+
 Two measurements on a trained model (default: the shipped ``ntc_default``), everything but the
 probe's own nets frozen:
 
@@ -8,8 +16,7 @@ probe's own nets frozen:
    the correlation of v, and of |v|, between horizontal and vertical neighbours, pooled and per
    channel. A neighbour's v can only sharpen a Gaussian's mean by −½·log₂(1 − ρ²) bits per latent,
    and |v|'s correlation is what a context could learn about σ'.
-2. **Rate-only fit** of a :class:`~chansim.ntc.model.CheckerboardContext` per slice (``checkerboard=True``,
-   zero start) to the frozen model's latents: Adam on each crop's relative change of total bits
+2. **Rate-only fit** of a :class:`CheckerboardContext` per slice (zero start) to the frozen model's latents: Adam on each crop's relative change of total bits
    (every quality counts alike), on a pool of precomputed training crops (random quality each, fresh
    universal-quantization noise at every step); every 500 steps the total rate (ŷ' and ẑ bits) of
    the held-out crops with and without it. The transforms do not adapt to the context here, so this
@@ -27,12 +34,37 @@ import time
 import numpy as np
 import torch
 
+from torch import nn
+
 from chansim.ntc.io import load_model
 from chansim.ntc.model import HyperpriorModel, _LowerBound, gaussian_cell_bits
 from chansim.train.data import CropSampler
 from chansim.train.ntc import kodak_eval_crops
 
 QUALITIES = (2, 4, 6, 8, 10)
+
+
+def anchors(height: int, width: int) -> torch.Tensor:
+    """(1, 1, height, width) 1 at the anchors ((row + column) even), 0 at the rest."""
+    return ((torch.arange(height)[:, None] + torch.arange(width)[None, :]) % 2 == 0).float()[None, None]
+
+
+class CheckerboardContext(nn.Module):
+    """(μ', σ') of one slice with its non-anchor positions corrected from (μ', σ') and the slice's
+    anchors' ŷ' − μ' (0 at the rest); the anchors keep theirs. The last convolution starts at zero."""
+
+    def __init__(self, width: int, hidden: int = 64):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3 * width, hidden, 5, padding=2), nn.LeakyReLU(),
+                                 nn.Conv2d(hidden, hidden, 3, padding=1), nn.LeakyReLU(),
+                                 nn.Conv2d(hidden, 2 * width, 3, padding=1))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, mean, scale, y_hat):
+        anchor = anchors(*mean.shape[-2:])
+        d_mean, d_scale = self.net(torch.cat([mean, scale, (y_hat - mean) * anchor], 1)).chunk(2, 1)
+        return mean + d_mean * (1 - anchor), scale + d_scale * (1 - anchor)
 
 
 def neighbour_statistics(model: HyperpriorModel, x: torch.Tensor) -> list:
@@ -55,16 +87,12 @@ def neighbour_statistics(model: HyperpriorModel, x: torch.Tensor) -> list:
 
 
 class Probe:
-    """The frozen model with a zero-started checkerboard context whose nets alone are trained."""
+    """The frozen model with a zero-started checkerboard context per slice, whose nets alone are trained."""
 
     def __init__(self, source: HyperpriorModel, lr: float):
-        cfg = {k: v for k, v in source.config().items() if k not in ("kind", "checkerboard")}
-        self.model = HyperpriorModel(**cfg, checkerboard=True).eval()
-        missing, unexpected = self.model.load_state_dict(source.state_dict(), strict=False)
-        assert all(k.startswith("spatial.") for k in missing) and not unexpected
-        for name, p in self.model.named_parameters():
-            p.requires_grad_(name.startswith("spatial."))
-        self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=lr)
+        self.model = source.eval().requires_grad_(False)
+        self.spatial = nn.ModuleList(CheckerboardContext(source.m // source.slices) for _ in range(source.slices))
+        self.opt = torch.optim.Adam(self.spatial.parameters(), lr=lr)
 
     def latents(self, x: torch.Tensor, q: torch.Tensor):
         """(y', ẑ', bits of ẑ') of a batch (no gradient: the model is frozen)."""
@@ -88,7 +116,7 @@ class Probe:
             sl = m.slice_bounds(i)
             coded = m.coded(q)[:, sl]
             plain = plain + (gaussian_cell_bits(y_hat[:, sl] - mean, scale.clamp_min(m.scale_min)) * coded).sum((1, 2, 3))
-            mean, scale = m.spatial_parameters(i, mean, scale, y_hat[:, sl])
+            mean, scale = self.spatial[i](mean, scale, y_hat[:, sl])
             scale = _LowerBound.apply(scale, m.scale_min)
             spatial = spatial + (gaussian_cell_bits(y_hat[:, sl] - mean, scale) * coded).sum((1, 2, 3))
         return plain, spatial

@@ -30,26 +30,21 @@ from chansim.ntc.model import Bottleneck, HyperpriorModel, cell_posterior_mean  
 GATED = (1, 1, 2, 2, 2, 3, 3, 3)
 
 
-@pytest.fixture(scope="module", params=[(1, False, T.SCALE_MIN, None, 0, None, False),
-                                        (3, False, T.SCALE_MIN, None, 0, None, False),
-                                        (3, True, T.SCALE_MIN, None, 0, None, False),
-                                        (3, True, T.SCALE_MIN_LOWEST, 12, 0, None, False),
-                                        (3, True, T.SCALE_MIN, None, 1, None, False),
-                                        (3, True, T.SCALE_MIN, None, 0, GATED, False),
-                                        (3, True, T.SCALE_MIN, None, 0, GATED, True)],
-                ids=["hyperprior", "context", "residual", "low-floor-hyper12", "blocks", "quality-slices",
-                     "checkerboard"])
+@pytest.fixture(scope="module", params=[(1, False, T.SCALE_MIN, None, 0, None), (3, False, T.SCALE_MIN, None, 0, None),
+                                        (3, True, T.SCALE_MIN, None, 0, None),
+                                        (3, True, T.SCALE_MIN_LOWEST, 12, 0, None),
+                                        (3, True, T.SCALE_MIN, None, 1, None), (3, True, T.SCALE_MIN, None, 0, GATED)],
+                ids=["hyperprior", "context", "residual", "low-floor-hyper12", "blocks", "quality-slices"])
 def tiny_path(request, tmp_path_factory):
     torch.manual_seed(0)
-    # hyper_n: z narrower than the transforms
-    slices, residual, floor, hyper_n, blocks, gated, checkerboard = request.param
+    slices, residual, floor, hyper_n, blocks, gated = request.param     # hyper_n: z narrower than the transforms
     model = HyperpriorModel(16, 24, slices=slices, residual=residual, scale_min=floor, hyper_n=hyper_n,
-                            blocks=blocks, quality_slices=gated, checkerboard=checkerboard)
+                            blocks=blocks, quality_slices=gated)
     # A trained-looking gain ladder: finer steps at higher qualities.
     with torch.no_grad():
         model.gain.copy_(torch.linspace(0.5, 3.0, 8)[:, None].expand(-1, 24))
         model.inv_gain.copy_(-model.gain)
-        for ctx in [*(model.context or ()), *(model.spatial or ())]:
+        for ctx in model.context or ():
             torch.nn.init.normal_(ctx.net[-1].weight, std=0.05)
         if model.residual is not None:                      # zero-started parts randomised so they matter
             model.residual.weight.uniform_(0.5, 1.0)
@@ -256,7 +251,7 @@ def test_the_model_id_is_what_a_decoder_reads(codec, photo, tiny_path, tmp_path)
     data = codec.compress(photo, 3, seed=7)
     other = HyperpriorModel(model.n, model.m, model.lambdas, model.slices, model.residual is not None,
                             model.scale_min, model.hyper_n, n_analysis=20, blocks=model.blocks,
-                            quality_slices=model.quality_slices, checkerboard=model.checkerboard)
+                            quality_slices=model.quality_slices)
     torch.manual_seed(1)
     other.load_state_dict({k: (torch.randn_like(other.state_dict()[k]) * 0.1 if encoder_only(k) else v)
                            for k, v in model.state_dict().items()})
@@ -447,44 +442,12 @@ def test_slice_context_sees_only_earlier_slices():
             assert not moved[:4 * (j + 1)].any() and moved[4 * (j + 1):].all()
 
 
-def test_checkerboard_corrects_only_the_rest_and_only_from_the_anchors():
-    """Checkerboard context (He et al. 2021) inside each slice: the anchors ((row + column) even) keep
-    the channel context's (μ', σ') exactly; the rest's depend on the slice's anchors and on nothing the
-    decoder does not hold when it needs them — not on any non-anchor ŷ' of the slice, not on later slices."""
-    torch.manual_seed(1)
-    model = HyperpriorModel(8, 12, slices=3, checkerboard=True)
-    for ctx in model.context + model.spatial:
-        torch.nn.init.normal_(ctx.net[-1].weight, std=0.1)
-    z, y = torch.randn(1, 8, 2, 2), torch.randn(1, 12, 8, 8)
-    q = torch.tensor([2])
-    anchor = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2 == 0          # written out, not imported
-    with torch.no_grad():
-        mean_h, scale_h = model.hyper_synthesis(z, q)
-        base = torch.stack(model.entropy_parameters(z, y, q))           # (2, 1, 12, 8, 8): means, scales
-        for i in range(3):
-            sl = model.slice_bounds(i)
-            channel = torch.stack(model.slice_parameters(i, mean_h, scale_h, y[:, :sl.start]))
-            assert torch.equal(base[:, :, sl][..., anchor], channel[..., anchor])
-            assert (base[:, :, sl][..., ~anchor] != channel[..., ~anchor]).all()
-            for where, moves in ((~anchor, False), (anchor, True)):
-                y2 = y.clone()
-                y2[:, sl] += torch.randn(1, 4, 8, 8) * where
-                moved = torch.stack(model.entropy_parameters(z, y2, q)) != base
-                assert not moved[:, :, :sl.start].any()                  # earlier slices never see it
-                assert not moved[:, :, sl][..., anchor].any()            # nor the slice's own anchors
-                assert moved[:, :, sl][..., ~anchor].any() == moves
-
-
-@pytest.mark.parametrize("add_on", [{"slices": 3}, {"residual": True}, {"checkerboard": True},
-                                    {"slices": 3, "checkerboard": True, "base": {"slices": 3}}],
-                         ids=["context", "residual", "checkerboard", "checkerboard-on-context"])
+@pytest.mark.parametrize("add_on", [{"slices": 3}, {"residual": True}], ids=["context", "residual"])
 def test_a_zero_add_on_codes_as_the_model_without_it(tmp_path, photo, add_on):
-    """A model whose channel-wise context, checkerboard context or latent residual is still zero (a fresh
-    --init-from start) decodes to the same image from the same symbols, and its file is the same size, at
-    every quality (a checkerboard codes the same symbols in another order)."""
+    """A model whose channel-wise context or latent residual is still zero (a fresh --init-from start)
+    decodes to the same image from the same symbols, and its file is the same size, at every quality."""
     torch.manual_seed(2)
-    add_on = dict(add_on)
-    plain = HyperpriorModel(16, 24, **add_on.pop("base", {}))
+    plain = HyperpriorModel(16, 24)
     ctx = HyperpriorModel(16, 24, **add_on)
     ctx.load_state_dict(plain.state_dict(), strict=False)
     save_model(plain, tmp_path / "plain.pt")

@@ -565,47 +565,6 @@ def test_ntc_residual_run_starts_from_a_context_model(tmp_path, data_root, keep_
     assert load_ntc(tmp_path / "models" / "n.pt")[0].residual is not None
 
 
-def test_ntc_checkerboard_run_starts_from_a_model_without_one(tmp_path, data_root, keep_threads):
-    """--init-from a context model into --checkerboard: every shared weight is the source's and the
-    checkerboard context starts at zero; it learns at --blocks-lr-scale × the run's rate (its last layers
-    move from zero), a run without the flag continues the source's setting, and the export's card and
-    config name it."""
-    import argparse
-
-    from chansim.ntc.io import load_model as load_ntc, save_model as save_ntc
-    from chansim.ntc.model import HyperpriorModel
-    from chansim.train.data import CropSampler
-    from chansim.train.ntc import NTCTrainer, source_config
-
-    torch.manual_seed(6)
-    lams = (0.001, 0.01)
-    save_ntc(HyperpriorModel(8, 12, lams, slices=3), tmp_path / "m.pt")
-    shipped = load_ntc(tmp_path / "m.pt")[0].state_dict()
-    args = argparse.Namespace(out=tmp_path / "run0", n=8, m=12, slices=3, checkerboard=True, lambdas=lams, seed=0,
-                              lr=1e-4, ema=0.999, init_from=tmp_path / "m.pt")
-    model = NTCTrainer(args, CropSampler([np.zeros((64, 64, 3), np.uint8)], 64), None).model
-    got = model.state_dict()
-    assert all(torch.equal(got[k], v) for k, v in shipped.items())
-    assert len(model.spatial) == 3 and not any(c.net[-1].weight.any() for c in model.spatial)
-
-    out = tmp_path / "run"
-    common = ["--eval-crop", "64", "--crop", "64", "--batch", "2", "--threads", "1", "--log-every", "1",
-              "--warmup", "1", "--data-dir", str(data_root)]
-    assert main(["ntc", "--out", str(out), "--init-from", str(tmp_path / "m.pt"), "--checkerboard",
-                 "--blocks-lr-scale", "10", "--steps", "2", *common]) == 0
-    blob = torch.load(out / "checkpoint.pt", weights_only=False)
-    rest, spatial, *_ = blob["opt"]["param_groups"]
-    assert len(spatial["params"]) == 3 * 6 and spatial["lr"] == pytest.approx(10 * rest["lr"])
-    assert all(blob["model"][f"spatial.{i}.net.4.weight"].any() for i in range(3))      # learning from zero
-    assert main(["export", str(out), "--dest", str(tmp_path / "models"), "--name", "n",
-                 "--data-dir", str(data_root)]) == 0
-    card = json.loads((tmp_path / "models" / "n.json").read_text())
-    assert card["config"]["checkerboard"] is True and "checkerboard context" in card["summary"]
-    assert load_ntc(tmp_path / "models" / "n.pt")[0].checkerboard
-    assert source_config(tmp_path / "models" / "n.pt")["checkerboard"] is True     # a later run continues it
-    assert source_config(tmp_path / "m.pt")["checkerboard"] is False
-
-
 def test_decoder_training_base_follows_the_latent_residual():
     """The generative decoder trains on x̂_mmse as the codec makes it: a model whose latent residual is
     still zero gives the plain model's x̂ on the same noise, and a trained (non-zero) residual changes it."""

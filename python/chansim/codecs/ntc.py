@@ -69,7 +69,7 @@ from ..diffusion.temperature import temperature_search
 from ..errors import FormatError
 from ..metrics import hf_energy_ratio
 from ..ntc.io import load_model
-from ..ntc.model import PAD, HyperpriorModel, anchors
+from ..ntc.model import PAD, HyperpriorModel
 from ..ntc.refine import refine_latents
 from ..ntc.tables import snap_means, snap_scales
 from . import container as C
@@ -202,11 +202,8 @@ class NTC(Codec):
     def _latent_slices(self, z_int: np.ndarray, q: torch.Tensor, seed: int, code) -> Tuple[np.ndarray, ...]:
         """Walk the latent slices in coding order (one slice without a channel-wise context): slice i's
         snapped float64 (μ̂_i, σ̂_i) come from ẑ' and the ŷ' of slices 0 … i−1, and
-        ``code(i, μ̂_i, σ̂_i, u_i, start, where)`` gives its indices k_i at the positions ``where`` (a
-        boolean mask of the slice, None for all of it) — the encoder quantizes and codes them, the
-        decoder decodes them (``start``: the slice's first element in the dither stream). A model with
-        a checkerboard context walks each slice twice: its anchors, then the rest under (μ̂_i, σ̂_i)
-        corrected from the anchors' ŷ' (:class:`~chansim.ntc.model.CheckerboardContext`).
+        ``code(i, μ̂_i, σ̂_i, u_i, start)`` gives its indices k_i — the encoder quantizes and codes them,
+        the decoder decodes them (``start``: the slice's first element in the dither stream).
         Returns (k, u, μ̂, σ̂, ŷ') of all latents; the slices this quality does not code
         (:meth:`~chansim.ntc.model.HyperpriorModel.coded_slices`) are never walked and hold
         (k, u, μ̂, σ̂, ŷ') = (0, 0, 0, 1, 0) on both sides."""
@@ -217,28 +214,15 @@ class NTC(Codec):
         u, mean, y_hat = (np.zeros(y_shape) for _ in range(3))
         scale = np.ones(y_shape)
         plane = y_shape[2] * y_shape[3]
-        if self.model.checkerboard:
-            anchor = anchors(*y_shape[2:], dtype=torch.bool).numpy()
-            passes = (anchor, ~anchor)
-        else:
-            passes = (None,)
         for i in range(self.model.coded_slices(int(q[0]))):
             sl = self.model.slice_bounds(i)
+            m_i, s_i = self._f64.slice_parameters(i, mean_h, scale_h, torch.from_numpy(y_hat[:, :sl.start]))
+            mean[:, sl], scale[:, sl] = snap_means(m_i.numpy()), snap_scales(s_i.numpy(), self.model.scale_min)
             start, n = sl.start * plane, (sl.stop - sl.start) * plane
             u[:, sl] = dq.dither(seed, DITHER_STREAM, start, n).reshape(u[:, sl].shape)
-            m_i, s_i = self._f64.slice_parameters(i, mean_h, scale_h, torch.from_numpy(y_hat[:, :sl.start]))
-            for part, where in enumerate(passes):
-                if part:    # the anchors' ŷ' are in place; the anchors' own (μ̂, σ̂) do not change
-                    m_i, s_i = self._f64.spatial_parameters(i, m_i, s_i, torch.from_numpy(y_hat[:, sl]))
-                mean[:, sl], scale[:, sl] = snap_means(m_i.numpy()), snap_scales(s_i.numpy(), self.model.scale_min)
-                mask = None if where is None else np.broadcast_to(where, mean[:, sl].shape)
-                k_i = code(i, mean[:, sl], scale[:, sl], u[:, sl], start, mask)
-                y_i = dq.dequantize(k_i, 1.0, seed, DITHER_STREAM, mu=mean[:, sl], start=start, dtype=np.float64)
-                if mask is None:
-                    k[:, sl], y_hat[:, sl] = k_i, y_i
-                else:
-                    k[:, sl] = np.where(mask, k_i, k[:, sl])
-                    y_hat[:, sl] = np.where(mask, y_i, y_hat[:, sl])
+            k[:, sl] = code(i, mean[:, sl], scale[:, sl], u[:, sl], start)
+            y_hat[:, sl] = dq.dequantize(k[:, sl], 1.0, seed, DITHER_STREAM, mu=mean[:, sl], start=start,
+                                         dtype=np.float64)
         return k, u, mean, scale, y_hat
 
     def _z_probs(self, shape) -> np.ndarray:
@@ -268,12 +252,9 @@ class NTC(Codec):
         enc = rans.Encoder()
         enc.encode_categorical(z_int - self.z_offsets[None, :, None, None], self._z_probs(z_int.shape))
 
-        def code(i, mean, scale, u, start, where):
+        def code(i, mean, scale, u, start):
             k = dq.quantize(y[:, self.model.slice_bounds(i)], 1.0, seed, DITHER_STREAM, mu=mean, start=start)
-            if where is None:
-                enc.encode_gaussian_dithered(k, 0.0, scale, 1.0, u)
-            else:
-                enc.encode_gaussian_dithered(k[where], 0.0, scale[where], 1.0, u[where])
+            enc.encode_gaussian_dithered(k, 0.0, scale, 1.0, u)
             return k
 
         k, _, mean, scale, y_hat = self._latent_slices(z_int, q, seed, code)
@@ -448,7 +429,9 @@ class NTC(Codec):
         with deterministic_inference(self.threads):
             dec = rans.Decoder(c.sections[0])
             z_int = dec.decode_categorical(self._z_probs(z_shape)) + self.z_offsets[None, :, None, None]
-            k, u, mean, scale, y_hat = self._latent_slices(z_int, self._q(quality), c.seed, _decoding(dec))
+            k, u, mean, scale, y_hat = self._latent_slices(
+                z_int, self._q(quality), c.seed, lambda i, mean, scale, u, start: dec.decode_gaussian_dithered(
+                    0.0, scale, 1.0, u))
         if dec.remaining:
             raise FormatError(f"corrupted NTC file: {dec.remaining} symbols left undecoded")
         if _symbols_crc(z_int, k) != crc:
@@ -542,17 +525,6 @@ def _snap_temperature(tau: float) -> float:
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
     arr = (x[0].clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
     return np.ascontiguousarray(arr.transpose(1, 2, 0))
-
-
-def _decoding(dec: rans.Decoder):
-    """The decoder's ``code`` for :meth:`NTC._latent_slices`: the slice's indices at ``where`` (0 elsewhere)."""
-    def code(i, mean, scale, u, start, where):
-        if where is None:
-            return dec.decode_gaussian_dithered(0.0, scale, 1.0, u)
-        k = np.zeros(scale.shape, np.int32)
-        k[where] = dec.decode_gaussian_dithered(0.0, scale[where], 1.0, u[where])
-        return k
-    return code
 
 
 def _symbols_crc(z_int: np.ndarray, k: np.ndarray) -> int:

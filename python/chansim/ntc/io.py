@@ -143,8 +143,7 @@ def _kwargs(cfg):
     return {"n": cfg["n"], "m": cfg["m"], "lambdas": cfg["lambdas"], "slices": cfg.get("slices", 1),
             "residual": bool(cfg.get("residual", False)), "scale_min": cfg.get("scale_min", SCALE_MIN),
             "hyper_n": cfg.get("hyper_n"), "n_analysis": cfg.get("n_analysis"), "blocks": cfg.get("blocks", 0),
-            "synthesis_blocks": cfg.get("synthesis_blocks"), "quality_slices": cfg.get("quality_slices"),
-            "checkerboard": bool(cfg.get("checkerboard", False))}
+            "synthesis_blocks": cfg.get("synthesis_blocks"), "quality_slices": cfg.get("quality_slices")}
 
 
 def load_model(path: Union[str, Path]) -> Tuple[HyperpriorModel, Tuple[np.ndarray, np.ndarray], str]:

@@ -21,15 +21,6 @@ Shapes (``N`` transform channels, ``M`` latent channels; images padded to a mult
   corrections start at zero, so a context model initialised from a model without one codes
   exactly as it did. Universal quantization makes training keep its one parallel pass:
   ŷ' = y' + u whatever the means, so every slice's context is known before any (μ', σ').
-* ``checkerboard`` adds a spatial context inside each slice (He et al. 2021's checkerboard, as ELIC
-  combines it with channel groups): the slice's latents at the *anchor* positions — (row + column)
-  even on the latent grid — are coded first under the channel context's (μ', σ'); then
-  :class:`CheckerboardContext` corrects (μ', σ') at the other half of the positions from the anchors'
-  ŷ' − μ' around them. Decoding stays parallel over space: two passes per slice (anchors, then the
-  rest), each a few convolutions at 1/16 resolution. The correction starts at zero, so a model given
-  a checkerboard context codes exactly as its source did (the same code length; the file's symbol
-  order changes). Universal quantization keeps training one parallel pass here too: every anchor's
-  ŷ' = y' + u is known before any correction.
 * ``residual`` adds a latent estimate in front of the synthesis transform
   (:class:`LatentResidual`): the decoder knows more about y' than ŷ' — y' lies in the cell
   ŷ' ± ½ and the entropy model gives its prior N(μ', σ'²) — so g_s receives
@@ -166,40 +157,6 @@ class SliceContext(nn.Module):
         return mean + d_mean, scale + d_scale
 
 
-def anchors(height: int, width: int, dtype=torch.float32) -> torch.Tensor:
-    """(1, 1, height, width) 1 at the checkerboard's anchor positions ((row + column) even: coded first),
-    0 at the rest (coded second, with (μ', σ') corrected from the anchors)."""
-    r = torch.arange(height)[:, None]
-    c = torch.arange(width)[None, :]
-    return ((r + c) % 2 == 0).to(dtype)[None, None]
-
-
-class CheckerboardContext(nn.Module):
-    """(μ', σ') of one latent slice with its non-anchor positions corrected from the slice's anchors.
-
-    The input is the slice's (μ', σ') everywhere and ŷ' − μ' at the anchors (0 at the rest, which the
-    decoder does not yet hold); a 5×5 and two 3×3 convolutions give (Δμ', Δσ'), added only where the
-    checkerboard is not an anchor, so the anchors keep the channel context's parameters exactly. The
-    last convolution starts at zero (an identity start)."""
-
-    def __init__(self, width: int, hidden: int = 64):
-        super().__init__()
-        self.width = width
-        self.net = nn.Sequential(_conv(3 * width, hidden, 5, 1), nn.LeakyReLU(inplace=True),
-                                 _conv(hidden, hidden, 3, 1), nn.LeakyReLU(inplace=True),
-                                 _conv(hidden, 2 * width, 3, 1))
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
-
-    def forward(self, mean: torch.Tensor, scale: torch.Tensor, y_hat: torch.Tensor):
-        """``y_hat``: the slice's ŷ' (only its anchors are read)."""
-        anchor = anchors(*mean.shape[-2:], dtype=mean.dtype)
-        known = (y_hat - mean) * anchor
-        d_mean, d_scale = self.net(torch.cat([mean, scale, known], dim=1)).chunk(2, dim=1)
-        rest = 1 - anchor
-        return mean + d_mean * rest, scale + d_scale * rest
-
-
 class LatentResidual(nn.Module):
     """What the synthesis transform receives instead of ŷ': ŷ' + w_q ⊙ δ + ½ tanh(r), where
     δ = E[y' | cell] − ŷ' under the entropy model's N(μ', σ'²) (:func:`cell_posterior_mean`), w_q a
@@ -293,7 +250,7 @@ class HyperpriorModel(nn.Module):
                  residual: bool = False, scale_min: float = SCALE_MIN, hyper_n: Optional[int] = None,
                  n_analysis: Optional[int] = None, blocks: int = 0,
                  synthesis_blocks: Optional[Sequence[int]] = None,
-                 quality_slices: Optional[Sequence[int]] = None, checkerboard: bool = False):
+                 quality_slices: Optional[Sequence[int]] = None):
         super().__init__()
         self.scale_min = check_scale_min(scale_min)       # floor of σ' (the latent's step is 1)
         if slices < 1 or m % slices:
@@ -336,7 +293,6 @@ class HyperpriorModel(nn.Module):
         width = m // self.slices
         self.context = nn.ModuleList(SliceContext(width, i * width) for i in range(self.slices)) \
             if self.slices > 1 else None
-        self.spatial = nn.ModuleList(CheckerboardContext(width) for _ in range(self.slices)) if checkerboard else None
         self.residual = LatentResidual(m, k) if residual else None
         self.quality_slices = _quality_slices(quality_slices, k, self.slices)
         # (qualities, M) 0/1: whether quality q codes latent channel c (a buffer, so it follows .double()).
@@ -357,8 +313,8 @@ class HyperpriorModel(nn.Module):
         return frequency_table(pmf)
 
     def config(self) -> Dict[str, Any]:
-        # "slices", "residual", "scale_min", "hyper_n", "n_analysis", "blocks", "synthesis_blocks",
-        # "quality_slices" and "checkerboard" only when not the
+        # "slices", "residual", "scale_min", "hyper_n", "n_analysis", "blocks", "synthesis_blocks" and
+        # "quality_slices" only when not the
         # default, so a model without them keeps its config (and model id).
         cfg = {"kind": self.kind, "n": self.n, "m": self.m, "lambdas": list(self.lambdas)}
         if self.slices > 1:
@@ -377,8 +333,6 @@ class HyperpriorModel(nn.Module):
             cfg["synthesis_blocks"] = list(self.synthesis_blocks)
         if any(n != self.slices for n in self.quality_slices):
             cfg["quality_slices"] = list(self.quality_slices)
-        if self.spatial is not None:
-            cfg["checkerboard"] = True
         return cfg
 
     @property
@@ -448,30 +402,13 @@ class HyperpriorModel(nn.Module):
             return mean[:, sl], scale[:, sl]
         return self.context[i](mean[:, sl], scale[:, sl], earlier)
 
-    @property
-    def checkerboard(self) -> bool:
-        """Whether each slice is coded in two checkerboard passes (:class:`CheckerboardContext`)."""
-        return self.spatial is not None
-
-    def spatial_parameters(self, i: int, mean: torch.Tensor, scale: torch.Tensor, y_hat: torch.Tensor):
-        """Slice ``i``'s (μ', σ') (``mean``, ``scale``: :meth:`slice_parameters`') with the non-anchor
-        positions corrected from the anchors of the slice's ŷ' (``y_hat``); unchanged without a
-        checkerboard context."""
-        if self.spatial is None:
-            return mean, scale
-        return self.spatial[i](mean, scale, y_hat)
-
     def entropy_parameters(self, z_hat: torch.Tensor, y_hat: torch.Tensor, q: torch.Tensor):
-        """(μ', σ') of every latent (σ' not yet bounded) given ẑ' and ŷ' (each slice sees only earlier ones
-        and, at its non-anchor positions, its own anchors)."""
+        """(μ', σ') of every latent (σ' not yet bounded) given ẑ' and ŷ' (each slice sees only earlier ones)."""
         mean, scale = self.hyper_synthesis(z_hat, q)
-        if self.context is None and self.spatial is None:
+        if self.context is None:
             return mean, scale
-        parts = []
-        for i in range(self.slices):
-            sl = self.slice_bounds(i)
-            m_i, s_i = self.slice_parameters(i, mean, scale, y_hat[:, :sl.start])
-            parts.append(self.spatial_parameters(i, m_i, s_i, y_hat[:, sl]))
+        parts = [self.slice_parameters(i, mean, scale, y_hat[:, :self.slice_bounds(i).start])
+                 for i in range(self.slices)]
         return torch.cat([p[0] for p in parts], dim=1), torch.cat([p[1] for p in parts], dim=1)
 
     def synthesis(self, y_hat: torch.Tensor, q: torch.Tensor, mean: Optional[torch.Tensor] = None,

@@ -51,7 +51,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from .model import HyperpriorModel, _LowerBound, anchors, gaussian_cell_bits
+from .model import HyperpriorModel, _LowerBound, gaussian_cell_bits
 
 #: Adam step size of the latents in the analysis transform's units (the latents over the quality's
 #: gains) at the start of the cosine schedule. Chosen on three training photos (BSDS500 157055,
@@ -73,20 +73,14 @@ CHECKS = 5
 def _slice_lattice(model: HyperpriorModel, z_hat: torch.Tensor, y: torch.Tensor, q: torch.Tensor,
                    dither: torch.Tensor):
     """(ŷ', μ', σ') of the latents y' quantized as the codec quantizes them: slice by slice, each
-    slice's (μ', σ') from ẑ' and the earlier slices' ŷ', then ŷ' = μ' + round(y' − μ' + u) − u (with a
-    checkerboard context: at the anchors, then at the rest under the corrected (μ', σ'))."""
+    slice's (μ', σ') from ẑ' and the earlier slices' ŷ', then ŷ' = μ' + round(y' − μ' + u) − u."""
     mean_h, scale_h = model.hyper_synthesis(z_hat, q)
     parts, means, scales = [], [], []
     for i in range(model.slices):
         sl = model.slice_bounds(i)
         earlier = torch.cat(parts, 1) if parts else y[:, :0]
         m_i, s_i = model.slice_parameters(i, mean_h, scale_h, earlier)
-        y_i = m_i + torch.round(y[:, sl] - m_i + dither[:, sl]) - dither[:, sl]
-        if model.checkerboard:   # the anchors as above, then the rest under (μ', σ') corrected from them
-            m_i, s_i = model.spatial_parameters(i, m_i, s_i, y_i)
-            rest = m_i + torch.round(y[:, sl] - m_i + dither[:, sl]) - dither[:, sl]
-            y_i = torch.where(anchors(*y_i.shape[-2:], dtype=torch.bool), y_i, rest)
-        parts.append(y_i)
+        parts.append(m_i + torch.round(y[:, sl] - m_i + dither[:, sl]) - dither[:, sl])
         means.append(m_i)
         scales.append(s_i)
     # the slices this quality does not code: (0, 0, 1), as the codec holds them

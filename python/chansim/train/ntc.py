@@ -168,21 +168,20 @@ def steps_before(source: Optional[Dict]) -> int:
 
 
 ARCHITECTURE_DEFAULTS = {"n": 96, "m": 128, "slices": 1, "residual": False, "blocks": 0, "synthesis_blocks": None,
-                         "quality_slices": None, "checkerboard": False}
+                         "quality_slices": None}
 """A fresh run's architecture where its flags are not given (``--hyper-n`` defaults to ``--n``,
 ``--scale-min`` to :data:`SCALE_MIN`, ``--lambdas`` to :data:`QUALITY_LAMBDAS`)."""
 
 
 def source_config(path: Path) -> Dict:
     """What ``--init-from`` continues for every flag not given: the source's architecture (n, m,
-    slices, residual, checkerboard, blocks, synthesis_blocks and n_analysis — None when the synthesis' blocks are
+    slices, residual, blocks, synthesis_blocks and n_analysis — None when the synthesis' blocks are
     ``blocks`` at each place or the analysis transform is N wide, so they follow a new ``--blocks`` or
     ``--n`` — and hyper_n), σ' floor and λ ladder, from an exported NTC model file's config or a run
     checkpoint's arguments (older runs without a key get the value they were trained with)."""
     s = _source_settings(path)
     return {"n": int(s.get("n", ARCHITECTURE_DEFAULTS["n"])), "m": int(s.get("m", ARCHITECTURE_DEFAULTS["m"])),
             "slices": int(s.get("slices") or 1), "residual": bool(s.get("residual", False)),
-            "checkerboard": bool(s.get("checkerboard", False)),
             "blocks": int(s.get("blocks") or 0),
             "synthesis_blocks": tuple(int(c) for c in s["synthesis_blocks"]) if s.get("synthesis_blocks") else None,
             "hyper_n": int(s.get("hyper_n") or s.get("n", ARCHITECTURE_DEFAULTS["n"])),
@@ -261,12 +260,12 @@ def _init_state(path: Path, lambdas: Sequence[float], param_names: Sequence[str]
 
 
 #: Modules that start at zero (an identity start), so a warm restart may add them to a model without them.
-ZERO_START = ("context", "spatial", "residual", "g_a_blocks", "g_s_blocks")
+ZERO_START = ("context", "residual", "g_a_blocks", "g_s_blocks")
 
 
 def add_on_unit(name: str) -> Optional[str]:
     """The zero-started unit (:data:`ZERO_START`) state-dict entry ``name`` belongs to, None outside them:
-    the whole channel context, checkerboard context or latent residual, or one bottleneck block (``g_s_blocks.<place>.<index>``),
+    the whole channel context or latent residual, or one bottleneck block (``g_s_blocks.<place>.<index>``),
     so a block may be appended to a place that has some."""
     parts = name.split(".")
     if parts[0] not in ZERO_START:
@@ -278,8 +277,7 @@ def model_from_args(args: Dict) -> HyperpriorModel:
     """The untrained model a run's arguments describe (runs from before --slices / --residual have neither)."""
     return HyperpriorModel(args["n"], args["m"], ladder(args), args.get("slices", 1), bool(args.get("residual")),
                            args.get("scale_min") or SCALE_MIN, args.get("hyper_n"), args.get("n_analysis"),
-                           int(args.get("blocks") or 0), args.get("synthesis_blocks"), args.get("quality_slices"),
-                           bool(args.get("checkerboard")))
+                           int(args.get("blocks") or 0), args.get("synthesis_blocks"), args.get("quality_slices"))
 
 
 #: What :func:`widen_state` may grow: the image transforms (their N channels) and, with the latent
@@ -447,9 +445,7 @@ GATE_LR_SCALE = 20.0
 
 
 def _is_block(name: str) -> bool:
-    """Whether ``name`` learns at ``--blocks-lr-scale``: the bottleneck blocks and the checkerboard context
-    (zero-started add-ons, learning from zero while a trained model continues at a low rate)."""
-    return name.startswith(BLOCK_MODULES + ("spatial.",))
+    return name.startswith(BLOCK_MODULES)
 
 
 def optimizer_order(model: HyperpriorModel) -> List[str]:
@@ -521,8 +517,8 @@ class NTCTrainer(TrainingLoop):
             whole = {k for k in self.model.state_dict() if add_on_unit(k) in units}
             if unexpected or None in units or set(missing) != whole:
                 raise ValueError(f"{args.init_from} does not fit this model (missing {missing[:3]}, "
-                                 f"unexpected {unexpected[:3]}); only a whole channel-wise or checkerboard context, "
-                                 "latent residual or bottleneck block (its three convolutions) may be new")
+                                 f"unexpected {unexpected[:3]}); only a whole channel-wise context, latent "
+                                 "residual or bottleneck block (its three convolutions) may be new")
             if missing or getattr(args, "encoder_only", False):     # Adam's positions differ: rebuild it
                 start.pop("opt", None)
         else:
@@ -668,12 +664,6 @@ def add_parser(sub) -> None:
                    help="estimate y' from ŷ' and the entropy model before the synthesis transform "
                         "(closed-form posterior mean + learned residual; chansim.ntc.model.LatentResidual; "
                         "default: the --init-from source's, else off)")
-    p.add_argument("--checkerboard", action=argparse.BooleanOptionalAction, default=None,
-                   help="code each latent slice in two checkerboard passes, the second under (μ', σ') corrected "
-                        "from the first's ŷ' (He 2021; chansim.ntc.model.CheckerboardContext; decoding stays "
-                        "parallel over space); added to a source without one it starts at zero, so the run "
-                        "starts at the source's figures, and learns at --blocks-lr-scale (default: the "
-                        "--init-from source's, else off)")
     p.add_argument("--blocks", type=_block_count, default=None,
                    help="residual bottleneck blocks after each GDN at 1/4 and 1/8 resolution in both image transforms "
                         "(chansim.ntc.model.Bottleneck; default: the --init-from source's, else 0); a source without "
@@ -688,8 +678,8 @@ def add_parser(sub) -> None:
                         "the new latents are coded only from the first quality that counts their slices, so the "
                         "qualities below neither pay for them nor push them to zero (chansim.ntc.model)")
     p.add_argument("--blocks-lr-scale", type=_lr_scale, default=1.0,
-                   help="learning-rate multiple of the bottleneck blocks and the checkerboard context (new "
-                        "add-ons on a trained model learn from zero while the rest continues at a low rate)")
+                   help="learning-rate multiple of the bottleneck blocks (new blocks on a trained model learn "
+                        "from zero while the rest continues at a low rate)")
     p.add_argument("--scale-min", type=_scale_min, default=None,
                    help=f"floor of the latents' σ' in [1/64, 1] (a lower floor makes the latents that carry "
                         f"nothing cheaper under universal quantization; default: the --init-from source's, "
@@ -732,7 +722,7 @@ def add_parser(sub) -> None:
     p.add_argument("--init-from", type=Path, default=None,
                    help="start a new schedule from an exported NTC model file (e.g. python/chansim/models/ntc_default.pt) "
                         "or from a run's checkpoint.pt (its EMA weights and optimizer moments); every architecture "
-                        "flag not given (--n, --m, --n-analysis, --slices, --checkerboard, --residual, --blocks, --hyper-n, --scale-min, "
+                        "flag not given (--n, --m, --n-analysis, --slices, --residual, --blocks, --hyper-n, --scale-min, "
                         "--lambdas) "
                         "continues the source's")
 
@@ -883,8 +873,6 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "summary": "Mean-scale hyperprior (Ballé 2018 / Minnen 2018) with GDN transforms, "
                    + (f"a channel-wise context over {model.slices} latent slices (Minnen & Singh 2020), "
                       if model.slices > 1 else "")
-                   + ("a checkerboard context in each slice (He 2021; two parallel passes: anchors, then the rest), "
-                      if model.checkerboard else "")
                    + ("a latent residual (the cell's posterior mean under the entropy model plus a learned "
                       "correction, before the synthesis transform), " if model.residual is not None else "")
                    + _blocks_summary(model)
@@ -900,8 +888,7 @@ def export(run_dir: Path, dest: Path, name: str, command: str = "", data_dir: Op
         "size_bytes": path.stat().st_size,
         "storage_dtype": {"float16": "float16 (tables int32)",
                           "mixed": "int8 kernels with a float32 scale per slice of their first axis in the "
-                                   "hyper transforms, channel context"
-                                   + (", checkerboard context" if model.checkerboard else "") + " and residual"
+                                   "hyper transforms, channel context and residual"
                                    + (" and the image transforms' bottleneck blocks" if model.blocks or any(model.synthesis_blocks) else "")
                                    + "; float16 elsewhere, the image transforms' convolutions and GDNs included "
                                    "(tables int32)",
